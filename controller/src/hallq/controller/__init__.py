@@ -1,0 +1,1 @@
+"""The hall controller: issues every number, decides who is called next, keeps the hall's record."""

@@ -1,0 +1,96 @@
+"""The embedded MQTT broker (amqtt), for a hall or a laptop demo that has no Mosquitto.
+
+Production halls run Mosquitto; ``hallq broker`` is the default only where no broker is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def _config(host: str, port: int) -> dict:
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 500}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+
+class EmbeddedBroker:
+    """An amqtt broker on its own thread and event loop: ``start()``, then ``stop()``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883):
+        self.host, self.port = host, port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._broker = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+        self._thread = threading.Thread(target=self._run, name="amqtt", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the embedded broker did not start in time")
+        if self._error is not None:
+            raise RuntimeError(f"the embedded broker failed to start: {self._error}") from self._error
+        return self
+
+    def _run(self) -> None:
+        from amqtt.broker import Broker
+
+        loop = self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            self._broker = Broker(_config(self.host, self.port), loop=loop)
+            loop.run_until_complete(self._broker.start())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.close()
+
+    def stop(self) -> None:
+        if self._loop is None or self._broker is None:
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+        try:
+            fut.result(10)
+        except Exception:
+            log.exception("embedded broker shutdown")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(10)
+        self._broker = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@click.command("broker")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=1883, show_default=True, type=click.IntRange(1, 65535))
+def command(host: str, port: int) -> None:
+    """Run the embedded MQTT broker (amqtt) until interrupted."""
+    broker = EmbeddedBroker(host, port).start()
+    click.echo(f"hallq broker listening on {broker.url}", err=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    broker.stop()

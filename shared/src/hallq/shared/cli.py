@@ -1,0 +1,74 @@
+"""The ``hallq`` command. Its subcommands come from the installed members (entry point group
+``hallq.commands``), so ``hallq --help`` on a kiosk image lists only what the kiosk has."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib.metadata import entry_points
+
+import click
+
+GROUP = "hallq.commands"
+
+
+class RoleGroup(click.Group):
+    """A click group whose commands are the installed roles' entry points, loaded when used."""
+
+    def _entry_points(self) -> dict[str, object]:
+        return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._entry_points()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is not None:
+            return cmd
+        ep = self._entry_points().get(name)
+        if ep is None:
+            return None
+        loaded = ep.load()  # type: ignore[attr-defined]
+        if not isinstance(loaded, click.Command):
+            raise click.ClickException(f"entry point {name!r} is not a click command")
+        return loaded
+
+
+@click.group(cls=RoleGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+    envvar="HALLQ_LOG_LEVEL",
+    help="How much to log (to standard error).",
+)
+@click.version_option(package_name="hallq-shared", prog_name="hallq")
+def main(log_level: str) -> None:
+    """hallq: queue, calling and rating for government service halls.
+
+    Each device role is a subcommand; a device image installs only its own role.
+    """
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command("protocol-doc")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
+def protocol_doc(out: str | None) -> None:
+    """Print the hall contract (topics, schemas, examples) as Markdown."""
+    from .protocol_doc import render
+
+    text = render()
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,404 @@
+"""Payload schemas of the hall contract v1.
+
+Every payload on every topic has a schema here, as a strict ``msgspec.Struct``: unknown, missing and
+mistyped fields are refused with a message that names the field (``decode`` raises :class:`PayloadError`).
+Times are ISO 8601 with the hall's UTC offset. ``docs/protocol.md`` is generated from these types
+(``python -m hallq.shared.protocol_doc``).
+
+The availability topics (controller and device ``status``) carry the plain strings ``online``,
+``stopped`` and ``offline`` rather than JSON, as Home Assistant, zigbee2mqtt and Frigate do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from msgspec import Meta
+
+# -- availability --------------------------------------------------------------------------------
+ONLINE = "online"
+STOPPED = "stopped"
+OFFLINE = "offline"
+AVAILABILITY = (ONLINE, STOPPED, OFFLINE)
+
+# -- scalar types ----------------------------------------------------------------------------------
+ReqId = Annotated[str, Meta(min_length=1, max_length=64, description="unique per client")]
+CategoryCode = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$", description="a category code")]
+TicketNumber = Annotated[
+    str, Meta(pattern=r"^[A-Z0-9]{1,3}[0-9]{3}$", description="the category prefix and three digits")
+]
+WindowNo = Annotated[int, Meta(ge=1, le=999, description="a window number")]
+Count = Annotated[int, Meta(ge=0)]
+Minutes = Annotated[int, Meta(ge=0, description="whole minutes")]
+PersonKey = Annotated[
+    str,
+    Meta(
+        pattern=r"^[0-9a-f]{32,128}$",
+        description="an opaque key of the person (hex HMAC of the ID number under the hall key); never the number",
+    ),
+]
+ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
+HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$", description="local time HH:MM")]
+DateStr = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", description="local date YYYY-MM-DD")]
+
+Channel = Literal["touch", "idcard", "appointment", "sms", "staff"]
+Priority = Literal["elderly", "disabled", "pregnant", "military", "appointment"]
+WindowOp = Literal["next", "recall", "noshow", "transfer", "done", "pause", "resume", "open", "close"]
+CaseKind = Literal["instant", "promised", "joint", "reported", "refused"]
+Level = Literal["very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied"]
+WindowStatus = Literal["idle", "serving", "paused", "closed"]
+TicketStatus = Literal["waiting", "called", "done", "noshow", "transferred", "expired"]
+ErrorCode = Literal[
+    "bad_request",
+    "not_allowed",
+    "unknown_category",
+    "closed",
+    "quota_full",
+    "duplicate",
+    "unknown_window",
+    "no_ticket",
+    "empty",
+    "paused",
+    "not_ratable",
+    "already_rated",
+]
+
+#: The five levels, best first (非常满意 … 非常不满意).
+LEVELS: tuple[str, ...] = ("very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied")
+LEVEL_NAMES_ZH = {
+    "very_satisfied": "非常满意",
+    "satisfied": "满意",
+    "basic": "基本满意",
+    "dissatisfied": "不满意",
+    "very_dissatisfied": "非常不满意",
+}
+CASE_KIND_NAMES_ZH = {
+    "instant": "即办件",
+    "promised": "承诺件",
+    "joint": "联办件",
+    "reported": "上报件",
+    "refused": "退回件",
+}
+
+
+class Schema(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Base of every payload: strict on input, optional fields left out on output."""
+
+
+# -- requests --------------------------------------------------------------------------------------
+class TakeRequest(Schema, kw_only=True):
+    """``take``: a kiosk asks for a number."""
+
+    req: ReqId
+    category: CategoryCode
+    channel: Channel | None = None
+    priority: Priority | None = None
+    person: PersonKey | None = None
+    appointment: Annotated[str, Meta(pattern=r"^[A-Za-z0-9-]{4,32}$")] | None = None
+
+
+class Staff(Schema, kw_only=True):
+    """A clerk signed in at a window."""
+
+    id: Annotated[str, Meta(min_length=1, max_length=64)]
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class TransferTo(Schema, kw_only=True):
+    """Where a transferred ticket goes: exactly one of a category or a window."""
+
+    category: CategoryCode | None = None
+    window: WindowNo | None = None
+
+    def __post_init__(self) -> None:
+        if (self.category is None) == (self.window is None):
+            raise ValueError("`to` needs exactly one of `category` or `window`")
+
+
+class Case(Schema, kw_only=True):
+    """The case (办件) a service produced, linked to the call (叫号信息关联办件信息)."""
+
+    id: Annotated[str, Meta(min_length=1, max_length=64, description="case number (办件编号)")]
+    item_code: Annotated[str, Meta(min_length=1, max_length=64, description="service item code")]
+    item_name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    kind: CaseKind | None = None
+
+
+class WindowRequest(Schema, kw_only=True):
+    """``window``: a window's caller operates its window."""
+
+    req: ReqId
+    window: WindowNo
+    op: WindowOp
+    staff: Staff | None = None
+    to: TransferTo | None = None
+    case: Case | None = None
+
+    def __post_init__(self) -> None:
+        if self.op == "open" and self.staff is None:
+            raise ValueError("`open` needs `staff` = {id, name}")
+        if self.op != "open" and self.staff is not None:
+            raise ValueError("`staff` is only for `open`")
+        if self.op == "transfer" and self.to is None:
+            raise ValueError("`transfer` needs `to` = {category} or {window}")
+        if self.op != "transfer" and self.to is not None:
+            raise ValueError("`to` is only for `transfer`")
+        if self.op != "done" and self.case is not None:
+            raise ValueError("`case` is only for `done`")
+
+
+class RateRequest(Schema, kw_only=True):
+    """``rate``: a rating pad sends the citizen's rating of a service."""
+
+    req: ReqId
+    window: WindowNo
+    ticket: TicketNumber
+    level: Level
+    at: datetime | None = None  # when it was pressed, for ratings kept while offline
+
+
+REQUEST_TYPES: dict[str, type[Schema]] = {"take": TakeRequest, "window": WindowRequest, "rate": RateRequest}
+
+
+# -- replies ---------------------------------------------------------------------------------------
+class Ticket(Schema, kw_only=True):
+    """A ticket as the kiosk gets it."""
+
+    number: TicketNumber
+    category: CategoryCode
+    priority: Priority | None = None
+    issued_at: datetime
+    ahead: Count
+    est_wait_min: Minutes
+
+
+class WindowTicket(Schema, kw_only=True):
+    """The ticket a window operation involved."""
+
+    number: TicketNumber
+    category: CategoryCode
+    priority: Priority | None = None
+    issued_at: datetime
+    status: TicketStatus
+    called_at: datetime | None = None
+    recalls: Count = 0
+
+
+class RatingRef(Schema, kw_only=True):
+    id: Annotated[int, Meta(ge=1)]
+
+
+class Error(Schema, kw_only=True):
+    code: ErrorCode
+    message: str
+
+
+class Reply(Schema, kw_only=True):
+    """Every answer on ``reply/{client}``: ``ok`` with the action's result, or not with an ``error``."""
+
+    req: ReqId
+    ok: bool
+    ticket: Ticket | WindowTicket | None = None
+    rating: RatingRef | None = None
+    error: Error | None = None
+
+
+class TakeReply(Schema, kw_only=True):
+    req: ReqId
+    ok: Literal[True] = True
+    ticket: Ticket
+
+
+class WindowReply(Schema, kw_only=True):
+    req: ReqId
+    ok: Literal[True] = True
+    ticket: WindowTicket | None = None
+
+
+class RateReply(Schema, kw_only=True):
+    req: ReqId
+    ok: Literal[True] = True
+    rating: RatingRef
+
+
+class ErrorReply(Schema, kw_only=True):
+    req: ReqId
+    ok: Literal[False] = False
+    error: Error
+
+
+REPLY_TYPES: dict[str, type[Schema]] = {"take": TakeReply, "window": WindowReply, "rate": RateReply}
+
+
+# -- published by the controller -----------------------------------------------------------------------
+class CategoryInfo(Schema, kw_only=True):
+    code: CategoryCode
+    name: ShortText
+    prefix: Annotated[str, Meta(pattern=r"^[A-Z0-9]{1,3}$")]
+    name_en: ShortText | None = None
+
+
+class WindowInfo(Schema, kw_only=True):
+    no: WindowNo
+    name: ShortText
+    categories: list[CategoryCode]
+    name_en: ShortText | None = None
+
+
+class HallConfig(Schema, kw_only=True):
+    """``config``: the hall's public configuration."""
+
+    hall: str
+    name: ShortText
+    timezone: str
+    hours: list[tuple[HHMM, HHMM]] = []
+    categories: list[CategoryInfo]
+    windows: list[WindowInfo]
+    name_en: ShortText | None = None
+    notices: list[ShortText] = []
+
+
+class CategoryQueue(Schema, kw_only=True):
+    waiting: Count
+    est_wait_min: Minutes
+
+
+class QueueState(Schema, kw_only=True):
+    """``queue``: what waits, per category."""
+
+    at: datetime
+    categories: dict[str, CategoryQueue]
+
+
+class CalledTicket(Schema, kw_only=True):
+    number: TicketNumber
+    category: CategoryCode
+    called_at: datetime
+    recalls: Count = 0
+
+
+class WindowState(Schema, kw_only=True):
+    """``window/{n}/state``: what a window is doing."""
+
+    window: WindowNo
+    status: WindowStatus
+    ticket: CalledTicket | None = None
+    staff: Staff | None = None
+
+
+class Call(Schema, kw_only=True):
+    """``calls`` (not retained): one message per call and per recall."""
+
+    ticket: TicketNumber
+    category: CategoryCode
+    window: WindowNo
+    window_name: ShortText
+    recall: Count = 0  # 0 for the first call, then 1, 2, ... for each recall
+    at: datetime
+
+
+class Board(Schema, kw_only=True):
+    """``board``: the last 10 calls, newest first."""
+
+    calls: list[Call]
+
+
+LevelCounts = dict[Level, Count]
+
+
+class Figures(Schema, kw_only=True):
+    """The figures of one slice of a day (the hall, a window, a clerk or a half hour)."""
+
+    issued: Count = 0
+    called: Count = 0
+    served: Count = 0
+    noshow: Count = 0
+    transferred: Count = 0
+    wait_mean_min: float | None = None
+    wait_p90_min: float | None = None
+    service_mean_min: float | None = None
+    ratings: LevelCounts = {}
+    satisfaction: float | None = None  # (very satisfied + satisfied) / rated
+
+
+class Stats(Schema, kw_only=True):
+    """``stats``: today's figures, per window, per clerk and per half hour (keys ``HH:MM``)."""
+
+    date: DateStr
+    at: datetime
+    hall: Figures
+    windows: dict[str, Figures] = {}
+    staff: dict[str, Figures] = {}
+    half_hours: dict[str, Figures] = {}
+    quiet_half_hours: list[HHMM] = []
+
+
+# -- published by devices --------------------------------------------------------------------------------
+class PrinterHealth(Schema, kw_only=True):
+    online: bool | None = None  # None: unknown
+    paper: Literal["ok", "near_end", "out", "unknown"] = "unknown"
+
+
+class ReaderHealth(Schema, kw_only=True):
+    name: ShortText
+    online: bool
+    detail: str | None = None
+
+
+class DeviceHealth(Schema, kw_only=True):
+    """``device/{client}/health``: what a device knows about its own hardware."""
+
+    at: datetime
+    role: Literal["kiosk", "display", "window", "pad", "controller"]
+    printer: PrinterHealth | None = None
+    readers: list[ReaderHealth] = []
+    errors: list[str] = []
+
+
+# -- encoding and decoding -------------------------------------------------------------------------------
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+class PayloadError(ValueError):
+    """A payload that does not fit its schema; the message names the field."""
+
+
+def encode(obj: Any) -> bytes:
+    """JSON (UTF-8) bytes of a payload."""
+    return _encoder.encode(obj)
+
+
+def decode(payload: bytes | str, type_: type[T]) -> T:
+    """Decode and validate a payload, raising :class:`PayloadError` that names the offending field."""
+    decoder = _decoders.get(type_)
+    if decoder is None:
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    try:
+        return decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise PayloadError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise PayloadError(f"not valid JSON: {exc}") from None
+
+
+def to_builtins(obj: Any) -> Any:
+    """A payload as plain dicts and lists (for logs, reports and tests)."""
+    return msgspec.to_builtins(obj)
+
+
+def peek_req(payload: bytes) -> str | None:
+    """The ``req`` of a payload that may be otherwise broken, or None when none can be read."""
+    try:
+        obj = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(obj, dict):
+        req = obj.get("req")
+        if isinstance(req, str) and 1 <= len(req) <= 64:
+            return req
+    return None

@@ -1,0 +1,171 @@
+"""Test harness: real brokers on free loopback ports, and a monitor that listens to a whole hall.
+
+Tests never replace the broker with an in-memory fake: :class:`Mosquitto` runs the real Mosquitto with a
+generated config, :class:`Amqtt` the embedded broker that ``hallq broker`` runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Mosquitto:
+    """A Mosquitto of our own on a free loopback port; ``kill()`` and ``start()`` again keep the port."""
+
+    name = "mosquitto"
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.conf = self.workdir / "mosquitto.conf"
+        self.log = self.workdir / "mosquitto.log"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            "set_tcp_nodelay true\n"
+            "max_queued_messages 100000\n"
+            f"log_dest file {self.log}\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> Mosquitto:
+        if not Path(MOSQUITTO).exists():
+            raise RuntimeError("mosquitto is not installed: run `make setup` (it installs the Debian package)")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+    def __enter__(self) -> Mosquitto:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Amqtt:
+    """The embedded broker (amqtt) that ``hallq broker`` runs, on a free loopback port."""
+
+    name = "amqtt"
+
+    def __init__(self, workdir: Path | None = None, port: int | None = None):
+        from hallq.controller.broker import EmbeddedBroker
+
+        self.port = port or free_port()
+        self._broker = EmbeddedBroker("127.0.0.1", self.port)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> Amqtt:
+        self._broker.start()
+        wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        self._broker.stop()
+
+    kill = stop
+
+
+class Monitor:
+    """A plain paho client that records every message under a topic filter, for assertions."""
+
+    def __init__(self, url_or_port: str | int, topic_filter: str = "#"):
+        port = url_or_port if isinstance(url_or_port, int) else int(str(url_or_port).rsplit(":", 1)[1])
+        self.messages: list[paho.MQTTMessage] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"monitor-{free_port()}")
+        c.on_message = self._on_message
+        c.on_subscribe = lambda *a: self._subscribed.set()
+        c.on_connect = lambda cl, *a: cl.subscribe(topic_filter, qos=1)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        self.client = c
+        if not self._subscribed.wait(5):
+            raise TimeoutError("monitor could not subscribe")
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append(msg)
+            self._cond.notify_all()
+
+    def publish(self, topic: str, payload: bytes | str, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def wait_for(
+        self, topic: str, predicate: Callable[[paho.MQTTMessage], bool] = lambda m: True, timeout: float = 5.0
+    ) -> paho.MQTTMessage:
+        """The first message (already seen or still to come) on ``topic`` that fits ``predicate``."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for msg in self.messages[seen:]:
+                    if paho.topic_matches_sub(topic, msg.topic) and predicate(msg):
+                        return msg
+                seen = len(self.messages)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no message on {topic} fitting the test within {timeout} s")
+                self._cond.wait(left)
+
+    def on(self, topic: str) -> list[paho.MQTTMessage]:
+        with self._cond:
+            return [m for m in self.messages if paho.topic_matches_sub(topic, m.topic)]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
