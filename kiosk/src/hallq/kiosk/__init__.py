@@ -1,0 +1,1 @@
+"""The ticket kiosk: where every citizen starts."""

@@ -1,0 +1,1 @@
+"""The five-level rating pad at each window."""

@@ -1,0 +1,120 @@
+"""Screens for the kiosk, the call displays and the pad: pygame set-up, CJK fonts, screenshots.
+
+pygame is imported only here and only when a screen is opened (``hallq-shared[screen]``; on a Pi image
+Debian's ``python3-pygame`` with the system SDL, which has the KMSDRM driver the PyPI wheel lacks).
+
+Modes: ``fullscreen`` (a Pi with no desktop: KMSDRM, or the desktop's fullscreen), ``window`` (a desktop),
+``headless`` (SDL's dummy drivers, for tests and screenshots; chosen explicitly, never as a fallback).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Mode = Literal["fullscreen", "window", "headless"]
+
+#: Where Debian's packages put the CJK fonts; (path, face index). Noto Sans CJK's face 2 is SC.
+CJK_FONTS: tuple[tuple[str, int], ...] = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+)
+CJK_BOLD: tuple[tuple[str, int], ...] = (("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),)
+
+
+class FontNotFound(FileNotFoundError):
+    pass
+
+
+def find_cjk_font(path: str | None = None, index: int | None = None, *, bold: bool = False) -> tuple[str, int]:
+    """The configured font, or the first installed CJK font (bold when asked and available)."""
+    if path:
+        if not Path(path).exists():
+            raise FontNotFound(f"font {path} does not exist")
+        return path, index or 0
+    for p, i in (CJK_BOLD if bold else ()) + CJK_FONTS:
+        if Path(p).exists():
+            return p, i
+    raise FontNotFound(
+        "no CJK font found: install fonts-noto-cjk (or fonts-wqy-zenhei), or set the font path in the config"
+    )
+
+
+def _prepare_sdl(mode: Mode) -> None:
+    if mode == "headless":
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+        os.environ["SDL_AUDIODRIVER"] = os.environ.get("SDL_AUDIODRIVER", "dummy")
+    elif mode == "fullscreen" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("SDL_VIDEODRIVER", "kmsdrm")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+@dataclass
+class Screen:
+    """An open pygame display with a font cache."""
+
+    surface: Any
+    size: tuple[int, int]
+    mode: Mode
+    font_path: str
+    font_index: int
+    bold_path: str
+    bold_index: int
+    _fonts: dict[tuple[int, bool], Any] = field(default_factory=dict)
+
+    def font(self, size: int, bold: bool = False) -> Any:
+        """A ``pygame.freetype.Font`` of ``size`` pixels (cached)."""
+        key = (size, bold)
+        f = self._fonts.get(key)
+        if f is None:
+            import pygame.freetype
+
+            path, index = (self.bold_path, self.bold_index) if bold else (self.font_path, self.font_index)
+            f = pygame.freetype.Font(path, size, font_index=index)
+            f.antialiased = True
+            self._fonts[key] = f
+        return f
+
+    def flip(self) -> None:
+        import pygame
+
+        pygame.display.flip()
+
+    def screenshot(self, path: str | os.PathLike[str]) -> Path:
+        import pygame
+
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(self.surface, str(p))
+        return p
+
+    def close(self) -> None:
+        import pygame
+
+        pygame.display.quit()
+
+
+def open_screen(
+    size: tuple[int, int], mode: Mode = "window", *, title: str = "hallq", font_path: str | None = None,
+    font_index: int | None = None,
+) -> Screen:
+    """Open the display. ``size`` is ignored in fullscreen (the screen's own size is used)."""
+    _prepare_sdl(mode)
+    import pygame
+    import pygame.freetype
+
+    pygame.display.init()
+    pygame.freetype.init()
+    path, index = find_cjk_font(font_path, font_index)
+    bold_path, bold_index = find_cjk_font(font_path, font_index, bold=True) if not font_path else (path, index)
+    if mode == "fullscreen":
+        surface = pygame.display.set_mode((0, 0), pygame.FULLSCREEN)
+        pygame.mouse.set_visible(False)
+    else:
+        surface = pygame.display.set_mode(size)
+    pygame.display.set_caption(title)
+    return Screen(surface, surface.get_size(), mode, path, index, bold_path, bold_index)
