@@ -28,10 +28,20 @@ class RoleGroup(click.Group):
         ep = self._entry_points().get(name)
         if ep is None:
             return None
-        loaded = ep.load()  # type: ignore[attr-defined]
+        try:
+            loaded = ep.load()  # type: ignore[attr-defined]
+        except Exception as exc:  # a broken install must not take `hallq --help` down with it
+            return _broken(name, f"{type(exc).__name__}: {exc}")
         if not isinstance(loaded, click.Command):
-            raise click.ClickException(f"entry point {name!r} is not a click command")
+            return _broken(name, "its entry point is not a click command")
         return loaded
+
+
+def _broken(name: str, why: str) -> click.Command:
+    def fail() -> None:
+        raise click.ClickException(f"the {name!r} role is installed but cannot load ({why})")
+
+    return click.Command(name, callback=fail, help=f"(cannot load: {why})")
 
 
 @click.group(cls=RoleGroup, context_settings={"help_option_names": ["-h", "--help"]})
