@@ -1,0 +1,101 @@
+"""The controller's own pure core as a :class:`~hallq.controller.demo.simulate.Dispatcher`.
+
+Every simulated action goes through :func:`hallq.controller.core.handle` as the contract's request
+(``take``, ``window`` with ``open``/``next``/``noshow``/``transfer``/``done``), at the simulated time, and the
+answers are read back from the reply bytes: the simulation sees exactly what a kiosk or a clerk would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Hashable
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from hallq.shared.schemas import (
+    ErrorReply,
+    PayloadError,
+    Staff,
+    TakeReply,
+    TakeRequest,
+    TransferTo,
+    WindowReply,
+    WindowRequest,
+    decode,
+)
+
+from .. import core
+from ..config import HallFile
+from .model import Visit
+
+
+class CorePolicy:
+    """Drives ``hallq.controller.core`` with contract requests in virtual time."""
+
+    name = "controller"
+
+    def __init__(self, cfg: HallFile, day: date):
+        self.tz = ZoneInfo(cfg.hall.timezone)
+        self.midnight = datetime.combine(day, time(0), self.tz)
+        self.state = core.new_state(cfg, self.midnight)
+        self._req = itertools.count(1)
+        self.refusals: dict[str, int] = {}
+
+    def at(self, s: float) -> datetime:
+        return self.midnight + timedelta(seconds=s)
+
+    def _send(self, client: str, payload: TakeRequest | WindowRequest, now: float) -> bytes:
+        _, fx = core.handle(self.state, core.Request(client, payload), self.at(now))
+        assert fx.reply is not None and fx.reply[0] == client
+        return fx.reply[1]
+
+    @staticmethod
+    def _refused(raw: bytes) -> str | None:
+        """The error code of a refusal, None for an ``ok`` answer."""
+        try:
+            return decode(raw, ErrorReply).error.code
+        except PayloadError:
+            return None
+
+    def _window(self, window: int, now: float, op: str, **kw: object) -> bytes:
+        req = WindowRequest(req=f"r{next(self._req)}", window=window, op=op, **kw)  # type: ignore[arg-type]
+        return self._send(f"window-{window}", req, now)
+
+    def start(self, windows: list[int], now: float) -> None:
+        for w in windows:
+            raw = self._window(w, now, "open", staff=Staff(id=f"s{w:02d}", name=f"clerk {w}"))
+            if self._refused(raw):
+                raise RuntimeError(f"window {w} would not open: {raw!r}")
+
+    def issue(self, visit: Visit, now: float) -> tuple[Hashable, float | None] | None:
+        person = None
+        if visit.channel == "idcard":
+            person = hashlib.sha256(f"bench-person-{visit.id}".encode()).hexdigest()
+        req = TakeRequest(req=f"r{next(self._req)}", category=visit.category,
+                          channel=visit.channel, priority=visit.priority,  # type: ignore[arg-type]
+                          person=person, appointment=visit.appointment)
+        raw = self._send("kiosk-1", req, now)
+        code = self._refused(raw)
+        if code is not None:
+            self.refusals[code] = self.refusals.get(code, 0) + 1
+            return None
+        t = decode(raw, TakeReply).ticket
+        return t.number, float(t.est_wait_min)
+
+    def call_next(self, window: int, now: float) -> Hashable | None:
+        raw = self._window(window, now, "next")
+        if self._refused(raw):
+            return None
+        t = decode(raw, WindowReply).ticket
+        assert t is not None
+        return t.number
+
+    def done(self, window: int, now: float) -> None:
+        self._refused(self._window(window, now, "done"))
+
+    def noshow(self, window: int, now: float) -> None:
+        self._refused(self._window(window, now, "noshow"))
+
+    def transfer(self, window: int, category: str, now: float) -> None:
+        self._refused(self._window(window, now, "transfer", to=TransferTo(category=category)))
