@@ -1,0 +1,227 @@
+"""The hall configuration (TOML), strict: an unknown key or a bad value stops start-up naming the key.
+
+```toml
+[hall]
+id = "demo"
+name = "示范政务服务中心"
+name_en = "Demo Government Service Center"         # optional
+timezone = "Asia/Shanghai"                          # optional, this default
+hours = [["09:00", "12:00"], ["14:00", "18:00"]]    # optional; omitted = open all day
+notices = ["请携带身份证原件"]                          # optional: shown on the hall screen and kiosk
+
+[[categories]]
+code = "A"
+name = "社保医保"
+prefix = "A"            # optional, defaults to code (1-3 of A-Z, 0-9)
+daily_quota = 300       # optional (at most 999: numbers have three digits)
+
+[[windows]]
+no = 1
+name = "1号窗口"
+categories = ["A", "B"]  # or ["*"]: a comprehensive window (综合窗口) serves every category
+
+[dispatch]
+priority_lead_min = 15   # optional, this default
+
+[[devices]]              # optional; when present, only these clients may send requests
+id = "kiosk-1"
+role = "kiosk"           # kiosk: take | window: ops of its window | pad: rate for its window
+window = 1               # for window and pad devices
+```
+
+:func:`load` reads a file, :func:`parse` a text; both raise :class:`~hallq.shared.config.ConfigError`
+whose message names the file and the key. :meth:`HallFile.public` is the retained ``config`` payload.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from hallq.shared.config import ConfigError, ConfigModel, load_config, parse_config
+from hallq.shared.schemas import CategoryInfo, HallConfig, WindowInfo
+from msgspec import Meta, field
+
+HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
+Code = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+Prefix = Annotated[str, Meta(pattern=r"^[A-Z0-9]{1,3}$")]
+Text = Annotated[str, Meta(min_length=1, max_length=200)]
+ALL = "*"  # a window's categories = ["*"]: every category (一窗通办)
+
+
+class HallSection(ConfigModel, kw_only=True):
+    id: Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,32}$")]
+    name: Text
+    name_en: Text | None = None
+    timezone: str = "Asia/Shanghai"
+    hours: list[tuple[HHMM, HHMM]] = []
+    notices: list[Text] = []
+
+
+class CategorySection(ConfigModel, kw_only=True):
+    code: Code
+    name: Text
+    name_en: Text | None = None
+    prefix: Prefix | None = None
+    daily_quota: Annotated[int, Meta(ge=1, le=999)] | None = None
+
+    @property
+    def ticket_prefix(self) -> str:
+        return self.prefix or self.code
+
+
+class WindowSection(ConfigModel, kw_only=True):
+    no: Annotated[int, Meta(ge=1, le=999)]
+    name: Text
+    name_en: Text | None = None
+    categories: Annotated[list[Annotated[str, Meta(pattern=r"^([A-Za-z0-9_-]{1,16}|\*)$")]], Meta(min_length=1)]
+
+
+class DispatchSection(ConfigModel, kw_only=True):
+    priority_lead_min: Annotated[int, Meta(ge=0, le=480)] = 15
+
+
+class DeviceSection(ConfigModel, kw_only=True):
+    id: Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,64}$")]
+    role: Literal["kiosk", "window", "pad"]
+    window: Annotated[int, Meta(ge=1, le=999)] | None = None
+
+
+class HallFile(ConfigModel, kw_only=True):
+    """The whole hall config file (after :func:`check`, window categories are expanded, never ``*``)."""
+
+    hall: HallSection
+    categories: Annotated[list[CategorySection], Meta(min_length=1)]
+    windows: Annotated[list[WindowSection], Meta(min_length=1)]
+    dispatch: DispatchSection = field(default_factory=DispatchSection)
+    devices: list[DeviceSection] | None = None
+
+    # -- derived views (cheap; used by the core) -------------------------------------------------------
+    def category(self, code: str) -> CategorySection | None:
+        for c in self.categories:
+            if c.code == code:
+                return c
+        return None
+
+    def window(self, no: int) -> WindowSection | None:
+        for w in self.windows:
+            if w.no == no:
+                return w
+        return None
+
+    def open_intervals(self) -> list[tuple[time, time | None]]:
+        """The opening hours as local times; an end of ``None`` means midnight (``24:00``)."""
+        return [(_hhmm(a), None if b == "24:00" else _hhmm(b)) for a, b in self.hall.hours]
+
+    def public(self) -> HallConfig:
+        """The retained ``config`` payload."""
+        return HallConfig(
+            hall=self.hall.id,
+            name=self.hall.name,
+            name_en=self.hall.name_en,
+            timezone=self.hall.timezone,
+            hours=[(a, b) for a, b in self.hall.hours],
+            categories=[
+                CategoryInfo(code=c.code, name=c.name, prefix=c.ticket_prefix, name_en=c.name_en)
+                for c in self.categories
+            ],
+            windows=[
+                WindowInfo(no=w.no, name=w.name, categories=list(w.categories), name_en=w.name_en)
+                for w in self.windows
+            ],
+            notices=list(self.hall.notices),
+        )
+
+
+def _hhmm(s: str) -> time:
+    h, m = s.split(":")
+    return time(int(h), int(m))
+
+
+def _minutes(s: str) -> int:
+    h, m = s.split(":")
+    return int(h) * 60 + int(m)
+
+
+def check(cfg: HallFile, source: str = "config") -> HallFile:
+    """The cross-checks a schema cannot express; raises :class:`ConfigError` naming the key."""
+
+    def fail(key: str, why: str) -> None:
+        raise ConfigError(f"{source}: {key}: {why}")
+
+    try:
+        ZoneInfo(cfg.hall.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail("hall.timezone", f"unknown time zone {cfg.hall.timezone!r}")
+    last_end = -1
+    for i, (a, b) in enumerate(cfg.hall.hours):
+        if a == "24:00":
+            fail(f"hall.hours[{i}]", "an opening cannot start at 24:00")
+        if _minutes(a) >= _minutes(b):
+            fail(f"hall.hours[{i}]", f"{a}–{b}: the start must be before the end")
+        if _minutes(a) < last_end:
+            fail(f"hall.hours[{i}]", f"{a}–{b} overlaps or comes before the previous opening")
+        last_end = _minutes(b)
+
+    codes: dict[str, int] = {}
+    prefixes: dict[str, int] = {}
+    for i, c in enumerate(cfg.categories):
+        if c.code in codes:
+            fail(f"categories[{i}].code", f"{c.code!r} is already categories[{codes[c.code]}]")
+        codes[c.code] = i
+        if c.prefix is None and not re.fullmatch(r"[A-Z0-9]{1,3}", c.code):
+            fail(f"categories[{i}].prefix", f"the code {c.code!r} cannot be a ticket prefix (1-3 of A-Z, 0-9): give a prefix")
+        p = c.ticket_prefix
+        if p in prefixes:
+            fail(f"categories[{i}].prefix", f"{p!r} is already the prefix of categories[{prefixes[p]}]")
+        prefixes[p] = i
+
+    numbers: dict[int, int] = {}
+    for i, w in enumerate(cfg.windows):
+        if w.no in numbers:
+            fail(f"windows[{i}].no", f"window {w.no} is already windows[{numbers[w.no]}]")
+        numbers[w.no] = i
+        if ALL in w.categories:
+            if len(w.categories) != 1:
+                fail(f"windows[{i}].categories", '"*" (every category) stands alone')
+            w.categories = [c.code for c in cfg.categories]
+            continue
+        seen: set[str] = set()
+        for j, code in enumerate(w.categories):
+            if code not in codes:
+                fail(f"windows[{i}].categories[{j}]", f"unknown category {code!r}")
+            if code in seen:
+                fail(f"windows[{i}].categories[{j}]", f"{code!r} is listed twice")
+            seen.add(code)
+    served = {code for w in cfg.windows for code in w.categories}
+    for i, c in enumerate(cfg.categories):
+        if c.code not in served:
+            fail(f"categories[{i}]", f"no window serves category {c.code!r}")
+
+    if cfg.devices is not None:
+        ids: dict[str, int] = {}
+        for i, d in enumerate(cfg.devices):
+            if d.id in ids:
+                fail(f"devices[{i}].id", f"{d.id!r} is already devices[{ids[d.id]}]")
+            ids[d.id] = i
+            if d.role in ("window", "pad"):
+                if d.window is None:
+                    fail(f"devices[{i}].window", f"a {d.role} device needs `window`")
+                elif d.window not in numbers:
+                    fail(f"devices[{i}].window", f"unknown window {d.window}")
+            elif d.window is not None:
+                fail(f"devices[{i}].window", "only window and pad devices have a window")
+    return cfg
+
+
+def parse(text: str | bytes, source: str = "config") -> HallFile:
+    """Parse and check a hall config from TOML text."""
+    return check(parse_config(text, HallFile, source=source), source)
+
+
+def load(path: str | os.PathLike[str]) -> HallFile:
+    """Read, parse and check a hall config file."""
+    return check(load_config(path, HallFile), str(path))

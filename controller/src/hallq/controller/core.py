@@ -1,0 +1,944 @@
+"""The hall's pure core: numbers, dispatch, window operations and ratings as a state machine.
+
+No IO here: no MQTT, no SQLite, no clock. Time is passed in (an aware ``datetime`` in the hall's time zone).
+
+API
+---
+``state = new_state(cfg, now)``
+    An empty hall for the day of ``now`` (``cfg`` is a checked :class:`~hallq.controller.config.HallFile`).
+    After a restart, :mod:`hallq.controller.storage` rebuilds the state with :func:`restore`.
+
+``state, fx = handle(state, event, now)``
+    Apply one event. ``state`` is the same object, changed in place (events that are refused change
+    nothing). ``event`` is one of
+
+    - :class:`Request` ``(client, payload)``: a decoded ``TakeRequest``, ``WindowRequest`` or ``RateRequest``;
+      the client's role and window come from the config's ``[[devices]]``;
+    - :class:`Malformed` ``(client, req, message)``: a payload that did not decode but whose ``req`` could
+      be read (answered ``bad_request``, or with the first answer if that ``req`` was answered before);
+    - :class:`Tick` ``()``: time passes; at local midnight yesterday's waiting tickets end as ``expired``,
+      numbering restarts, clerks are signed out. Every other event also rolls the day over first.
+
+    ``fx`` is an :class:`Effects`: ``reply`` (client and encoded reply bytes, or None), ``calls``
+    (:class:`~hallq.shared.schemas.Call` messages to publish, not retained), ``changed`` (which retained
+    topics to publish again: ``"queue"``, ``"board"``, or a window number; build them with
+    :func:`queue_state`, :func:`board`, :func:`window_state`), and ``records`` (the objects to persist:
+    :class:`Ticket`, :class:`Visit`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
+    :class:`Sequence`, :class:`CachedReply`; the storage writes their state as it is at commit).
+
+Dispatch policy (a pure function, also for simulations)
+-------------------------------------------------------
+:func:`dispatch_key` orders waiting tickets; :func:`pick_next` picks a window's next ticket from any
+iterable of waiting tickets (anything with ``seq``, ``issued_at``, ``priority``, ``queue``, ``to_window``
+and ``transferred_at`` attributes, e.g. :class:`Waiting`). The rules:
+
+1. a transferred ticket aimed at this window, or at one of its categories, goes first (oldest transfer first);
+2. otherwise the ticket with the longest *effective* wait: a priority ticket counts ``lead`` more than it
+   has waited. Effective wait ``now - issued_at + lead`` is largest for the smallest ``issued_at - lead``,
+   so the key does not depend on ``now``: it is fixed when the ticket is issued. Hence tickets of one class
+   keep their order, and no ticket waits without bound: a ticket issued at ``t`` can only be passed by
+   priority tickets issued before ``t + lead`` and transfers (which are tickets already served once).
+
+The core keeps waiting tickets in FIFO lanes (per category: normal and priority; plus one list of
+transfers) so a ``next`` looks only at lane heads; :func:`pick_next` over all waiting tickets gives the same
+answer (a property test checks this).
+
+Waiting-time estimate
+---------------------
+See :func:`estimate_wait`: the tickets ahead, the open windows serving the category (a window shared by
+several categories counts as a fraction of a server, by the categories' queue lengths) and each category's
+exponentially weighted mean service time (prior 6 minutes), walked forward through the opening hours.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Protocol
+
+from hallq.shared.schemas import (
+    Board,
+    Call,
+    CalledTicket,
+    CategoryQueue,
+    Error,
+    QueueState,
+    RateReply,
+    RateRequest,
+    RatingRef,
+    Reply,
+    Staff,
+    TakeReply,
+    TakeRequest,
+    WindowReply,
+    WindowRequest,
+    WindowState,
+    WindowTicket,
+    encode,
+)
+from hallq.shared.schemas import Ticket as TicketOut
+
+from .config import HallFile
+
+#: Prior of the mean service time (minutes) before a category has any measured service.
+SERVICE_PRIOR_MIN = 6.0
+#: Weight of the newest service time in the exponentially weighted mean.
+SERVICE_ALPHA = 0.2
+#: Measured service times are clipped to this range (minutes) before they enter the mean.
+SERVICE_CLIP_MIN = (0.25, 90.0)
+#: How many calls the ``board`` keeps.
+BOARD_SIZE = 10
+#: Max ticket number per category per day (three digits).
+MAX_NUMBER = 999
+
+
+# == the dispatch policy ================================================================================
+class Waiting(Protocol):
+    seq: int  # issue order in the hall today (breaks ties)
+    issued_at: datetime
+    priority: str | None
+    queue: str  # the category whose queue it is in (its own, or where it was transferred)
+    to_window: int | None  # transferred to this window
+    transferred_at: datetime | None
+
+
+def dispatch_key(t: Waiting, lead: timedelta) -> tuple[int, datetime, int]:
+    """Sort key of a waiting ticket: the smallest key is called first (see the module docstring)."""
+    if t.transferred_at is not None:
+        return (0, t.transferred_at, t.seq)
+    return (1, t.issued_at - lead if t.priority else t.issued_at, t.seq)
+
+
+def eligible(t: Waiting, window: int, categories: Collection[str]) -> bool:
+    """Whether ``window`` (serving ``categories``) may call ``t``."""
+    if t.to_window is not None:
+        return t.to_window == window
+    return t.queue in categories
+
+
+def pick_next(window: int, categories: Collection[str], waiting: Iterable[Waiting], lead: timedelta) -> Any:
+    """The ticket ``window`` calls next among ``waiting`` (None when none is eligible)."""
+    best = None
+    best_key = None
+    for t in waiting:
+        if eligible(t, window, categories):
+            k = dispatch_key(t, lead)
+            if best_key is None or k < best_key:
+                best, best_key = t, k
+    return best
+
+
+@dataclass(slots=True)
+class SimTicket:
+    """A plain waiting ticket for simulations that call :func:`pick_next` directly."""
+
+    seq: int
+    issued_at: datetime
+    queue: str
+    priority: str | None = None
+    to_window: int | None = None
+    transferred_at: datetime | None = None
+
+
+# == state ================================================================================================
+@dataclass(slots=True, eq=False)
+class Ticket:
+    """One ticket of today."""
+
+    day: date
+    number: str
+    category: str  # the category it was taken for
+    seq: int
+    issued_at: datetime
+    priority: str | None = None
+    channel: str | None = None
+    person: str | None = None
+    appointment: str | None = None
+    client: str = ""
+    est_wait_min: int = 0
+    ahead: int = 0
+    status: str = "waiting"  # waiting | called | done | noshow | transferred (waiting again) | expired
+    queue: str = ""  # the category whose queue it waits in
+    to_window: int | None = None
+    transferred_at: datetime | None = None
+    window: int | None = None  # the window calling or serving it now, else the last one
+    called_at: datetime | None = None  # first call at that window
+    recalls: int = 0
+    first_called_at: datetime | None = None
+    finished_at: datetime | None = None
+    rated: bool = False
+    visits: list[Visit] = field(default_factory=list)  # its calls to windows, in order
+
+    @property
+    def visit(self) -> Visit | None:
+        """The current (or last) visit at a window."""
+        return self.visits[-1] if self.visits else None
+
+    def __post_init__(self) -> None:
+        if not self.queue:
+            self.queue = self.category
+
+    @property
+    def waiting(self) -> bool:
+        return self.status in ("waiting", "transferred")
+
+
+@dataclass(slots=True, eq=False)
+class Visit:
+    """One call of a ticket to a window, until it ends (done, noshow, transferred, expired)."""
+
+    id: int
+    day: date
+    number: str
+    category: str  # the ticket's category
+    queue: str  # the category it was served as
+    window: int
+    staff_id: str | None
+    staff_name: str | None
+    called_at: datetime
+    wait_s: float  # since issue (first visit) or since the transfer
+    first: bool  # the ticket's first call
+    priority: str | None = None
+    recalls: int = 0
+    ended_at: datetime | None = None
+    outcome: str = "called"  # called | done | noshow | transferred | expired
+    case_id: str | None = None
+    item_code: str | None = None
+    item_name: str | None = None
+    case_kind: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class WindowRec:
+    no: int
+    name: str
+    categories: tuple[str, ...]
+    staff: Staff | None = None
+    paused: bool = False
+    current: str | None = None  # number being called or served
+    session: StaffSession | None = None
+
+    @property
+    def status(self) -> str:
+        if self.staff is None:
+            return "closed"
+        if self.paused:
+            return "paused"
+        return "serving" if self.current else "idle"
+
+
+@dataclass(slots=True, eq=False)
+class StaffSession:
+    id: int
+    window: int
+    staff_id: str
+    staff_name: str
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Rating:
+    id: int
+    day: date
+    number: str
+    window: int
+    level: str
+    at: datetime  # when it was pressed
+    received_at: datetime
+    client: str
+    staff_id: str | None
+    staff_name: str | None
+    visit_id: int | None
+    case_id: str | None
+    item_code: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class Sequence:
+    day: date
+    category: str
+    last: int
+
+
+@dataclass(slots=True, frozen=True)
+class CachedReply:
+    client: str
+    req: str
+    payload: bytes
+    at: datetime
+
+
+@dataclass(slots=True, eq=False)
+class HallState:
+    cfg: HallFile
+    day: date
+    lead: timedelta
+    windows: dict[int, WindowRec]
+    seq: dict[str, int] = field(default_factory=dict)  # category -> last number issued today
+    hall_seq: int = 0  # tickets issued today in the hall
+    tickets: dict[str, Ticket] = field(default_factory=dict)  # number -> today's ticket
+    lanes: dict[tuple[str, bool], deque[Ticket]] = field(default_factory=dict)  # (category, priority)
+    transfers: list[Ticket] = field(default_factory=list)  # waiting transferred tickets, in transfer order
+    waiting_persons: set[tuple[str, str]] = field(default_factory=set)  # (category, person) waiting
+    service_min: dict[str, float] = field(default_factory=dict)  # category -> EWMA of service minutes
+    board: deque[Call] = field(default_factory=lambda: deque(maxlen=BOARD_SIZE))
+    replies: dict[tuple[str, str], CachedReply] = field(default_factory=dict)
+    next_visit_id: int = 1
+    next_rating_id: int = 1
+    next_session_id: int = 1
+    devices: dict[str, tuple[str, int | None]] | None = None  # client -> (role, window)
+
+    def waiting_count(self, category: str) -> int:
+        n = len(self.lanes[(category, False)]) + len(self.lanes[(category, True)])
+        return n + sum(1 for t in self.transfers if t.to_window is None and t.queue == category)
+
+
+def new_state(cfg: HallFile, now: datetime) -> HallState:
+    """An empty hall for the day of ``now``."""
+    st = HallState(
+        cfg=cfg,
+        day=now.date(),
+        lead=timedelta(minutes=cfg.dispatch.priority_lead_min),
+        windows={w.no: WindowRec(w.no, w.name, tuple(w.categories)) for w in cfg.windows},
+    )
+    for c in cfg.categories:
+        st.lanes[(c.code, False)] = deque()
+        st.lanes[(c.code, True)] = deque()
+        st.service_min[c.code] = SERVICE_PRIOR_MIN
+    if cfg.devices is not None:
+        st.devices = {d.id: (d.role, d.window) for d in cfg.devices}
+    return st
+
+
+def restore(
+    cfg: HallFile,
+    now: datetime,
+    *,
+    day: date,
+    tickets: Iterable[Ticket],
+    visits: Iterable[Visit],
+    windows: Iterable[tuple[int, Staff | None, bool, str | None, StaffSession | None]],
+    sequences: dict[str, int],
+    replies: Iterable[CachedReply],
+    rated: Iterable[str],
+    next_visit_id: int,
+    next_rating_id: int,
+    next_session_id: int,
+    services: Iterable[tuple[str, timedelta]] = (),
+    board: Iterable[Call] = (),
+) -> HallState:
+    """Rebuild the state from what the storage kept (``day`` is the day of the kept tickets).
+
+    ``tickets`` and ``visits`` are that day's; the waiting ones go back into their lanes in issue order
+    (transfers in transfer order). ``services`` (category, service time), oldest first, are recent
+    measured services: they feed the service-time means again.
+    If ``now`` is already a later day, the next :func:`handle` rolls over as at midnight.
+    """
+    st = new_state(cfg, datetime.combine(day, time(12), now.tzinfo))
+    st.seq.update(sequences)
+    st.next_visit_id, st.next_rating_id, st.next_session_id = next_visit_id, next_rating_id, next_session_id
+    ts = sorted(tickets, key=lambda t: t.seq)
+    by_number = {}
+    for t in ts:
+        by_number[t.number] = t
+        st.tickets[t.number] = t
+        st.hall_seq = max(st.hall_seq, t.seq)
+        if t.waiting:
+            _enqueue(st, t)
+    st.transfers.sort(key=lambda t: (t.transferred_at, t.seq))
+    for v in sorted(visits, key=lambda v: v.id):
+        t = by_number.get(v.number)
+        if t is not None:
+            t.visits.append(v)
+    for category, took in services:
+        if category in st.service_min:
+            _learn(st, category, took)
+    for no, staff, paused, current, session in windows:
+        w = st.windows.get(no)
+        if w is not None:
+            w.staff, w.paused, w.current, w.session = staff, paused, current, session
+            if current is not None and current not in st.tickets:
+                w.current = None
+    for r in replies:
+        st.replies[(r.client, r.req)] = r
+    for number in rated:
+        t = st.tickets.get(number)
+        if t is not None:
+            t.rated = True
+    st.board.extend(board)
+    return st
+
+
+# == events and effects ================================================================================
+@dataclass(slots=True, frozen=True)
+class Request:
+    client: str
+    payload: TakeRequest | WindowRequest | RateRequest
+
+
+@dataclass(slots=True, frozen=True)
+class Malformed:
+    client: str
+    req: str
+    message: str
+
+
+@dataclass(slots=True, frozen=True)
+class Tick:
+    pass
+
+
+Event = Request | Malformed | Tick
+
+
+@dataclass(slots=True)
+class Effects:
+    reply: tuple[str, bytes] | None = None  # (client, reply payload)
+    calls: list[Call] = field(default_factory=list)
+    changed: set[str | int] = field(default_factory=set)  # "queue", "board", window numbers
+    records: list[Any] = field(default_factory=list)
+
+
+class Refused(Exception):
+    """A request that is answered with an error and changes nothing."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Effects]:
+    """Apply ``event`` at ``now``; see the module docstring."""
+    fx = Effects()
+    if now.date() != state.day:
+        _rollover(state, now, fx)
+    if isinstance(event, Tick):
+        return state, fx
+    if isinstance(event, Malformed):
+        cached = state.replies.get((event.client, event.req))
+        if cached is not None:
+            fx.reply = (event.client, cached.payload)
+        else:
+            fx.reply = (event.client, _error(event.req, "bad_request", event.message))
+        return state, fx
+    p = event.payload
+    key = (event.client, p.req)
+    cached = state.replies.get(key)
+    if cached is not None:
+        fx.reply = (event.client, cached.payload)
+        return state, fx
+    try:
+        if isinstance(p, TakeRequest):
+            answer = _take(state, event.client, p, now, fx)
+        elif isinstance(p, WindowRequest):
+            answer = _window(state, event.client, p, now, fx)
+        else:
+            answer = _rate(state, event.client, p, now, fx)
+    except Refused as r:
+        # a refusal changes nothing (the checks come before any change), except as noted for ``next``
+        payload = _error(p.req, r.code, r.message)
+    else:
+        # encoded as the generic ``Reply``, whose ``ok`` is always written out (the action's reply types
+        # leave their default ``ok`` out; decoding them still works)
+        if isinstance(answer, RateReply):
+            payload = encode(Reply(req=p.req, ok=True, rating=answer.rating))
+        else:
+            payload = encode(Reply(req=p.req, ok=True, ticket=answer.ticket))
+    c = CachedReply(event.client, p.req, payload, now)
+    state.replies[key] = c
+    fx.records.append(c)
+    fx.reply = (event.client, payload)
+    return state, fx
+
+
+def _error(req: str, code: str, message: str) -> bytes:
+    return encode(Reply(req=req, ok=False, error=Error(code=code, message=message)))
+
+
+# -- devices ------------------------------------------------------------------------------------------
+def _allowed(state: HallState, client: str, role: str, window: int | None) -> None:
+    if state.devices is None:
+        return
+    d = state.devices.get(client)
+    if d is None:
+        raise Refused("not_allowed", f"{client!r} is not a device of this hall")
+    if d[0] != role:
+        raise Refused("not_allowed", f"{client!r} is a {d[0]} device and cannot send this request")
+    if window is not None and d[1] != window:
+        raise Refused("not_allowed", f"{client!r} belongs to window {d[1]}, not window {window}")
+
+
+# -- take ---------------------------------------------------------------------------------------------
+def is_open(state: HallState, now: datetime) -> bool:
+    """Whether ``now`` falls within the opening hours (always, when none are configured)."""
+    if not state.cfg.hall.hours:
+        return True
+    t = now.time()
+    return any(a <= t and (b is None or t < b) for a, b in state.cfg.open_intervals())
+
+
+def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
+    _allowed(state, client, "kiosk", None)
+    cat = state.cfg.category(p.category)
+    if cat is None:
+        raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
+    if not is_open(state, now):
+        hours = ", ".join(f"{a}–{b}" for a, b in state.cfg.hall.hours)
+        raise Refused("closed", f"the hall issues numbers during its opening hours ({hours})")
+    last = state.seq.get(cat.code, 0)
+    quota = min(cat.daily_quota or MAX_NUMBER, MAX_NUMBER)
+    if last >= quota:
+        raise Refused("quota_full", f"today's {quota} numbers of {cat.name} are all taken")
+    if p.person is not None and (cat.code, p.person) in state.waiting_persons:
+        raise Refused("duplicate", f"this person already waits for {cat.name}")
+
+    number = f"{cat.ticket_prefix}{last + 1:03d}"
+    state.seq[cat.code] = last + 1
+    state.hall_seq += 1
+    t = Ticket(
+        day=state.day,
+        number=number,
+        category=cat.code,
+        seq=state.hall_seq,
+        issued_at=now,
+        priority=p.priority,
+        channel=p.channel,
+        person=p.person,
+        appointment=p.appointment,
+        client=client,
+    )
+    t.ahead = ahead_of(state, t)
+    t.est_wait_min = estimate_wait(state, cat.code, t.ahead, now)
+    state.tickets[number] = t
+    _enqueue(state, t)
+    fx.records.append(t)
+    fx.records.append(Sequence(state.day, cat.code, last + 1))
+    fx.changed.add("queue")
+    return TakeReply(
+        req=p.req,
+        ticket=TicketOut(
+            number=number,
+            category=cat.code,
+            priority=p.priority,
+            issued_at=now,
+            ahead=t.ahead,
+            est_wait_min=t.est_wait_min,
+        ),
+    )
+
+
+def _enqueue(state: HallState, t: Ticket) -> None:
+    if t.transferred_at is not None:
+        state.transfers.append(t)
+    else:
+        state.lanes[(t.queue, t.priority is not None)].append(t)
+    if t.person is not None:
+        state.waiting_persons.add((t.category, t.person))
+
+
+def _dequeue(state: HallState, t: Ticket) -> None:
+    if t.transferred_at is not None:
+        state.transfers.remove(t)
+    else:
+        lane = state.lanes[(t.queue, t.priority is not None)]
+        if lane and lane[0] is t:
+            lane.popleft()
+        else:
+            lane.remove(t)
+    if t.person is not None:
+        state.waiting_persons.discard((t.category, t.person))
+
+
+def ahead_of(state: HallState, t: Ticket) -> int:
+    """How many waiting tickets of ``t``'s queue would be called before it, as things stand.
+
+    Transferred tickets aimed at its category go first; within the category's two lanes the dispatch
+    keys decide (a normal ticket is behind every priority ticket that waits; a priority ticket is behind
+    the normal tickets that have waited more than the lead).
+    """
+    cat = t.queue
+    n = sum(1 for x in state.transfers if x.to_window is None and x.queue == cat)
+    mine = dispatch_key(t, state.lead)
+    for prio in (False, True):
+        lane = state.lanes[(cat, prio)]
+        if not lane:
+            continue
+        if lane[-1] is not t and dispatch_key(lane[-1], state.lead) < mine:
+            n += len(lane)  # the common case: the whole lane is ahead
+            continue
+        # the lane is ordered by key: count the keys below ``mine`` by bisection
+        keys = _LaneKeys(lane, state.lead)
+        n += bisect_left(keys, mine)
+    return n
+
+
+class _LaneKeys:
+    """A lane seen as a sorted sequence of dispatch keys (for bisection)."""
+
+    __slots__ = ("lane", "lead")
+
+    def __init__(self, lane: deque[Ticket], lead: timedelta):
+        self.lane, self.lead = lane, lead
+
+    def __len__(self) -> int:
+        return len(self.lane)
+
+    def __getitem__(self, i: int) -> tuple[int, datetime, int]:
+        return dispatch_key(self.lane[i], self.lead)
+
+
+# -- the waiting-time estimate ---------------------------------------------------------------------
+def estimate_wait(state: HallState, category: str, ahead: int, now: datetime) -> int:
+    """Minutes until a ticket of ``category`` with ``ahead`` tickets before it is called (an estimate).
+
+    Method:
+
+    - ``s``: the category's mean service time, an exponentially weighted mean (weight 0.2 for the newest
+      service, call to finish, clipped to 0.25–90 min) over today's services, starting from a 6-minute prior;
+    - ``k``: the serving capacity for the category. Each open window (a clerk signed in, not paused) that
+      serves it counts as the share of its time the category gets: (waiting in the category + 1) /
+      Σ over the window's categories (waiting + 1). A window serving only this category counts 1. When no
+      window serving the category is open (before the clerks sign in), every window that serves it counts;
+    - the ticket is called when ``ahead + 1`` services have ended on ``k`` servers that are on average half
+      way through a service: ``(ahead + 0.5) * s / k`` minutes, or 0 when nobody is ahead and a window
+      serving the category is idle;
+    - that much open time is then laid over the opening hours, so a wait that runs into the lunch break
+      also counts the break.
+    """
+    w_serving = [w for w in state.windows.values() if category in w.categories]
+    if not w_serving:
+        return 0
+    open_ws = [w for w in w_serving if w.staff is not None and not w.paused]
+    if ahead == 0 and any(w.current is None for w in open_ws):
+        return 0
+    counted = open_ws or w_serving
+    k = 0.0
+    for w in counted:
+        total = sum(state.waiting_count(c) + 1 for c in w.categories)
+        k += (state.waiting_count(category) + 1) / total
+    s = state.service_min.get(category, SERVICE_PRIOR_MIN)
+    minutes = (ahead + 0.5) * s / k
+    return math.ceil(_through_hours(state, now, minutes) - 1e-9)
+
+
+def _through_hours(state: HallState, now: datetime, minutes: float) -> float:
+    """Wall-clock minutes from ``now`` until ``minutes`` of opening time have passed (same day)."""
+    if not state.cfg.hall.hours or minutes <= 0:
+        return max(minutes, 0.0)
+    t = now.hour * 60 + now.minute + now.second / 60
+    left = minutes
+    for a, b in state.cfg.open_intervals():
+        start = a.hour * 60 + a.minute
+        end = 24 * 60 if b is None else b.hour * 60 + b.minute
+        if end <= t:
+            continue
+        start = max(start, t)
+        if start + left <= end:
+            return start + left - (now.hour * 60 + now.minute + now.second / 60)
+        left -= end - start
+    return minutes  # runs past closing time: the plain estimate
+
+
+def _learn(state: HallState, category: str, took: timedelta) -> None:
+    x = min(max(took.total_seconds() / 60, SERVICE_CLIP_MIN[0]), SERVICE_CLIP_MIN[1])
+    s = state.service_min.get(category, SERVICE_PRIOR_MIN)
+    state.service_min[category] = s + SERVICE_ALPHA * (x - s)
+
+
+# -- window operations -------------------------------------------------------------------------------
+def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: Effects) -> WindowReply:
+    if state.devices is not None:
+        _allowed(state, client, "window", None)
+    w = state.windows.get(p.window)
+    if w is None:
+        raise Refused("unknown_window", f"there is no window {p.window} in this hall")
+    _allowed(state, client, "window", p.window)
+    op = p.op
+    cur = state.tickets.get(w.current) if w.current else None
+
+    if op == "open":
+        assert p.staff is not None
+        if w.session is not None:
+            w.session.ended_at = now
+            fx.records.append(w.session)
+        w.staff = p.staff
+        w.session = StaffSession(state.next_session_id, w.no, p.staff.id, p.staff.name, now)
+        state.next_session_id += 1
+        if cur is not None and cur.visit is not None and cur.visit.staff_id is None:
+            cur.visit.staff_id, cur.visit.staff_name = p.staff.id, p.staff.name
+            fx.records.append(cur.visit)
+        fx.records += [w, w.session]
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "close":
+        if cur is not None:
+            _finish(state, w, cur, "done", now, fx)
+        if w.session is not None:
+            w.session.ended_at = now
+            fx.records.append(w.session)
+        w.staff, w.session, w.paused = None, None, False
+        fx.records.append(w)
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op in ("next", "pause", "resume") and w.staff is None:
+        raise Refused("not_allowed", f"window {w.no} is closed: a clerk signs in with `open` first")
+
+    if op == "pause":
+        w.paused = True
+        fx.records.append(w)
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "resume":
+        w.paused = False
+        fx.records.append(w)
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "next":
+        if w.paused:
+            raise Refused("paused", f"window {w.no} is paused: `resume` before calling the next ticket")
+        nxt = _next_for(state, w)
+        if cur is not None:
+            _finish(state, w, cur, "done", now, fx)  # kept also when nothing waits (see below)
+        if nxt is None:
+            if cur is not None:
+                # the current ticket has been finished; the clerk learns that nobody else waits
+                raise_empty = Refused("empty", f"{cur.number} is done; no ticket waits for window {w.no}")
+            else:
+                raise_empty = Refused("empty", f"no ticket waits for window {w.no}")
+            raise raise_empty
+        _call(state, w, nxt, now, fx)
+        return WindowReply(req=p.req, ticket=_wt(nxt))
+
+    # recall, noshow, transfer, done need the current ticket
+    if cur is None:
+        raise Refused("no_ticket", f"window {w.no} has no ticket called")
+
+    if op == "recall":
+        cur.recalls += 1
+        if cur.visit is not None:
+            cur.visit.recalls += 1
+            fx.records.append(cur.visit)
+        fx.records.append(cur)
+        _announce(state, w, cur, now, fx)
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "noshow":
+        _finish(state, w, cur, "noshow", now, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "done":
+        if p.case is not None and cur.visit is not None:
+            v = cur.visit
+            v.case_id, v.item_code, v.item_name, v.case_kind = (
+                p.case.id, p.case.item_code, p.case.item_name, p.case.kind)
+        _finish(state, w, cur, "done", now, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    # transfer
+    assert p.to is not None
+    if p.to.category is not None:
+        if state.cfg.category(p.to.category) is None:
+            raise Refused("unknown_category", f"there is no category {p.to.category!r} to transfer to")
+        to_window, queue = None, p.to.category
+    else:
+        if p.to.window not in state.windows:
+            raise Refused("unknown_window", f"there is no window {p.to.window} to transfer to")
+        if p.to.window == w.no:
+            raise Refused("bad_request", f"{cur.number} is already at window {w.no}")
+        to_window, queue = p.to.window, cur.queue
+    _finish(state, w, cur, "transferred", now, fx)
+    cur.status = "transferred"
+    cur.queue, cur.to_window, cur.transferred_at = queue, to_window, now
+    cur.finished_at = None
+    _enqueue(state, cur)
+    fx.changed.add("queue")
+    return WindowReply(req=p.req, ticket=_wt(cur))
+
+
+def _next_for(state: HallState, w: WindowRec) -> Ticket | None:
+    for t in state.transfers:  # in transfer order: the oldest transfer first
+        if eligible(t, w.no, w.categories):
+            return t
+    best, best_key = None, None
+    for c in w.categories:
+        for prio in (False, True):
+            lane = state.lanes.get((c, prio))
+            if lane:
+                k = dispatch_key(lane[0], state.lead)
+                if best_key is None or k < best_key:
+                    best, best_key = lane[0], k
+    return best
+
+
+def _call(state: HallState, w: WindowRec, t: Ticket, now: datetime, fx: Effects) -> None:
+    since = t.transferred_at if t.transferred_at is not None else t.issued_at
+    first = t.first_called_at is None
+    _dequeue(state, t)
+    v = Visit(
+        id=state.next_visit_id,
+        day=state.day,
+        number=t.number,
+        category=t.category,
+        queue=t.queue,
+        window=w.no,
+        staff_id=w.staff.id if w.staff else None,
+        staff_name=w.staff.name if w.staff else None,
+        called_at=now,
+        wait_s=max((now - since).total_seconds(), 0.0),
+        first=first,
+        priority=t.priority,
+    )
+    state.next_visit_id += 1
+    t.status, t.window, t.called_at, t.recalls = "called", w.no, now, 0
+    t.visits.append(v)
+    t.to_window, t.transferred_at = None, None
+    if first:
+        t.first_called_at = now
+    w.current = t.number
+    fx.records += [t, v, w]
+    fx.changed.add("queue")
+    _announce(state, w, t, now, fx)
+    _window_changed(w, fx)
+
+
+def _announce(state: HallState, w: WindowRec, t: Ticket, now: datetime, fx: Effects) -> None:
+    call = Call(ticket=t.number, category=t.category, window=w.no, window_name=w.name, recall=t.recalls, at=now)
+    fx.calls.append(call)
+    state.board.appendleft(call)
+    fx.changed.add("board")
+
+
+def _finish(state: HallState, w: WindowRec, t: Ticket, outcome: str, now: datetime, fx: Effects) -> None:
+    t.status = outcome
+    t.finished_at = now
+    v = t.visit
+    if v is not None:
+        v.outcome, v.ended_at = outcome, now
+        if outcome in ("done", "transferred"):
+            _learn(state, v.queue, now - v.called_at)
+        fx.records.append(v)
+    w.current = None
+    fx.records += [t, w]
+    _window_changed(w, fx)
+
+
+def _window_changed(w: WindowRec, fx: Effects) -> None:
+    fx.changed.add(w.no)
+
+
+def _wt(t: Ticket | None) -> WindowTicket | None:
+    if t is None:
+        return None
+    return WindowTicket(
+        number=t.number,
+        category=t.category,
+        priority=t.priority,
+        issued_at=t.issued_at,
+        status=t.status,
+        called_at=t.called_at if t.status != "transferred" else None,
+        recalls=t.recalls,
+    )
+
+
+# -- ratings ----------------------------------------------------------------------------------------------
+def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effects) -> RateReply:
+    if state.devices is not None:
+        _allowed(state, client, "pad", None)
+    _allowed(state, client, "pad", p.window)
+    t = state.tickets.get(p.ticket)
+    if t is None:
+        raise Refused("not_ratable", f"{p.ticket} is not a ticket of today")
+    if t.rated:
+        raise Refused("already_rated", f"{p.ticket} has already been rated")
+    # its last visit at this window (a transferred ticket may have been served at several)
+    v = next((x for x in reversed(t.visits) if x.window == p.window), None)
+    if v is None:
+        raise Refused("not_ratable", f"{p.ticket} was not served at window {p.window}")
+    at = p.at.astimezone(now.tzinfo) if p.at is not None else now
+    r = Rating(
+        id=state.next_rating_id,
+        day=state.day,
+        number=t.number,
+        window=p.window,
+        level=p.level,
+        at=at,
+        received_at=now,
+        client=client,
+        staff_id=v.staff_id,
+        staff_name=v.staff_name,
+        visit_id=v.id,
+        case_id=v.case_id,
+        item_code=v.item_code,
+    )
+    state.next_rating_id += 1
+    t.rated = True
+    fx.records += [r, t]
+    return RateReply(req=p.req, rating=RatingRef(id=r.id))
+
+
+# -- midnight -------------------------------------------------------------------------------------------
+def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
+    """Close yesterday: waiting tickets expire, served ones finish, clerks sign out, numbering restarts."""
+    for w in state.windows.values():
+        cur = state.tickets.get(w.current) if w.current else None
+        if cur is not None:
+            _finish(state, w, cur, "done", now, fx)
+        if w.session is not None:
+            w.session.ended_at = now
+            fx.records.append(w.session)
+        w.staff, w.session, w.paused, w.current = None, None, False, None
+        fx.records.append(w)
+        fx.changed.add(w.no)
+    for t in state.tickets.values():
+        if t.waiting:
+            t.status, t.finished_at = "expired", now
+            fx.records.append(t)
+    state.day = now.date()
+    state.seq.clear()
+    state.hall_seq = 0
+    state.tickets.clear()
+    for lane in state.lanes.values():
+        lane.clear()
+    state.transfers.clear()
+    state.waiting_persons.clear()
+    state.board.clear()
+    horizon = now - timedelta(days=1)
+    for key in [k for k, r in state.replies.items() if r.at < horizon]:
+        del state.replies[key]
+    fx.changed.update(("queue", "board"))
+
+
+# == retained payloads ===================================================================================
+def queue_state(state: HallState, now: datetime) -> QueueState:
+    """The ``queue`` payload: per category, how many wait and the estimate for a new normal ticket."""
+    cats = {}
+    for c in state.cfg.categories:
+        n = state.waiting_count(c.code)
+        cats[c.code] = CategoryQueue(waiting=n, est_wait_min=estimate_wait(state, c.code, n, now))
+    return QueueState(at=now, categories=cats)
+
+
+def window_state(state: HallState, no: int) -> WindowState:
+    """The ``window/{n}/state`` payload."""
+    w = state.windows[no]
+    t = state.tickets.get(w.current) if w.current else None
+    ticket = None
+    if t is not None and t.called_at is not None:
+        ticket = CalledTicket(number=t.number, category=t.category, called_at=t.called_at, recalls=t.recalls)
+    return WindowState(window=no, status=w.status, ticket=ticket, staff=w.staff)  # type: ignore[arg-type]
+
+
+def board(state: HallState) -> Board:
+    """The ``board`` payload: the last calls, newest first."""
+    return Board(calls=list(state.board))

@@ -1,0 +1,505 @@
+"""The pure core with explicit times: numbering, refusals, window operations, dispatch, ratings, midnight."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import msgspec
+import pytest
+from controller_kit import HALL_TOML, Hall, at, code, number
+from hallq.controller import core
+from hallq.shared.schemas import Case, TakeRequest, WindowRequest
+
+
+# -- numbering and take refusals ----------------------------------------------------------------------
+def test_numbers_per_category_from_001(hall):
+    assert [number(hall.take("A")) for _ in range(3)] == ["A001", "A002", "A003"]
+    assert number(hall.take("B")) == "B001"
+    assert number(hall.take("C")) == "H001"  # the category's prefix
+    assert hall.state.seq == {"A": 3, "B": 1, "C": 1}
+
+
+def test_take_answer_has_ticket_fields(hall):
+    r = hall.take("A", priority="elderly")
+    assert r["ok"] and r["req"] == "r1"
+    t = r["ticket"]
+    assert t["category"] == "A" and t["priority"] == "elderly" and t["ahead"] == 0
+    assert t["issued_at"].startswith("2026-03-02T09:00:00+08:00")
+    assert isinstance(t["est_wait_min"], int)
+
+
+def test_unknown_category(hall):
+    assert code(hall.take("Z")) == "unknown_category"
+
+
+@pytest.mark.parametrize("when", ["08:59", "12:00", "13:30", "18:00", "23:59"])
+def test_closed_outside_hours(when):
+    h = Hall().at(when)
+    r = h.take("A")
+    assert code(r) == "closed" and "09:00–12:00" in r["error"]["message"]
+    assert h.state.seq == {} and not h.last.records[:-1]  # only the cached answer is kept
+
+
+@pytest.mark.parametrize("when", ["09:00", "11:59", "14:00", "17:59"])
+def test_open_within_hours(when):
+    assert Hall().at(when).take("A")["ok"]
+
+
+def test_open_all_day_without_hours():
+    toml = HALL_TOML.replace('hours = [["09:00", "12:00"], ["14:00", "18:00"]]\n', "")
+    assert Hall(toml).at("03:00").take("A")["ok"]
+
+
+def test_quota_full(hall):
+    for _ in range(5):
+        assert hall.take("A")["ok"]
+    assert code(hall.take("A")) == "quota_full"
+    assert hall.take("B")["ok"]
+    assert hall.state.seq["A"] == 5
+
+
+def test_three_digits_cap_numbers_at_999(hall):
+    hall.state.seq["B"] = 999
+    assert code(hall.take("B")) == "quota_full"
+
+
+def test_duplicate_person_waiting_in_category(hall):
+    p = "ab" * 16
+    assert hall.take("A", person=p)["ok"]
+    assert code(hall.take("A", person=p)) == "duplicate"
+    assert hall.take("B", person=p)["ok"]  # another category is fine
+    hall.op(1, "open")
+    hall.op(1, "next")  # A001 called: no longer waiting
+    assert number(hall.take("A", person=p)) == "A002"
+
+
+# -- idempotent requests ------------------------------------------------------------------------------------
+def test_same_req_gets_first_answer_and_changes_nothing(hall):
+    payload = TakeRequest(req="same", category="A")
+    first = hall.send("kiosk-1", payload)
+    again = hall.send("kiosk-1", payload)
+    assert first == again and hall.state.seq["A"] == 1
+    assert hall.last.records == [] and hall.last.changed == set()
+    # another client may use the same req
+    assert number(hall.send("kiosk-2", payload)) == "A002"
+
+
+def test_same_req_refusal_is_repeated_too(hall):
+    hall.at("08:00")
+    payload = TakeRequest(req="early", category="A")
+    assert code(hall.send("kiosk-1", payload)) == "closed"
+    hall.at("09:00")
+    assert code(hall.send("kiosk-1", payload)) == "closed"
+
+
+def test_malformed_gets_bad_request_or_the_first_answer(hall):
+    first = hall.send("kiosk-1", TakeRequest(req="x1", category="A"))
+    hall.state, fx = core.handle(hall.state, core.Malformed("kiosk-1", "x1", "bad"), hall.now)
+    assert msgspec.json.decode(fx.reply[1]) == first
+    hall.state, fx = core.handle(hall.state, core.Malformed("kiosk-1", "x2", "`category`: missing"), hall.now)
+    r = msgspec.json.decode(fx.reply[1])
+    assert r == {"req": "x2", "ok": False, "error": {"code": "bad_request", "message": "`category`: missing"}}
+    assert fx.records == []
+
+
+# -- window operations -------------------------------------------------------------------------------------
+def test_window_must_be_open(hall):
+    hall.take("A")
+    for op in ("next", "pause", "resume"):
+        assert code(hall.op(1, op)) == "not_allowed"
+    assert hall.op(1, "close")["ok"]  # closing a closed window is harmless
+
+
+def test_unknown_window(hall):
+    assert code(hall.op(9, "open")) == "unknown_window"
+
+
+def test_next_calls_and_announces(hall):
+    hall.take("A")
+    hall.op(1, "open")
+    hall.later(3)
+    r = hall.op(1, "next")
+    assert r["ticket"]["number"] == "A001" and r["ticket"]["status"] == "called"
+    fx = hall.last
+    assert [c.ticket for c in fx.calls] == ["A001"] and fx.calls[0].window_name == "1号窗口"
+    assert fx.calls[0].recall == 0
+    assert {"queue", "board", 1} <= fx.changed
+    ws = core.window_state(hall.state, 1)
+    assert ws.status == "serving" and ws.ticket.number == "A001" and ws.staff.name == "clerk 1"
+    v = hall.state.tickets["A001"].visit
+    assert v.wait_s == 180 and v.staff_id == "s1"
+
+
+def test_next_on_empty(hall):
+    hall.op(1, "open")
+    r = hall.op(1, "next")
+    assert code(r) == "empty"
+
+
+def test_next_while_serving_finishes_current(hall):
+    hall.take("A")
+    hall.take("A")
+    hall.op(1, "open")
+    hall.op(1, "next")
+    hall.later(5)
+    assert number(hall.op(1, "next")) == "A002"
+    t = hall.state.tickets["A001"]
+    assert t.status == "done" and t.visit.outcome == "done" and t.visit.case_id is None
+    assert t.visit.ended_at - t.visit.called_at == timedelta(minutes=5)
+    # and when nobody waits any more, the current one is still finished, the answer is `empty`
+    r = hall.op(1, "next")
+    assert code(r) == "empty" and "A002 is done" in r["error"]["message"]
+    assert hall.state.tickets["A002"].status == "done"
+    assert core.window_state(hall.state, 1).status == "idle"
+
+
+def test_recall(hall):
+    hall.take("A")
+    hall.op(1, "open")
+    assert code(hall.op(1, "recall")) == "no_ticket"
+    hall.op(1, "next")
+    r = hall.op(1, "recall")
+    assert r["ticket"]["recalls"] == 1
+    assert hall.last.calls[0].recall == 1
+    hall.op(1, "recall")
+    assert hall.last.calls[0].recall == 2
+    assert [c.recall for c in core.board(hall.state).calls] == [2, 1, 0]
+    assert core.window_state(hall.state, 1).ticket.recalls == 2
+
+
+def test_noshow_voids_the_ticket(hall):
+    hall.take("A")
+    hall.take("A")
+    hall.op(1, "open")
+    assert code(hall.op(1, "noshow")) == "no_ticket"
+    hall.op(1, "next")
+    r = hall.op(1, "noshow")
+    assert r["ticket"]["status"] == "noshow"
+    assert number(hall.op(1, "next")) == "A002"
+    assert code(hall.op(1, "next")) == "empty"  # A001 cannot be called again
+    assert hall.state.tickets["A001"].status == "noshow"
+
+
+def test_done_with_case(hall):
+    hall.take("A")
+    hall.op(1, "open")
+    assert code(hall.op(1, "done")) == "no_ticket"
+    hall.op(1, "next")
+    r = hall.op(1, "done", case=Case(id="C-1", item_code="110101", item_name="社保卡补办", kind="instant"))
+    assert r["ticket"]["status"] == "done"
+    v = hall.state.tickets["A001"].visit
+    assert (v.case_id, v.item_code, v.item_name, v.case_kind) == ("C-1", "110101", "社保卡补办", "instant")
+    assert core.window_state(hall.state, 1).status == "idle"
+
+
+def test_pause_and_resume(hall):
+    hall.take("A")
+    hall.op(1, "open")
+    hall.op(1, "pause")
+    assert core.window_state(hall.state, 1).status == "paused"
+    assert code(hall.op(1, "next")) == "paused"
+    assert hall.state.tickets["A001"].status == "waiting"
+    hall.op(1, "resume")
+    assert number(hall.op(1, "next")) == "A001"
+
+
+def test_open_and_close_sign_clerks_in_and_out(hall):
+    from hallq.shared.schemas import Staff
+
+    hall.take("A")
+    hall.op(2, "open", staff=Staff(id="w007", name="王芳"))
+    ws = core.window_state(hall.state, 2)
+    assert ws.status == "idle" and ws.staff.name == "王芳"
+    hall.op(2, "next")
+    hall.later(4)
+    r = hall.op(2, "close")
+    assert r["ticket"]["status"] == "done"  # closing finishes the current ticket
+    ws = core.window_state(hall.state, 2)
+    assert ws.status == "closed" and ws.staff is None and ws.ticket is None
+    sessions = [r for fx in hall.effects for r in fx.records if isinstance(r, core.StaffSession)]
+    assert sessions[-1].staff_name == "王芳" and sessions[-1].ended_at == hall.now
+
+
+def test_transfer_to_category_keeps_number_and_goes_first(hall):
+    hall.take("A")
+    hall.take("B")
+    hall.later(1)
+    hall.take("B")
+    hall.op(1, "open")
+    hall.op(2, "open")
+    hall.op(1, "next")  # A001 at window 1
+    r = hall.op(1, "transfer", to={"category": "B"})
+    assert r["ticket"]["number"] == "A001" and r["ticket"]["status"] == "transferred"
+    assert core.window_state(hall.state, 1).status == "idle"
+    # window 2 serves B: the transferred ticket goes before B001 and B002, which waited longer
+    assert number(hall.op(2, "next")) == "A001"
+    assert number(hall.op(2, "next")) == "B001"
+    t = hall.state.tickets["A001"]
+    assert [v.outcome for v in t.visits] == ["transferred", "done"]
+    assert t.visits[1].first is False
+
+
+def test_transfer_to_window(hall):
+    hall.take("A")
+    hall.take("A")
+    for w in (1, 2, 3):
+        hall.op(w, "open")
+    hall.op(1, "next")
+    hall.op(1, "transfer", to={"window": 3})
+    assert number(hall.op(2, "next")) == "A002"  # window 2 may not take a ticket sent to window 3
+    assert number(hall.op(3, "next")) == "A001"
+
+
+def test_transfer_errors(hall):
+    hall.take("A")
+    hall.op(1, "open")
+    assert code(hall.op(1, "transfer", to={"category": "B"})) == "no_ticket"
+    hall.op(1, "next")
+    assert code(hall.op(1, "transfer", to={"category": "Z"})) == "unknown_category"
+    assert code(hall.op(1, "transfer", to={"window": 42})) == "unknown_window"
+    assert code(hall.op(1, "transfer", to={"window": 1})) == "bad_request"
+    assert hall.state.tickets["A001"].status == "called"  # refusals changed nothing
+
+
+# -- dispatch ------------------------------------------------------------------------------------------------
+def test_fifo_within_a_category(hall):
+    for _ in range(3):
+        hall.take("A")
+        hall.later(1)
+    hall.op(1, "open")
+    assert [number(hall.op(1, "next")) for _ in range(3)] == ["A001", "A002", "A003"]
+
+
+def test_priority_lead(hall):
+    hall.take("A")  # 09:00
+    hall.later(10)
+    hall.take("A", priority="elderly")  # 09:10: effective 08:55, before A001
+    hall.op(1, "open")
+    assert number(hall.op(1, "next")) == "A002"
+    assert number(hall.op(1, "next")) == "A001"
+
+
+def test_priority_does_not_pass_long_waiters(hall):
+    hall.take("A")  # 09:00
+    hall.later(20)
+    hall.take("A", priority="disabled")  # 09:20: effective 09:05, after A001 (09:00)
+    hall.op(1, "open")
+    assert number(hall.op(1, "next")) == "A001"
+
+
+def test_priority_ahead_count(hall):
+    hall.take("A")  # 09:00
+    hall.later(10)
+    hall.take("A")  # 09:10
+    hall.later(10)
+    r = hall.take("A", priority="pregnant")  # 09:20: effective 09:05, behind A001 only
+    assert r["ticket"]["ahead"] == 1
+    assert hall.take("A")["ticket"]["ahead"] == 3
+
+
+def test_window_serves_all_its_categories_by_longest_wait(hall):
+    hall.take("B")  # 09:00
+    hall.later(1)
+    hall.take("A")  # 09:01
+    hall.op(2, "open")
+    assert number(hall.op(2, "next")) == "B001"
+    assert number(hall.op(2, "next")) == "A001"
+
+
+def test_no_starvation_under_a_stream_of_priority_tickets(hall):
+    hall.take("A")  # normal, 09:00
+    hall.op(1, "open")
+    served = []
+    for _ in range(40):  # a priority ticket every minute, the window serves one a minute
+        hall.later(1)
+        hall.take("A", priority="elderly")
+        served.append(number(hall.op(1, "next")))
+        hall.state.seq["A"] = 0  # keep under the test hall's quota
+    # A001 is called once the priority tickets issued in the first lead minutes are through
+    assert "A001" in served[:17]
+
+
+def test_core_dispatch_matches_pick_next():
+    h = Hall().at("09:00")
+    h.state.cfg.categories[0].daily_quota = None
+    rng = random.Random(7)
+    for w in (1, 2, 3):
+        h.op(w, "open")
+    for _ in range(400):
+        h.later(rng.random() * 2)
+        r = rng.random()
+        if r < 0.5:
+            h.take(rng.choice("ABC"), priority=rng.choice([None, None, None, "elderly"]))
+        else:
+            w = rng.choice((1, 2, 3))
+            win = h.state.windows[w]
+            if win.current and rng.random() < 0.2:
+                target = rng.choice([{"category": rng.choice("ABC")}, {"window": rng.choice([x for x in (1, 2, 3) if x != w])}])
+                h.op(w, "transfer", to=target)
+                continue
+            waiting = [t for t in h.state.tickets.values() if t.waiting]
+            expect = core.pick_next(w, win.categories, waiting, h.state.lead)
+            rep = h.op(w, "next")
+            if expect is None:
+                assert code(rep) == "empty"
+            else:
+                assert number(rep) == expect.number
+
+
+# -- ratings --------------------------------------------------------------------------------------------------
+def test_rate_once_per_ticket_called_at_that_window(hall):
+    hall.take("A")
+    hall.take("A")
+    hall.op(1, "open")
+    assert code(hall.rate(1, "A001")) == "not_ratable"  # not called yet
+    hall.op(1, "next")
+    hall.op(1, "done", case=Case(id="C-9", item_code="X1"))
+    assert code(hall.rate(2, "A001")) == "not_ratable"  # another window
+    assert code(hall.rate(1, "B777")) == "not_ratable"  # no such ticket today
+    r = hall.rate(1, "A001", "satisfied")
+    assert r == {"req": r["req"], "ok": True, "rating": {"id": 1}}
+    rating = next(x for x in hall.last.records if isinstance(x, core.Rating))
+    assert (rating.number, rating.window, rating.staff_id, rating.case_id, rating.item_code, rating.level) == (
+        "A001", 1, "s1", "C-9", "X1", "satisfied")
+    assert code(hall.rate(1, "A001")) == "already_rated"
+    hall.op(1, "next")
+    assert hall.rate(1, "A002")["rating"]["id"] == 2  # rating while still served is fine
+
+
+def test_rate_after_transfer_at_either_window(hall):
+    hall.take("A")
+    hall.op(1, "open")
+    hall.op(3, "open")
+    hall.op(1, "next")
+    hall.op(1, "transfer", to={"window": 3})
+    hall.op(3, "next")
+    assert hall.rate(1, "A001")["ok"]
+
+
+# -- devices ---------------------------------------------------------------------------------------------------
+DEVICES = """
+[[devices]]
+id = "kiosk-1"
+role = "kiosk"
+
+[[devices]]
+id = "caller-1"
+role = "window"
+window = 1
+
+[[devices]]
+id = "pad-1"
+role = "pad"
+window = 1
+"""
+
+
+def test_devices_restrict_roles_and_windows():
+    h = Hall(HALL_TOML + DEVICES).at("09:00")
+    assert code(h.take("A", client="stranger")) == "not_allowed"
+    assert code(h.take("A", client="caller-1")) == "not_allowed"
+    assert h.take("A", client="kiosk-1")["ok"]
+    assert code(h.op(1, "open", client="kiosk-1")) == "not_allowed"
+    assert code(h.op(2, "open", client="caller-1")) == "not_allowed"
+    assert h.op(1, "open", client="caller-1")["ok"]
+    h.op(1, "next", client="caller-1")
+    assert code(h.rate(1, "A001", client="kiosk-1")) == "not_allowed"
+    assert code(h.rate(2, "A001", client="pad-1")) == "not_allowed"
+    assert h.rate(1, "A001", client="pad-1")["ok"]
+
+
+# -- midnight --------------------------------------------------------------------------------------------------
+def test_midnight_rollover(hall):
+    hall.take("A")
+    hall.take("A")
+    hall.take("B")
+    hall.op(1, "open")
+    hall.op(1, "next")
+    hall.at(at("00:00", day=3))
+    fx = hall.tick()
+    expired = {r.number for r in fx.records if isinstance(r, core.Ticket) and r.status == "expired"}
+    assert expired == {"A002", "B001"}
+    done = {r.number for r in fx.records if isinstance(r, core.Ticket) and r.status == "done"}
+    assert done == {"A001"}
+    assert hall.state.day == at("00:00", day=3).date() and hall.state.seq == {}
+    assert core.window_state(hall.state, 1).status == "closed"
+    assert core.queue_state(hall.state, hall.now).categories["A"].waiting == 0
+    assert {"queue", "board", 1, 2, 3} <= fx.changed
+    hall.at(at("09:00", day=3))
+    assert number(hall.take("A")) == "A001"
+    assert code(hall.rate(1, "A001")) == "not_ratable"
+
+
+def test_any_event_rolls_the_day_over(hall):
+    hall.take("A")
+    hall.at(at("09:00", day=3))
+    assert number(hall.take("A")) == "A001"
+
+
+# -- estimates and retained payloads -------------------------------------------------------------------------------
+def test_estimate_grows_with_queue_and_shrinks_with_windows(hall):
+    e1 = [hall.take("A")["ticket"]["est_wait_min"] for _ in range(4)]
+    assert e1 == sorted(e1) and e1[-1] > e1[0]
+    hall.op(1, "open")
+    hall.op(1, "next")
+    one = core.estimate_wait(hall.state, "A", 3, hall.now)
+    hall.op(2, "open")
+    hall.op(2, "next")
+    two = core.estimate_wait(hall.state, "A", 3, hall.now)
+    assert two < one
+
+
+def test_estimate_is_zero_with_an_idle_window(hall):
+    hall.op(1, "open")
+    assert hall.take("A")["ticket"]["est_wait_min"] == 0
+
+
+def test_estimate_learns_service_times(hall):
+    hall.op(1, "open")
+    for _ in range(5):
+        hall.take("A")
+    for _ in range(5):
+        hall.op(1, "next")
+        hall.later(20)
+    assert hall.state.service_min["A"] > core.SERVICE_PRIOR_MIN + 5
+
+
+def test_estimate_counts_the_lunch_break():
+    h = Hall().at("11:50")
+    h.op(1, "open")
+    h.op(1, "next")
+    for _ in range(4):
+        h.take("A")
+    # 4.5 services x 6 min on one window serving only A: 27 open minutes = 10 before noon + 17 after 14:00
+    assert core.estimate_wait(h.state, "A", 4, h.now) == 10 + 120 + 17
+
+
+def test_queue_and_board_payloads(hall):
+    hall.take("A")
+    hall.take("B")
+    q = core.queue_state(hall.state, hall.now)
+    assert q.categories["A"].waiting == 1 and q.categories["C"].waiting == 0
+    hall.op(2, "open")
+    for _ in range(12):
+        hall.take("B")
+    for _ in range(12):
+        hall.op(2, "next")
+    b = core.board(hall.state)
+    # A001 (first issued) and B001..B011: newest first
+    assert len(b.calls) == 10 and b.calls[0].ticket == "B011" and b.calls[-1].ticket == "B002"
+
+
+def test_refused_window_ops_change_nothing(hall):
+    hall.take("A")
+    hall.op(1, "open")
+    before = (hall.state.seq.copy(), hall.state.tickets["A001"].status, hall.state.windows[1].status)
+    for payload in (
+        WindowRequest(req="z1", window=1, op="done"),
+        WindowRequest(req="z2", window=1, op="recall"),
+        WindowRequest(req="z3", window=9, op="next"),
+    ):
+        hall.send("caller-1", payload)
+        assert [type(r) for r in hall.last.records] == [core.CachedReply]
+        assert hall.last.calls == [] and hall.last.changed == set()
+    assert before == (hall.state.seq, hall.state.tickets["A001"].status, hall.state.windows[1].status)
