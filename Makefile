@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo bench protocol-doc clean
+.PHONY: setup test lint demo bench protocol-doc clean flash-pad
 
 setup:
 	@scripts/setup.sh
@@ -24,6 +24,11 @@ bench: setup
 
 demo: setup
 	$(VENV)/hallq demo $(if $(BROKER),--broker $(BROKER),) $(DEMO_ARGS)
+
+# Install the rating pad firmware on a Pico W running MicroPython (1.23 or later): make flash-pad PORT=/dev/ttyACM0
+PORT ?= /dev/ttyACM0
+flash-pad: setup
+	rating-pad/firmware/flash.sh $(PORT)
 
 clean:
 	rm -rf .venv .uv .pytest_cache demo-out

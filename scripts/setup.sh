@@ -45,5 +45,10 @@ if [ -z "$UV" ]; then
 fi
 
 "$UV" sync --all-packages --quiet
+# The MicroPython interpreter (WebAssembly, from npm) that the pad firmware's tests run under.
+pad_check=rating-pad/firmware/check
+if [ ! "$pad_check/node_modules/.package-lock.json" -nt "$pad_check/package-lock.json" ]; then
+  (cd "$pad_check" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 if [ -x scripts/setup-extra.sh ]; then scripts/setup-extra.sh; fi
 echo "setup: ready (.venv/bin/hallq)" >&2

@@ -1,0 +1,4 @@
+# The Pico W starts here: the rating pad (picopad.py), configured by pad.json.
+import picopad
+
+picopad.main()
