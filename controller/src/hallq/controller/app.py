@@ -1,0 +1,225 @@
+"""The controller process: MQTT in, the pure core, SQLite, MQTT out.
+
+Threads:
+
+- paho's network thread and the :class:`~hallq.shared.mqtt.HallClient` dispatcher only hand raw request
+  messages to a queue (nothing there blocks);
+- one worker thread owns the core's state and the database. It takes every message that is queued (up
+  to :data:`MAX_BATCH`), decodes and handles them one by one, writes all their records in ONE transaction,
+  and only after the commit publishes the answers, the ``calls`` messages and the retained topics that
+  changed (each once per batch). A burst of requests thus costs one fsync, not one per request.
+
+On every (re)connection the worker publishes all retained state (config, queue, every window, board,
+stats) and only then ``online`` on ``controller/status``. Once a minute it publishes ``stats`` (when
+anything changed) and at local midnight it rolls the day over.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from hallq.shared.clock import Clock
+from hallq.shared.config import BrokerURL
+from hallq.shared.mqtt import HallClient, Message
+from hallq.shared.schemas import ONLINE, REQUEST_TYPES, STOPPED, PayloadError, decode, encode, peek_req
+from hallq.shared.topics import HallTopics, TopicError
+
+from . import core, stats
+from .config import HallFile
+from .storage import Storage
+
+log = logging.getLogger(__name__)
+
+#: At most this many requests share one transaction.
+MAX_BATCH = 1000
+#: The ``stats`` topic is published at most this often (seconds of real time).
+STATS_EVERY = 60.0
+
+_CONNECTED = object()
+_STOP = object()
+
+
+class Controller:
+    """One hall's controller: ``start()``, then ``stop()`` (publishes ``stopped``)."""
+
+    def __init__(self, cfg: HallFile, broker: BrokerURL | str, db: str, clock: Clock, *, client_id: str | None = None):
+        self.cfg = cfg
+        self.clock = clock
+        self.storage = Storage(db, cfg)
+        self.topics = HallTopics(cfg.hall.id)
+        self.client = HallClient(
+            broker,
+            cfg.hall.id,
+            client_id or f"controller-{cfg.hall.id}"[:64],
+            status_topic=self.topics.controller_status,  # Last Will ``offline``
+            auto_online=False,  # ``online`` only after the retained state is out
+            persistent_session=True,  # requests sent while we restart wait for us at the broker
+        )
+        self.client.on_connected = lambda: self._inbox.put(_CONNECTED)
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._config_payload = encode(cfg.public())
+        #: counters, for logs and tests
+        self.malformed = 0
+        self.handled = 0
+        self.batches = 0
+        self._stats_dirty = True
+        self._stats_at = 0.0
+        now = clock.now()
+        self.state = self.storage.load(now)
+        # a restart on a later day closes the old day at once (waiting tickets expire)
+        self.state, fx = core.handle(self.state, core.Tick(), now)
+        self.storage.write(fx.records)
+        self.storage.prune(now)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def start(self) -> Controller:
+        self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
+        self._worker.start()
+        self.client.subscribe(self.topics.all_requests, self._on_request)
+        self.client.start()
+        return self
+
+    def stop(self) -> None:
+        """Finish what is queued, publish ``stopped``, disconnect, close the database."""
+        self._inbox.put(_STOP)
+        if self._worker is not None:
+            self._worker.join(10)
+        self.client.stop(status=STOPPED)
+        self.storage.close()
+
+    # -- MQTT side (dispatcher thread: never block) -----------------------------------------------------
+    def _on_request(self, msg: Message) -> None:
+        self._inbox.put(msg)
+
+    # -- worker -------------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get(timeout=1.0)
+            except queue.Empty:
+                item = None
+            batch: list[Any] = []
+            if item is not None:
+                batch.append(item)
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(self._inbox.get_nowait())
+                    except queue.Empty:
+                        break
+            stop = False
+            requests: list[Message] = []
+            for it in batch:
+                if it is _STOP:
+                    stop = True
+                elif it is _CONNECTED:
+                    if requests:
+                        self._process(requests)
+                        requests = []
+                    self._publish_all()
+                else:
+                    requests.append(it)
+            try:
+                if requests:
+                    self._process(requests)
+                self._housekeeping()
+            except Exception:  # the worker must outlive any single bad batch
+                log.exception("controller worker failed on a batch")
+            if stop:
+                return
+
+    def _process(self, msgs: list[Message]) -> None:
+        now = self.clock.now()
+        replies: list[tuple[str, bytes]] = []
+        calls: list[Any] = []
+        changed: set[str | int] = set()
+        records: list[Any] = []
+        for msg in msgs:
+            event = self._event(msg)
+            if event is None:
+                continue
+            try:
+                self.state, fx = core.handle(self.state, event, now)
+            except Exception:
+                self.malformed += 1
+                log.exception("request on %s could not be handled", msg.topic)
+                continue
+            self.handled += 1
+            if fx.reply is not None:
+                replies.append(fx.reply)
+            calls += fx.calls
+            changed |= fx.changed
+            records += fx.records
+        # durable first: every answer below is about something already committed
+        self.storage.write(records)
+        self.batches += 1
+        if records:
+            self._stats_dirty = True
+        for client, payload in replies:
+            self.client.publish(self.topics.reply(client), payload)
+        for call in calls:
+            self.client.publish(self.topics.calls, call)
+        self._publish_retained(changed, now)
+
+    def _event(self, msg: Message) -> core.Event | None:
+        try:
+            r = self.topics.parse_request(msg.topic)
+        except TopicError as exc:
+            self.malformed += 1
+            log.warning("ignored a message on %s: %s", msg.topic, exc)
+            return None
+        try:
+            payload = decode(msg.payload, REQUEST_TYPES[r.action])
+        except PayloadError as exc:
+            self.malformed += 1
+            req = peek_req(msg.payload)
+            log.warning("malformed %s request from %s (req %r): %s", r.action, r.client, req, exc)
+            if req is None:
+                return None
+            return core.Malformed(r.client, req, f"{r.action}: {exc}")
+        return core.Request(r.client, payload)  # type: ignore[arg-type]
+
+    def _publish_retained(self, changed: set[str | int], now: datetime) -> None:
+        for key in sorted(changed, key=str):
+            if key == "queue":
+                self.client.publish(self.topics.queue, core.queue_state(self.state, now), retain=True)
+            elif key == "board":
+                self.client.publish(self.topics.board, core.board(self.state), retain=True)
+            elif isinstance(key, int):
+                self.client.publish(self.topics.window_state(key), core.window_state(self.state, key), retain=True)
+
+    def _publish_all(self) -> None:
+        """Everything retained, then ``online`` (after every (re)connection)."""
+        now = self.clock.now()
+        self.client.publish(self.topics.config, self._config_payload, retain=True)
+        self._publish_retained({"queue", "board", *self.state.windows}, now)
+        self._publish_stats(now)
+        self.client.publish(self.topics.controller_status, ONLINE, retain=True)
+        log.info("hall %s online: retained state published", self.cfg.hall.id)
+
+    def _publish_stats(self, now: datetime) -> None:
+        try:
+            s = stats.compute(self.storage.conn, self.state.day, now)
+        except Exception:
+            log.exception("statistics failed")
+            return
+        self.client.publish(self.topics.stats, s, retain=True)
+        self._stats_at = time.monotonic()
+        self._stats_dirty = False
+
+    def _housekeeping(self) -> None:
+        now = self.clock.now()
+        if now.date() != self.state.day:
+            self.state, fx = core.handle(self.state, core.Tick(), now)
+            self.storage.write(fx.records)
+            self.storage.prune(now)
+            self._publish_retained(fx.changed, now)
+            self._stats_dirty = True
+            log.info("a new day: %s", self.state.day)
+        if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= STATS_EVERY:
+            self._publish_stats(now)

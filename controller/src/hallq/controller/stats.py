@@ -1,0 +1,192 @@
+"""A day's figures from the hall's record: for the hall, each window, each clerk and each half hour.
+
+Used for the retained ``stats`` topic and ``hallq controller report``. What each figure counts:
+
+- ``issued``: numbers taken (hall and half hours, by the time of taking);
+- ``called``: calls of a ticket to a window (recalls not counted again); for the hall, tickets called;
+- ``served`` / ``noshow`` / ``transferred``: how those calls ended;
+- ``wait_mean_min`` / ``wait_p90_min``: minutes from taking the number to the first call (for a window or
+  clerk: to their call, counted from the transfer for a transferred ticket); per half hour by the time the
+  number was taken; the 90th percentile is the nearest-rank one;
+- ``service_mean_min``: minutes from call to finish of served and transferred calls;
+- ``ratings`` per level and ``satisfaction`` as halls report it: (very satisfied + satisfied) / rated;
+- ``quiet_half_hours``: the three half hours of the opening hours with the fewest numbers taken on average
+  over the last seven days with any (错时办事: when to tell citizens to come).
+
+Half hours are keyed by their start, ``HH:MM``; windows by number; clerks by staff id.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from hallq.shared.schemas import LEVELS, Figures, Stats
+
+QUIET_COUNT = 3
+QUIET_DAYS = 7
+
+
+@dataclass
+class _Acc:
+    issued: int = 0
+    called: int = 0
+    served: int = 0
+    noshow: int = 0
+    transferred: int = 0
+    waits: list[float] = field(default_factory=list)
+    services: list[float] = field(default_factory=list)
+    ratings: Counter = field(default_factory=Counter)
+
+    def figures(self) -> Figures:
+        rated = sum(self.ratings.values())
+        good = self.ratings["very_satisfied"] + self.ratings["satisfied"]
+        return Figures(
+            issued=self.issued,
+            called=self.called,
+            served=self.served,
+            noshow=self.noshow,
+            transferred=self.transferred,
+            wait_mean_min=_round(sum(self.waits) / len(self.waits) / 60) if self.waits else None,
+            wait_p90_min=_round(_p90(self.waits) / 60) if self.waits else None,
+            service_mean_min=_round(sum(self.services) / len(self.services) / 60) if self.services else None,
+            ratings={lv: self.ratings[lv] for lv in LEVELS if self.ratings[lv]},  # type: ignore[misc]
+            satisfaction=round(good / rated, 4) if rated else None,
+        )
+
+
+def _round(x: float) -> float:
+    return round(x, 1)
+
+
+def _p90(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[max(math.ceil(0.9 * len(s)) - 1, 0)]
+
+
+def half_hour(t: str | datetime) -> str:
+    """The half hour an ISO time falls in, ``HH:MM``."""
+    if isinstance(t, datetime):
+        return f"{t.hour:02d}:{'30' if t.minute >= 30 else '00'}"
+    hh, mm = t[11:13], t[14:16]
+    return f"{hh}:{'30' if int(mm) >= 30 else '00'}"
+
+
+def _meta(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+
+def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
+    """The figures of ``day`` as the database has them (``at``: when they were taken)."""
+    d = day.isoformat()
+    hall = _Acc()
+    windows: dict[str, _Acc] = defaultdict(_Acc)
+    staff: dict[str, _Acc] = defaultdict(_Acc)
+    halves: dict[str, _Acc] = defaultdict(_Acc)
+
+    issue_slot: dict[str, str] = {}
+    for number, issued_at in conn.execute("SELECT number, issued_at FROM tickets WHERE day = ?", (d,)):
+        slot = half_hour(issued_at)
+        issue_slot[number] = slot
+        hall.issued += 1
+        halves[slot].issued += 1
+
+    for number, window, staff_id, called_at, ended_at, wait_s, first, outcome in conn.execute(
+        "SELECT number, window, staff_id, called_at, ended_at, wait_s, first, outcome FROM calls WHERE day = ?",
+        (d,),
+    ):
+        slices = [windows[str(window)], halves[half_hour(called_at)]]
+        if staff_id:
+            slices.append(staff[staff_id])
+        if first:
+            hall.called += 1
+            hall.waits.append(wait_s)
+            slot = issue_slot.get(number)
+            if slot is not None:
+                halves[slot].waits.append(wait_s)
+        windows[str(window)].waits.append(wait_s)
+        if staff_id:
+            staff[staff_id].waits.append(wait_s)
+        service = None
+        if ended_at and outcome in ("done", "transferred"):
+            service = (datetime.fromisoformat(ended_at) - datetime.fromisoformat(called_at)).total_seconds()
+        for acc in slices:
+            acc.called += 1
+        for acc in [hall, *slices]:
+            if outcome == "done":
+                acc.served += 1
+            elif outcome == "noshow":
+                acc.noshow += 1
+            elif outcome == "transferred":
+                acc.transferred += 1
+            if service is not None:
+                acc.services.append(service)
+
+    for window, staff_id, level, rated_at in conn.execute(
+        "SELECT window, staff_id, level, at FROM ratings WHERE day = ?", (d,)
+    ):
+        for acc in (hall, windows[str(window)], halves[half_hour(rated_at)]):
+            acc.ratings[level] += 1
+        if staff_id:
+            staff[staff_id].ratings[level] += 1
+
+    return Stats(
+        date=d,
+        at=at,
+        hall=hall.figures(),
+        windows={k: windows[k].figures() for k in sorted(windows, key=int)},
+        staff={k: staff[k].figures() for k in sorted(staff)},
+        half_hours={k: halves[k].figures() for k in sorted(halves)},
+        quiet_half_hours=quiet_half_hours(conn, day),
+    )
+
+
+def opening_slots(hours: list[list[str]] | list[tuple[str, str]]) -> list[str]:
+    """The half hours that start within the opening hours (all 48 when there are none)."""
+    if not hours:
+        return [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)]
+    slots = []
+    for a, b in hours:
+        start = int(a[:2]) * 60 + int(a[3:])
+        end = int(b[:2]) * 60 + int(b[3:])
+        m = start - start % 30
+        while m < end:
+            if m >= start - 29:
+                slots.append(f"{m // 60:02d}:{m % 60:02d}")
+            m += 30
+    return slots
+
+
+def quiet_half_hours(conn: sqlite3.Connection, day: date) -> list[str]:
+    """The quietest half hours of the opening hours over the last :data:`QUIET_DAYS` days with tickets."""
+    hours = json.loads(_meta(conn).get("hours", "[]"))
+    slots = opening_slots(hours)
+    first = (day - timedelta(days=QUIET_DAYS - 1)).isoformat()
+    counts: Counter = Counter()
+    days: set[str] = set()
+    for d, issued_at in conn.execute(
+        "SELECT day, issued_at FROM tickets WHERE day BETWEEN ? AND ?", (first, day.isoformat())
+    ):
+        days.add(d)
+        counts[half_hour(issued_at)] += 1
+    if not days:
+        return []
+    if not hours:  # no opening hours: only the half hours in which anything happened
+        slots = [s for s in slots if counts[s]]
+    quiet = sorted(slots, key=lambda s: (counts[s], s))[:QUIET_COUNT]
+    return sorted(quiet)
+
+
+def staff_names(conn: sqlite3.Connection, day: date) -> dict[str, str]:
+    """Clerk id -> name, for the clerks who called a ticket that day."""
+    return dict(conn.execute(
+        "SELECT staff_id, staff_name FROM calls WHERE day = ? AND staff_id IS NOT NULL", (day.isoformat(),)
+    ).fetchall())
+
+
+def window_names(conn: sqlite3.Connection) -> dict[str, str]:
+    return {str(k): v for k, v in json.loads(_meta(conn).get("windows", "{}")).items()}

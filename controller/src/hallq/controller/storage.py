@@ -1,0 +1,320 @@
+"""The hall's record in SQLite: what the core decided, committed before anyone hears of it.
+
+- WAL journal with ``synchronous=FULL``: a committed transaction survives a power cut, and readers
+  (``hallq controller report``) never block the controller.
+- :meth:`Storage.write` writes the records of a whole batch of requests in ONE transaction (group commit:
+  one fsync for all the requests that arrived together); the app publishes the answers only after it
+  returns.
+- :meth:`Storage.load` rebuilds the core's state after a restart (SIGKILL included): the day's tickets
+  (waiting ones back in their queues), window states and clerks, numbering, and the cached answers to
+  earlier ``req``s, so a repeated request gets its first answer again.
+
+Tables: ``meta`` (hall id, name, time zone, hours: what ``report`` needs without the config file),
+``tickets``, ``sequences``, ``windows``, ``staff_sessions``, ``calls`` (one row per call of a ticket to a
+window, with its outcome, service time and case), ``ratings`` and ``replies``. Times are ISO 8601 with
+the hall's UTC offset; days are local ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hallq.shared.schemas import Call, Staff
+
+from . import core
+from .config import HallFile
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tickets (
+    day TEXT NOT NULL, number TEXT NOT NULL, category TEXT NOT NULL, seq INTEGER NOT NULL,
+    issued_at TEXT NOT NULL, priority TEXT, channel TEXT, person TEXT, appointment TEXT, client TEXT,
+    est_wait_min INTEGER, ahead INTEGER, status TEXT NOT NULL, queue TEXT NOT NULL, to_window INTEGER,
+    transferred_at TEXT, window INTEGER, called_at TEXT, recalls INTEGER NOT NULL DEFAULT 0,
+    first_called_at TEXT, finished_at TEXT, rated INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sequences (
+    day TEXT NOT NULL, category TEXT NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (day, category)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS windows (
+    no INTEGER PRIMARY KEY, staff_id TEXT, staff_name TEXT, paused INTEGER NOT NULL DEFAULT 0,
+    current TEXT, session_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS staff_sessions (
+    id INTEGER PRIMARY KEY, window INTEGER NOT NULL, staff_id TEXT NOT NULL, staff_name TEXT NOT NULL,
+    started_at TEXT NOT NULL, ended_at TEXT
+);
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, category TEXT NOT NULL,
+    queue TEXT NOT NULL, window INTEGER NOT NULL, staff_id TEXT, staff_name TEXT, called_at TEXT NOT NULL,
+    wait_s REAL NOT NULL, first INTEGER NOT NULL, priority TEXT, recalls INTEGER NOT NULL DEFAULT 0,
+    ended_at TEXT, outcome TEXT NOT NULL, case_id TEXT, item_code TEXT, item_name TEXT, case_kind TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_day ON calls (day);
+CREATE TABLE IF NOT EXISTS ratings (
+    id INTEGER PRIMARY KEY, day TEXT NOT NULL, ticket TEXT NOT NULL, window INTEGER NOT NULL,
+    level TEXT NOT NULL, at TEXT NOT NULL, received_at TEXT NOT NULL, client TEXT NOT NULL,
+    staff_id TEXT, staff_name TEXT, call_id INTEGER, case_id TEXT, item_code TEXT,
+    UNIQUE (day, ticket)
+);
+CREATE TABLE IF NOT EXISTS replies (
+    client TEXT NOT NULL, req TEXT NOT NULL, payload BLOB NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (client, req)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS replies_at ON replies (at);
+"""
+
+#: Answers to earlier requests are kept this long (a client repeats a request within seconds or minutes).
+REPLY_RETENTION = timedelta(days=2)
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used (wrong hall, newer schema, unreadable)."""
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def _dt(s: str | None) -> datetime | None:
+    return None if s is None else datetime.fromisoformat(s)
+
+
+def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the controller's settings (WAL, ``synchronous=FULL``, explicit transactions)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+class Storage:
+    """The controller's database; used from one thread (the app's worker)."""
+
+    def __init__(self, path: str | os.PathLike[str], cfg: HallFile):
+        self.path = Path(path)
+        self.cfg = cfg
+        try:
+            self.conn = connect(self.path)
+            self.conn.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: cannot open the database: {exc}") from None
+        meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("hall") not in (None, cfg.hall.id):
+            raise StorageError(f"{self.path} holds the record of hall {meta['hall']!r}, not {cfg.hall.id!r}")
+        if int(meta.get("schema", SCHEMA_VERSION)) > SCHEMA_VERSION:
+            raise StorageError(f"{self.path} was written by a newer hallq (schema {meta['schema']})")
+        self._tx(lambda c: c.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("schema", str(SCHEMA_VERSION)),
+                ("hall", cfg.hall.id),
+                ("name", cfg.hall.name),
+                ("timezone", cfg.hall.timezone),
+                ("hours", json.dumps(cfg.hall.hours)),
+                ("windows", json.dumps({w.no: w.name for w in cfg.windows})),
+            ],
+        ))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _tx(self, fn: Any) -> None:
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            fn(c)
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    # -- writing ---------------------------------------------------------------------------------------------
+    def write(self, records: Iterable[Any]) -> None:
+        """Write the records of one batch in one transaction (each object's state as it is now)."""
+        by_type: dict[type, dict[int, Any]] = {}
+        for r in records:
+            by_type.setdefault(type(r), {})[id(r)] = r
+        if not by_type:
+            return
+
+        def run(c: sqlite3.Connection) -> None:
+            if core.Ticket in by_type:
+                c.executemany(_TICKET_SQL, [_ticket_row(t) for t in by_type[core.Ticket].values()])
+            if core.Sequence in by_type:
+                c.executemany(
+                    "INSERT INTO sequences (day, category, last) VALUES (?, ?, ?) "
+                    "ON CONFLICT (day, category) DO UPDATE SET last = max(last, excluded.last)",
+                    [(s.day.isoformat(), s.category, s.last) for s in by_type[core.Sequence].values()],
+                )
+            if core.Visit in by_type:
+                c.executemany(_CALL_SQL, [_call_row(v) for v in by_type[core.Visit].values()])
+            if core.StaffSession in by_type:
+                c.executemany(
+                    "INSERT OR REPLACE INTO staff_sessions (id, window, staff_id, staff_name, started_at, ended_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(s.id, s.window, s.staff_id, s.staff_name, _iso(s.started_at), _iso(s.ended_at))
+                     for s in by_type[core.StaffSession].values()],
+                )
+            if core.WindowRec in by_type:
+                c.executemany(
+                    "INSERT OR REPLACE INTO windows (no, staff_id, staff_name, paused, current, session_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(w.no, w.staff.id if w.staff else None, w.staff.name if w.staff else None, int(w.paused),
+                      w.current, w.session.id if w.session else None)
+                     for w in by_type[core.WindowRec].values()],
+                )
+            if core.Rating in by_type:
+                self._insert_ratings(c, list(by_type[core.Rating].values()))
+            if core.CachedReply in by_type:
+                c.executemany(
+                    "INSERT OR IGNORE INTO replies (client, req, payload, at) VALUES (?, ?, ?, ?)",
+                    [(r.client, r.req, r.payload, _iso(r.at)) for r in by_type[core.CachedReply].values()],
+                )
+
+        self._tx(run)
+
+    def _insert_ratings(self, c: sqlite3.Connection, ratings: list[core.Rating]) -> None:
+        """Ratings, inside the batch's transaction.
+
+        A rating and everything that must follow from it (such as a row for the province's 好差评 outbox)
+        belong in this same transaction: add those inserts here.
+        """
+        c.executemany(
+            "INSERT INTO ratings (id, day, ticket, window, level, at, received_at, client, staff_id, staff_name,"
+            " call_id, case_id, item_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.id, r.day.isoformat(), r.number, r.window, r.level, _iso(r.at), _iso(r.received_at), r.client,
+              r.staff_id, r.staff_name, r.visit_id, r.case_id, r.item_code) for r in ratings],
+        )
+
+    def prune(self, now: datetime) -> None:
+        """Forget cached answers older than :data:`REPLY_RETENTION`."""
+        self._tx(lambda c: c.execute("DELETE FROM replies WHERE at < ?", (_iso(now - REPLY_RETENTION),)))
+
+    # -- reading back ------------------------------------------------------------------------------------------
+    def load(self, now: datetime) -> core.HallState:
+        """The core's state as it was at the last commit (a fresh hall if the database is new)."""
+        c = self.conn
+        row = c.execute("SELECT max(day) FROM (SELECT day FROM tickets UNION ALL SELECT day FROM sequences)").fetchone()
+        day = date.fromisoformat(row[0]) if row and row[0] else now.date()
+        d = day.isoformat()
+        tickets = [_ticket(r) for r in c.execute(f"SELECT {_TICKET_COLS} FROM tickets WHERE day = ?", (d,))]
+        visits = [_visit(r) for r in c.execute(f"SELECT {_CALL_COLS} FROM calls WHERE day = ? ORDER BY id", (d,))]
+        sessions = {
+            r[0]: core.StaffSession(r[0], r[1], r[2], r[3], _dt(r[4]), _dt(r[5]))  # type: ignore[arg-type]
+            for r in c.execute(
+                "SELECT s.id, s.window, s.staff_id, s.staff_name, s.started_at, s.ended_at FROM staff_sessions s"
+                " JOIN windows w ON w.session_id = s.id")
+        }
+        windows = [
+            (no, Staff(id=sid, name=sname) if sid else None, bool(paused), current, sessions.get(session_id))
+            for no, sid, sname, paused, current, session_id in c.execute(
+                "SELECT no, staff_id, staff_name, paused, current, session_id FROM windows")
+        ]
+        sequences = dict(c.execute("SELECT category, last FROM sequences WHERE day = ?", (d,)).fetchall())
+        for t in tickets:  # the numbers issued never go back, whatever a table says
+            cat_last = int(t.number[-3:]) if t.number[-3:].isdigit() else 0
+            if cat_last > sequences.get(t.category, 0):
+                sequences[t.category] = cat_last
+        replies = [
+            core.CachedReply(client, req, bytes(payload), datetime.fromisoformat(at))
+            for client, req, payload, at in c.execute(
+                "SELECT client, req, payload, at FROM replies WHERE at >= ?", (_iso(now - REPLY_RETENTION),))
+        ]
+        rated = [r[0] for r in c.execute("SELECT ticket FROM ratings WHERE day = ?", (d,))]
+        services = [
+            (q, datetime.fromisoformat(e) - datetime.fromisoformat(s))
+            for q, s, e in reversed(c.execute(
+                "SELECT queue, called_at, ended_at FROM calls WHERE outcome IN ('done', 'transferred')"
+                " AND ended_at IS NOT NULL ORDER BY id DESC LIMIT 500").fetchall())
+        ]
+        board = [
+            Call(ticket=v.number, category=v.category, window=v.window,
+                 window_name=(self.cfg.window(v.window).name if self.cfg.window(v.window) else f"{v.window}"),
+                 recall=v.recalls, at=v.called_at)
+            for v in sorted(visits, key=lambda v: v.id, reverse=True)[: core.BOARD_SIZE]
+        ]
+
+        def next_id(table: str) -> int:
+            return (c.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0] or 0) + 1
+
+        return core.restore(
+            self.cfg,
+            now,
+            day=day,
+            tickets=tickets,
+            visits=visits,
+            windows=windows,
+            sequences=sequences,
+            replies=replies,
+            rated=rated,
+            next_visit_id=next_id("calls"),
+            next_rating_id=next_id("ratings"),
+            next_session_id=next_id("staff_sessions"),
+            services=services,
+            board=board,
+        )
+
+
+# -- row mapping -------------------------------------------------------------------------------------------------
+_TICKET_COLS = (
+    "day, number, category, seq, issued_at, priority, channel, person, appointment, client, est_wait_min, ahead,"
+    " status, queue, to_window, transferred_at, window, called_at, recalls, first_called_at, finished_at, rated"
+)
+_TICKET_SQL = f"INSERT OR REPLACE INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 22)})"
+
+
+def _ticket_row(t: core.Ticket) -> tuple:
+    return (
+        t.day.isoformat(), t.number, t.category, t.seq, _iso(t.issued_at), t.priority, t.channel, t.person,
+        t.appointment, t.client, t.est_wait_min, t.ahead, t.status, t.queue, t.to_window, _iso(t.transferred_at),
+        t.window, _iso(t.called_at), t.recalls, _iso(t.first_called_at), _iso(t.finished_at), int(t.rated),
+    )
+
+
+def _ticket(r: tuple) -> core.Ticket:
+    return core.Ticket(
+        day=date.fromisoformat(r[0]), number=r[1], category=r[2], seq=r[3], issued_at=datetime.fromisoformat(r[4]),
+        priority=r[5], channel=r[6], person=r[7], appointment=r[8], client=r[9] or "", est_wait_min=r[10] or 0,
+        ahead=r[11] or 0, status=r[12], queue=r[13], to_window=r[14], transferred_at=_dt(r[15]), window=r[16],
+        called_at=_dt(r[17]), recalls=r[18], first_called_at=_dt(r[19]), finished_at=_dt(r[20]), rated=bool(r[21]),
+    )
+
+
+_CALL_COLS = (
+    "id, day, number, category, queue, window, staff_id, staff_name, called_at, wait_s, first, priority, recalls,"
+    " ended_at, outcome, case_id, item_code, item_name, case_kind"
+)
+_CALL_SQL = f"INSERT OR REPLACE INTO calls ({_CALL_COLS}) VALUES ({', '.join('?' * 19)})"
+
+
+def _call_row(v: core.Visit) -> tuple:
+    return (
+        v.id, v.day.isoformat(), v.number, v.category, v.queue, v.window, v.staff_id, v.staff_name,
+        _iso(v.called_at), v.wait_s, int(v.first), v.priority, v.recalls, _iso(v.ended_at), v.outcome, v.case_id,
+        v.item_code, v.item_name, v.case_kind,
+    )
+
+
+def _visit(r: tuple) -> core.Visit:
+    return core.Visit(
+        id=r[0], day=date.fromisoformat(r[1]), number=r[2], category=r[3], queue=r[4], window=r[5], staff_id=r[6],
+        staff_name=r[7], called_at=datetime.fromisoformat(r[8]), wait_s=r[9], first=bool(r[10]), priority=r[11],
+        recalls=r[12], ended_at=_dt(r[13]), outcome=r[14], case_id=r[15], item_code=r[16], item_name=r[17],
+        case_kind=r[18],
+    )
