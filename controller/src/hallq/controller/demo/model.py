@@ -242,13 +242,12 @@ def _pick(rng: random.Random, weights: dict[str, float]) -> str | None:
 
 def simulate_visits(shape: HallShape, rates: Rates | None = None, seed: int = 1,
                     span: tuple[float, float] | None = None) -> list[Visit]:
-    """The visits of one day, sorted by arrival. ``span`` keeps only arrivals within it (a shorter demo)."""
+    """The visits of one day, sorted by arrival. ``span`` keeps only the day's arrivals within it (a
+    shorter demo): the same citizens as the whole day's, not a different day."""
     rates = rates or Rates()
     rng = random.Random(seed)
     n_mean = expected_visits(shape, rates)
     times = _poisson_times(rng, shape.hours, n_mean)
-    if span is not None:
-        times = [t for t in times if span[0] <= t < span[1]]
     codes = [c.code for c in shape.categories]
     shares = [c.share for c in shape.categories]
     served_somewhere = {c for cats in shape.windows.values() for c in cats}
@@ -292,6 +291,8 @@ def simulate_visits(shape: HallShape, rates: Rates | None = None, seed: int = 1,
                 appointment=f"YY{seed % 100:02d}{i + 1:06d}" if priority == "appointment" else None,
             )
         )
+    if span is not None:  # the same day, seen through a window of time
+        visits = [v for v in visits if span[0] <= v.arrival_s < span[1]]
     return visits
 
 

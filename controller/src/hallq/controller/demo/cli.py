@@ -1,0 +1,328 @@
+"""``hallq demo``: a whole hall on one machine.
+
+It starts the embedded broker (unless ``--broker`` names one), the real controller as a separate process
+with the sample hall, the device roles that registered for the demo (entry point group ``hallq.demo``),
+and the simulated hall of :mod:`.hallsim`; all of them share one scaled clock (``HALLQ_CLOCK``), so a hall
+day passes in about two minutes (``--speed``). A live terminal view shows windows, queues and calls; at the
+end the day's report is printed (``hallq controller report``) and, with ``--report``, written as JSON.
+Ctrl-C stops everything cleanly. Each run starts a fresh day: the output folder's ``hall.db`` is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from hallq.shared import clock as hclock
+from hallq.shared.config import ConfigError
+from hallq.shared.demo import DemoContext, DemoProcess, participants
+from hallq.shared.mqtt import HallClient, Message
+from hallq.shared.schemas import ONLINE, to_builtins
+
+from .. import config as hall_config
+from .hall import shape_of
+from .hallsim import SimHall, Tally
+from .model import Rates, hhmm_to_s, simulate_visits
+from .view import HallPicture, render
+
+log = logging.getLogger(__name__)
+
+#: The sample hall shipped with the controller (``controller/examples/hall.toml``).
+SAMPLE_HALL = Path(__file__).resolve().parents[4] / "examples" / "hall.toml"
+#: Real seconds the controller gets to start before the simulated day begins.
+STARTUP_S = 3.0
+#: Simulated seconds between the clock's start and the first arrival.
+LEAD_S = 120.0
+
+
+def parse_span(text: str | None) -> tuple[float, float] | None:
+    """``"09:00-10:30"`` -> seconds since midnight; None stays None."""
+    if not text:
+        return None
+    try:
+        a, b = text.split("-")
+        span = (hhmm_to_s(a.strip()), hhmm_to_s(b.strip()))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected HH:MM-HH:MM, e.g. 09:00-10:30") from None
+    if span[0] >= span[1]:
+        raise click.BadParameter(f"{text!r}: the start must be before the end")
+    return span
+
+
+def _free_port(preferred: int = 1883) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+def _hallq(*args: str) -> list[str]:
+    """The command line of ``hallq ARGS`` in this environment."""
+    return [sys.executable, "-m", "hallq.shared.cli", *args]
+
+
+@dataclass
+class Running:
+    """The processes the demo started, to stop them in reverse order."""
+
+    procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str], log_file: Path) -> subprocess.Popen:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "ab") as out:
+            # its own session: the terminal's Ctrl-C reaches the demo, which stops the others in order
+            p = subprocess.Popen(argv, env=os.environ | env, stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append((name, p))
+        return p
+
+    def stop(self, name: str | None = None, timeout: float = 10.0) -> None:
+        """SIGTERM (then SIGKILL after ``timeout``) one process by name, or all in reverse start order."""
+        for n, p in reversed(list(self.procs)):
+            if name is not None and n != name:
+                continue
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop on SIGTERM; killing it", n)
+                    p.kill()
+                    p.wait(5)
+            self.procs.remove((n, p))
+
+
+class Stop(Exception):
+    """The demo was asked to stop (Ctrl-C or SIGTERM)."""
+
+
+@click.command("demo")
+@click.option("--broker", metavar="URL", default=None,
+              help="Use this MQTT broker (mqtt://host:port) instead of starting the embedded one.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=SAMPLE_HALL,
+              show_default="the sample hall", help="The hall configuration the controller runs.")
+@click.option("--speed", type=click.FloatRange(min=1.0), default=270.0, show_default=True,
+              help="Simulated seconds per real second (270: a 9-hour day in two minutes).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulated day.")
+@click.option("--load", type=click.FloatRange(0.05, 2.0), default=Rates().load, show_default=True,
+              help="Work brought by the citizens / what the windows can do.")
+@click.option("--span", metavar="HH:MM-HH:MM", default=None,
+              help="Simulate only this part of the day (e.g. 09:00-10:00 for a short demo).")
+@click.option("--headless", is_flag=True, help="No live view (device roles run headless too).")
+@click.option("--no-devices", is_flag=True, help="Do not start the device roles registered for the demo.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the day's figures as JSON here.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True, help="Output folder: hall.db, logs, the devices' files.")
+def command(broker: str | None, config_path: Path, speed: float, seed: int, load: float, span: str | None,
+            headless: bool, no_devices: bool, report_path: Path | None, out: Path) -> None:
+    """Run a whole simulated hall day on this machine: broker, controller, devices, citizens, clerks."""
+    try:
+        cfg = hall_config.load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    span_s = parse_span(span)
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+
+    tz = ZoneInfo(cfg.hall.timezone)
+    today = datetime.now(tz).date()
+    midnight = datetime.combine(today, dtime(0), tz)
+    shape = shape_of(cfg)
+    visits = simulate_visits(shape, Rates(load=load), seed=seed, span=span_s)
+    first_s = span_s[0] if span_s else shape.hours[0][0]
+    clock = hclock.scaled(midnight + timedelta(seconds=first_s - LEAD_S), speed, cfg.hall.timezone,
+                          anchor=time.time() + STARTUP_S)
+    env = {hclock.ENV: clock.to_env()}
+
+    secret_file = out / "hall.key"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_hex(32) + "\n")
+        secret_file.chmod(0o600)
+    secret = bytes.fromhex(secret_file.read_text().strip())
+    db = out / "hall.db"
+    for suffix in ("", "-wal", "-shm"):  # a fresh day every run
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+    stop = threading.Event()
+
+    def on_term(signum, frame):
+        raise Stop
+
+    old_term = signal.signal(signal.SIGTERM, on_term)
+    running = Running()
+    tally: Tally | None = None
+    picture: HallPicture | None = None
+    interrupted = False
+    started: list[DemoProcess] = []
+    try:
+        with ExitStack() as stack:
+            if broker is None:
+                from ..broker import EmbeddedBroker
+
+                emb = EmbeddedBroker("127.0.0.1", _free_port()).start()
+                stack.callback(emb.stop)
+                broker = emb.url
+            click.echo(f"demo: broker {broker}, hall {cfg.hall.id!r}, {len(visits)} citizens, "
+                       f"speed x{speed:g}, output {out}", err=True)
+
+            watcher = HallClient(broker, cfg.hall.id, "demo-view", auto_online=False)
+            picture = HallPicture(watcher.topics)
+            live_online = threading.Event()
+
+            def feed(msg: Message) -> None:
+                picture.feed(msg)
+                if msg.topic == watcher.topics.controller_status and not msg.retain and msg.payload == ONLINE.encode():
+                    live_online.set()
+
+            watcher.subscribe(watcher.topics.everything, feed)
+            watcher.start()
+            stack.callback(watcher.stop)
+            if not watcher.wait_connected(10):
+                raise click.ClickException(f"cannot reach the broker {broker}")
+
+            ctl = running.start("controller", _hallq("controller", "--config", str(config_path.resolve()),
+                                                     "--broker", broker, "--db", str(db)),
+                                env, out / "logs" / "controller.log")
+            deadline = time.monotonic() + 30
+            while not live_online.wait(0.1):
+                if ctl.poll() is not None or time.monotonic() > deadline:
+                    tail = (out / "logs" / "controller.log").read_text(errors="replace")[-2000:]
+                    raise click.ClickException(f"the controller did not come online:\n{tail}")
+
+            replaces: set[str] = set()
+            if not no_devices:
+                ctx = DemoContext(hall=cfg.hall.id, broker=broker, out_dir=out, headless=headless,
+                                  windows=tuple(sorted(shape.windows)), secret_file=secret_file, env=dict(env))
+                try:
+                    started = participants(ctx)
+                except Exception as exc:  # a broken role must not take the demo down
+                    click.echo(f"demo: the device roles could not be loaded ({exc}); going on without them", err=True)
+                for p in started:
+                    running.start(p.name, p.argv, ctx.env, out / "logs" / f"{p.name}.log")
+                    replaces.update(p.replaces)
+
+            sim = SimHall(broker=broker, cfg=cfg, shape=shape, visits=visits, clock=clock, midnight=midnight,
+                          replaces=replaces, secret=secret, seed=seed, stop=stop)
+            result: list[Tally] = []
+            runner = threading.Thread(target=lambda: result.append(sim.run()), name="sim", daemon=True)
+            runner.start()
+            _watch(runner, sim, picture, clock, headless, speed, seed, len(started))
+            tally = result[0] if result else sim.tally
+            _await_stats(picture, sim.now_s(), midnight, clock)
+    except (KeyboardInterrupt, Stop):
+        interrupted = True
+        stop.set()
+        click.echo("\ndemo: stopping", err=True)
+    finally:
+        stop.set()
+        running.stop()
+        signal.signal(signal.SIGTERM, old_term)
+
+    if interrupted:
+        return
+    assert tally is not None and picture is not None
+    _print_report(db, today, tally, picture)
+    if report_path is not None:
+        _write_json(report_path, cfg.hall.id, today, speed, seed, load, span, tally, picture,
+                    [p.name for p in started])
+        click.echo(f"demo: report written to {report_path}", err=True)
+
+
+def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: hclock.Clock,
+           headless: bool, speed: float, seed: int, devices: int) -> None:
+    """Show the live view (or a progress line now and then) until the simulated day is over."""
+
+    def footer() -> str:
+        t = sim.tally
+        return (f"x{speed:g} · seed {seed} · citizens {t.arrived}/{t.visits} · served {t.served} · "
+                f"no-show {t.noshow} · devices {devices} · Ctrl-C stops")
+
+    if headless:
+        last = 0.0
+        while runner.is_alive():
+            runner.join(0.2)
+            if time.monotonic() - last >= 10:
+                last = time.monotonic()
+                click.echo(f"demo: {clock.now():%H:%M} {footer()}", err=True)
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    with Live(render(picture, clock.now(), footer()), console=console, refresh_per_second=4,
+              transient=False) as live:
+        while runner.is_alive():
+            runner.join(0.25)
+            live.update(render(picture, clock.now(), footer()))
+
+
+def _await_stats(picture: HallPicture, end_s: float, midnight: datetime, clock: hclock.Clock) -> None:
+    """Wait (a few real seconds at most) for a ``stats`` message from after the end of the simulated day."""
+    end = midnight + timedelta(seconds=end_s)
+    deadline = time.monotonic() + max(3.0, clock.real_seconds(90))
+    while time.monotonic() < deadline:
+        with picture.lock:
+            if picture.stats is not None and picture.stats.at >= end:
+                return
+        time.sleep(0.1)
+
+
+def _print_report(db: Path, day: date, tally: Tally, picture: HallPicture) -> None:
+    r = subprocess.run(_hallq("controller", "report", "--db", str(db), "--date", day.isoformat()),
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode == 0 and r.stdout.strip():
+        click.echo(r.stdout.rstrip())
+    else:
+        click.echo(f"demo: `hallq controller report` failed: {r.stderr.strip()[-500:]}", err=True)
+        if picture.stats is not None:
+            from rich.console import Console
+
+            Console().print(render(picture, picture.stats.at))
+    t = tally.as_dict()
+    sat = f"{t['satisfaction'] * 100:.2f}%" if t["satisfaction"] is not None else "-"
+    click.echo(
+        f"\nsimulated: {t['visits']} citizens, {t['taken']} numbers taken, refused {t['refused'] or 0}, "
+        f"{t['served']} served, {t['noshow']} no-shows, {t['transferred']} transfers, "
+        f"{t['rated']} ratings (satisfaction {sat}), wait mean/p90 {t['wait_mean_min']}/{t['wait_p90_min']} min"
+    )
+
+
+def _write_json(path: Path, hall: str, day: date, speed: float, seed: int, load: float, span: str | None,
+                tally: Tally, picture: HallPicture, devices: list[str]) -> None:
+    with picture.lock:
+        stats = to_builtins(picture.stats) if picture.stats is not None else None
+    doc = {
+        "hall": hall,
+        "date": day.isoformat(),
+        "speed": speed,
+        "seed": seed,
+        "load": load,
+        "span": span,
+        "devices": devices,
+        "simulated": tally.as_dict(),
+        "controller": stats,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
