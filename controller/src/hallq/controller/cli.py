@@ -62,7 +62,8 @@ def command(ctx: click.Context, config_path: str | None, broker: str, db: str) -
     while not done.wait(0.5):
         pass
     controller.stop()
-    log.info("controller stopped (%d requests handled, %d malformed)", controller.handled, controller.malformed)
+    log.info("controller stopped (%d requests handled in %d commits, %d malformed)", controller.handled,
+             controller.batches, controller.malformed)
 
 
 @command.command()
