@@ -1,0 +1,403 @@
+"""The kiosk app: wires the MQTT client, the screen, the printer and the card readers to the pure core.
+
+Everything that happens (a touch, a card, an answer, a retained topic, a printer result) becomes an event
+on one queue; the main loop feeds the events to :func:`hallq.kiosk.core.handle`, carries out the
+effects on worker threads (printer, requests) and redraws the screen when the state changed. pygame
+stays on the main loop's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hallq.shared.clock import from_env
+from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
+from hallq.shared.schemas import DeviceHealth, HallConfig, PayloadError, QueueState, Stats, decode
+
+from . import core
+from .config import KioskConfig
+from .core import (
+    CardRead,
+    CheckPrinter,
+    ConfigChanged,
+    ControllerStatus,
+    PrinterChecked,
+    PrintTicket,
+    PublishHealth,
+    QueueChanged,
+    QuietChanged,
+    ReaderStatus,
+    SendTake,
+    Settings,
+    TakeAnswered,
+    TakeRefused,
+    TakeUnanswered,
+    Tick,
+    TicketPrinted,
+)
+from .idcard import IdNumber, identity, load_secret
+from .printer import TicketPrinter, TicketText
+
+log = logging.getLogger(__name__)
+
+TICK = 0.2  # seconds between timeout checks
+PRINTER_CHECK_EVERY = 60.0  # seconds between idle status checks, for the health topic
+MAX_SCREENSHOTS = 2000
+
+
+class KioskApp:
+    """One kiosk. ``printer`` and ``readers`` may be given (tests pass fakes); otherwise they come from
+    the config. Drive it with :meth:`run`, or :meth:`start` then :meth:`step` (tests)."""
+
+    def __init__(self, cfg: KioskConfig, *, mode: str | None = None, screenshot_dir: str | os.PathLike | None = None,
+                 broker: str | None = None, printer: Any = None, open_readers: bool = True):
+        self.cfg = cfg
+        k = cfg.kiosk
+        self.secret = load_secret(k.secret_key_file)
+        self.clock = from_env()
+        self.mode = mode or cfg.screen.mode
+        self.screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
+        self.events: queue.Queue[Any] = queue.Queue()
+        settings = Settings(
+            device=k.id,
+            req_prefix=f"{k.id}-{os.getpid():x}{int(time.time()) % 100000:x}",
+            language=k.language,
+            elderly_age=k.elderly_age,
+            idle_timeout=_td(k.idle_timeout_s),
+            attract_after=_td(k.attract_after_s),
+            ticket_time=_td(k.ticket_seconds),
+            ticket_time_failed=_td(max(30.0, 3 * k.ticket_seconds)),
+            error_time=_td(k.error_seconds),
+            answer_timeout=_td(k.request_timeout_s + 3),
+        )
+        self.state = core.initial(settings, self.now())
+        self.client = HallClient(broker or k.broker, k.hall, k.id)
+        self.topics = self.client.topics
+        self.printer = printer or TicketPrinter(cfg.printer.url, chinese=cfg.printer.chinese, width=cfg.printer.width_px,
+                                                font_path=cfg.screen.font, font_index=cfg.screen.font_index)
+        self._printer_pool = ThreadPoolExecutor(1, "printer")
+        self._net_pool = ThreadPoolExecutor(4, "take")
+        self._open_readers = open_readers
+        self.readers: list[Any] = []
+        self.ui: Any = None
+        self._dirty = True
+        self._last_tick = 0.0
+        self._last_printer_check = 0.0
+        self._clock_text = ""
+        self._shot_key: Any = None
+        self._shots = 0
+        self.stopping = threading.Event()
+        self.frame_ms: list[float] = []
+        #: called after each frame with the state drawn (tests and benchmarks watch it)
+        self.on_frame: Any = None
+
+    # -- time --------------------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        """Real time for the screens' timers (also in the demo, whose hall clock runs faster)."""
+        return datetime.now(self.clock.tz)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> KioskApp:
+        from hallq.shared.screen import open_screen
+
+        from .ui import KioskUI
+
+        size = (self.cfg.screen.width, self.cfg.screen.height)
+        screen = open_screen(size, self.mode, title="hallq kiosk", font_path=self.cfg.screen.font,  # type: ignore[arg-type]
+                             font_index=self.cfg.screen.font_index)
+        self.ui = KioskUI(screen)
+        t = self.topics
+        self.client.subscribe(t.config, self._on_config)
+        self.client.subscribe(t.queue, self._on_queue)
+        self.client.subscribe(t.stats, self._on_stats)
+        self.client.subscribe(t.controller_status, self._on_controller_status)
+        self.client.on_connected = self._on_connected
+        self.client.start()
+        if self._open_readers:
+            self._start_readers()
+        self._check_printer_async()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for r in self.readers:
+            try:
+                r.stop()
+            except Exception as exc:
+                log.warning("stopping reader %s: %s", getattr(r, "name", r), exc)
+        self._net_pool.shutdown(wait=False, cancel_futures=True)
+        self._printer_pool.shutdown(wait=True, cancel_futures=True)
+        self.client.stop()
+        try:
+            self.printer.close()
+        except Exception:
+            pass
+        if self.ui is not None:
+            self.ui.screen.close()
+            self.ui = None
+
+    def run(self) -> None:
+        self.start()
+        try:
+            while not self.stopping.is_set():
+                self.step(1 / 30)
+        finally:
+            self.stop()
+
+    # -- readers -----------------------------------------------------------------------------------------
+    def card_callback(self, source: str):
+        """What a reader calls with a validated number, or ``(None, why)`` for a card that cannot be used."""
+
+        def on_card(number: IdNumber | None, problem: str | None) -> None:
+            if number is None:
+                log.info("card on %s cannot be used: %s", source, problem)
+                self.events.put(CardRead(None, problem))
+                return
+            ident = identity(number, self.secret, source)
+            del number
+            log.info("card read on %s", source)
+            self.events.put(CardRead(ident))
+
+        return on_card
+
+    def status_callback(self, name: str):
+        def on_status(online: bool, detail: str | None) -> None:
+            self.events.put(ReaderStatus(name, online, detail))
+
+        return on_status
+
+    def _start_readers(self) -> None:
+        for spec in self.cfg.readers:
+            kind, _, rest = spec.url.partition(":")
+            name = f"{'GA 467' if kind == 'serial' else 'wedge'} {rest.partition('?')[0]}"[:200]
+            try:
+                if kind == "serial":
+                    from .ga467 import Ga467Poller, Ga467Reader
+
+                    reader: Any = Ga467Poller(Ga467Reader.open(spec.url), self.card_callback("ga467"),
+                                              self.status_callback(name))
+                else:
+                    from .wedge import WedgeReader
+
+                    reader = WedgeReader(rest, self.card_callback("wedge"), self.status_callback(name))
+                    reader.name = name
+                reader.start()
+                self.readers.append(reader)
+            except Exception as exc:
+                log.warning("card reader %s cannot be used: %s", name, exc)
+                self.events.put(ReaderStatus(name, False, str(exc)[:200]))
+
+    # -- MQTT handlers (dispatcher thread) -----------------------------------------------------------
+    def _on_config(self, msg: Message) -> None:
+        try:
+            self.events.put(ConfigChanged(decode(msg.payload, HallConfig)))
+        except PayloadError as exc:
+            log.warning("ignoring a config payload that does not fit the contract: %s", exc)
+
+    def _on_queue(self, msg: Message) -> None:
+        try:
+            self.events.put(QueueChanged(decode(msg.payload, QueueState)))
+        except PayloadError as exc:
+            log.warning("ignoring a queue payload that does not fit the contract: %s", exc)
+
+    def _on_stats(self, msg: Message) -> None:
+        try:
+            self.events.put(QuietChanged(tuple(decode(msg.payload, Stats).quiet_half_hours)))
+        except PayloadError as exc:
+            log.warning("ignoring a stats payload that does not fit the contract: %s", exc)
+
+    def _on_controller_status(self, msg: Message) -> None:
+        text = msg.payload.decode("utf-8", "replace").strip()
+        if text in ("online", "offline", "stopped"):
+            self.events.put(ControllerStatus(text))
+        else:
+            log.warning("ignoring a controller status that is not online, offline or stopped")
+
+    def _on_connected(self) -> None:
+        s = self.state
+        self._publish_health(PublishHealth(s.printer, s.readers))
+
+    # -- effects ---------------------------------------------------------------------------------------
+    def _do(self, effect: Any) -> None:
+        if isinstance(effect, CheckPrinter):
+            self._check_printer_async()
+        elif isinstance(effect, SendTake):
+            self._net_pool.submit(self._send_take, effect)
+        elif isinstance(effect, PrintTicket):
+            self._printer_pool.submit(self._print, effect)
+        elif isinstance(effect, PublishHealth):
+            self._publish_health(effect)
+
+    def _check_printer_async(self) -> None:
+        self._last_printer_check = time.monotonic()
+        self._printer_pool.submit(self._check_printer)
+
+    def _check_printer(self) -> None:
+        try:
+            st = self.printer.status()
+        except Exception as exc:  # a fake or a driver that fails in an unexpected way: that is offline
+            log.warning("printer status failed: %s", exc)
+            self.events.put(PrinterChecked(False, "unknown"))
+            return
+        self.events.put(PrinterChecked(st.online, st.paper))
+
+    def _send_take(self, eff: SendTake) -> None:
+        r = eff.request
+        log.info("take %s: category %s, channel %s, priority %s", r.req, r.category, r.channel, r.priority)
+        try:
+            reply = self.client.request("take", r, timeout=self.cfg.kiosk.request_timeout_s, resend_every=1.0)
+        except RequestError as exc:
+            log.info("take %s refused: %s", r.req, exc.code)
+            self.events.put(TakeRefused(r.req, exc.code, exc.message))
+        except RequestTimeout:
+            log.warning("take %s: no answer from the controller", r.req)
+            self.events.put(TakeUnanswered(r.req))
+        except Exception as exc:
+            log.warning("take %s failed: %s", r.req, type(exc).__name__)
+            self.events.put(TakeUnanswered(r.req))
+        else:
+            ticket = reply.ticket  # type: ignore[attr-defined]
+            log.info("take %s: number %s", r.req, ticket.number)
+            self.events.put(TakeAnswered(r.req, ticket))
+
+    def _qr(self, eff: PrintTicket) -> str | None:
+        tpl = self.cfg.kiosk.qr_url
+        if not tpl:
+            return None
+        tk = eff.ticket
+        return tpl.format(number=tk.number, category=tk.category, hall=self.cfg.kiosk.hall,
+                          date=tk.issued_at.date().isoformat())
+
+    def _print(self, eff: PrintTicket) -> None:
+        tk = eff.ticket
+        text = TicketText(
+            hall_name=eff.hall_name, number=tk.number, category_name=eff.category_name, ahead=tk.ahead,
+            est_wait_min=tk.est_wait_min, issued_at=tk.issued_at, qr=self._qr(eff), masked_id=eff.masked_id,
+            footer=self.cfg.kiosk.footer, lang=eff.lang, priority=tk.priority,
+        )
+        try:
+            self.printer.print_ticket(text)
+        except Exception as exc:
+            log.warning("ticket %s could not be printed: %s", tk.number, exc)
+            self.events.put(TicketPrinted(tk.number, False, str(exc)[:200]))
+        else:
+            self.events.put(TicketPrinted(tk.number, True))
+        self._check_printer()
+
+    def _publish_health(self, eff: PublishHealth) -> None:
+        errors = []
+        if eff.printer.paper == "out":
+            errors.append("printer: out of paper")
+        if eff.printer.online is False:
+            errors.append("printer: offline")
+        health = DeviceHealth(at=self.clock.now(), role="kiosk", printer=eff.printer, readers=list(eff.readers),
+                              errors=errors)
+        self.client.publish(self.topics.device_health(self.cfg.kiosk.id), health, retain=True)
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def feed(self, event: Any) -> None:
+        new, effects = core.handle(self.state, event, self.now())
+        if new is not self.state:
+            self._dirty = True
+        self.state = new
+        for e in effects:
+            self._do(e)
+
+    def tap(self, pos: tuple[int, int]) -> None:
+        """A touch at ``pos``, as the touch screen would send it (for tests, benchmarks and the demo)."""
+        import pygame
+
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1))
+
+    def _pump_input(self) -> None:
+        import pygame
+
+        for ev in pygame.event.get():
+            if ev.type == pygame.QUIT:
+                self.stopping.set()
+            elif ev.type == pygame.MOUSEBUTTONDOWN and getattr(ev, "button", 1) == 1:
+                self._touch(ev.pos)
+            elif ev.type == pygame.FINGERDOWN:
+                w, h = self.ui.w, self.ui.h
+                self._touch((int(ev.x * w), int(ev.y * h)))
+            elif ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE and self.mode == "window":
+                self.stopping.set()
+
+    def _touch(self, pos: tuple[int, int]) -> None:
+        press = self.ui.hit(pos) if self.ui else None
+        if press is not None:
+            self.feed(press)
+
+    def step(self, timeout: float = 1 / 30) -> None:
+        """One turn of the loop: input, events (waiting up to ``timeout`` for one), timeouts, drawing."""
+        self._pump_input()
+        try:
+            ev = self.events.get(timeout=timeout)
+        except queue.Empty:
+            ev = None
+        while ev is not None:
+            self.feed(ev)
+            try:
+                ev = self.events.get_nowait()
+            except queue.Empty:
+                ev = None
+        self._pump_input()
+        mono = time.monotonic()
+        if mono - self._last_tick >= TICK:
+            self._last_tick = mono
+            self.feed(Tick())
+        if mono - self._last_printer_check >= PRINTER_CHECK_EVERY and self.state.screen in ("home", "attract"):
+            self._check_printer_async()
+        clock_text = self.clock.now().strftime("%H:%M")
+        if clock_text != self._clock_text:
+            self._clock_text = clock_text
+            self._dirty = True
+        if self._dirty and self.ui is not None:
+            self.render()
+
+    def render(self) -> None:
+        t0 = time.perf_counter()
+        self.ui.draw(self.state, self.now(), self._clock_text)
+        self.ui.screen.flip()
+        self.frame_ms.append((time.perf_counter() - t0) * 1000)
+        del self.frame_ms[:-200]
+        self._dirty = False
+        self._screenshot()
+        if self.on_frame is not None:
+            self.on_frame(self.state)
+
+    def _screenshot(self) -> None:
+        if self.screenshot_dir is None or self._shots >= MAX_SCREENSHOTS:
+            return
+        s = self.state
+        key = (s.screen, s.lang, s.hall is not None, bool(s.queue), s.controller == "online",
+               s.shown.ticket.number if s.shown else None, s.shown.printed if s.shown else None,
+               s.failure.kind if s.failure else None, s.card is not None, s.appointment_mode, s.typing)
+        if key == self._shot_key:
+            return
+        self._shot_key = key
+        self._shots += 1
+        self.ui.screen.screenshot(self.screenshot_dir / f"{self._shots:04d}-{s.screen}.png")
+
+    def run_until(self, predicate: Any, timeout: float = 5.0) -> bool:
+        """Step until ``predicate(state)`` holds (tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self.state):
+                return True
+            self.step(0.01)
+        return predicate(self.state)
+
+
+def _td(seconds: float):
+    from datetime import timedelta
+
+    return timedelta(seconds=seconds)

@@ -1,0 +1,153 @@
+"""``hallq kiosk``: the ticket kiosk, and the technicians' printer and reader tools."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from datetime import date, datetime
+
+import click
+from hallq.shared.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The kiosk's kiosk.toml.")
+@click.option("--headless", is_flag=True, help="No screen: SDL's dummy drivers (tests, the demo without a screen).")
+@click.option("--window", is_flag=True, help="A window instead of the configured mode (a desk).")
+@click.option("--screenshot", "screenshot_dir", type=click.Path(file_okay=False),
+              help="Save a PNG here whenever the screen changes.")
+@click.option("--broker", help="Broker URL, instead of kiosk.broker in the config.")
+@click.pass_context
+def command(ctx: click.Context, config_path: str | None, headless: bool, window: bool, screenshot_dir: str | None,
+            broker: str | None) -> None:
+    """The ticket kiosk: touch screen, ID card readers, thermal tickets, appointments."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not config_path:
+        raise click.UsageError("--config kiosk.toml is needed")
+    from .app import KioskApp
+    from .config import load
+
+    try:
+        cfg = load(config_path)
+        mode = "headless" if headless else ("window" if window else None)
+        app = KioskApp(cfg, mode=mode, screenshot_dir=screenshot_dir, broker=broker)
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def on_term(signum: int, frame: object) -> None:
+        app.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    try:
+        app.run()
+    except Exception as exc:
+        from hallq.shared.screen import FontNotFound
+
+        if isinstance(exc, FontNotFound):
+            raise click.ClickException(str(exc)) from None
+        raise
+
+
+@command.command("test-print")
+@click.option("--printer", "url", required=True, help="usb:VID:PID, serial:/dev/ttyUSB0?baudrate=9600, tcp:HOST:9100, file:PATH")
+@click.option("--chinese", type=click.Choice(["raster", "gb18030"]), default="raster", show_default=True)
+@click.option("--width", type=int, default=576, show_default=True, help="Dots per line: 576 (80 mm), 384 (58 mm).")
+@click.option("--font", help="A CJK font file (the installed Noto Sans CJK otherwise).")
+def test_print(url: str, chinese: str, width: int, font: str | None) -> None:
+    """Print a sample ticket, after reporting the printer's status."""
+    from .printer import PrinterError, TicketPrinter, TicketText
+
+    try:
+        p = TicketPrinter(url, chinese=chinese, width=width, font_path=font)  # type: ignore[arg-type]
+        st = p.status()
+    except PrinterError as exc:
+        raise click.ClickException(str(exc)) from None
+    online = {True: "online", False: "offline", None: "unknown (the transport cannot answer)"}[st.online]
+    click.echo(f"printer {url}: {online}; paper {st.paper}")
+    sample = TicketText(
+        hall_name="示范政务服务中心", number="A001", category_name="社保医保", ahead=3, est_wait_min=12,
+        issued_at=datetime.now().astimezone(), qr="https://example.gov.cn/q?n=A001", masked_id="110***********1234",
+        footer="过号请重新取号 · 测试小票 test ticket",
+    )
+    try:
+        p.print_ticket(sample)
+    except PrinterError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        p.close()
+    click.echo("sample ticket sent")
+
+
+@command.command("test-reader")
+@click.option("--id-reader", "url", required=True,
+              help="serial:/dev/ttyUSB0?baudrate=115200 (GA 467) or evdev:/dev/input/by-id/...")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for a card.")
+def test_reader(url: str, timeout: float) -> None:
+    """Wait for one card; print the masked number, the birth date and whether the check digit is valid."""
+    from .idcard import inspect_number
+
+    kind, _, rest = url.partition(":")
+    raw: list[str] = []
+    if kind == "serial":
+        from .ga467 import Ga467Error, Ga467Reader, Ga467StatusError, parse_raw_fields
+
+        try:
+            reader = Ga467Reader.open(url)
+        except (Ga467Error, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            reader.reset()
+            click.echo(f"{reader.name}: ready; put a card on the reader")
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not raw:
+                if reader.find_card() and reader.select_card():
+                    r = reader.transact((0x30, 0x01))
+                    if r.status != 0x90:
+                        raise Ga467StatusError((0x30, 0x01), r.status)
+                    raw.append(parse_raw_fields(r.data)["id_number"])
+                else:
+                    time.sleep(0.2)
+        except Ga467Error as exc:
+            raise click.ClickException(f"{reader.name}: {exc}") from None
+        finally:
+            reader.close()
+    elif kind == "evdev":
+        import select
+
+        from .wedge import WedgeReader
+
+        w = WedgeReader(rest, lambda n, p: None, lambda o, d: None)
+        w.on_entry = raw.append
+        try:
+            w.open()
+        except OSError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{rest}: grabbed; swipe a card")
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline and not raw:
+                r, _, _ = select.select([w._device.fd], [], [], 0.2)
+                if r:
+                    for ev in w._device.read():
+                        w.process(ev)
+        finally:
+            w.stop()
+    else:
+        raise click.ClickException("--id-reader: expected serial:DEVICE?baudrate=N or evdev:/dev/input/...")
+    if not raw:
+        raise click.ClickException(f"no card within {timeout:g} s")
+    info = inspect_number(raw[0], date.today())
+    raw.clear()
+    click.echo(f"number:      {info.masked}")
+    click.echo(f"birth date:  {info.birth_date.isoformat() if info.birth_date else 'not a real date'}")
+    click.echo(f"check digit: {'valid' if info.check_ok else 'WRONG'}")
+    if info.problem:
+        click.echo(f"this card cannot be used: {info.problem}")
+        sys.exit(1)
+    click.echo("this card can be used")

@@ -1,0 +1,442 @@
+"""The kiosk's pure core: ``handle(state, event, now) -> (state, effects)``.
+
+No MQTT, pygame, serial or clock in here: the app turns touches, card reads, controller answers, printer
+results and retained topics into events, and carries out the effects (check the printer, send a ``take``,
+print a ticket, publish health). The screen is drawn from the state alone.
+
+Promises:
+
+- a number is shown and printed only from the controller's answer to this kiosk's own pending request;
+- the printer's status is asked before every request, and a printer known to be out of paper or offline
+  stops the request before any number is issued;
+- a printer failure after the number was issued keeps the number on screen, with a note, for longer;
+- the card is kept only as a :class:`~hallq.kiosk.idcard.CardIdentity` (person key, masked number, birth
+  date), and is forgotten when its request is answered, cancelled or the kiosk goes idle;
+- an event that does not fit the current screen changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from hallq.shared.schemas import (
+    CategoryQueue,
+    HallConfig,
+    PrinterHealth,
+    QueueState,
+    ReaderHealth,
+    TakeRequest,
+    Ticket,
+)
+
+from .idcard import CardIdentity, age_on
+
+ScreenName = Literal["home", "appointment", "taking", "ticket", "error", "attract"]
+ErrorKind = Literal[
+    "closed",
+    "quota_full",
+    "duplicate",
+    "unreachable",
+    "printer_out",
+    "printer_offline",
+    "invalid_card",
+    "unknown_category",
+    "not_allowed",
+    "refused",
+]
+CODE_TO_ERROR: dict[str, ErrorKind] = {
+    "closed": "closed",
+    "quota_full": "quota_full",
+    "duplicate": "duplicate",
+    "unknown_category": "unknown_category",
+    "not_allowed": "not_allowed",
+}
+APPOINTMENT_MIN, APPOINTMENT_MAX = 4, 16
+
+
+# -- settings, state ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Settings:
+    device: str
+    req_prefix: str  # makes req ids unique across restarts
+    language: Literal["zh", "en"] = "zh"
+    elderly_age: int = 65
+    idle_timeout: timedelta = timedelta(seconds=30)
+    attract_after: timedelta = timedelta(seconds=60)
+    ticket_time: timedelta = timedelta(seconds=8)
+    ticket_time_failed: timedelta = timedelta(seconds=30)
+    error_time: timedelta = timedelta(seconds=8)
+    answer_timeout: timedelta = timedelta(seconds=8)  # a backstop: the app's request times out first
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    request: TakeRequest
+    stage: Literal["printer", "sent"]
+    card_masked: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """The issued ticket on screen."""
+
+    ticket: Ticket
+    category_name: str
+    masked_id: str | None
+    printed: bool | None = None  # None: still printing
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    kind: ErrorKind
+    detail: str | None = None  # the controller's message or the card problem (never card data)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    settings: Settings
+    since: datetime  # when the current screen was entered
+    last_input: datetime
+    screen: ScreenName = "home"
+    lang: Literal["zh", "en"] = "zh"
+    hall: HallConfig | None = None
+    queue: dict[str, CategoryQueue] = field(default_factory=dict)
+    quiet: tuple[str, ...] = ()
+    controller: str = "unknown"  # online, offline, stopped, unknown
+    printer: PrinterHealth = field(default_factory=PrinterHealth)
+    readers: tuple[ReaderHealth, ...] = ()
+    card: CardIdentity | None = None
+    appointment: str | None = None  # confirmed code: the next category tap checks it in
+    appointment_mode: bool = False  # the next category tap is an appointment check-in
+    typing: str = ""  # the keypad's entry
+    pending: Pending | None = None
+    shown: Shown | None = None
+    failure: Failure | None = None
+    seq: int = 0
+
+
+def initial(settings: Settings, now: datetime) -> State:
+    return State(settings=settings, since=now, last_input=now, lang=settings.language)
+
+
+# -- events ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Press:
+    """A touch on a screen element: ``category`` (arg = code), ``language``, ``appointment``, ``key``
+    (arg = a digit), ``backspace``, ``confirm``, ``cancel``, ``home``, ``wake``."""
+
+    action: str
+    arg: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CardRead:
+    card: CardIdentity | None
+    problem: str | None = None  # why the card cannot be used (never card data)
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterChecked:
+    online: bool | None
+    paper: Literal["ok", "near_end", "out", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class TakeAnswered:
+    req: str
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class TakeRefused:
+    req: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TakeUnanswered:
+    req: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPrinted:
+    number: str
+    ok: bool
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanged:
+    hall: HallConfig
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChanged:
+    queue: QueueState
+
+
+@dataclass(frozen=True, slots=True)
+class QuietChanged:
+    quiet: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerStatus:
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderStatus:
+    name: str
+    online: bool
+    detail: str | None = None
+
+
+Event = (
+    Press | CardRead | PrinterChecked | TakeAnswered | TakeRefused | TakeUnanswered | TicketPrinted | Tick
+    | ConfigChanged | QueueChanged | QuietChanged | ControllerStatus | ReaderStatus
+)
+
+
+# -- effects --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CheckPrinter:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SendTake:
+    request: TakeRequest
+
+
+@dataclass(frozen=True, slots=True)
+class PrintTicket:
+    ticket: Ticket
+    hall_name: str
+    category_name: str
+    masked_id: str | None
+    lang: Literal["zh", "en"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishHealth:
+    printer: PrinterHealth
+    readers: tuple[ReaderHealth, ...]
+
+
+Effect = CheckPrinter | SendTake | PrintTicket | PublishHealth
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+def category_name(state: State, code: str) -> str:
+    if state.hall is not None:
+        for c in state.hall.categories:
+            if c.code == code:
+                return c.name_en if state.lang == "en" and c.name_en else c.name
+    return code
+
+
+def hall_name(state: State) -> str:
+    if state.hall is None:
+        return ""
+    return state.hall.name_en if state.lang == "en" and state.hall.name_en else state.hall.name
+
+
+def priority_of(state: State, now: datetime) -> str | None:
+    if state.appointment_mode:
+        return "appointment"
+    if state.card is not None and age_on(state.card.birth_date, now.date()) >= state.settings.elderly_age:
+        return "elderly"
+    return None
+
+
+def _home(state: State, now: datetime) -> State:
+    """Home, forgetting any card, appointment and entry."""
+    return replace(state, screen="home", since=now, card=None, appointment=None, appointment_mode=False,
+                   typing="", pending=None, failure=None, shown=None)
+
+
+def _fail(state: State, now: datetime, kind: ErrorKind, detail: str | None = None) -> State:
+    return replace(state, screen="error", since=now, failure=Failure(kind, detail), pending=None, card=None,
+                   appointment=None, appointment_mode=False, typing="", shown=None)
+
+
+def _health(state: State) -> PublishHealth:
+    return PublishHealth(state.printer, state.readers)
+
+
+# -- the transition function ----------------------------------------------------------------------------
+def handle(state: State, event: Event, now: datetime) -> tuple[State, list[Effect]]:
+    """The next state and the effects to carry out. Never raises for an event that does not fit."""
+    if isinstance(event, Press):
+        return _press(replace(state, last_input=now), event, now)
+    if isinstance(event, CardRead):
+        return _card(state, event, now)
+    if isinstance(event, PrinterChecked):
+        return _printer_checked(state, event, now)
+    if isinstance(event, TakeAnswered):
+        p = state.pending
+        if p is None or p.stage != "sent" or p.request.req != event.req or state.screen != "taking":
+            return state, []  # a late or foreign answer: never shown, never printed
+        name = category_name(state, event.ticket.category)
+        shown = Shown(event.ticket, name, p.card_masked)
+        new = replace(state, screen="ticket", since=now, shown=shown, pending=None, card=None,
+                      appointment=None, appointment_mode=False, typing="", failure=None)
+        return new, [PrintTicket(event.ticket, hall_name(state), name, p.card_masked, state.lang)]
+    if isinstance(event, TakeRefused):
+        p = state.pending
+        if p is None or p.request.req != event.req:
+            return state, []
+        return _fail(state, now, CODE_TO_ERROR.get(event.code, "refused"), event.message), []
+    if isinstance(event, TakeUnanswered):
+        p = state.pending
+        if p is None or p.request.req != event.req:
+            return state, []
+        return _fail(state, now, "unreachable"), []
+    if isinstance(event, TicketPrinted):
+        s = state.shown
+        if s is None or s.ticket.number != event.number or s.printed is not None:
+            return state, []
+        shown = replace(s, printed=event.ok, problem=None if event.ok else (event.problem or "printer"))
+        return replace(state, shown=shown), ([] if event.ok else [CheckPrinter()])
+    if isinstance(event, Tick):
+        return _tick(state, now), []
+    if isinstance(event, ConfigChanged):
+        return replace(state, hall=event.hall), []
+    if isinstance(event, QueueChanged):
+        return replace(state, queue=dict(event.queue.categories)), []
+    if isinstance(event, QuietChanged):
+        return replace(state, quiet=tuple(event.quiet)), []
+    if isinstance(event, ControllerStatus):
+        return replace(state, controller=event.status), []
+    if isinstance(event, ReaderStatus):
+        readers = [r for r in state.readers if r.name != event.name]
+        readers.append(ReaderHealth(name=event.name, online=event.online, detail=event.detail))
+        new = replace(state, readers=tuple(sorted(readers, key=lambda r: r.name)))
+        return new, ([_health(new)] if new.readers != state.readers else [])
+    return state, []
+
+
+def _press(state: State, ev: Press, now: datetime) -> tuple[State, list[Effect]]:
+    a = ev.action
+    scr = state.screen
+    if a == "language" and scr in ("home", "appointment", "error", "ticket", "attract"):
+        return replace(state, lang="en" if state.lang == "zh" else "zh"), []
+    if scr == "attract":
+        return _home(state, now), []
+    if scr in ("error", "ticket"):
+        return (_home(state, now), []) if a in ("home", "wake", "cancel") else (state, [])
+    if scr == "appointment":
+        if a == "key" and ev.arg is not None and len(ev.arg) == 1 and ev.arg.isalnum():
+            if len(state.typing) < APPOINTMENT_MAX:
+                return replace(state, typing=state.typing + ev.arg.upper()), []
+            return state, []
+        if a == "backspace":
+            return replace(state, typing=state.typing[:-1]), []
+        if a == "confirm" and APPOINTMENT_MIN <= len(state.typing) <= APPOINTMENT_MAX:
+            return replace(state, screen="home", since=now, appointment=state.typing, appointment_mode=True,
+                           typing=""), []
+        if a == "cancel":
+            return _home(state, now), []
+        return state, []
+    if scr == "home":
+        if a == "appointment":
+            return replace(state, screen="appointment", since=now, typing="", appointment=None,
+                           appointment_mode=False), []
+        if a == "cancel":
+            return _home(state, now), []
+        if a == "category" and ev.arg is not None:
+            return _take(state, ev.arg, now)
+    return state, []
+
+
+def _take(state: State, code: str, now: datetime) -> tuple[State, list[Effect]]:
+    if state.hall is None or all(c.code != code for c in state.hall.categories):
+        return state, []
+    if state.controller in ("offline", "stopped"):
+        return _fail(state, now, "unreachable"), []
+    if state.printer.paper == "out":
+        return _fail(state, now, "printer_out"), [CheckPrinter()]
+    if state.printer.online is False:
+        return _fail(state, now, "printer_offline"), [CheckPrinter()]
+    card = state.card
+    if state.appointment_mode:
+        channel = "appointment"
+    elif card is not None:
+        channel = "idcard"
+    else:
+        channel = "touch"
+    seq = state.seq + 1
+    req = TakeRequest(
+        req=f"{state.settings.req_prefix}-{seq}",
+        category=code,
+        channel=channel,
+        priority=priority_of(state, now),
+        person=card.person if card else None,
+        appointment=state.appointment if state.appointment_mode else None,
+    )
+    pending = Pending(req, "printer", card.masked if card else None)
+    return replace(state, screen="taking", since=now, pending=pending, seq=seq, failure=None), [CheckPrinter()]
+
+
+def _printer_checked(state: State, ev: PrinterChecked, now: datetime) -> tuple[State, list[Effect]]:
+    printer = PrinterHealth(online=ev.online, paper=ev.paper)
+    new = replace(state, printer=printer)
+    effects: list[Effect] = [_health(new)] if printer != state.printer else []
+    p = new.pending
+    if p is not None and p.stage == "printer" and new.screen == "taking":
+        if ev.paper == "out":
+            return _fail(new, now, "printer_out"), effects
+        if ev.online is False:
+            return _fail(new, now, "printer_offline"), effects
+        new = replace(new, pending=replace(p, stage="sent"), since=now)
+        effects.append(SendTake(p.request))
+    return new, effects
+
+
+def _card(state: State, ev: CardRead, now: datetime) -> tuple[State, list[Effect]]:
+    if state.screen == "taking":
+        return state, []  # a request is under way: the card cannot change it
+    state = replace(state, last_input=now)
+    if ev.card is None:
+        return _fail(state, now, "invalid_card", ev.problem), []
+    if state.screen == "appointment":
+        return replace(state, screen="home", since=now, card=ev.card, appointment=None, appointment_mode=True,
+                       typing="", failure=None, shown=None), []
+    keep_appointment = state.screen == "home" and state.appointment_mode
+    return replace(state, screen="home", since=now, card=ev.card, failure=None, shown=None,
+                   appointment_mode=keep_appointment,
+                   appointment=state.appointment if keep_appointment else None), []
+
+
+def _tick(state: State, now: datetime) -> State:
+    s = state.settings
+    scr = state.screen
+    if scr == "ticket" and state.shown is not None:
+        if state.shown.printed is None:
+            limit = s.ticket_time_failed  # still printing: do not leave before it ends, within reason
+        elif state.shown.printed:
+            limit = s.ticket_time
+        else:
+            limit = s.ticket_time_failed
+        return _home(state, now) if now - state.since >= limit else state
+    if scr == "error":
+        return _home(state, now) if now - state.since >= s.error_time else state
+    if scr == "taking":
+        if now - state.since >= s.answer_timeout:
+            return _fail(state, now, "unreachable")
+        return state
+    if scr == "appointment" or (scr == "home" and (state.card or state.appointment_mode)):
+        return _home(state, now) if now - state.last_input >= s.idle_timeout else state
+    if scr == "home" and now - max(state.last_input, state.since) >= s.attract_after:
+        return replace(state, screen="attract", since=now)
+    return state
