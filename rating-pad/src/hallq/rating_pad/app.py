@@ -1,0 +1,187 @@
+"""The Raspberry Pi rating pad: padcore wired to MQTT, gpiozero, the journal and an optional screen.
+
+Threads: the MQTT client's dispatcher turns ``window/{n}/state`` messages into pad events; gpiozero's
+callbacks turn button edges into pad events; the pad loop (the caller of :meth:`PadApp.run`, the main
+thread where there is a screen) feeds them, and a tick every 20 ms, to ``padcore.handle`` and carries out
+the effects; the sender thread sends the journal's pending ratings, oldest first, each with its own
+``req`` until the controller answers it.
+
+What it promises: a rating is in the fsynced journal before the thank-you shows; it is sent, with the
+time it was pressed (``at``), whenever the broker is reachable, again with the same ``req`` until
+answered, also after a restart; an answer, an acceptance or a refusal, ends it (the controller answers a
+repeated ``req`` with its first answer, so a rating is counted once).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import CancelledError
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hallq.shared.clock import Clock, from_env
+from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
+from hallq.shared.schemas import PayloadError, RateRequest, WindowState, decode, to_builtins
+
+from . import padcore, padjournal
+from .config import PadConfig
+from .hardware import GpioPad
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.02
+
+
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class PadApp:
+    def __init__(self, cfg: PadConfig, *, broker: str | None = None, clock: Clock | None = None,
+                 pin_factory: Any = None):
+        self.cfg = cfg
+        self.clock = clock or from_env(cfg.pad.timezone)
+        self.events: queue.Queue[list[Any]] = queue.Queue()
+        self.state = padcore.new_state(cfg.pad.window, cfg.core_settings)
+        self.gpio = GpioPad(cfg.gpio, self._on_edge, pin_factory)
+        Path(cfg.pad.journal).parent.mkdir(parents=True, exist_ok=True)
+        self.journal = padjournal.Journal(cfg.pad.journal)
+        self._journal_lock = threading.Lock()
+        self.client = HallClient(broker or cfg.pad.broker, cfg.pad.hall, cfg.client_id)
+        self.topics = self.client.topics
+        self.client.subscribe(self.topics.window_state(cfg.pad.window), self._on_window_state)
+        self.screen: Any = None
+        self.accepted = 0  # ratings the controller accepted since start
+        self.refused = 0  # ratings the controller answered with a refusal
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._sender = threading.Thread(target=self._send_loop, name="pad-sender", daemon=True)
+
+    # -- inputs (other threads) -------------------------------------------------------------------------
+    def _on_window_state(self, msg: Message) -> None:
+        try:
+            ws = decode(msg.payload, WindowState)
+        except PayloadError as exc:
+            log.warning("ignored a window state that does not fit the contract: %s", exc)
+            return
+        self.events.put(["sync" if msg.retain else "state", to_builtins(ws)])
+
+    def _on_edge(self, index: int, down: bool) -> None:
+        self.events.put(["down" if down else "up", index])
+
+    # -- the pad loop --------------------------------------------------------------------------------------
+    def step(self, event: list[Any]) -> list[list[Any]]:
+        """Feed one event to the state machine and carry out its effects (pad loop only)."""
+        self.state, effects = padcore.handle(self.state, event, monotonic_ms())
+        for effect in effects:
+            self._apply(effect)
+        return effects
+
+    def _apply(self, effect: list[Any]) -> None:
+        kind = effect[0]
+        if kind == "rate":
+            now = self.clock.now()
+            with self._journal_lock:
+                rec = self.journal.add(effect[1], now.isoformat(timespec="seconds"), now.strftime("%Y%m%dT%H%M%S"))
+            log.info("rating %s: %s %s at window %s", rec["req"], rec["ticket"], rec["level"], rec["window"])
+            self._wake.set()
+        elif kind == "leds":
+            self.gpio.apply(effect)
+            if self.screen is not None:
+                self.screen.apply(effect)
+        elif kind == "show":
+            log.info("pad shows: %s", " / ".join(padcore.screen_text(effect)))
+            if self.screen is not None:
+                self.screen.apply(effect)
+        elif kind == "error":
+            log.warning("pad ignored an event: %s", effect[1])
+
+    def start(self) -> PadApp:
+        """Connect and start sending (the pad loop is :meth:`run`)."""
+        self.client.start()
+        self._sender.start()
+        return self
+
+    def run(self) -> None:
+        """The pad loop, until :meth:`stop` (opens the screen, if any, on this thread)."""
+        if self.cfg.screen is not None and self.screen is None:
+            from .screen import PadScreen
+
+            self.screen = PadScreen(self.cfg.screen, self.cfg.pad.window)
+        frame = 1.0 / self.cfg.screen.fps if self.cfg.screen else 1.0
+        next_frame = 0.0
+        while not self._stop.is_set():
+            try:
+                event = self.events.get(timeout=TICK_S)
+            except queue.Empty:
+                event = None
+            while event is not None:
+                self.step(event)
+                try:
+                    event = self.events.get_nowait()
+                except queue.Empty:
+                    event = None
+            self.step(["tick"])
+            if self.screen is not None:
+                for ev in self.screen.poll():
+                    if ev[0] == "quit":
+                        self._stop.set()
+                    else:
+                        self.step(ev)
+                now = time.monotonic()
+                if now >= next_frame:
+                    self.screen.draw(now)
+                    next_frame = now + frame
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.client.stop()
+        if self._sender.is_alive() and self._sender is not threading.current_thread():
+            self._sender.join(5)
+        self.gpio.close()
+        if self.screen is not None:
+            self.screen.close()
+            self.screen = None
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        with self._journal_lock:
+            return list(self.journal.pending)
+
+    # -- the sender ------------------------------------------------------------------------------------------
+    def _send_loop(self) -> None:
+        resend = self.cfg.pad.resend_seconds
+        while not self._stop.is_set():
+            with self._journal_lock:
+                rec = self.journal.pending[0] if self.journal.pending else None
+            if rec is None or not self.client.connected:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            payload = RateRequest(
+                req=rec["req"], window=rec["window"], ticket=rec["ticket"], level=rec["level"],
+                at=datetime.fromisoformat(rec["at"]) if rec["at"] else None,
+            )
+            try:
+                self.client.request("rate", payload, timeout=resend * 5, resend_every=resend)
+            except RequestTimeout:
+                continue  # not answered yet: the same req again
+            except CancelledError:
+                return  # the client stopped
+            except RequestError as exc:
+                if exc.code == "bad_reply":
+                    log.error("rating %s: %s; sending it again later", rec["req"], exc)
+                    self._stop.wait(resend)
+                    continue
+                log.warning("rating %s refused by the controller: %s", rec["req"], exc)
+                self.refused += 1
+            else:
+                self.accepted += 1
+                log.info("rating %s accepted", rec["req"])
+            with self._journal_lock:
+                self.journal.done(rec["req"])

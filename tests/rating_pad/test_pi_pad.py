@@ -1,0 +1,170 @@
+"""The Raspberry Pi pad: its config, its gpiozero adapter (MockFactory with MockPWMPin), and the whole pad
+rating a real service through real Mosquitto and the real controller."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+from conftest import pad_toml
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+from hallq.rating_pad import padjournal
+from hallq.rating_pad.app import PadApp
+from hallq.rating_pad.config import ConfigError, GpioSection, load, parse
+from hallq.rating_pad.hardware import GpioPad
+
+
+def wait_until(fn, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def press(factory: MockFactory, pin: str, hold: float = 0.03) -> None:
+    factory.pin(pin).drive_low()
+    time.sleep(hold)
+    factory.pin(pin).drive_high()
+
+
+# -- config ---------------------------------------------------------------------------------------------------
+def test_config_defaults_and_client_id():
+    cfg = parse('[pad]\nhall = "demo"\nwindow = 3\n')
+    assert cfg.client_id == "pad-3"
+    assert cfg.gpio.pin_factory == "native"
+    assert cfg.screen is None
+    assert cfg.core_settings == {"invite_ms": 30000, "thanks_ms": 4000, "debounce_ms": 30}
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('[pad]\nhall = "demo"\nwindow = 3\ncolour = "red"\n', "colour"),
+        ('[pad]\nhall = "demo"\n', "window"),
+        ('[pad]\nhall = "demo"\nwindow = 0\n', "pad.window"),
+        ('[pad]\nhall = "Demo Hall"\nwindow = 1\n', "hall id"),
+        ('[pad]\nhall = "demo"\nwindow = 1\n[gpio]\nbuttons = ["GPIO5"]\n', "gpio.buttons"),
+        ('[pad]\nhall = "demo"\nwindow = 1\n[gpio]\npin_factory = "fake"\n', "gpio.pin_factory"),
+    ],
+)
+def test_config_refuses_bad_keys_naming_them(text, names):
+    with pytest.raises(ConfigError, match=names):
+        parse(text)
+
+
+def test_the_example_config_loads():
+    from pathlib import Path
+
+    cfg = load(Path(__file__).resolve().parents[2] / "rating-pad/examples/pad.toml")
+    assert cfg.pad.window == 1 and cfg.screen is not None and len(cfg.gpio.leds) == 5
+
+
+# -- gpiozero adapter -----------------------------------------------------------------------------------------
+@pytest.fixture
+def factory():
+    from gpiozero import Device
+
+    f = MockFactory(pin_class=MockPWMPin)
+    old, Device.pin_factory = Device.pin_factory, f
+    yield f
+    Device.pin_factory = old
+    f.reset()
+
+
+def test_buttons_report_edges_and_a_held_button_fires_once(factory):
+    edges: list[tuple[int, bool]] = []
+    pad = GpioPad(GpioSection(), lambda i, d: edges.append((i, d)))
+    factory.pin("GPIO13").drive_low()
+    time.sleep(0.2)  # held
+    factory.pin("GPIO13").drive_high()
+    press(factory, "GPIO26")
+    assert edges == [(2, True), (2, False), (4, True), (4, False)]
+    pad.close()
+
+
+def test_leds_follow_the_effects(factory):
+    pad = GpioPad(GpioSection(), lambda i, d: None)
+    pins = [factory.pin(p) for p in ("GPIO12", "GPIO16", "GPIO20", "GPIO21", "GPIO25")]
+    pad.apply(["leds", "one", 3])
+    assert [p.state for p in pins] == [0, 0, 0, 1, 0]
+    pad.apply(["leds", "pulse"])
+    seen = set()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and len(seen) < 5:
+        seen.add(round(pins[0].state, 1))
+        time.sleep(0.02)
+    assert len(seen) >= 5, f"the LEDs should fade in and out, saw {sorted(seen)}"
+    pad.apply(["leds", "off"])
+    assert [p.state for p in pins] == [0, 0, 0, 0, 0]
+    pad.close()
+
+
+def test_a_pad_without_leds(factory):
+    pad = GpioPad(GpioSection(leds=None), lambda i, d: None)
+    pad.apply(["leds", "pulse"])
+    assert pad.leds == []
+    pad.close()
+
+
+# -- the whole pad ------------------------------------------------------------------------------------------
+class RunningPad:
+    def __init__(self, cfg_path, broker, factory):
+        self.cfg = load(cfg_path)
+        self.factory = factory
+        self.app = PadApp(self.cfg, broker=broker, pin_factory=factory)
+        self.effects: list[list] = []
+        original = self.app._apply
+
+        def record(effect):
+            self.effects.append(effect)
+            original(effect)
+
+        self.app._apply = record
+        self.app.start()
+        assert self.app.client.wait_connected(10)
+        self.thread = threading.Thread(target=self.app.run, daemon=True)
+        self.thread.start()
+
+    def press(self, level: int) -> None:
+        press(self.factory, self.cfg.gpio.buttons[level])
+
+    def invited(self, ticket: str) -> bool:
+        return any(e[:2] == ["show", "invite"] and e[2]["ticket"] == ticket for e in self.effects)
+
+    def stop(self) -> None:
+        self.app.stop()
+        self.thread.join(5)
+
+
+def test_the_pad_rates_a_finished_service_through_the_controller(mosquitto, controller, clerk, monitor, tmp_path):
+    factory = MockFactory(pin_class=MockPWMPin)
+    pad = RunningPad(pad_toml(tmp_path), mosquitto.url, factory)
+    try:
+        wait_until(lambda: any(e[:2] == ["show", "idle"] for e in pad.effects), what="the retained window state")
+        pad.press(0)  # outside an invitation: nothing
+        ticket = clerk.serve("3203122026112300017")
+        wait_until(lambda: pad.invited(ticket), what="the invitation")
+        invite = next(e for e in pad.effects if e[:2] == ["show", "invite"])
+        assert invite[2] == {"window": 1, "clerk": "李娜", "ticket": ticket}
+        assert not any(e[0] == "rate" for e in pad.effects)
+        pad.press(3)
+        wait_until(lambda: pad.app.accepted == 1, what="the controller's answer")
+        pad.press(0)  # during the thank-you: nothing
+        time.sleep(0.1)
+        assert [e for e in pad.effects if e[0] == "rate"] == [
+            ["rate", {"window": 1, "ticket": ticket, "level": "dissatisfied"}]
+        ]
+        assert pad.app.pending == []
+        rate_msgs = monitor.on("hallq/padtest/req/pad-1/rate")
+        assert len(rate_msgs) == 1
+    finally:
+        pad.stop()
+    with sqlite3.connect(controller.db) as db:
+        rows = db.execute("SELECT ticket, window, level, staff_name, case_id, item_code FROM ratings").fetchall()
+    assert rows == [(ticket, 1, "dissatisfied", "李娜", "3203122026112300017", "000101001000")]
+    assert padjournal.Journal(str(tmp_path / "ratings-1.jsonl")).pending == []
