@@ -231,7 +231,7 @@ class HallRenderer:
             self._newest(p, newest, view, unit, portrait=True)
             self._recent(p, recent, view.recent, unit, cols=2)
             self._windows(p, windows, view, unit)
-            self._waiting(p, waiting, view, unit, cols=1)
+            self._waiting(p, waiting, view, unit, cols=1 if len(view.waiting) <= 5 else 2)
         else:
             left, right = _split_h(body, 0.57, 0.43, gap=pad)
             newest, recent = _split_v(left, 0.52, 0.48, gap=pad)
@@ -239,7 +239,7 @@ class HallRenderer:
             self._newest(p, newest, view, unit, portrait=False)
             self._recent(p, recent, view.recent, unit, cols=2)
             self._windows(p, windows, view, unit)
-            self._waiting(p, waiting, view, unit, cols=1)
+            self._waiting(p, waiting, view, unit, cols=1 if len(view.waiting) <= 4 else 2)
         _ticker(p, ticker, view.ticker, now, self.ticker_speed)
         return p.boxes
 
