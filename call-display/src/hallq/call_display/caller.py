@@ -313,7 +313,7 @@ class MixerBeeper:
         from .voice import init_mixer
 
         init_mixer()
-        freq, size, channels = pygame.mixer.get_init()
+        freq, _size, channels = pygame.mixer.get_init()
         frames = bytearray()
         for part in range(3):
             n = int(freq * (0.12 if part != 1 else 0.08))
