@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kiosk_kit import Controller, FakeSam  # noqa: E402
+from kiosk_kit import Controller, FakeSam
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 
 from escpos.printer import Dummy
-
 from hallq.kiosk import ga467
 from hallq.kiosk.idcard import check_digit
 

@@ -4,8 +4,6 @@ from datetime import date
 
 import pytest
 import serial
-from kiosk_kit import card_fields, make_id
-
 from hallq.kiosk import ga467
 from hallq.kiosk.ga467 import (
     FrameDecoder,
@@ -19,6 +17,7 @@ from hallq.kiosk.ga467 import (
     parse_base_info,
 )
 from hallq.kiosk.idcard import InvalidIdNumber
+from kiosk_kit import card_fields, make_id
 
 NUMBER = make_id(date(1958, 3, 9))
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from kiosk_kit import make_id
-
 from hallq.kiosk.idcard import IdNumber, InvalidIdNumber, age_on, check_digit, identity, inspect_number, mask
+from kiosk_kit import make_id
 
 # A number from GB 11643's own example.
 GB_EXAMPLE = "11010519491231002X"

@@ -7,8 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from escpos.printer import Dummy
-from kiosk_kit import StatusDummy
-
 from hallq.kiosk.printer import (
     PrinterError,
     PrinterStatus,
@@ -20,6 +18,7 @@ from hallq.kiosk.printer import (
     query_status,
     render_ticket_image,
 )
+from kiosk_kit import StatusDummy
 
 RAW = "11010519491231002X"
 TICKET = TicketText(

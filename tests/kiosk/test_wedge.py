@@ -4,9 +4,8 @@ from datetime import date
 
 import pytest
 from evdev import InputEvent, ecodes
-from kiosk_kit import make_id
-
 from hallq.kiosk.wedge import WedgeDecoder, WedgeReader
+from kiosk_kit import make_id
 
 NUMBER = make_id(date(1990, 5, 17))
 KEYS = {**{str(i): getattr(ecodes, f"KEY_{i}") for i in range(10)}, "X": ecodes.KEY_X}
@@ -51,7 +50,7 @@ def test_a_pause_starts_afresh_and_key_repeats_are_ignored():
 
 def test_foreign_characters_spoil_the_entry():
     dec = WedgeDecoder()
-    ev = [InputEvent(5, 0, ecodes.EV_KEY, ecodes.KEY_SEMICOLON, 1)] + typed("1234", t0=5.001)
+    ev = [InputEvent(5, 0, ecodes.EV_KEY, ecodes.KEY_SEMICOLON, 1), *typed("1234", t0=5.001)]
     assert feed(dec, ev) == ["?1234"]
     assert feed(dec, [InputEvent(9, 0, ecodes.EV_KEY, ecodes.KEY_ENTER, 1)]) == []  # nothing: no entry
 
