@@ -127,3 +127,144 @@ def code(reply: dict) -> str:
     return reply["error"]["code"]
 
 
+
+
+class StoredHall(Hall):
+    """A :class:`Hall` whose every effect is committed to a real SQLite record, like the app does."""
+
+    def __init__(self, db, toml: str = HALL_TOML, now: datetime | None = None):
+        from hallq.controller.storage import Storage
+
+        super().__init__(toml, now)
+        self.db = db
+        self.storage = Storage(db, self.cfg)
+        self.state = self.storage.load(self.now)
+
+    def send(self, client: str, payload) -> dict:
+        r = super().send(client, payload)
+        self.storage.write(self.last.records)
+        return r
+
+    def tick(self) -> core.Effects:
+        fx = super().tick()
+        self.storage.write(fx.records)
+        return fx
+
+    def restart(self) -> StoredHall:
+        """A new process on the same database: close, open again, load."""
+        self.storage.close()
+        again = StoredHall(self.db, now=self.now)
+        again._req = self._req
+        return again
+
+
+# -- system tests: the real controller process on a real broker ------------------------------------------------
+SYSTEM_DEVICES = """
+[[devices]]
+id = "kiosk-1"
+role = "kiosk"
+
+[[devices]]
+id = "kiosk-2"
+role = "kiosk"
+
+[[devices]]
+id = "caller-1"
+role = "window"
+window = 1
+
+[[devices]]
+id = "caller-2"
+role = "window"
+window = 2
+
+[[devices]]
+id = "caller-3"
+role = "window"
+window = 3
+
+[[devices]]
+id = "pad-1"
+role = "pad"
+window = 1
+"""
+
+
+class ControllerProc:
+    """``.venv/bin/hallq controller`` as a subprocess, on a scaled clock that starts at ``start``."""
+
+    def __init__(self, workdir, broker_url: str, toml: str = HALL_TOML, start: str = "2026-03-02T09:00:00+08:00"):
+        import os
+        import time
+        from pathlib import Path
+
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = self.dir / "hall.toml"
+        self.config.write_text(toml)
+        self.db = self.dir / "hall.db"
+        self.url = broker_url
+        self.env = dict(os.environ, HALLQ_CLOCK=f"{start},1,{time.time()}", HALLQ_LOG_LEVEL="info")
+        self.proc = None
+        self.log = self.dir / "controller.log"
+
+    def start(self) -> ControllerProc:
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        hallq = Path(sys.executable).parent / "hallq"
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(hallq), "controller", "--config", str(self.config), "--broker", self.url, "--db", str(self.db)],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+            )
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def terminate(self) -> int:
+        self.proc.terminate()
+        return self.proc.wait(10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Requester:
+    """A plain paho client that sends requests as one client id and waits for the matching answer."""
+
+    def __init__(self, port: int, hall: str = "test"):
+        from harness import Monitor
+
+        self.hall = hall
+        self.mon = Monitor(port, f"hallq/{hall}/#")
+
+    def send(self, client: str, action: str, payload, timeout: float = 5.0) -> dict:
+        import json
+
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        req = json.loads(data)["req"]
+        n = len(self.mon.messages)
+        self.mon.publish(f"hallq/{self.hall}/req/{client}/{action}", data)
+        msg = self.wait_reply(client, req, timeout, after=n)
+        return json.loads(msg.payload)
+
+    def wait_reply(self, client: str, req: str, timeout: float = 5.0, after: int = 0):
+        import json
+
+        topic = f"hallq/{self.hall}/reply/{client}"
+
+        def fits(m) -> bool:
+            try:
+                return json.loads(m.payload).get("req") == req
+            except ValueError:
+                return False
+
+        return self.mon.wait_for(topic, lambda m: m in self.mon.messages[after:] and fits(m), timeout)
+
+    def close(self) -> None:
+        self.mon.close()

@@ -1,0 +1,170 @@
+"""The controller process through real Mosquitto and plain paho: every action, answer and error code."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+from controller_kit import HALL_TOML, ControllerProc, Requester
+
+CASE = {"id": "BJ-1", "item_code": "3301", "item_name": "社保卡申领", "kind": "instant"}
+
+
+def ok(r: dict) -> dict:
+    assert r["ok"] is True, r
+    return r
+
+
+def err(r: dict) -> str:
+    assert r["ok"] is False and r["error"]["message"], r
+    return r["error"]["code"]
+
+
+def test_retained_state_comes_before_online(system):
+    _, r = system
+    topics = [m.topic for m in r.mon.messages]
+    online = topics.index("hallq/test/controller/status")
+    before = set(topics[:online])
+    assert {"hallq/test/config", "hallq/test/queue", "hallq/test/board", "hallq/test/stats",
+            "hallq/test/window/1/state", "hallq/test/window/2/state", "hallq/test/window/3/state"} <= before
+    cfg = json.loads(r.mon.wait_for("hallq/test/config").payload)
+    assert cfg["hall"] == "test" and [c["prefix"] for c in cfg["categories"]] == ["A", "B", "H"]
+    assert json.loads(r.mon.wait_for("hallq/test/window/1/state").payload) == {"window": 1, "status": "closed"}
+
+
+def test_take_answers_and_refusals(system):
+    _, r = system
+    t = ok(r.send("kiosk-1", "take", {"req": "t1", "category": "A", "channel": "touch"}))["ticket"]
+    assert t["number"] == "A001" and t["ahead"] == 0 and t["issued_at"].startswith("2026-03-02T09:0")
+    assert ok(r.send("kiosk-2", "take", {"req": "t1", "category": "A", "priority": "elderly"}))["ticket"]["number"] == "A002"
+    q = json.loads(r.mon.wait_for("hallq/test/queue", lambda m: json.loads(m.payload)["categories"]["A"]["waiting"] == 2).payload)
+    assert q["categories"]["B"] == {"waiting": 0, "est_wait_min": q["categories"]["B"]["est_wait_min"]}
+    assert err(r.send("kiosk-1", "take", {"req": "t2", "category": "Z"})) == "unknown_category"
+    person = "ab" * 16
+    ok(r.send("kiosk-1", "take", {"req": "t3", "category": "B", "person": person}))
+    assert err(r.send("kiosk-1", "take", {"req": "t4", "category": "B", "person": person})) == "duplicate"
+    for i in range(3):
+        ok(r.send("kiosk-1", "take", {"req": f"q{i}", "category": "A"}))
+    assert err(r.send("kiosk-1", "take", {"req": "t5", "category": "A"})) == "quota_full"
+    assert err(r.send("stranger", "take", {"req": "t6", "category": "A"})) == "not_allowed"
+    assert err(r.send("caller-1", "take", {"req": "t7", "category": "A"})) == "not_allowed"
+    assert err(r.send("kiosk-1", "take", {"req": "t8", "category": "A", "priority": "vip"})) == "bad_request"
+
+
+def test_same_req_gets_the_first_answer(system):
+    _, r = system
+    first = r.send("kiosk-1", "take", {"req": "same", "category": "B"})
+    again = r.send("kiosk-1", "take", {"req": "same", "category": "B"})
+    changed = r.send("kiosk-1", "take", {"req": "same", "category": "A"})
+    assert first == again == changed
+    assert ok(r.send("kiosk-1", "take", {"req": "other", "category": "B"}))["ticket"]["number"] == "B002"
+
+
+def test_window_operations(system):
+    _, r = system
+    for i in range(3):
+        ok(r.send("kiosk-1", "take", {"req": f"a{i}", "category": "A"}))
+    ok(r.send("kiosk-1", "take", {"req": "b0", "category": "B"}))
+    assert err(r.send("caller-1", "window", {"req": "w0", "window": 1, "op": "next"})) == "not_allowed"  # closed
+    staff = {"id": "w001", "name": "王芳"}
+    ok(r.send("caller-1", "window", {"req": "w1", "window": 1, "op": "open", "staff": staff}))
+    state = json.loads(r.mon.wait_for("hallq/test/window/1/state", lambda m: b"idle" in m.payload).payload)
+    assert state == {"window": 1, "status": "idle", "staff": staff}
+    assert err(r.send("caller-1", "window", {"req": "w2", "window": 1, "op": "recall"})) == "no_ticket"
+    assert err(r.send("caller-1", "window", {"req": "w3", "window": 1, "op": "done"})) == "no_ticket"
+
+    t = ok(r.send("caller-1", "window", {"req": "w4", "window": 1, "op": "next"}))["ticket"]
+    assert t["number"] == "A001" and t["status"] == "called"
+    call = json.loads(r.mon.wait_for("hallq/test/calls").payload)
+    assert call["ticket"] == "A001" and call["window"] == 1 and call["window_name"] == "1号窗口"
+    assert "recall" not in call or call["recall"] == 0
+    ws = json.loads(r.mon.wait_for("hallq/test/window/1/state", lambda m: b"serving" in m.payload).payload)
+    assert ws["ticket"]["number"] == "A001" and ws["staff"] == staff
+
+    assert ok(r.send("caller-1", "window", {"req": "w5", "window": 1, "op": "recall"}))["ticket"]["recalls"] == 1
+    recall = json.loads(r.mon.wait_for("hallq/test/calls", lambda m: b'"recall":1' in m.payload).payload)
+    assert recall["ticket"] == "A001"
+    board = json.loads(r.mon.wait_for("hallq/test/board", lambda m: m.payload.count(b"A001") == 2).payload)
+    assert [c.get("recall", 0) for c in board["calls"]] == [1, 0]
+
+    done = ok(r.send("caller-1", "window", {"req": "w6", "window": 1, "op": "done", "case": CASE}))["ticket"]
+    assert done["status"] == "done"
+    ok(r.send("caller-1", "window", {"req": "w7", "window": 1, "op": "next"}))  # A002
+    assert ok(r.send("caller-1", "window", {"req": "w8", "window": 1, "op": "noshow"}))["ticket"]["status"] == "noshow"
+    ok(r.send("caller-1", "window", {"req": "w9", "window": 1, "op": "next"}))  # A003
+    tr = ok(r.send("caller-1", "window", {"req": "w10", "window": 1, "op": "transfer", "to": {"window": 2}}))
+    assert tr["ticket"]["number"] == "A003" and tr["ticket"]["status"] == "transferred"
+    ok(r.send("caller-2", "window", {"req": "x1", "window": 2, "op": "open", "staff": {"id": "w2", "name": "李"}}))
+    assert ok(r.send("caller-2", "window", {"req": "x2", "window": 2, "op": "next"}))["ticket"]["number"] == "A003"
+    tr = ok(r.send("caller-2", "window", {"req": "x3", "window": 2, "op": "transfer", "to": {"category": "C"}}))
+    assert err(r.send("caller-2", "window", {"req": "x3b", "window": 2, "op": "transfer", "to": {"category": "Q"}})) == "no_ticket"
+    assert ok(r.send("caller-2", "window", {"req": "x4", "window": 2, "op": "next"}))["ticket"]["number"] == "B001"
+    assert err(r.send("caller-2", "window", {"req": "x5", "window": 2, "op": "transfer", "to": {"category": "Q"}})) == "unknown_category"
+    assert err(r.send("caller-2", "window", {"req": "x6", "window": 2, "op": "transfer", "to": {"window": 42}})) == "unknown_window"
+    ok(r.send("caller-3", "window", {"req": "y1", "window": 3, "op": "open", "staff": {"id": "w3", "name": "赵"}}))
+    assert ok(r.send("caller-3", "window", {"req": "y2", "window": 3, "op": "next"}))["ticket"]["number"] == "A003"
+
+    ok(r.send("caller-1", "window", {"req": "w11", "window": 1, "op": "pause"}))
+    r.mon.wait_for("hallq/test/window/1/state", lambda m: b"paused" in m.payload)
+    assert err(r.send("caller-1", "window", {"req": "w12", "window": 1, "op": "next"})) == "paused"
+    ok(r.send("caller-1", "window", {"req": "w13", "window": 1, "op": "resume"}))
+    assert err(r.send("caller-1", "window", {"req": "w14", "window": 1, "op": "next"})) == "empty"
+    ok(r.send("caller-1", "window", {"req": "w15", "window": 1, "op": "close"}))
+    r.mon.wait_for("hallq/test/window/1/state", lambda m: json.loads(m.payload) == {"window": 1, "status": "closed"})
+
+    assert err(r.send("caller-1", "window", {"req": "w16", "window": 9, "op": "next"})) == "unknown_window"
+    assert err(r.send("caller-1", "window", {"req": "w17", "window": 2, "op": "next"})) == "not_allowed"
+    assert err(r.send("kiosk-1", "window", {"req": "w18", "window": 1, "op": "next"})) == "not_allowed"
+    assert err(r.send("caller-1", "window", {"req": "w19", "window": 1, "op": "open"})) == "bad_request"
+    assert err(r.send("caller-1", "window", {"req": "w20", "window": 1, "op": "fly"})) == "bad_request"
+
+
+def test_rate(system):
+    _, r = system
+    ok(r.send("kiosk-1", "take", {"req": "a", "category": "A"}))
+    ok(r.send("kiosk-1", "take", {"req": "b", "category": "A"}))
+    ok(r.send("caller-1", "window", {"req": "o", "window": 1, "op": "open", "staff": {"id": "w1", "name": "王"}}))
+    ok(r.send("caller-1", "window", {"req": "n", "window": 1, "op": "next"}))
+    ok(r.send("caller-1", "window", {"req": "d", "window": 1, "op": "done", "case": CASE}))
+    rating = ok(r.send("pad-1", "rate", {"req": "r1", "window": 1, "ticket": "A001", "level": "very_satisfied"}))
+    assert rating == {"req": "r1", "ok": True, "rating": {"id": 1}}
+    assert err(r.send("pad-1", "rate", {"req": "r2", "window": 1, "ticket": "A001", "level": "basic"})) == "already_rated"
+    assert err(r.send("pad-1", "rate", {"req": "r3", "window": 1, "ticket": "A002", "level": "basic"})) == "not_ratable"
+    assert err(r.send("kiosk-1", "rate", {"req": "r4", "window": 1, "ticket": "A002", "level": "basic"})) == "not_allowed"
+    assert err(r.send("pad-1", "rate", {"req": "r5", "window": 1, "ticket": "A002", "level": "great"})) == "bad_request"
+
+
+def test_malformed_payloads_are_answered_where_a_req_can_be_read(system):
+    c, r = system
+    r.mon.publish("hallq/test/req/kiosk-1/take", b"\xff\xfe not json")
+    r.mon.publish("hallq/test/req/kiosk-1/take", b"[1, 2]")
+    r.mon.publish("hallq/test/req/kiosk-1/fly", b'{"req": "f"}')
+    assert err(r.send("kiosk-1", "take", b'{"req": "m1"}')) == "bad_request"
+    rep = r.send("kiosk-1", "take", b'{"req": "m2", "category": "A", "extra": 1}')
+    assert err(rep) == "bad_request" and "extra" in rep["error"]["message"]
+    assert ok(r.send("kiosk-1", "take", {"req": "m3", "category": "A"}))
+    assert c.alive()
+
+
+def test_sigterm_publishes_stopped_and_sigkill_leaves_offline(system, mosquitto, tmp_path):
+    c, r = system
+    assert c.terminate() == 0
+    stopped = r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"stopped")
+    c.start()
+    r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"online" and
+                   r.mon.messages.index(m) > r.mon.messages.index(stopped), timeout=15)
+    c.proc.send_signal(signal.SIGKILL)
+    c.proc.wait(5)
+    r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"offline", timeout=30)
+
+
+def test_closed_outside_hours(mosquitto, tmp_path):
+    r = Requester(mosquitto.port)
+    c = ControllerProc(tmp_path, mosquitto.url, HALL_TOML, start="2026-03-02T12:30:00+08:00").start()
+    try:
+        r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"online", timeout=15)
+        rep = r.send("kiosk-1", "take", {"req": "x", "category": "A"})
+        assert err(rep) == "closed" and "14:00" in rep["error"]["message"]
+    finally:
+        c.kill()
+        r.close()
