@@ -164,6 +164,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     for suffix in ("", "-wal", "-shm"):  # a fresh day every run
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
+    _log_to(out / "logs" / "demo.log")
     stop = threading.Event()
 
     def on_term(signum, frame):
@@ -183,6 +184,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
                 emb = EmbeddedBroker("127.0.0.1", _free_port()).start()
                 stack.callback(emb.stop)
                 broker = emb.url
+            stack.callback(running.stop)  # the devices and the controller stop before the broker
             click.echo(f"demo: broker {broker}, hall {cfg.hall.id!r}, {len(visits)} citizens, "
                        f"speed x{speed:g}, output {out}", err=True)
 
@@ -227,9 +229,10 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
             result: list[Tally] = []
             runner = threading.Thread(target=lambda: result.append(sim.run()), name="sim", daemon=True)
             runner.start()
+            stack.callback(runner.join, 10)  # (callbacks run last first: stop, then join)
+            stack.callback(stop.set)
             _watch(runner, sim, picture, clock, headless, speed, seed, len(started))
             tally = result[0] if result else sim.tally
-            _await_stats(picture, sim.now_s(), midnight, clock)
     except (KeyboardInterrupt, Stop):
         interrupted = True
         stop.set()
@@ -244,7 +247,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     assert tally is not None and picture is not None
     _print_report(db, today, tally, picture)
     if report_path is not None:
-        _write_json(report_path, cfg.hall.id, today, speed, seed, load, span, tally, picture,
+        _write_json(report_path, db, cfg.hall.id, today, speed, seed, load, span, tally,
                     [p.name for p in started])
         click.echo(f"demo: report written to {report_path}", err=True)
 
@@ -277,15 +280,34 @@ def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: 
             live.update(render(picture, clock.now(), footer()))
 
 
-def _await_stats(picture: HallPicture, end_s: float, midnight: datetime, clock: hclock.Clock) -> None:
-    """Wait (a few real seconds at most) for a ``stats`` message from after the end of the simulated day."""
-    end = midnight + timedelta(seconds=end_s)
-    deadline = time.monotonic() + max(3.0, clock.real_seconds(90))
-    while time.monotonic() < deadline:
-        with picture.lock:
-            if picture.stats is not None and picture.stats.at >= end:
-                return
-        time.sleep(0.1)
+def _log_to(path: Path) -> None:
+    """Send the log to a file: the terminal belongs to the live view and the report."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+            root.removeHandler(h)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    for noisy in ("amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def day_figures(db: Path, day: date) -> dict | None:
+    """The controller's figures of ``day`` from its record (as ``hallq controller report`` computes them)."""
+    from .. import stats
+    from ..storage import connect
+
+    try:
+        conn = connect(db, readonly=True)
+    except Exception as exc:  # no record: the controller never ran
+        log.warning("cannot read %s: %s", db, exc)
+        return None
+    try:
+        tz = ZoneInfo(dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("timezone", "Asia/Shanghai"))
+        return to_builtins(stats.compute(conn, day, datetime.now(tz)))
+    finally:
+        conn.close()
 
 
 def _print_report(db: Path, day: date, tally: Tally, picture: HallPicture) -> None:
@@ -308,10 +330,9 @@ def _print_report(db: Path, day: date, tally: Tally, picture: HallPicture) -> No
     )
 
 
-def _write_json(path: Path, hall: str, day: date, speed: float, seed: int, load: float, span: str | None,
-                tally: Tally, picture: HallPicture, devices: list[str]) -> None:
-    with picture.lock:
-        stats = to_builtins(picture.stats) if picture.stats is not None else None
+def _write_json(path: Path, db: Path, hall: str, day: date, speed: float, seed: int, load: float,
+                span: str | None, tally: Tally, devices: list[str]) -> None:
+    stats = day_figures(db, day)
     doc = {
         "hall": hall,
         "date": day.isoformat(),
