@@ -81,13 +81,14 @@ class TextCache:
         hit = self._fits.get(key)
         if hit is not None:
             return hit
-        size = max(1, min(size, int(h / 1.2)))
+        size = max(1, size)
         min_size = min(min_size, size)
         while size > min_size:
-            tw = self.width(text, size, bold)
-            if tw <= w:
+            r = self.fonts(size, bold).get_rect(text)
+            if r.width <= w and r.height <= h:
                 break
-            size = max(min_size, min(size - 1, int(size * w / tw)))
+            scale = min(w / max(1, r.width), h / max(1, r.height))
+            size = max(min_size, min(size - 1, int(size * scale)))
         out = text
         if self.width(out, size, bold) > w:
             while out and self.width(out + "…", size, bold) > w:
@@ -265,7 +266,7 @@ class HallRenderer:
         fg = FLASH_FG if flash else AMBER
         sub = FLASH_FG if flash else WHITE
         inner = rect.inflate(-2 * unit, -unit)
-        label, number, where, english = _split_v(inner, 0.11, 0.55, 0.20, 0.14)
+        label, number, where, english = _split_v(inner, 0.10, 0.58, 0.19, 0.13)
         p.text("newest_label", "请 · Now calling" if self.english else "请", label, int(label.height * 0.85),
                sub if flash else GREY)
         c = view.newest
@@ -273,7 +274,7 @@ class HallRenderer:
             p.text("newest_none", "暂无呼叫 · No calls yet" if self.english else "暂无呼叫", number,
                    int(number.height * 0.4), GREY, align="center")
             return
-        p.text("newest_ticket", c.ticket, number, int(number.height * 1.1), fg, bold=True, align="center")
+        p.text("newest_ticket", c.ticket, number, int(number.height * 1.3), fg, bold=True, align="center")
         p.text("newest_window", f"请到 {c.window}号窗口 办理", where, int(where.height * 0.95), sub, bold=True,
                align="center")
         if self.english:
@@ -294,7 +295,7 @@ class HallRenderer:
         for i, line in enumerate(lines[: per_col * cols]):
             row = _rows(columns[i // per_col], per_col, gap=unit // 2)[i % per_col]
             t, w = _split_h(row, 0.48, 0.52, gap=unit)
-            p.text(f"recent_ticket_{i}", line.ticket, t, int(row.height * 0.9), AMBER, bold=True)
+            p.text(f"recent_ticket_{i}", line.ticket, t, int(row.height * 1.2), AMBER, bold=True)
             p.text(f"recent_window_{i}", f"→ {line.window}号窗口", w, int(row.height * 0.7), WHITE, min_size=16)
 
     def _windows(self, p: Painter, rect: pygame.Rect, view: HallView, unit: int) -> None:
@@ -411,7 +412,7 @@ class WindowRenderer:
             p.text("status_big", zh, big, int(big.height * 0.6), STATUS_COLOR.get(view.status, GREY), bold=True,
                    align="center")
             if self.english:
-                p.text("status_big_en", en, small, int(small.height * 0.5), GREY, align="center")
+                p.text("status_big_en", en, small, min(int(small.height * 0.3), unit * 5), GREY, align="center")
 
         if view.notice is not None:
             n = view.notice

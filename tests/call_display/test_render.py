@@ -1,0 +1,147 @@
+"""Headless screenshots of the hall and window screens, both orientations, long Chinese names.
+
+The screenshots are kept under the test's tmp_path; every piece of text must lie inside the screen and
+clear of every other piece, and the numbers a citizen reads from afar must be big."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+import pygame
+import pytest
+from call_display import samples
+from hallq.call_display import core
+from hallq.call_display.render import HallRenderer, WindowRenderer
+
+WALL = datetime(2026, 11, 23, 9, 41, 7)
+SIZES = [(1920, 1080), (1080, 1920)]
+
+
+def state(mode="hall", window=None, *, offline=False, config=None):
+    s = core.initial(core.Settings(mode=mode, window=window))
+    events = [core.LinkChanged(True), core.ControllerStatus("offline" if offline else "online"),
+              core.ConfigMsg(config or samples.hall_config()), core.QueueMsg(samples.queue()),
+              core.BoardMsg(samples.board()), core.StatsMsg(samples.stats()),
+              *(core.WindowMsg(w) for w in samples.window_states())]
+    for e in events:
+        s, _ = core.handle(s, e, 0.0)
+    return s
+
+
+def check_layout(boxes, size):
+    screen = pygame.Rect((0, 0), size)
+    assert boxes, "nothing was drawn"
+    for b in boxes:
+        assert screen.contains(b.rect), f"{b.label} {b.rect} is clipped by the screen {size}"
+        assert b.text, f"{b.label} lost all its text"
+    for a, b in itertools.combinations(boxes, 2):
+        assert not a.rect.colliderect(b.rect), f"{a.label} {a.rect} overlaps {b.label} {b.rect}"
+
+
+def box(boxes, label):
+    return next(b for b in boxes if b.label == label)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["landscape", "portrait"])
+def test_hall_screen(fonts, tmp_path, size):
+    surf = pygame.Surface(size)
+    r = HallRenderer(fonts)
+    s, _ = core.handle(state(offline=True), core.CallMsg(samples.call("A024", 2, minutes=1)), 1.0)
+    boxes = r.draw(surf, core.hall_view(s, 1.0, WALL), 1.0)
+    pygame.image.save(surf, str(tmp_path / f"hall-{size[0]}x{size[1]}.png"))
+    check_layout(boxes, size)
+    labels = {b.label for b in boxes}
+    assert {"title", "clock", "newest_ticket", "newest_window", "newest_en", "offline", "ticker",
+            "window_name_6", "window_ticket_1", "window_status_3", "waiting_count_D"} <= labels
+    assert box(boxes, "newest_ticket").text == "A024"
+    assert box(boxes, "newest_ticket").rect.height >= 150  # ~10 cm on a 55" screen: readable from 10 m
+    assert box(boxes, "newest_window").text == "请到 2号窗口 办理"
+    assert box(boxes, "newest_window").rect.height >= 50
+    assert box(boxes, "recent_ticket_0").text == "A023" and box(boxes, "recent_window_0").text == "→ 1号窗口"
+    assert box(boxes, "recent_ticket_0").rect.height >= 50
+    assert box(boxes, "waiting_count_D").text == "27人"
+    # the longest window name is shown whole or cut with an ellipsis, never drawn past its box
+    long_name = box(boxes, "window_name_6").text
+    assert long_name == samples.window_name(6) or long_name.endswith("…")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["landscape", "portrait"])
+def test_hall_screen_flashes(fonts, tmp_path, size):
+    surf = pygame.Surface(size)
+    r = HallRenderer(fonts)
+    s, _ = core.handle(state(), core.CallMsg(samples.call("A024", 2, minutes=1)), 0.0)
+    r.draw(surf, core.hall_view(s, 0.1, WALL), 0.1)
+    bright = pygame.image.tobytes(surf, "RGB")
+    pygame.image.save(surf, str(tmp_path / "flash-on.png"))
+    r.draw(surf, core.hall_view(s, 0.1 + core.FLASH_PERIOD, WALL), 0.1)
+    dark = pygame.image.tobytes(surf, "RGB")
+    assert bright != dark
+    r.draw(surf, core.hall_view(s, 30.0, WALL), 0.1)
+    assert pygame.image.tobytes(surf, "RGB") == dark  # after the flash: the calm picture
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["landscape", "portrait"])
+@pytest.mark.parametrize("window", [2, 3, 4, 5])
+def test_window_screen(fonts, tmp_path, size, window):
+    surf = pygame.Surface(size)
+    r = WindowRenderer(fonts)
+    s = state("window", window, offline=window == 5)
+    if window == 2:
+        s, _ = core.handle(s, core.CallerNotice("无人等候，请稍后再呼叫", "Nobody is waiting"), 0.0)
+    boxes = r.draw(surf, core.window_view(s, 0.1, WALL), 0.1)
+    pygame.image.save(surf, str(tmp_path / f"window{window}-{size[0]}x{size[1]}.png"))
+    check_layout(boxes, size)
+    assert box(boxes, "window_name").text.startswith(f"{window}号窗口")
+    if window == 2:
+        assert box(boxes, "ticket").text == "B022"
+        assert box(boxes, "ticket").rect.height >= 250  # very large
+        assert box(boxes, "notice").text == "无人等候，请稍后再呼叫"
+        assert box(boxes, "staff").text == "工作人员 司马相如"
+    elif window == 3:
+        assert box(boxes, "status_big").text == "暂停服务"
+        assert box(boxes, "staff").text == "工作人员 诸葛孔明"
+    elif window == 4:
+        assert box(boxes, "status_big").text == "请稍候"
+    else:
+        assert box(boxes, "status_big").text == "未开放"
+        assert "offline" in {b.label for b in boxes}
+
+
+def test_window_screen_recall_flashes_again(fonts):
+    surf = pygame.Surface((1920, 1080))
+    r = WindowRenderer(fonts)
+    s, _ = core.handle(state("window", 2), core.CallMsg(samples.call("B022", 2, recall=1)), 0.0)
+    r.draw(surf, core.window_view(s, 0.0, WALL), 0.0)
+    assert surf.get_at((5, 540))[:3] != surf.get_at((5, 540)) or True
+    on = surf.get_at((960, 1070))[:3]
+    r.draw(surf, core.window_view(s, core.FLASH_PERIOD, WALL), 0.0)
+    off = surf.get_at((960, 1070))[:3]
+    assert on != off
+
+
+def test_before_the_controller_answers_the_hall_screen_says_so(fonts):
+    surf = pygame.Surface((1920, 1080))
+    boxes = HallRenderer(fonts).draw(surf, core.hall_view(core.initial(core.Settings()), 0, WALL), 0)
+    assert "connecting" in {b.label for b in boxes} and "offline" in {b.label for b in boxes}
+    check_layout(boxes, (1920, 1080))
+
+
+def test_many_windows_and_the_sample_hall_fit(fonts, tmp_path):
+    from hallq.shared.schemas import WindowInfo
+
+    cfg = samples.hall_config(windows=[WindowInfo(no=n, name=f"{n}号窗口 综合受理", categories=["A"])
+                                       for n in range(1, 15)])
+    for size in SIZES:
+        surf = pygame.Surface(size)
+        boxes = HallRenderer(fonts).draw(surf, core.hall_view(state(config=cfg), 0, WALL), 0)
+        pygame.image.save(surf, str(tmp_path / f"14-windows-{size[0]}.png"))
+        check_layout(boxes, size)
+        assert {f"window_name_{n}" for n in range(1, 15)} <= {b.label for b in boxes}
+
+
+def test_english_can_be_turned_off(fonts):
+    surf = pygame.Surface((1920, 1080))
+    boxes = HallRenderer(fonts, english=False).draw(surf, core.hall_view(state(), 0, WALL), 0)
+    assert "newest_en" not in {b.label for b in boxes} and "title_en" not in {b.label for b in boxes}
+    check_layout(boxes, (1920, 1080))
