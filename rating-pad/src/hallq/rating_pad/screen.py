@@ -121,7 +121,7 @@ class PadScreen:
             if self.held == i:
                 pygame.draw.rect(surf, INK, (bx, by, bw, bh), width=3, border_radius=bw // 8)
             label = padcore.LEVEL_NAMES_ZH[i]
-            font = self.screen.font(max(12, min(bw // (len(label) + 1), bh // 3)), bold=True)
+            font = self.screen.font(max(12, min(bw // 6, bh // 3)), bold=True)  # one size: the longest fits
             rect = font.get_rect(label)
             font.render_to(surf, (bx + (bw - rect.width) // 2, by + (bh - rect.height) // 2), label, (255, 255, 255))
         self.screen.flip()
