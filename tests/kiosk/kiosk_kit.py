@@ -117,7 +117,8 @@ class StatusDummy(Dummy):
         super().__init__()
         self.online_byte = online_byte
         self.paper_byte = paper_byte
-        self.fail = False
+        self.fail = False  # every byte fails: the transport went away
+        self.fail_print = False  # status answers, the ticket fails (e.g. a jam)
         self._answers: list[bytes] = []
 
     def _raw(self, msg: bytes) -> None:
@@ -129,6 +130,8 @@ class StatusDummy(Dummy):
         if msg == b"\x10\x04\x04":
             self._answers.append(b"" if self.paper_byte is None else bytes([self.paper_byte]))
             return
+        if self.fail_print:
+            raise OSError("paper jam")
         super()._raw(msg)
 
     def _read(self) -> bytes:

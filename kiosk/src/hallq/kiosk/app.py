@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from escpos.escpos import Escpos
 from hallq.shared.clock import from_env
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
 from hallq.shared.schemas import DeviceHealth, HallConfig, PayloadError, QueueState, Stats, decode
@@ -81,8 +82,11 @@ class KioskApp:
         self.state = core.initial(settings, self.now())
         self.client = HallClient(broker or k.broker, k.hall, k.id)
         self.topics = self.client.topics
-        self.printer = printer or TicketPrinter(cfg.printer.url, chinese=cfg.printer.chinese, width=cfg.printer.width_px,
-                                                font_path=cfg.screen.font, font_index=cfg.screen.font_index)
+        if printer is None or isinstance(printer, Escpos):  # a python-escpos object (tests: Dummy) is wrapped
+            printer = TicketPrinter(cfg.printer.url if printer is None else f"escpos:{type(printer).__name__}",
+                                    chinese=cfg.printer.chinese, width=cfg.printer.width_px, font_path=cfg.screen.font,
+                                    font_index=cfg.screen.font_index, printer=printer)
+        self.printer = printer
         self._printer_pool = ThreadPoolExecutor(1, "printer")
         self._net_pool = ThreadPoolExecutor(4, "take")
         self._open_readers = open_readers

@@ -37,6 +37,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
+import msgspec
 from hallq.shared.config import BrokerURL, ConfigError, ConfigModel, load_config
 from hallq.shared.topics import TopicError, check_client_id, check_hall_id
 from msgspec import Meta
@@ -44,7 +45,7 @@ from msgspec import Meta
 QR_FIELDS = {"number": "A001", "category": "A", "hall": "demo", "date": "2026-01-01"}
 
 
-class KioskSection(ConfigModel):
+class KioskSection(ConfigModel, kw_only=True):
     id: str
     hall: str
     broker: str = "mqtt://127.0.0.1:1883"
@@ -60,7 +61,7 @@ class KioskSection(ConfigModel):
     request_timeout_s: Annotated[float, Meta(gt=0)] = 5.0
 
 
-class ScreenSection(ConfigModel):
+class ScreenSection(ConfigModel, kw_only=True):
     width: Annotated[int, Meta(ge=320, le=7680)] = 1920
     height: Annotated[int, Meta(ge=320, le=7680)] = 1080
     mode: Literal["fullscreen", "window", "headless"] = "fullscreen"
@@ -68,20 +69,20 @@ class ScreenSection(ConfigModel):
     font_index: Annotated[int, Meta(ge=0)] | None = None
 
 
-class PrinterSection(ConfigModel):
+class PrinterSection(ConfigModel, kw_only=True):
     url: str
     chinese: Literal["raster", "gb18030"] = "raster"
     width_px: Annotated[int, Meta(ge=200, le=1024)] = 576
 
 
-class ReaderSection(ConfigModel):
+class ReaderSection(ConfigModel, kw_only=True):
     url: str
 
 
-class KioskConfig(ConfigModel):
+class KioskConfig(ConfigModel, kw_only=True):
     kiosk: KioskSection
     printer: PrinterSection
-    screen: ScreenSection = ScreenSection()
+    screen: ScreenSection = msgspec.field(default_factory=ScreenSection)
     readers: list[ReaderSection] = []
 
 

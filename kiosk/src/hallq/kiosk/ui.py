@@ -280,6 +280,7 @@ class KioskUI:
         self.text(note, u(46), (cx, y + u(10)), color, True, "midtop", self.w - u(80))
         bh = u(140)
         self.button((cx - u(220), self.h - bh - u(30), u(440), bh), t("done", lang), Press("home"), size=u(50))
+        self._lang_button(s)
 
     def _draw_error(self, s: State, now: datetime) -> None:
         lang, u, pg = s.lang, self.px, self.pg
@@ -302,6 +303,13 @@ class KioskUI:
         bh = u(140)
         self.button((cx - u(240), self.h - bh - u(30), u(480), bh), t("back_home", lang), Press("home"),
                     size=u(50))
+        self._lang_button(s)
+
+    def _lang_button(self, s: State) -> None:
+        u = self.px
+        bh = u(140)
+        self.button((self.w - u(40) - u(300), self.h - bh - u(30), u(300), bh), t("lang_toggle", s.lang),
+                    Press("language"), fill=CARD, color=ACCENT, edge=CARD_EDGE, size=u(44))
 
     def _draw_attract(self, s: State, now: datetime) -> None:
         lang, u, pg = s.lang, self.px, self.pg

@@ -1,0 +1,186 @@
+"""Headless kiosk flows against the real controller and Mosquitto, with a fake printer (python-escpos
+Dummy answering DLE EOT) and a simulated GA 467 reader on a pty. Screenshots stay in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hallq.kiosk.app import KioskApp
+from hallq.kiosk.config import load
+from hallq.kiosk.idcard import IdNumber
+from kiosk_kit import Controller, StatusDummy, make_id
+
+SENIOR = make_id(date(1950, 6, 1), area="320102", seq="771")
+YOUNG = make_id(date(1995, 2, 14), area="320102", seq="772")
+
+
+def write_config(tmp_path: Path, broker: str, secret: Path, readers: list[str], chinese: str = "raster") -> Path:
+    p = tmp_path / "kiosk.toml"
+    reader_lines = "".join(f'\n[[readers]]\nurl = "{u}"\n' for u in readers)
+    p.write_text(
+        f'[kiosk]\nid = "kiosk-1"\nhall = "demo"\nbroker = "{broker}"\nsecret_key_file = "{secret}"\n'
+        'qr_url = "https://hall.example/q?n={number}"\nrequest_timeout_s = 3\n'
+        f'[screen]\nwidth = 1920\nheight = 1080\nmode = "headless"\n'
+        f'[printer]\nurl = "file:{tmp_path / "unused.bin"}"\nchinese = "{chinese}"\n' + reader_lines,
+        encoding="utf-8",
+    )
+    return p
+
+
+@pytest.fixture
+def make_kiosk(tmp_path, mosquitto, secret_file):
+    apps = []
+
+    def make(printer=None, readers=(), chinese="raster"):
+        cfg = load(write_config(tmp_path, mosquitto.url, secret_file, list(readers), chinese))
+        app = KioskApp(cfg, mode="headless", screenshot_dir=tmp_path / "shots", printer=printer or StatusDummy())
+        app.start()
+        apps.append(app)
+        assert app.run_until(lambda s: s.hall is not None and s.queue is not None and s.controller == "online", 15)
+        app.run_until(lambda s: False, 0.1)
+        return app
+
+    yield make
+    for a in apps:
+        a.stop()
+
+
+def tap(app: KioskApp, action: str, arg: str | None = None) -> None:
+    app.step(0)
+    app.tap(app.ui.find(action, arg))
+    app.step(0)
+
+
+def takes(monitor) -> list[dict]:
+    return [json.loads(m.payload) for m in monitor.on("hallq/demo/req/kiosk-1/take")]
+
+
+def test_touch_flow_ticket_printed_and_quota(controller, monitor, make_kiosk, tmp_path):
+    printer = StatusDummy()
+    app = make_kiosk(printer)
+    tap(app, "category", "A")
+    assert app.run_until(lambda s: s.screen == "ticket" and s.shown.printed is not None, 5)
+    shown = app.state.shown
+    assert re.fullmatch(r"A\d{3}", shown.ticket.number) and shown.printed is True
+    assert b"\x1dv0" in printer.output  # the raster ticket went to the printer
+    assert takes(monitor)[-1]["channel"] == "touch" and "person" not in takes(monitor)[-1]
+    health = monitor.wait_for("hallq/demo/device/kiosk-1/health", lambda m: json.loads(m.payload)["printer"].get("paper") == "ok")
+    assert health.retain or json.loads(health.payload)["role"] == "kiosk"
+    tap(app, "home")
+    # B has a daily quota of 1
+    tap(app, "category", "B")
+    assert app.run_until(lambda s: s.screen == "ticket", 5)
+    tap(app, "home")
+    tap(app, "category", "B")
+    assert app.run_until(lambda s: s.screen == "error", 5)
+    assert app.state.failure.kind == "quota_full"
+    app.run_until(lambda s: False, 0.1)
+    tap(app, "language")
+    app.run_until(lambda s: False, 0.1)
+    shots = sorted(p.name for p in (tmp_path / "shots").iterdir())
+    assert any("ticket" in n for n in shots) and any("error" in n for n in shots)
+
+
+def test_card_flow_elderly_duplicate_and_privacy(controller, monitor, make_kiosk, tmp_path, sam, secret_file, caplog):
+    caplog.set_level(logging.DEBUG)
+    printer = StatusDummy()
+    app = make_kiosk(printer, readers=[sam.url], chinese="gb18030")
+    assert app.run_until(lambda s: any(r.online for r in s.readers), 5)
+    sam.card = SENIOR
+    assert app.run_until(lambda s: s.card is not None, 5)
+    app.run_until(lambda s: False, 0.1)
+    sam.card = None
+    tap(app, "category", "A")
+    assert app.run_until(lambda s: s.screen == "ticket" and s.shown.printed is not None, 5)
+    assert app.state.shown.ticket.priority == "elderly"
+    masked = SENIOR[:3] + "*" * 11 + SENIOR[-4:]
+    assert app.state.shown.masked_id == masked
+    sent = takes(monitor)[-1]
+    key = IdNumber(SENIOR).person_key(secret_file.read_bytes().strip())
+    assert (sent["channel"], sent["priority"], sent["person"]) == ("idcard", "elderly", key)
+    assert masked.encode("gb18030") in printer.output  # masked on paper
+    app.run_until(lambda s: False, 0.3)
+    # the same person again in the same category: duplicate
+    tap(app, "home")
+    app.run_until(lambda s: False, 0.3)
+    sam.card = SENIOR
+    assert app.run_until(lambda s: s.card is not None, 5)
+    sam.card = None
+    tap(app, "category", "A")
+    assert app.run_until(lambda s: s.screen == "error", 5)
+    assert app.state.failure.kind == "duplicate"
+    app.run_until(lambda s: False, 0.3)
+    # a card with a wrong check digit
+    tap(app, "home")
+    app.run_until(lambda s: False, 0.3)
+    sam.card = YOUNG[:-1] + ("0" if YOUNG[-1] != "0" else "1")
+    assert app.run_until(lambda s: s.screen == "error", 5)
+    assert app.state.failure.kind == "invalid_card"
+    app.run_until(lambda s: False, 0.3)
+
+    # privacy: the raw numbers are nowhere outside the process
+    raws = [SENIOR, YOUNG, sam.card]
+    everything = b"".join(m.topic.encode() + m.payload for m in monitor.messages)
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    names = "\n".join(p.name for p in (tmp_path / "shots").iterdir())
+    for raw in raws:
+        assert raw.encode() not in everything, "an ID number went over MQTT"
+        assert raw not in logs, "an ID number is in the logs"
+        assert raw not in names
+        assert raw.encode() not in printer.output and raw.encode("gb18030") not in printer.output
+        for f in Path(controller.workdir).rglob("*"):
+            if f.is_file():
+                assert raw.encode() not in f.read_bytes(), f"an ID number reached {f.name}"
+    assert len(monitor.messages) > 5 and "card read" in logs
+
+
+def test_printer_out_of_paper_issues_nothing(controller, monitor, make_kiosk):
+    app = make_kiosk(StatusDummy(paper_byte=0x72))
+    tap(app, "category", "A")
+    assert app.run_until(lambda s: s.screen == "error", 5)
+    assert app.state.failure.kind == "printer_out"
+    assert takes(monitor) == []
+    monitor.wait_for("hallq/demo/device/kiosk-1/health", lambda m: json.loads(m.payload)["printer"].get("paper") == "out")
+
+
+def test_printer_failure_after_issue_keeps_the_number(controller, make_kiosk):
+    printer = StatusDummy()
+    printer.fail_print = True
+    app = make_kiosk(printer)
+    tap(app, "category", "C")
+    assert app.run_until(lambda s: s.screen == "ticket" and s.shown.printed is False, 5)
+    assert app.state.shown.ticket.number.startswith("C") and app.state.shown.problem
+
+
+def test_controller_gone(controller, make_kiosk):
+    app = make_kiosk()
+    controller.proc.kill()  # SIGKILL: the broker publishes the Last Will
+    controller.proc.wait(5)
+    assert app.run_until(lambda s: s.controller == "offline", 10)
+    tap(app, "category", "A")
+    assert app.run_until(lambda s: s.screen == "error", 2)
+    assert app.state.failure.kind == "unreachable"
+
+
+def test_hall_closed(tmp_path, mosquitto, make_kiosk):
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    start = (now + timedelta(hours=6)).strftime("%H:00")
+    end = (now + timedelta(hours=7)).strftime("%H:00")
+    if end <= start:
+        start, end = "00:00", "00:01"
+    (tmp_path / "closed").mkdir()
+    c = Controller(tmp_path / "closed", mosquitto.url, hours=f'hours = [["{start}", "{end}"]]').start()
+    try:
+        app = make_kiosk()
+        tap(app, "category", "A")
+        assert app.run_until(lambda s: s.screen == "error", 5)
+        assert app.state.failure.kind == "closed"
+        app.run_until(lambda s: False, 0.2)
+    finally:
+        c.stop()
