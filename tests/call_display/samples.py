@@ -55,7 +55,7 @@ def hall_config(**over) -> HallConfig:
 
 
 def window_name(no: int) -> str:
-    return next(n for w, n, _, _ in WINDOWS if w == no)
+    return next((n for w, n, _, _ in WINDOWS if w == no), f"{no}号窗口")
 
 
 def call(ticket: str, window: int, *, recall: int = 0, minutes: int = 0) -> Call:
