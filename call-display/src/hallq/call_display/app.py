@@ -42,6 +42,7 @@ class Options:
     wait: float = 10.0  # how long a one-shot screenshot waits for the picture
     trace: Path | None = None  # JSON lines: call received, first frame showing it, announcement start
     pin_factory: Any = None  # gpiozero pin factory (MockFactory in tests)
+    keypad_device: Any = None  # an open input device instead of [caller.keypad].device
     run_seconds: float | None = None
 
 
@@ -155,8 +156,8 @@ class DisplayApp:
             if c.gpio.buzzer:
                 self.beeper = callercore.BuzzerBeeper(c.gpio.buzzer, pin_factory=self.opts.pin_factory)
         elif c.keypad is not None:
-            self.keypad = callercore.Keypad(dict(c.keypad.keys), self.events.put, device=c.keypad.device,
-                                            grab=c.keypad.grab)
+            self.keypad = callercore.Keypad(dict(c.keypad.keys), self.events.put,
+                                            device=self.opts.keypad_device or c.keypad.device, grab=c.keypad.grab)
             self.inputs = self.keypad
         if self.beeper is None:
             try:

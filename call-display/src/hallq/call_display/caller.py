@@ -239,7 +239,9 @@ class Keypad:
     """A USB keypad through evdev; ``keys`` maps key names (``KEY_KP1``) to actions."""
 
     def __init__(self, keys: dict[str, str], on_event: Callable[[Press | Release], None], *,
-                 device: str | None = None, grab: bool = True):
+                 device: Any = None, grab: bool = True):
+        """``device``: a path (``/dev/input/...``), an open ``evdev.InputDevice`` (or anything with its
+        ``read_loop``, ``grab`` and ``close``), or None to be fed with :meth:`feed` only."""
         from evdev import ecodes
 
         self.on_event = on_event
@@ -254,9 +256,11 @@ class Keypad:
         self.device: Any = None
         self._thread: threading.Thread | None = None
         if device is not None:
-            from evdev import InputDevice
+            if isinstance(device, str):
+                from evdev import InputDevice
 
-            self.device = InputDevice(device)
+                device = InputDevice(device)
+            self.device = device
             if grab:
                 self.device.grab()
             self._thread = threading.Thread(target=self._read, name="keypad", daemon=True)
