@@ -164,7 +164,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     for suffix in ("", "-wal", "-shm"):  # a fresh day every run
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
-    _log_to(out / "logs" / "demo.log")
+    undo_log = _log_to(out / "logs" / "demo.log")
     stop = threading.Event()
 
     def on_term(signum, frame):
@@ -241,6 +241,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
         stop.set()
         running.stop()
         signal.signal(signal.SIGTERM, old_term)
+        undo_log()
 
     if interrupted:
         return
@@ -280,17 +281,29 @@ def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: 
             live.update(render(picture, clock.now(), footer()))
 
 
-def _log_to(path: Path) -> None:
-    """Send the log to a file: the terminal belongs to the live view and the report."""
+def _log_to(path: Path):
+    """Send the log to a file (the terminal belongs to the live view and the report); returns the undo."""
     root = logging.getLogger()
-    for h in list(root.handlers):
-        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
-            root.removeHandler(h)
+    removed = [h for h in root.handlers
+               if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (sys.stderr, sys.stdout)]
+    for h in removed:
+        root.removeHandler(h)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    for noisy in ("amqtt", "transitions"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    levels = {name: logging.getLogger(name).level for name in ("amqtt", "transitions")}
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    def undo() -> None:
+        root.removeHandler(handler)
+        handler.close()
+        for h in removed:
+            root.addHandler(h)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+    return undo
 
 
 def day_figures(db: Path, day: date) -> dict | None:
