@@ -46,6 +46,7 @@ class KioskUI:
         self.portrait = self.h > self.w
         self.u = min(self.w, self.h) / 1080  # scale unit: 1.0 at 1080 px on the short side
         self.hits: list[Hit] = []
+        self.drawn: list[Any] = []  # the rectangles of this frame's texts (tests check nothing is clipped)
         self._cache: dict[tuple[str, int, bool, tuple[int, int, int]], Any] = {}
 
     # -- primitives ------------------------------------------------------------------------------------
@@ -72,6 +73,7 @@ class KioskUI:
             surf = self.text_surface(text, size, color, bold)
         rect = surf.get_rect(**{anchor: pos})
         self.surface.blit(surf, rect)
+        self.drawn.append(rect)
         return rect
 
     def wrap(self, text: str, size: int, max_w: int, bold: bool = False) -> list[str]:
@@ -100,7 +102,17 @@ class KioskUI:
             pg.draw.rect(self.surface, edge, r, width=self.px(4), border_radius=self.px(18))
         size = size or self.px(48)
         if sub:
-            self.text(label, size, (r.centerx, r.centery - self.px(6)), color, True, "midbottom", r.width - 20)
+            lines = [label]
+            if self.screen.font(size, True).get_rect(label).width > r.width - 40:
+                for scale, most in ((0.75, 2), (0.6, 3)):
+                    wrapped = self.wrap(label, int(size * scale), r.width - 40, bold=True)
+                    if len(wrapped) <= most:
+                        lines, size = wrapped, int(size * scale)
+                        break
+            y = r.centery - self.px(6) - int(size * 1.2) * (len(lines) - 1)
+            for line in lines:
+                self.text(line, size, (r.centerx, y), color, True, "midbottom", r.width - 20)
+                y += int(size * 1.2)
             self.text(sub, int(size * 0.6), (r.centerx, r.centery + self.px(14)), MUTED if fill == CARD else color,
                       False, "midtop", r.width - 20)
         else:
@@ -126,6 +138,7 @@ class KioskUI:
     # -- frames ----------------------------------------------------------------------------------------
     def draw(self, state: State, now: datetime, clock_text: str) -> None:
         self.hits = []
+        self.drawn = []
         self.surface.fill(BG)
         getattr(self, f"_draw_{state.screen}")(state, now)
         if state.screen != "attract":
@@ -136,8 +149,8 @@ class KioskUI:
         hh = self.px(130)
         pg.draw.rect(self.surface, HEAD, (0, 0, self.w, hh))
         name = hall_name(s) or t("hall", lang)
-        self.text(name, self.px(54), (self.px(40), hh // 2), WHITE, True, "midleft", self.w - self.px(520))
-        self.text(clock_text, self.px(46), (self.w - self.px(40), hh // 2), WHITE, True, "midright")
+        clock = self.text(clock_text, self.px(46), (self.w - self.px(40), hh // 2), WHITE, True, "midright")
+        self.text(name, self.px(54), (self.px(40), hh // 2), WHITE, True, "midleft", clock.left - self.px(80))
         if s.controller != "online":
             self.text(t("offline_mark", lang), self.px(28), (self.w - self.px(40), hh - self.px(8)),
                       (255, 210, 120), False, "bottomright")
@@ -221,8 +234,10 @@ class KioskUI:
         shown = s.typing or t("code_placeholder", lang)
         self.text(shown, u(70), (kx + box_w // 2, ky + u(65)), INK if s.typing else MUTED, True, "center")
         keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "back", "0", "ok"]
-        kw, kh, g = (box_w - 2 * u(20)) // 3, u(150), u(20)
+        g = u(18)
         y0 = ky + u(130) + u(24)
+        room = self.h - u(140) - u(30) - u(30) - y0  # down to the bottom buttons
+        kw, kh = (box_w - 2 * g) // 3, min(u(150), (room - 3 * g) // 4)
         for i, k in enumerate(keys):
             r, c = divmod(i, 3)
             rect = (kx + c * (kw + g), y0 + r * (kh + g), kw, kh)
@@ -279,7 +294,8 @@ class KioskUI:
             note, color = t("print_failed", lang), WARN
         self.text(note, u(46), (cx, y + u(10)), color, True, "midtop", self.w - u(80))
         bh = u(140)
-        self.button((cx - u(220), self.h - bh - u(30), u(440), bh), t("done", lang), Press("home"), size=u(50))
+        self.button((self._primary_x(u(440)), self.h - bh - u(30), u(440), bh), t("done", lang), Press("home"),
+                    size=u(50))
         self._lang_button(s)
 
     def _draw_error(self, s: State, now: datetime) -> None:
@@ -301,9 +317,14 @@ class KioskUI:
             hours = "  ".join(f"{a}–{b}" for a, b in s.hall.hours)
             self.text(t("hours", lang) + " " + hours, u(42), (cx, y + u(10)), ACCENT, True, "midtop")
         bh = u(140)
-        self.button((cx - u(240), self.h - bh - u(30), u(480), bh), t("back_home", lang), Press("home"),
+        self.button((self._primary_x(u(480)), self.h - bh - u(30), u(480), bh), t("back_home", lang), Press("home"),
                     size=u(50))
         self._lang_button(s)
+
+    def _primary_x(self, width: int) -> int:
+        """Centred, unless that would run into the language button on the right."""
+        u = self.px
+        return min(self.w // 2 - width // 2, self.w - u(40) - u(300) - u(40) - width)
 
     def _lang_button(self, s: State) -> None:
         u = self.px

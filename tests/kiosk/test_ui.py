@@ -1,0 +1,86 @@
+"""Every screen drawn headless in landscape and portrait: nothing outside the screen, targets big enough
+and apart, Chinese and English. The PNGs stay in tmp_path."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hallq.kiosk import core
+from hallq.kiosk.core import (
+    CardRead,
+    ConfigChanged,
+    ControllerStatus,
+    Press,
+    PrinterChecked,
+    QueueChanged,
+    QuietChanged,
+)
+from hallq.kiosk.idcard import CardIdentity
+from hallq.kiosk.ui import KioskUI
+from hallq.shared.schemas import CategoryInfo, CategoryQueue, HallConfig, QueueState, Ticket
+from hallq.shared.screen import open_screen
+
+TZ = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 23, 9, 30, tzinfo=TZ)
+NAMES = [("A", "社保医保", "Social & Medical Insurance"), ("B", "不动产登记", "Real Estate Registration"),
+         ("C", "户籍办理", "Household Registration"), ("D", "市场监管", "Business Registration"),
+         ("E", "税务", "Taxation"), ("F", "住房公积金提取与贷款", "Housing Provident Fund Withdrawals and Loans")]
+HALL = HallConfig(hall="demo", name="示范县政务服务中心", name_en="Demo County Government Service Center",
+                  timezone="Asia/Shanghai", windows=[], hours=[("09:00", "12:00"), ("14:00", "18:00")],
+                  notices=["请携带本人身份证原件办理业务", "老年人、残疾人、孕妇、军人优先办理，过号请重新取号"],
+                  categories=[CategoryInfo(code=c, name=n, prefix=c, name_en=e) for c, n, e in NAMES])
+QUEUE = QueueState(at=T0, categories={c: CategoryQueue(waiting=i * 7, est_wait_min=i * 11) for i, (c, _, _) in enumerate(NAMES)})
+CARD = CardIdentity("ab" * 32, "320***********7715", date(1950, 6, 1), "ga467")
+
+
+def states() -> dict[str, core.State]:
+    s = core.initial(core.Settings(device="k", req_prefix="k"), T0)
+    for ev in (ConfigChanged(HALL), QueueChanged(QUEUE), ControllerStatus("online"), QuietChanged(("11:30", "16:30"))):
+        s, _ = core.handle(s, ev, T0)
+    out = {"home": s}
+    out["home_card"] = core.handle(s, CardRead(CARD), T0)[0]
+    a = core.handle(s, Press("appointment"), T0)[0]
+    for k in "2026":
+        a = core.handle(a, Press("key", k), T0)[0]
+    out["appointment"] = a
+    out["home_appointment"] = core.handle(a, Press("confirm"), T0)[0]
+    taking = core.handle(out["home_card"], Press("category", "F"), T0)[0]
+    out["taking"] = taking
+    sent = core.handle(taking, PrinterChecked(True, "ok"), T0)[0]
+    tk = Ticket(number="F123", category="F", priority="elderly", issued_at=T0, ahead=17, est_wait_min=45)
+    shown = core.handle(sent, core.TakeAnswered(sent.pending.request.req, tk), T0)[0]
+    out["ticket"] = core.handle(shown, core.TicketPrinted("F123", True), T0)[0]
+    out["ticket_failed"] = core.handle(shown, core.TicketPrinted("F123", False, "jam"), T0)[0]
+    for kind in ("closed", "quota_full", "duplicate", "unreachable", "printer_out", "invalid_card"):
+        out[f"error_{kind}"] = core._fail(s, T0, kind)
+    out["attract"] = core.handle(s, core.Tick(), T0 + timedelta(seconds=61))[0]
+    return out
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1080, 1920)])
+def test_every_screen_fits(size, tmp_path):
+    screen = open_screen(size, "headless")
+    ui = KioskUI(screen)
+    try:
+        for name, s in states().items():
+            for lang in ("zh", "en"):
+                st = replace(s, lang=lang)
+                ui.draw(st, T0, "09:30")
+                w, h = size
+                for r in ui.drawn:
+                    assert r.left >= 0 and r.top >= 0 and r.right <= w and r.bottom <= h, f"{name}/{lang}: text clipped {r}"
+                rects = [h_.rect for h_ in ui.hits if h_.press.action != "wake"]
+                for i, (x, y, rw, rh) in enumerate(rects):
+                    assert rw >= 120 and rh >= 100, f"{name}: a touch target is too small"
+                    assert x >= 0 and y >= 0 and x + rw <= w and y + rh <= h
+                    for (x2, y2, w2, h2) in rects[i + 1 :]:
+                        assert x + rw <= x2 or x2 + w2 <= x or y + rh <= y2 or y2 + h2 <= y, f"{name}: targets overlap"
+                if name.startswith("home") and lang == "zh":
+                    assert ui.hit(ui.find("category", "A")) == Press("category", "A")
+                screen.screenshot(tmp_path / f"{size[0]}x{size[1]}-{name}-{lang}.png")
+        assert len(list(tmp_path.glob("*.png"))) == 2 * len(states())
+    finally:
+        screen.close()
