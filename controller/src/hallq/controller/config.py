@@ -23,6 +23,13 @@ categories = ["A", "B"]  # or ["*"]: a comprehensive window (综合窗口) serve
 [dispatch]
 priority_lead_min = 15   # optional, this default
 
+[haocp]                  # optional: the province's 好差评 system and the follow-up of bad reviews
+url = "https://..."      # omitted = no upload
+area_code = "320312"     # 行政区划代码
+scheme = "gbt39046"      # or "reverse" (5 = 非常满意)
+followup_days = 5        # working days
+holidays = ["2026-10-01"]
+
 [[devices]]              # optional; when present, only these clients may send requests
 id = "kiosk-1"
 role = "kiosk"           # kiosk: take | window: ops of its window | pad: rate for its window
@@ -44,6 +51,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from hallq.shared.config import ConfigError, ConfigModel, load_config, parse_config
 from hallq.shared.schemas import CategoryInfo, HallConfig, WindowInfo
 from msgspec import Meta, field
+
+from .haocp import HaocpSection
 
 HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
 Code = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
@@ -98,6 +107,8 @@ class HallFile(ConfigModel, kw_only=True):
     windows: Annotated[list[WindowSection], Meta(min_length=1)]
     dispatch: DispatchSection = field(default_factory=DispatchSection)
     devices: list[DeviceSection] | None = None
+    #: The 好差评 link and the follow-up rules (see :mod:`.haocp`); left out: no upload, default rules.
+    haocp: HaocpSection | None = None
 
     # -- derived views (cheap; used by the core) -------------------------------------------------------
     def category(self, code: str) -> CategorySection | None:

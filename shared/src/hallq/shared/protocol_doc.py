@@ -25,6 +25,8 @@ from .schemas import (
     Error,
     ErrorReply,
     Figures,
+    FollowUp,
+    FollowUps,
     HallConfig,
     PrinterHealth,
     QueueState,
@@ -151,6 +153,14 @@ def _entries() -> list[Entry]:
             (Stats(date="2026-11-23", at=T0, hall=figures, windows={"3": figures}, staff={"s07": figures},
                    half_hours={"09:30": figures}, quiet_half_hours=["11:30", "16:30"]),),
             "At most once a minute. `satisfaction` = (very satisfied + satisfied) / rated.",
+        ),
+        Entry(
+            T.followups, "controller", "yes", (FollowUps, FollowUp),
+            (FollowUps(at=T0, open=[FollowUp(
+                id=7, ticket="A019", window=3, level="dissatisfied", rated_at=T0, due="2026-11-30", overdue=False,
+                staff=Staff(id="s07", name="李娜"), case_id="3203122026112300017", item_code="000101001000")]),),
+            "The open follow-ups of bad reviews (不满意, 非常不满意), oldest first; `due` is `followup_days` "
+            "working days after the rating. Published again whenever one is opened or closed.",
         ),
         Entry(T.device_status("kiosk-1"), "every device", "yes", (), ("online",),
               "Plain text, like the controller's status."),

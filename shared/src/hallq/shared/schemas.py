@@ -335,6 +335,28 @@ class Stats(Schema, kw_only=True):
     quiet_half_hours: list[HHMM] = []
 
 
+class FollowUp(Schema, kw_only=True):
+    """A bad review (不满意, 非常不满意) to call back and settle by ``due`` (a local date)."""
+
+    id: Annotated[int, Meta(ge=1)]
+    ticket: TicketNumber
+    window: WindowNo
+    level: Level
+    rated_at: datetime
+    due: DateStr
+    overdue: bool
+    staff: Staff | None = None
+    case_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    item_code: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+
+
+class FollowUps(Schema, kw_only=True):
+    """``followups``: the open follow-ups of bad reviews, oldest first."""
+
+    at: datetime
+    open: list[FollowUp]
+
+
 # -- published by devices --------------------------------------------------------------------------------
 class PrinterHealth(Schema, kw_only=True):
     online: bool | None = None  # None: unknown
