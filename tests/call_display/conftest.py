@@ -72,7 +72,8 @@ class Controller:
             [HALLQ, "controller", "--config", str(ROOT / "controller/examples/hall.toml"), "--broker", self.url,
              "--db", str(self.db)],
             stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),  # noqa: SIM115
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # a weekday morning inside the sample hall's opening hours, whatever the time of the test
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "HALLQ_CLOCK": f"2026-11-23T10:00:00+08:00,1,{time.time()}"},
         )
         from harness import Monitor
 

@@ -186,6 +186,7 @@ class DisplayApp:
         self.client.start()
 
     def _connected(self) -> None:
+        self.trace("connected")
         self.events.put(core.LinkChanged(True))
         self._publish_health()
 
@@ -276,7 +277,7 @@ class DisplayApp:
     def _complete(self) -> bool:
         s = self.state
         if self.mode == "hall":
-            return s.hall is not None and s.board is not None and s.queue is not None and s.controller is not None
+            return s.hall is not None and s.queue is not None and s.controller is not None
         return s.hall is not None and self.cfg.display.window in s.windows and s.controller is not None
 
     def run(self) -> int:
@@ -305,6 +306,7 @@ class DisplayApp:
         last_health = started
         last_shot = 0.0
         quiet_since = started
+        complete = False
         code = 0
         try:
             while not self.stop_event.is_set():
@@ -336,6 +338,9 @@ class DisplayApp:
                     self._draw(now)
                     last_drawn_version = self.state.version
                     last_second = second
+                    if not complete and self._complete():
+                        complete = True
+                        self.trace("complete")
                 if now - last_health > 60:
                     self._publish_health()
                     last_health = now

@@ -1,0 +1,270 @@
+"""The displays and the window caller against the real controller through real Mosquitto.
+
+The controller runs as ``hallq controller --config controller/examples/hall.toml`` (windows 1-8; window 3
+serves B, window 4 serves B and D, window 5 serves C). Display apps run in this process (headless, SDL's
+dummy drivers) so the test can drive gpiozero mock pins and feed evdev events; one runs as a process
+through the ``hallq display`` command."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import threading
+import time
+from datetime import datetime
+
+import pytest
+from call_display.conftest import HALLQ, wait_until
+from evdev import InputEvent, ecodes
+from gpiozero.pins.mock import MockFactory
+from hallq.call_display import core
+from hallq.call_display.app import DisplayApp, Options
+from hallq.call_display.config import parse
+from hallq.shared.mqtt import HallClient
+from hallq.shared.schemas import Call, Staff, TakeRequest, WindowRequest, decode
+from harness import Monitor
+
+WALL = datetime(2026, 11, 23, 10, 0)
+
+
+class Running:
+    def __init__(self, toml: str, options: Options | None = None):
+        self.app = DisplayApp(parse(toml), options or Options())
+        self.result: list[int] = []
+        self.thread = threading.Thread(target=lambda: self.result.append(self.app.run()), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.app.stop_event.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def clients(controller):
+    kiosk = HallClient(controller.url, "demo", "kiosk-1").start()
+    clerk = {}
+
+    def take(category: str) -> str:
+        return kiosk.request("take", TakeRequest(req=kiosk.new_req(), category=category)).ticket.number
+
+    def op(window: int, op: str, **kw):
+        c = clerk.get(window)
+        if c is None:
+            c = clerk[window] = HallClient(controller.url, "demo", f"window-{window}").start()
+            assert c.wait_connected(5)
+        return c.request("window", WindowRequest(req=c.new_req(), window=window, op=op, **kw))
+
+    assert kiosk.wait_connected(5)
+    yield take, op
+    kiosk.stop()
+    for c in clerk.values():
+        c.stop()
+
+
+def hall_toml(url: str, extra: str = "") -> str:
+    return f'[display]\nhall = "demo"\nbroker = "{url}"\nscreen = "headless"\nfps = 30\n{extra}'
+
+
+def test_hall_screen_follows_the_controller_and_speaks(controller, clients, quick_pack, tmp_path):
+    take, op = clients
+    op(5, "open", staff=Staff(id="s05", name="欧阳娜娜"))
+    first, second = take("C"), take("C")
+    trace = tmp_path / "trace.jsonl"
+    toml = hall_toml(controller.url, f'[voice]\nbackend = "clips"\npack = "{quick_pack}"\nlanguages = ["zh"]\n')
+    r = Running(toml, Options(trace=trace))
+    try:
+        app = r.app
+        wait_until(lambda: app._complete(), 5)
+        assert app.state.queue.categories["C"].waiting >= 2
+        op(5, "next")
+        wait_until(lambda: app.state.flash is not None and app.state.flash.call.ticket == first)
+        v = core.hall_view(app.state, time.monotonic(), WALL)
+        assert v.newest.ticket == first and v.newest.window == 5 and v.flashing and not v.offline
+        op(5, "recall")
+        wait_until(lambda: len(app.voice.played) >= 2, 5)
+        assert [(p.ticket, p.recall) for p in app.voice.played] == [(first, 0), (first, 1)]
+        assert app.voice.played[0].clips[:3] == ("chime", "zh/qing", "zh/C")
+        op(5, "next")
+        wait_until(lambda: next(w for w in core.hall_view(app.state, 0, WALL).windows if w.no == 5).ticket == second)
+        # garbage on a state topic is refused and changes nothing
+        before = app.state.queue
+        m = Monitor(controller.url, "hallq/demo/queue")
+        m.publish("hallq/demo/queue", b'{"at": "x"')
+        m.close()
+        wait_until(lambda: app.bad_messages == 1)
+        assert app.state.queue is before
+    finally:
+        r.stop()
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    kinds = [e["ev"] for e in events]
+    assert kinds.index("connected") < kinds.index("complete")
+    for ticket in (first, second):
+        got = {e["ev"]: e["t"] for e in events if e.get("ticket") == ticket and e.get("recall") == 0}
+        assert got["call"] <= got["frame"], got  # the frame that shows the call came after it
+    assert [(e["ticket"], e["recall"]) for e in events if e["ev"] == "announce"][:2] == [(first, 0), (first, 1)]
+
+
+def test_a_display_that_reboots_shows_the_current_picture_within_a_second(controller, clients, tmp_path):
+    take, op = clients
+    op(3, "open", staff=Staff(id="s03", name="司马相如"))
+    ticket = take("B")
+    op(3, "next")
+    cfg = tmp_path / "display.toml"
+    cfg.write_text(hall_toml(controller.url))
+    shot, trace = tmp_path / "window3.png", tmp_path / "trace.jsonl"
+    res = subprocess.run([HALLQ, "display", "--config", str(cfg), "--mode", "window", "--window", "3", "--size",
+                          "1080x1920", "--screenshot", str(shot), "--trace", str(trace)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert shot.stat().st_size > 10_000
+    events = {e["ev"]: e["t"] for e in map(json.loads, trace.read_text().splitlines())}
+    assert events["complete"] - events["connected"] < 1.0
+    res = subprocess.run([HALLQ, "display", "--config", str(cfg), "--screenshot", str(tmp_path / "hall.png")],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert ticket
+
+
+class FakeKeypad:
+    """An input device that yields synthetic evdev events (what a USB keypad sends)."""
+
+    def __init__(self):
+        self.q: queue.Queue[InputEvent | None] = queue.Queue()
+        self.grabbed = False
+
+    def grab(self):
+        self.grabbed = True
+
+    def read_loop(self):
+        while (ev := self.q.get()) is not None:
+            yield ev
+
+    def close(self):
+        self.q.put(None)
+
+    def key(self, name: str, hold: float = 0.0):
+        code = ecodes.ecodes[name]
+        self.q.put(InputEvent(0, 0, ecodes.EV_KEY, code, 1))
+        if hold:
+            time.sleep(hold)
+        self.q.put(InputEvent(0, 0, ecodes.EV_KEY, code, 0))
+
+
+def window_toml(url: str, window: int, caller: str) -> str:
+    return (f'[display]\nhall = "demo"\nbroker = "{url}"\nscreen = "headless"\nmode = "window"\nwindow = {window}\n'
+            f'fps = 30\nerror_seconds = 30\n'
+            f'[caller]\nhold_seconds = 0.4\ntransfer_to = {{ category = "C" }}\n'
+            f'staff = {{ id = "s0{window}", name = "诸葛孔明" }}\n{caller}')
+
+
+def test_window_buttons_drive_the_controller(controller, clients):
+    take, _ = clients
+    factory = MockFactory()
+    toml = window_toml(controller.url, 4, '[caller.gpio]\nbuttons = { open = "GPIO20", next = "GPIO5", '
+                       'recall = "GPIO6", noshow = "GPIO13", transfer = "GPIO19", pause = "GPIO26" }\n'
+                       'bounce_seconds = 0\nbuzzer = "GPIO21"\n')
+    r = Running(toml, Options(pin_factory=factory))
+    monitor = Monitor(controller.url, "hallq/demo/#")
+    app = r.app
+
+    def press(pin: int, hold: float = 0.0) -> None:
+        p = factory.pin(pin)
+        p.drive_low()
+        if hold:
+            time.sleep(hold)
+        p.drive_high()
+
+    def window():
+        return core.window_view(app.state, time.monotonic(), WALL)
+
+    try:
+        wait_until(lambda: app._complete() and app.requester is not None, 5)
+        press(20)  # open: the configured clerk signs in
+        wait_until(lambda: window().staff == "诸葛孔明" and window().status == "idle")
+        press(5)  # next, with nothing waiting for B or D
+        wait_until(lambda: window().notice is not None)
+        assert window().notice.zh == "无人等候"
+        wait_until(lambda: len(factory.pin(21).states) >= 4, 3)  # the buzzer beeped
+        assert any(s.state for s in factory.pin(21).states)
+
+        first, second = take("D"), take("D")
+        press(5)
+        wait_until(lambda: window().ticket == first and window().status == "serving")
+        press(6)  # recall
+        call = monitor.wait_for("hallq/demo/calls", lambda m: decode(m.payload, Call).recall == 1)
+        assert decode(call.payload, Call).ticket == first
+        wait_until(lambda: app.state.flash is not None and app.state.flash.call.recall == 1)
+
+        press(13)  # a tap on no-show only tells the clerk to hold it
+        wait_until(lambda: window().notice is not None and window().notice.zh == "过号需按住确认")
+        assert window().ticket == first
+        press(13, hold=0.6)  # held: the citizen did not come
+        wait_until(lambda: window().status == "idle" and window().ticket is None)
+
+        press(5)
+        wait_until(lambda: window().ticket == second)
+        press(19)  # transfer to category C
+        wait_until(lambda: window().status == "idle")
+        wait_until(lambda: app.state.queue.categories["C"].waiting >= 1)
+
+        press(26)  # pause
+        wait_until(lambda: window().status == "paused" and window().status_zh == "暂停服务")
+        press(5)  # next while paused is refused and shown
+        wait_until(lambda: window().notice is not None and window().notice.zh.startswith("窗口已暂停"))
+        press(26)  # resume
+        wait_until(lambda: window().status == "idle")
+    finally:
+        monitor.close()
+        r.stop()
+
+
+def test_keypad_drives_the_controller(controller, clients):
+    take, _ = clients
+    pad = FakeKeypad()
+    toml = window_toml(controller.url, 3, '[caller.keypad]\ndevice = "/dev/input/event-test"\n'
+                       'keys = { KEY_KP0 = "open", KEY_KP1 = "next", KEY_KP2 = "recall", KEY_KP5 = "pause", '
+                       'KEY_KPENTER = "done" }\n')
+    r = Running(toml, Options(keypad_device=pad))
+    app = r.app
+
+    def window():
+        return core.window_view(app.state, time.monotonic(), WALL)
+
+    try:
+        wait_until(lambda: app._complete() and app.requester is not None, 5)
+        assert pad.grabbed
+        pad.key("KEY_KP0")
+        wait_until(lambda: window().staff == "诸葛孔明")
+        ticket = take("B")
+        pad.key("KEY_KP1")
+        wait_until(lambda: window().ticket == ticket)
+        pad.key("KEY_KP2")
+        wait_until(lambda: app.state.flash is not None and app.state.flash.call.recall == 1)
+        pad.key("KEY_KPENTER")  # done
+        wait_until(lambda: window().status == "idle")
+        pad.key("KEY_KP5")
+        wait_until(lambda: window().status == "paused")
+        pad.key("KEY_KP5")
+        wait_until(lambda: window().status == "idle")
+    finally:
+        r.stop()
+
+
+def test_controller_offline_shows_a_mark_and_keeps_the_picture(controller, clients):
+    r = Running(hall_toml(controller.url))
+    app = r.app
+    try:
+        wait_until(lambda: app._complete(), 5)
+        before = core.hall_view(app.state, 0, WALL)
+        assert not before.offline
+        controller.stop()
+        wait_until(lambda: app.state.controller in ("stopped", "offline"), 10)
+        after = core.hall_view(app.state, 0, WALL)
+        assert after.offline
+        assert (after.newest, after.windows, after.waiting) == (before.newest, before.windows, before.waiting)
+        controller.start()
+        wait_until(lambda: not core.hall_view(app.state, 0, WALL).offline, 10)
+    finally:
+        r.stop()
