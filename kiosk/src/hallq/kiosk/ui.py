@@ -57,10 +57,12 @@ class KioskUI:
         key = (text, size, bold, color)
         surf = self._cache.get(key)
         if surf is None:
-            if len(self._cache) > 600:
-                self._cache.clear()
+            if len(self._cache) >= 600:  # least recently used out: the labels that stay are kept
+                del self._cache[next(iter(self._cache))]
             surf, _ = self.screen.font(size, bold).render(text, color)
-            self._cache[key] = surf
+        else:
+            del self._cache[key]
+        self._cache[key] = surf
         return surf
 
     def text(self, text: str, size: int, pos: tuple[int, int], color: tuple[int, int, int] = INK,
