@@ -85,3 +85,27 @@ def test_ctrl_c_stops_everything_cleanly(mosquitto, tmp_path):
         if proc.poll() is None:
             proc.kill()
         mon.close()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
+
+
+def test_a_controller_that_dies_ends_the_demo_with_an_error(mosquitto, tmp_path):
+    mon = Monitor(mosquitto.url, "hallq/demo/controller/status")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hallq.shared.cli", "demo", "--headless", "--no-devices", "--speed", "60",
+         "--broker", mosquitto.url, "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        mon.wait_for("hallq/demo/controller/status", lambda m: m.payload == b"online", timeout=30)
+        (controller,) = _children(proc.pid)  # the demo's only child: no devices
+        os.kill(controller, signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1
+        assert "the controller ended" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        mon.close()

@@ -229,9 +229,9 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
             result: list[Tally] = []
             runner = threading.Thread(target=lambda: result.append(sim.run()), name="sim", daemon=True)
             runner.start()
-            stack.callback(runner.join, 10)  # (callbacks run last first: stop, then join)
-            stack.callback(stop.set)
-            _watch(runner, sim, picture, clock, headless, speed, seed, len(started))
+            stack.callback(runner.join, 10)  # (callbacks run last first: halt, then join)
+            stack.callback(sim.halt)
+            _watch(runner, sim, picture, clock, headless, speed, seed, len(started), ctl)
             tally = result[0] if result else sim.tally
     except (KeyboardInterrupt, Stop):
         interrupted = True
@@ -254,8 +254,18 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
 
 
 def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: hclock.Clock,
-           headless: bool, speed: float, seed: int, devices: int) -> None:
-    """Show the live view (or a progress line now and then) until the simulated day is over."""
+           headless: bool, speed: float, seed: int, devices: int, controller: subprocess.Popen) -> None:
+    """Show the live view (or a progress line now and then) until the simulated day is over.
+
+    If the controller process ends on its own, the day cannot go on: the simulation is stopped and the
+    demo fails, naming the controller's log."""
+
+    def check() -> None:
+        if controller.poll() is not None:
+            sim.halt()
+            runner.join(10)
+            raise click.ClickException(f"the controller ended (exit status {controller.returncode}) in the "
+                                       "middle of the day; see its log in the output folder's logs/")
 
     def footer() -> str:
         t = sim.tally
@@ -266,6 +276,7 @@ def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: 
         last = 0.0
         while runner.is_alive():
             runner.join(0.2)
+            check()
             if time.monotonic() - last >= 10:
                 last = time.monotonic()
                 click.echo(f"demo: {clock.now():%H:%M} {footer()}", err=True)
@@ -278,6 +289,7 @@ def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: 
               transient=False) as live:
         while runner.is_alive():
             runner.join(0.25)
+            check()
             live.update(render(picture, clock.now(), footer()))
 
 

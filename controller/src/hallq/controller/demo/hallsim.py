@@ -14,6 +14,7 @@ The day is over when every arrival has taken its number and every ticket the sim
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import hmac
 import logging
@@ -175,7 +176,8 @@ class SimHall:
 
     def _client(self, client_id: str) -> HallClient:
         c = HallClient(self.broker, self.hall, client_id)
-        self._clients.append(c)
+        with self._lock:
+            self._clients.append(c)
         c.start()
         return c
 
@@ -217,9 +219,17 @@ class SimHall:
         return self.tally
 
     def close(self) -> None:
-        for c in self._clients:
+        with self._lock:
+            clients, self._clients = list(self._clients), []
+        for c in clients:
             c.stop()
-        self._clients.clear()
+
+    def halt(self) -> None:
+        """Stop the day now: actors waiting for an answer are released at once."""
+        self.stop.set()
+        with self._work:
+            self._work.notify_all()
+        self.close()
 
     def _guard(self, fn, *args) -> None:
         try:
@@ -266,6 +276,8 @@ class SimHall:
             self.tally.arrived += 1
         try:
             reply = kiosk.request("take", req, timeout=10, resend_every=1)
+        except concurrent.futures.CancelledError:  # halted
+            return
         except RequestError as e:
             with self._lock:
                 self.tally.refused[e.code] += 1
@@ -282,9 +294,13 @@ class SimHall:
     # -- clerks at the windows -------------------------------------------------------------------------
     def _op(self, client: HallClient, window: int, op: str, **kw) -> WindowReply | None:
         """A window operation; None when it was refused or not answered (counted)."""
+        if self.stop.is_set():
+            return None
         req = WindowRequest(req=client.new_req(), window=window, op=op, **kw)  # type: ignore[arg-type]
         try:
             reply = client.request("window", req, timeout=10, resend_every=1)
+        except concurrent.futures.CancelledError:  # halted
+            return None
         except RequestError as e:
             if e.code != "empty":
                 with self._lock:
@@ -409,6 +425,8 @@ class SimHall:
         req = RateRequest(req=pad.new_req(), window=window, ticket=number, level=level)  # type: ignore[arg-type]
         try:
             pad.request("rate", req, timeout=10, resend_every=1)
+        except concurrent.futures.CancelledError:  # halted
+            return
         except RequestError as e:
             with self._lock:
                 self.tally.rate_refused[e.code] += 1
