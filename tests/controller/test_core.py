@@ -462,17 +462,71 @@ def test_estimate_learns_service_times(hall):
     for _ in range(5):
         hall.op(1, "next")
         hall.later(20)
-    assert hall.state.service_min["A"] > core.SERVICE_PRIOR_MIN + 5
+    assert hall.state.service_min["A"] > core.SERVICE_PRIOR_MIN + 4
 
 
-def test_estimate_counts_the_lunch_break():
-    h = Hall().at("11:50")
+def test_estimate_plays_dispatch_forward():
+    h = Hall().at("09:00")
     h.op(1, "open")
-    h.op(1, "next")
-    for _ in range(4):
+    h.take("A")
+    h.op(1, "next")  # A001 at window 1 from 09:00, expected to take 6 min (the prior)
+    h.later(2)
+    for _ in range(3):
         h.take("A")
-    # 4.5 services x 6 min on one window serving only A: 27 open minutes = 10 before noon + 17 after 14:00
-    assert core.estimate_wait(h.state, "A", 4, h.now) == 10 + 120 + 17
+    # window 1 is free in 4 min, then A002, A003, A004 take 6 min each: the new ticket waits 4 + 18
+    assert h.take("A")["ticket"]["est_wait_min"] == 22
+    assert core.estimate_wait(h.state, "A", 4, h.now) == 28  # the queue topic's figure for one more
+
+
+def test_estimate_counts_other_categories_on_shared_windows():
+    h = Hall().at("09:00")
+    h.op(2, "open")  # window 2 serves A and B
+    h.take("B")
+    h.take("B")
+    h.op(2, "next")  # B001, free in 6 min
+    h.later(1)
+    # B002 is older than the new A ticket and goes first at the only open window
+    assert h.take("A")["ticket"]["est_wait_min"] == 5 + 6
+
+
+def test_estimate_priority_is_shorter():
+    h = Hall().at("09:00")
+    h.op(2, "open")
+    for _ in range(4):
+        h.take("B")
+    h.op(2, "next")
+    normal = h.take("B")["ticket"]["est_wait_min"]
+    priority = h.take("B", priority="elderly")["ticket"]["est_wait_min"]
+    assert priority < normal
+
+
+def test_estimate_expects_priority_arrivals_ahead_of_normal_tickets():
+    h = Hall().at("09:00")
+    h.op(1, "open")
+    for _ in range(3):
+        h.take("A")
+    h.op(1, "next")
+    quiet = core.estimate_wait(h.state, "A", 2, h.now)
+    h.state.priority_issued["A"] = 30  # a stream of priority tickets today
+    assert core.estimate_wait(h.state, "A", 2, h.now) > quiet
+
+
+def test_estimate_closed_formula_for_long_queues(monkeypatch):
+    h = Hall().at("09:00")
+    h.op(1, "open")
+    for _ in range(3):
+        h.take("A")
+    h.op(1, "next")
+    monkeypatch.setattr(core, "SIMULATE_MAX_WAITING", 0)
+    # (2 ahead + 0.5) * 6 min / 1 window
+    assert core.estimate_wait(h.state, "A", 2, h.now) == 15
+
+
+def test_estimate_before_clerks_sign_in_counts_every_serving_window():
+    h = Hall().at("09:00")
+    for _ in range(3):
+        h.take("C")  # only window 3 serves C, nobody signed in yet
+    assert core.estimate_wait(h.state, "C", 3, h.now) == 18
 
 
 def test_queue_and_board_payloads(hall):

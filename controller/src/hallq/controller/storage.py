@@ -27,7 +27,7 @@ from typing import Any
 
 from hallq.shared.schemas import Call, Staff
 
-from . import core
+from . import core, followups, haocp
 from .config import HallFile
 
 SCHEMA_VERSION = 1
@@ -112,6 +112,7 @@ class Storage:
         try:
             self.conn = connect(self.path)
             self.conn.executescript(SCHEMA)
+            self.conn.executescript(haocp.SCHEMA + followups.SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open the database: {exc}") from None
         meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
@@ -201,6 +202,12 @@ class Storage:
             [(r.id, r.day.isoformat(), r.number, r.window, r.level, _iso(r.at), _iso(r.received_at), r.client,
               r.staff_id, r.staff_name, r.visit_id, r.case_id, r.item_code) for r in ratings],
         )
+        upload = self.cfg.haocp is not None and self.cfg.haocp.url
+        rules = followups.Rules.of(self.cfg.haocp)
+        for r in ratings:
+            if upload:
+                haocp.outbox_row(c, self.cfg.hall.id, r, self.cfg.haocp)
+            followups.open_row(c, r, rules)
 
     def prune(self, now: datetime) -> None:
         """Forget cached answers older than :data:`REPLY_RETENTION`."""
@@ -240,8 +247,8 @@ class Storage:
         services = [
             (q, datetime.fromisoformat(e) - datetime.fromisoformat(s))
             for q, s, e in reversed(c.execute(
-                "SELECT queue, called_at, ended_at FROM calls WHERE outcome IN ('done', 'transferred')"
-                " AND ended_at IS NOT NULL ORDER BY id DESC LIMIT 500").fetchall())
+                "SELECT queue, called_at, ended_at FROM calls WHERE ended_at IS NOT NULL AND outcome != 'expired'"
+                " ORDER BY id DESC LIMIT 500").fetchall())
         ]
         board = [
             Call(ticket=v.number, category=v.category, window=v.window,
