@@ -24,7 +24,8 @@ CallerAction = Literal["next", "recall", "noshow", "transfer", "pause", "done", 
 class DisplaySection(ConfigModel):
     hall: str
     broker: str = "mqtt://127.0.0.1:1883"
-    #: MQTT client id; defaults to ``display-hall`` for the hall screen and ``window-{n}`` for a window.
+    #: MQTT client id; defaults to ``display-hall`` for the hall screen, ``window-{n}`` for a window screen
+    #: with its caller (the window's device id) and ``display-window-{n}`` for a window screen alone.
     client_id: str | None = None
     mode: Literal["hall", "window"] = "hall"
     window: WindowNo | None = None
@@ -176,9 +177,11 @@ class DisplayConfig(ConfigModel):
         d = self.display
         if d.client_id:
             return d.client_id
-        if self.caller and self.caller.device_id:
-            return self.caller.device_id
-        return f"window-{d.window}" if d.mode == "window" else "display-hall"
+        if d.mode == "hall":
+            return "display-hall"
+        if self.caller is not None:
+            return self.caller.device_id or f"window-{d.window}"
+        return f"display-window-{d.window}"
 
 
 def load(path: str | Path) -> DisplayConfig:

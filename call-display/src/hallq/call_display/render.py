@@ -341,16 +341,22 @@ class HallRenderer:
             return
         per_col = -(-n // cols)
         columns = _split_h(area, *([1 / cols] * cols), gap=unit * 2)
+        row0 = _rows(columns[0], per_col, gap=max(1, unit // 4))[0]
+        name0 = _split_h(row0, 0.56, 0.2, 0.24, gap=unit // 2)[0]
+        zh0 = _split_v(name0, 0.6, 0.4)[0] if self.english else name0
+        zh_size = p.common_size([c.name for c in view.waiting], zh0.width, zh0.height,
+                                int(zh0.height * 0.95) if self.english else min(int(row0.height * 0.62), unit * 3),
+                                min_size=14)
         for i, c in enumerate(view.waiting):
             row = _rows(columns[i // per_col], per_col, gap=max(1, unit // 4))[i % per_col]
             name, count, est = _split_h(row, 0.56, 0.2, 0.24, gap=unit // 2)
             size = min(int(row.height * 0.62), unit * 3)
             if self.english and c.name_en:
                 zh, en = _split_v(name, 0.6, 0.4)
-                p.text(f"waiting_name_{c.code}", c.name, zh, int(zh.height * 0.95), WHITE, min_size=14)
+                p.text(f"waiting_name_{c.code}", c.name, zh, zh_size, WHITE, min_size=14)
                 p.text(f"waiting_name_en_{c.code}", c.name_en, en, int(en.height * 0.9), GREY, min_size=10)
             else:
-                p.text(f"waiting_name_{c.code}", c.name, name, size, WHITE, min_size=14)
+                p.text(f"waiting_name_{c.code}", c.name, name, zh_size, WHITE, min_size=14)
             p.text(f"waiting_count_{c.code}", f"{c.waiting}人", count, int(row.height * 0.8), AMBER, bold=True,
                    align="right", min_size=14)
             p.text(f"waiting_est_{c.code}", f"约{c.est_wait_min}分钟", est, int(size * 0.85), GREY,
