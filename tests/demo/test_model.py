@@ -91,11 +91,12 @@ def test_rates_of_priorities_noshows_transfers_and_ratings(shape):
     assert abs(share(lambda v: v.priority == "elderly") - r.priority["elderly"]) < 0.02
     assert abs(share(lambda v: v.answers_after is None) - r.noshow) < 0.015
     assert abs(share(lambda v: v.answers_after == 1) - r.late) < 0.015
-    assert abs(share(lambda v: v.transfer is not None) - r.transfer) < 0.015
+    assert abs(share(lambda v: v.transfer is not None) - r.transfer * (1 - r.noshow)) < 0.015
     assert abs(share(lambda v: v.rates) - r.rate) < 0.03
     for v in vs:
         if v.transfer:
             assert v.transfer.category != v.category
+            assert v.answers_after is not None  # no-shows are never served, so never transferred
         assert v.service_s > 0
         assert v.item in (PROFILES[v.transfer.category if v.transfer else v.category].items)
         assert (v.appointment is not None) == (v.priority == "appointment")

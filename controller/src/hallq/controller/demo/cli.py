@@ -225,7 +225,8 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
                     replaces.update(p.replaces)
 
             sim = SimHall(broker=broker, cfg=cfg, shape=shape, visits=visits, clock=clock, midnight=midnight,
-                          replaces=replaces, secret=secret, seed=seed, stop=stop)
+                          replaces=replaces, secret=secret, seed=seed, stop=stop,
+                          until_s=min(span_s[1], max(b for _, b in shape.hours)) if span_s else None)
             result: list[Tally] = []
             runner = threading.Thread(target=lambda: result.append(sim.run()), name="sim", daemon=True)
             runner.start()

@@ -9,7 +9,8 @@ separate process on the same clock) sees a hall day pass in minutes.
 Threads: one for the kiosks (arrivals in order), one per simulated clerk. A clerk with nothing to call waits
 until the retained ``queue`` topic shows a ticket of its categories, or a simulated minute has passed.
 The day is over when every arrival has taken its number and every ticket the simulation issued has ended
-(served or no-show), or ``drain_s`` after the last opening span closes, whichever comes first.
+(served or no-show), or ``drain_s`` after the last opening span closes (or the simulated span ends),
+whichever comes first.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class SimHall:
         secret: bytes = b"",
         seed: int = 1,
         drain_s: float = 3600.0,
+        until_s: float | None = None,
         stop: threading.Event | None = None,
     ):
         self.broker, self.cfg, self.shape, self.visits = broker, cfg, shape, visits
@@ -139,7 +141,8 @@ class SimHall:
         self.replaces = set(replaces)
         self.stop = stop or threading.Event()
         self.hall = cfg.hall.id
-        self.end_s = max(b for _, b in shape.hours) + drain_s
+        # the last arrival can come until ``until_s`` (the end of the hours, or of a shorter span)
+        self.end_s = (max(b for _, b in shape.hours) if until_s is None else until_s) + drain_s
         self.tally = Tally(visits=len(visits))
         self.tickets: dict[str, SimTicket] = {}
         self.kiosks_done = False

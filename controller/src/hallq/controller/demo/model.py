@@ -269,6 +269,8 @@ def simulate_visits(shape: HallShape, rates: Rates | None = None, seed: int = 1,
             other = shape.category(rng.choice(others))
             second = rng.lognormvariate(math.log(other.service_median_min * MIN), other.service_sigma)
             transfer = Transfer(other.code, after_s=min(service, rng.uniform(1.0, 3.0) * MIN), service_s=second)
+            if answers is None:  # a no-show is never served, so never transferred (the draws keep the seed's day)
+                transfer = None
         final = shape.category(transfer.category) if transfer else prof
         items = final.items or (Item(f"{final.code}-001", f"{final.code} 类业务"),)
         item = rng.choice(items)
