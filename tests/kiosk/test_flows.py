@@ -102,7 +102,7 @@ def test_card_flow_elderly_duplicate_and_privacy(controller, monitor, make_kiosk
     masked = SENIOR[:3] + "*" * 11 + SENIOR[-4:]
     assert app.state.shown.masked_id == masked
     sent = takes(monitor)[-1]
-    key = IdNumber(SENIOR).person_key(secret_file.read_bytes().strip())
+    key = IdNumber(SENIOR).person_key(bytes.fromhex(secret_file.read_text().strip()))
     assert (sent["channel"], sent["priority"], sent["person"]) == ("idcard", "elderly", key)
     assert masked.encode("gb18030") in printer.output  # masked on paper
     app.run_until(lambda s: False, 0.3)

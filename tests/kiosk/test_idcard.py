@@ -92,3 +92,20 @@ def test_inspection_for_technicians():
     assert (ok.masked, ok.birth_date, ok.check_ok, ok.problem) == ("110***********002X", date(1949, 12, 31), True, None)
     bad = inspect_number("110105194912310021")
     assert bad.check_ok is False and bad.birth_date == date(1949, 12, 31) and "check digit" in bad.problem
+
+
+def test_load_secret_hex_or_raw(tmp_path):
+    from hallq.kiosk.idcard import load_secret
+
+    hexfile = tmp_path / "hex.key"
+    hexfile.write_text("00ff" * 16 + "\n")
+    assert load_secret(hexfile) == bytes.fromhex("00ff" * 16)
+    raw = tmp_path / "raw.key"
+    raw.write_bytes(b"a raw key of enough bytes")
+    assert load_secret(raw) == b"a raw key of enough bytes"
+    short = tmp_path / "short.key"
+    short.write_text("abcd")
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        load_secret(short)
+    with pytest.raises(ValueError, match="cannot read"):
+        load_secret(tmp_path / "missing.key")

@@ -73,6 +73,11 @@ def test_every_screen_fits(size, tmp_path):
                 for r in ui.drawn:
                     assert r.left >= 0 and r.top >= 0 and r.right <= w and r.bottom <= h, f"{name}/{lang}: text clipped {r}"
                 rects = [h_.rect for h_ in ui.hits if h_.press.action != "wake"]
+                for r in ui.drawn:  # a text is inside a target or clear of it, never across its edge
+                    for (x, y, rw, rh) in rects:
+                        inside = x <= r.left and r.right <= x + rw and y <= r.top and r.bottom <= y + rh
+                        apart = r.right <= x or x + rw <= r.left or r.bottom <= y or y + rh <= r.top
+                        assert inside or apart, f"{name}/{lang}: a text runs across a touch target"
                 for i, (x, y, rw, rh) in enumerate(rects):
                     assert rw >= 120 and rh >= 100, f"{name}: a touch target is too small"
                     assert x >= 0 and y >= 0 and x + rw <= w and y + rh <= h

@@ -59,7 +59,8 @@ class KioskApp:
     the config. Drive it with :meth:`run`, or :meth:`start` then :meth:`step` (tests)."""
 
     def __init__(self, cfg: KioskConfig, *, mode: str | None = None, screenshot_dir: str | os.PathLike | None = None,
-                 broker: str | None = None, printer: Any = None, open_readers: bool = True):
+                 broker: str | None = None, printer: Any = None, open_readers: bool = True,
+                 auto_tap: float | None = None):
         self.cfg = cfg
         k = cfg.kiosk
         self.secret = load_secret(k.secret_key_file)
@@ -98,6 +99,9 @@ class KioskApp:
         self._clock_text = ""
         self._shot_key: Any = None
         self._shots = 0
+        self.auto_tap = auto_tap  # the headless demo: touch a category every so many seconds on the home screen
+        self._last_auto = time.monotonic()
+        self._auto_n = 0
         self.stopping = threading.Event()
         self.frame_ms: list[float] = []
         #: called after each frame with the state drawn (tests and benchmarks watch it)
@@ -360,12 +364,26 @@ class KioskApp:
             self.feed(Tick())
         if mono - self._last_printer_check >= PRINTER_CHECK_EVERY and self.state.screen in ("home", "attract"):
             self._check_printer_async()
+        if self.auto_tap and self.ui is not None:
+            self._auto_touch(mono)
         clock_text = self.clock.now().strftime("%H:%M")
         if clock_text != self._clock_text:
             self._clock_text = clock_text
             self._dirty = True
         if self._dirty and self.ui is not None:
             self.render()
+
+    def _auto_touch(self, mono: float) -> None:
+        s = self.state
+        if s.screen == "attract" or (s.screen == "error" and mono - self._last_auto >= 10):
+            self.tap(self.ui.find("wake" if s.screen == "attract" else "home"))
+            return
+        if s.screen != "home" or s.hall is None or not s.hall.categories or mono - self._last_auto < self.auto_tap:
+            return
+        self._last_auto = mono
+        code = s.hall.categories[self._auto_n % len(s.hall.categories)].code
+        self._auto_n += 1
+        self.tap(self.ui.find("category", code))
 
     def render(self) -> None:
         t0 = time.perf_counter()

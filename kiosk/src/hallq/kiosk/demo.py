@@ -34,5 +34,7 @@ def participants(ctx: DemoContext) -> list[DemoProcess]:
     cfg.write_text(config_text(ctx), encoding="utf-8")
     argv = [sys.executable, "-m", "hallq.shared.cli", "kiosk", "--config", str(cfg)]
     if ctx.headless:
-        argv += ["--headless", "--screenshot", str(ctx.out_dir / DEVICE)]
+        # nobody can touch a headless kiosk: it touches a category itself now and then, so the screenshots
+        # show the whole flow (its tickets are called like the simulated ones)
+        argv += ["--headless", "--screenshot", str(ctx.out_dir / DEVICE), "--auto-tap", "15"]
     return [DemoProcess(name=DEVICE, argv=argv)]

@@ -114,12 +114,15 @@ def identity(number: IdNumber, secret: bytes, source: str) -> CardIdentity:
 
 
 def load_secret(path: str | Path) -> bytes:
-    """The hall's secret key from a file (raw bytes, or text such as hex; at least 16 bytes)."""
+    """The hall's secret key from a file: hex text (as ``hallq demo`` and the provisioning write it, e.g.
+    ``openssl rand -hex 32``) is decoded, anything else is taken as raw bytes; at least 16 bytes."""
     p = Path(path)
     try:
         data = p.read_bytes().strip()
     except OSError as exc:
         raise ValueError(f"secret key file {p}: cannot read: {exc.strerror}") from None
+    if data and len(data) % 2 == 0 and re.fullmatch(rb"[0-9a-fA-F]+", data):
+        data = bytes.fromhex(data.decode("ascii"))
     if len(data) < 16:
         raise ValueError(f"secret key file {p}: the key must be at least 16 bytes")
     return data

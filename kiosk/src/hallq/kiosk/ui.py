@@ -193,7 +193,9 @@ class KioskUI:
         else:
             self.text(t("welcome", lang), u(44), (m, top), INK, True)
             top += u(80)
-        bottom = self._footer_buttons(s, appointment=not (s.card or s.appointment_mode)) - u(30)
+        footer_top = self._footer_buttons(s, appointment=not (s.card or s.appointment_mode))
+        hint = s.card is None and not s.appointment_mode
+        bottom = footer_top - (u(80) if hint else u(30))
         cats = s.hall.categories if s.hall else []
         if not cats:
             self.text(t("waiting_config", lang), u(48), (self.w // 2, (top + bottom) // 2), MUTED, True, "center")
@@ -215,8 +217,9 @@ class KioskUI:
             sub = t("queue_line", lang).format(waiting=q.waiting, minutes=q.est_wait_min) if q else t("no_queue", lang)
             self.button((x, y, cw, ch), category_name(s, c.code), Press("category", c.code), fill=CARD, color=ACCENT,
                         edge=CARD_EDGE, size=u(64), sub=sub)
-        if s.card is None and not s.appointment_mode:
-            self.text(t("swipe_hint", lang), u(34), (self.w // 2, bottom + u(4)), MUTED, False, "midbottom")
+        if hint:
+            self.text(t("swipe_hint", lang), u(34), (self.w // 2, footer_top - u(14)), MUTED, False, "midbottom",
+                      self.w - u(400) * 2 if not self.portrait else self.w - u(80))
 
     def _draw_appointment(self, s: State, now: datetime) -> None:
         lang, u, pg = s.lang, self.px, self.pg
