@@ -268,3 +268,73 @@ def test_controller_offline_shows_a_mark_and_keeps_the_picture(controller, clien
         wait_until(lambda: not core.hall_view(app.state, 0, WALL).offline, 10)
     finally:
         r.stop()
+
+
+class PtyReader:
+    """The board's end of a pty, with the ``read(n)`` a codec reads frames from."""
+
+    def __init__(self):
+        import os
+
+        self.master, self.slave = os.openpty()
+        self.path = os.ttyname(self.slave)
+        import termios
+        import tty
+
+        tty.setraw(self.slave)
+        termios.tcflush(self.slave, termios.TCIOFLUSH)
+
+    def read(self, n: int, timeout: float = 3.0) -> bytes:
+        import os
+        import select
+
+        out = b""
+        deadline = time.monotonic() + timeout
+        while len(out) < n and (left := deadline - time.monotonic()) > 0:
+            if select.select([self.master], [], [], left)[0]:
+                out += os.read(self.master, n - len(out))
+        return out
+
+    def close(self) -> None:
+        import os
+
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def test_window_led_board_on_rs485_follows_the_window(controller, clients):
+    from hallq.call_display.led import FrameCodec
+
+    take, op = clients
+    op(6, "open", staff=Staff(id="s06", name="上官婉儿"))
+    board = PtyReader()
+    toml = (f'[display]\nhall = "demo"\nbroker = "{controller.url}"\nscreen = "headless"\nmode = "window"\n'
+            f'window = 6\n[led]\nprotocol = "frame"\nport = "{board.path}"\naddress = 6\nchecksum = "xor"\n')
+    r = Running(toml)
+    codec = FrameCodec(b"\xaa\x55", 6, 0x01, "xor")
+    try:
+        wait_until(lambda: r.app._complete(), 5)
+        texts = [codec.read(board).text]
+        ticket = take("E")  # window 6 serves D and E in the sample hall
+        op(6, "next")
+        while ticket not in texts[-1]:
+            texts.append(codec.read(board).text)
+        assert texts[-1] == f"{ticket} 请到6号窗口\n正在办理"
+        assert texts[0] in ("6号窗口\n请稍候", f"{ticket} 请到6号窗口\n正在办理")
+    finally:
+        r.stop()
+        board.close()
+
+
+def test_led_board_drawn_on_the_screen(controller, clients, tmp_path):
+    shot = tmp_path / "led.png"
+    toml = hall_toml(controller.url, '[led]\nprotocol = "pygame"\ndots = [96, 24]\n')
+    r = Running(toml, Options(screenshot=shot))
+    r.thread.join(10)
+    assert r.result == [0] and r.app.pygame_led.text.startswith("请 ")
+    import pygame
+
+    img = pygame.image.load(str(shot))
+    reds = sum(1 for x in range(0, img.get_width(), 4) for y in range(0, img.get_height(), 4)
+               if img.get_at((x, y))[:3] == (255, 40, 30))
+    assert reds > 50
