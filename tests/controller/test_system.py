@@ -168,3 +168,30 @@ def test_closed_outside_hours(mosquitto, tmp_path):
     finally:
         c.kill()
         r.close()
+
+
+def test_midnight_rollover_in_the_running_controller(mosquitto, tmp_path):
+    import sqlite3
+
+    toml = HALL_TOML.replace('hours = [["09:00", "12:00"], ["14:00", "18:00"]]\n', "")
+    r = Requester(mosquitto.port)
+    c = ControllerProc(tmp_path, mosquitto.url, toml, start="2026-03-02T23:59:57.5+08:00").start()
+    try:
+        r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"online", timeout=15)
+        ok(r.send("kiosk-1", "take", {"req": "1", "category": "B"}))
+        ok(r.send("kiosk-1", "take", {"req": "2", "category": "B"}))
+        ok(r.send("caller-1", "window", {"req": "3", "window": 2, "op": "open", "staff": {"id": "s", "name": "夜"}}))
+        ok(r.send("caller-1", "window", {"req": "4", "window": 2, "op": "next"}))
+        # after midnight, without any request: the queue empties, the window closes
+        q = r.mon.wait_for("hallq/test/queue", lambda m: json.loads(m.payload)["at"].startswith("2026-03-03"), 10)
+        assert json.loads(q.payload)["categories"]["B"]["waiting"] == 0
+        r.mon.wait_for("hallq/test/window/2/state", lambda m: json.loads(m.payload)["status"] == "closed")
+        assert ok(r.send("kiosk-1", "take", {"req": "5", "category": "B"}))["ticket"]["number"] == "B001"
+        c.terminate()
+        with sqlite3.connect(c.db) as db:
+            rows = db.execute("SELECT day, number, status FROM tickets ORDER BY day, number").fetchall()
+        assert rows == [("2026-03-02", "B001", "done"), ("2026-03-02", "B002", "expired"),
+                        ("2026-03-03", "B001", "waiting")]
+    finally:
+        c.kill()
+        r.close()

@@ -17,7 +17,9 @@ anything changed) and at local midnight it rolls the day over.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import sqlite3
 import threading
 import time
 from datetime import datetime
@@ -29,7 +31,7 @@ from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import ONLINE, REQUEST_TYPES, STOPPED, PayloadError, decode, encode, peek_req
 from hallq.shared.topics import HallTopics, TopicError
 
-from . import core, stats
+from . import core, followups, haocp, stats
 from .config import HallFile
 from .storage import Storage
 
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 #: The ``stats`` topic is published at most this often (seconds of real time).
 STATS_EVERY = 60.0
+
+#: Exit status when the database cannot be written.
+EXIT_STORAGE = 75
 
 _CONNECTED = object()
 _STOP = object()
@@ -76,6 +81,9 @@ class Controller:
         self.state, fx = core.handle(self.state, core.Tick(), now)
         self.storage.write(fx.records)
         self.storage.prune(now)
+        #: the open follow-ups of bad reviews, retained on ``followups``; the 好差评 upload (if configured)
+        self.followups = followups.Publisher(self.storage.conn, self.client, clock)
+        self.uploader = haocp.Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> Controller:
@@ -83,6 +91,8 @@ class Controller:
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
         self.client.start()
+        if self.uploader is not None:
+            self.uploader.start()
         return self
 
     def stop(self) -> None:
@@ -90,6 +100,8 @@ class Controller:
         self._inbox.put(_STOP)
         if self._worker is not None:
             self._worker.join(10)
+        if self.uploader is not None:
+            self.uploader.stop()
         self.client.stop(status=STOPPED)
         self.storage.close()
 
@@ -156,7 +168,7 @@ class Controller:
             changed |= fx.changed
             records += fx.records
         # durable first: every answer below is about something already committed
-        self.storage.write(records)
+        self._write(records)
         self.batches += 1
         if records:
             self._stats_dirty = True
@@ -165,6 +177,19 @@ class Controller:
         for call in calls:
             self.client.publish(self.topics.calls, call)
         self._publish_retained(changed, now)
+
+    def _write(self, records: list[Any]) -> None:
+        """Commit, or end the process: answering what is not on disk would break every promise.
+
+        The state in memory is ahead of the database after a failed write; the only safe way on is a
+        restart that loads the last commit (the broker publishes ``offline`` for us: the Last Will).
+        """
+        try:
+            self.storage.write(records)
+        except sqlite3.Error as exc:
+            log.critical("cannot commit to %s (%s): stopping without answering", self.storage.path, exc)
+            logging.shutdown()
+            os._exit(EXIT_STORAGE)
 
     def _event(self, msg: Message) -> core.Event | None:
         try:
@@ -199,6 +224,7 @@ class Controller:
         self.client.publish(self.topics.config, self._config_payload, retain=True)
         self._publish_retained({"queue", "board", *self.state.windows}, now)
         self._publish_stats(now)
+        self.followups.publish()
         self.client.publish(self.topics.controller_status, ONLINE, retain=True)
         log.info("hall %s online: retained state published", self.cfg.hall.id)
 
@@ -216,10 +242,11 @@ class Controller:
         now = self.clock.now()
         if now.date() != self.state.day:
             self.state, fx = core.handle(self.state, core.Tick(), now)
-            self.storage.write(fx.records)
+            self._write(fx.records)
             self.storage.prune(now)
             self._publish_retained(fx.changed, now)
             self._stats_dirty = True
             log.info("a new day: %s", self.state.day)
         if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= STATS_EVERY:
             self._publish_stats(now)
+        self.followups.poll()

@@ -1,0 +1,64 @@
+"""``hallq controller report``: a day's figures as a table and as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from click.testing import CliRunner
+from controller_kit import StoredHall
+from hallq.controller.cli import command
+from hallq.shared.schemas import Case, Staff
+
+
+def a_day(tmp_path):
+    h = StoredHall(tmp_path / "hall.db").at("09:00")
+    h.op(1, "open", staff=Staff(id="w1", name="王芳"))
+    for _ in range(3):
+        h.take("A")
+    h.later(12)
+    h.op(1, "next")
+    h.later(5)
+    h.op(1, "done", case=Case(id="C1", item_code="X"))
+    h.rate(1, "A001", "very_satisfied")
+    h.op(1, "next")
+    h.later(3)
+    h.op(1, "noshow")
+    h.storage.close()
+    return h.db
+
+
+def test_report_table(tmp_path):
+    db = a_day(tmp_path)
+    res = CliRunner().invoke(command, ["report", "--db", str(db), "--date", "2026-03-02"])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "测试政务服务中心 (test) — 2026-03-02" in out
+    assert "1号窗口" in out and "王芳 (w1)" in out and "09:00" in out
+    hall_line = next(line for line in out.splitlines()[1:] if line.startswith("测试政务服务中心 "))
+    assert hall_line.split()[1:6] == ["3", "2", "1", "1", "0"]
+    assert "100.00%" in out
+    assert "错时办事" in out
+
+
+def test_report_csv(tmp_path):
+    db = a_day(tmp_path)
+    res = CliRunner().invoke(command, ["report", "--db", str(db), "--date", "2026-03-02", "--csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    hall = rows[0]
+    assert hall["slice"] == "hall" and hall["issued"] == "3" and hall["served"] == "1" and hall["noshow"] == "1"
+    assert hall["very_satisfied"] == "1" and hall["satisfaction"] == "1.0"
+    assert hall["wait_mean_min"] == "14.5"  # 12 and 17 minutes
+    assert {r["slice"] for r in rows} == {"hall", "window", "clerk", "half_hour"}
+
+
+def test_report_bad_date(tmp_path):
+    db = a_day(tmp_path)
+    res = CliRunner().invoke(command, ["report", "--db", str(db), "--date", "March"])
+    assert res.exit_code != 0 and "not a date" in res.output
+
+
+def test_run_needs_a_config():
+    res = CliRunner().invoke(command, [])
+    assert res.exit_code != 0 and "--config" in res.output
