@@ -90,6 +90,9 @@ class Controller:
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
+        self.client._paho.message_callback_add(
+            self.topics.all_requests,
+            lambda c, u, m: self._inbox.put(Message(m.topic, m.payload, bool(m.retain))))
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()

@@ -112,6 +112,102 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
     if s.hall.ratings:
         levels = ", ".join(f"{LEVEL_NAMES_ZH[lv]} {s.hall.ratings.get(lv, 0)}" for lv in LEVELS)
         click.echo(f"评价 ratings: {levels}")
+    _haocp_report(conn, d, datetime.now(tz))
+
+
+def _haocp_report(conn: object, d: date, now: object) -> None:
+    """The 好差评 uploads of the day's ratings and the open follow-ups of bad reviews."""
+    from . import followups, haocp
+
+    up = haocp.summary(conn, d.isoformat())  # type: ignore[arg-type]
+    click.echo(f"好差评上传 uploads: 已上传 sent {up['sent']}, 待上传 pending {up['pending']}, "
+               f"被拒 rejected {up['rejected']}")
+    open_ = followups.rows(conn)  # type: ignore[arg-type]
+    today = now.date().isoformat()  # type: ignore[attr-defined]
+    overdue = sum(1 for r in open_ if r["due"] < today)
+    click.echo(f"待回访差评 open follow-ups: {len(open_)} (逾期 overdue {overdue})")
+    if open_:
+        click.echo(_followup_table(open_, today))
+
+
+@command.group("followups", invoke_without_command=True)
+@click.option("--db", type=click.Path(exists=True, dir_okay=False), help="The hall's SQLite record.")
+@click.option("--all", "show_all", is_flag=True, help="Closed follow-ups too, with who called back and what was done.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.pass_context
+def followups_command(ctx: click.Context, db: str | None, show_all: bool, as_json: bool) -> None:
+    """Follow-ups of bad reviews (差评回访): list the open ones (or --all).
+
+    `hallq controller followups close ID --by NAME --action TEXT --db hall.db` records the call-back.
+    """
+    ctx.ensure_object(dict)["db"] = db
+    if ctx.invoked_subcommand is not None:
+        return
+    if db is None:
+        raise click.UsageError("--db is needed")
+    import json as jsonlib
+
+    from . import followups
+    from .storage import connect
+
+    conn = connect(Path(db), readonly=True)
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    today = date.today() if "timezone" not in meta else _today(meta["timezone"])
+    found = followups.rows(conn, include_closed=show_all)
+    if as_json:
+        for r in found:
+            click.echo(jsonlib.dumps(r, ensure_ascii=False))
+        return
+    if not found:
+        click.echo("没有待回访的差评 no open follow-ups" if not show_all else "没有差评 no follow-ups")
+        return
+    click.echo(_followup_table(found, today.isoformat()))
+
+
+@followups_command.command("close")
+@click.argument("followup_id", type=int)
+@click.option("--by", "by", required=True, help="Who called the citizen back (回访人).")
+@click.option("--action", required=True, help="What was done (整改情况).")
+@click.option("--db", type=click.Path(exists=True, dir_okay=False), help="The hall's SQLite record.")
+@click.pass_context
+def followups_close(ctx: click.Context, followup_id: int, by: str, action: str, db: str | None) -> None:
+    """Close follow-up ID: record who called the citizen back and what was done."""
+    from datetime import datetime
+
+    from . import followups
+    from .storage import connect
+
+    db = db or ctx.obj.get("db")
+    if db is None:
+        raise click.UsageError("--db is needed")
+    conn = connect(Path(db))
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    now = datetime.now(ZoneInfo(meta.get("timezone", "Asia/Shanghai")))
+    try:
+        r = followups.close(conn, followup_id, by, action, now)
+    except followups.FollowupError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        conn.close()
+    click.echo(f"follow-up {r['id']} ({r['ticket']}, window {r['window']}) closed by {r['called_back_by']}: "
+               f"{r['action']}")
+
+
+def _today(tz: str) -> date:
+    from datetime import datetime
+
+    return datetime.now(ZoneInfo(tz)).date()
+
+
+def _followup_table(found: list[dict], today: str) -> str:
+    header = ["编号", "票号", "窗口", "评价", "评价时间", "回访期限", "工作人员", "办件编号", "回访"]
+    table = []
+    for r in found:
+        due = r["due"] + (" 逾期" if r["closed_at"] is None and r["due"] < today else "")
+        done = f"{r['called_back_by']}: {r['action']}" if r.get("closed_at") else ""
+        table.append([str(r["id"]), r["ticket"], str(r["window"]), LEVEL_NAMES_ZH.get(r["level"], r["level"]),
+                      r["rated_at"][:16].replace("T", " "), due, r["staff_name"] or "", r["case_id"] or "", done])
+    return _table(header, table)
 
 
 _COLUMNS = ["issued", "called", "served", "noshow", "transferred", "wait_mean_min", "wait_p90_min",
