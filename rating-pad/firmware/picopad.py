@@ -105,6 +105,7 @@ class PicoPad:
         self.led_mode = "off"
         self.led_one = None
         self.time_known = False
+        self.running = True
 
     # -- the state machine ----------------------------------------------------------------------------
     def feed(self, event):
@@ -249,7 +250,7 @@ class PicoPad:
 
     # -- the loop ---------------------------------------------------------------------------------------
     def run(self):
-        while True:
+        while self.running:
             now = self.clock.now()
             if self.mqtt is None and now >= self.retry_at:
                 try:
