@@ -211,3 +211,41 @@ def test_open_serial_refuses_unknown_options():
         ga467.open_serial("serial:/dev/null?speed=9600")
     with pytest.raises(Ga467Error):
         ga467.open_serial("serial:/dev/does-not-exist")
+
+
+def test_poller_reports_a_missing_reader_offline():
+    import threading
+
+    got = []
+    done = threading.Event()
+    poller = ga467.Ga467Poller("serial:/dev/no-such-reader", lambda n, p: None,
+                               lambda o, d: (got.append((o, d)), done.set()), retry=0.1)
+    poller.start()
+    try:
+        assert done.wait(3)
+        assert got[0][0] is False and "/dev/no-such-reader" in got[0][1]
+    finally:
+        poller.stop()
+
+
+def test_poller_opens_the_reader_again_after_it_stopped_answering(sam):
+    import time
+
+    status: list[bool] = []
+    poller = ga467.Ga467Poller(sam.url, lambda n, p: None, lambda o, d: status.append(o), interval=0.01,
+                               retry=0.05, timeout=0.1)
+    poller.start()
+    try:
+        deadline = time.monotonic() + 5
+        while status != [True] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sam.silent = True
+        while sam.commands.count(ga467.RESET) < 2 and time.monotonic() < deadline:  # closed and opened again
+            time.sleep(0.02)
+        assert sam.commands.count(ga467.RESET) >= 2 and status[-1] is False
+        sam.silent = False
+        while status[-1] is not True and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert status[:2] == [True, False] and status[-1] is True
+    finally:
+        poller.stop()

@@ -74,3 +74,19 @@ def test_opening_a_missing_device_is_a_clear_error():
     r = WedgeReader("/dev/input/no-such-event", lambda n, w: None, lambda o, d: None)
     with pytest.raises(OSError, match="cannot open the card reader /dev/input/no-such-event"):
         r.open()
+
+
+def test_a_missing_device_is_reported_offline_and_retried():
+    import threading
+
+    got = []
+    seen = threading.Event()
+    r = WedgeReader("/dev/input/no-such-event", lambda n, w: None, lambda o, d: (got.append((o, d)), seen.set()))
+    r.retry = 0.05
+    r.start()
+    try:
+        assert seen.wait(3)
+        assert got[0][0] is False and "cannot open the card reader" in got[0][1]
+    finally:
+        r.stop()
+    assert len(got) == 1  # reported once, not at every retry

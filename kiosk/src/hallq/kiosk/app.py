@@ -188,10 +188,9 @@ class KioskApp:
             name = f"{'GA 467' if kind == 'serial' else 'wedge'} {rest.partition('?')[0]}"[:200]
             try:
                 if kind == "serial":
-                    from .ga467 import Ga467Poller, Ga467Reader
+                    from .ga467 import Ga467Poller
 
-                    reader: Any = Ga467Poller(Ga467Reader.open(spec.url), self.card_callback("ga467"),
-                                              self.status_callback(name))
+                    reader: Any = Ga467Poller(spec.url, self.card_callback("ga467"), self.status_callback(name))
                 else:
                     from .wedge import WedgeReader
 
@@ -332,10 +331,8 @@ class KioskApp:
             if ev.type == pygame.QUIT:
                 self.stopping.set()
             elif ev.type == pygame.MOUSEBUTTONDOWN and getattr(ev, "button", 1) == 1:
+                # SDL turns touches into these too (its FINGERDOWN events are not used: a touch would count twice)
                 self._touch(ev.pos)
-            elif ev.type == pygame.FINGERDOWN:
-                w, h = self.ui.w, self.ui.h
-                self._touch((int(ev.x * w), int(ev.y * h)))
             elif ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE and self.mode == "window":
                 self.stopping.set()
 

@@ -120,26 +120,19 @@ def test_reader(url: str, timeout: float) -> None:
         finally:
             reader.close()
     elif kind == "evdev":
-        import select
-
         from .wedge import WedgeReader
 
         w = WedgeReader(rest, lambda n, p: None, lambda o, d: None)
-        w.on_entry = raw.append
         try:
             w.open()
+            click.echo(f"{rest}: grabbed; swipe a card")
+            entry = w.wait_entry(timeout)
         except OSError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"{rest}: grabbed; swipe a card")
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline and not raw:
-                r, _, _ = select.select([w._device.fd], [], [], 0.2)
-                if r:
-                    for ev in w._device.read():
-                        w.process(ev)
         finally:
             w.stop()
+        if entry is not None:
+            raw.append(entry)
     else:
         raise click.ClickException("--id-reader: expected serial:DEVICE?baudrate=N or evdev:/dev/input/...")
     if not raw:

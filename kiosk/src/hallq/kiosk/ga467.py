@@ -365,21 +365,25 @@ StatusCallback = Callable[[bool, str | None], None]
 
 class Ga467Poller:
     """Polls a reader on its own thread; calls ``on_card(number, None)`` once per card put on it, or
-    ``on_card(None, message)`` for a card that cannot be used; ``on_status(online, detail)`` on changes."""
+    ``on_card(None, message)`` for a card that cannot be used; ``on_status(online, detail)`` on changes.
 
-    def __init__(self, reader: Ga467Reader, on_card: CardCallback, on_status: StatusCallback,
-                 interval: float = 0.25):
-        self.reader = reader
+    Given a URL it opens the port itself, and opens it again after repeated failures (a reader unplugged
+    and plugged back), reporting the reader offline meanwhile; given a :class:`Ga467Reader` it uses that.
+    """
+
+    def __init__(self, reader: Ga467Reader | str, on_card: CardCallback, on_status: StatusCallback,
+                 interval: float = 0.25, retry: float = 2.0, timeout: float = 1.0):
+        self.timeout = timeout
+        self._url = reader if isinstance(reader, str) else None
+        self.reader: Ga467Reader | None = None if isinstance(reader, str) else reader
+        self.name = self.reader.name if self.reader else f"GA 467 {self._url.removeprefix('serial:').partition('?')[0]}"
         self.on_card = on_card
         self.on_status = on_status
         self.interval = interval
+        self.retry = retry
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.online: bool | None = None
-
-    @property
-    def name(self) -> str:
-        return self.reader.name
 
     def start(self) -> Ga467Poller:
         self._thread = threading.Thread(target=self._run, name="ga467", daemon=True)
@@ -390,30 +394,51 @@ class Ga467Poller:
         self._stop.set()
         if self._thread:
             self._thread.join(2)
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
 
     def _status(self, online: bool, detail: str | None) -> None:
         if online != self.online:
             self.online = online
+            if not online:
+                log.warning("ID card reader %s: %s", self.name, detail)
             self.on_status(online, detail)
+
+    def _connect(self) -> bool:
+        try:
+            if self.reader is None:
+                self.reader = Ga467Reader.open(self._url or "", timeout=self.timeout)
+            self.reader.reset()
+        except (Ga467Error, ValueError) as exc:
+            self._status(False, str(exc))
+            if self._url and self.reader is not None:
+                self.reader.close()
+                self.reader = None
+            return False
+        self._status(True, None)
+        return True
 
     def _run(self) -> None:
         card_present = False
-        try:
-            self.reader.reset()
-            self._status(True, None)
-        except Ga467Error as exc:
-            log.warning("ID card reader %s: %s", self.reader.name, exc)
-            self._status(False, str(exc))
+        fails = 0
+        connected = False
         while not self._stop.is_set():
+            if not connected:
+                connected = self._connect()
+                if not connected:
+                    self._stop.wait(self.retry)
+                    continue
+            reader = self.reader
+            assert reader is not None
             try:
                 if card_present:
-                    card_present = self.reader.find_card()
+                    card_present = reader.find_card()
                 else:
-                    info = self.reader.read_card(date.today())
+                    info = reader.read_card(date.today())
                     if info is not None:
                         card_present = True
                         self.on_card(info.id_number, None)
+                fails = 0
                 self._status(True, None)
             except InvalidIdNumber as exc:
                 card_present = True
@@ -424,9 +449,14 @@ class Ga467Poller:
                     card_present = True
                     self.on_card(None, str(exc))
                 else:
-                    log.warning("ID card reader %s: %s", self.reader.name, exc)
+                    log.warning("ID card reader %s: %s", self.name, exc)
                 self._status(True, None)
             except Ga467Error as exc:
+                fails += 1
                 self._status(False, str(exc))
+                if fails >= 3 and self._url:  # unplugged? open it again
+                    reader.close()
+                    self.reader = None
+                    connected = False
                 self._stop.wait(1.0)
             self._stop.wait(self.interval)

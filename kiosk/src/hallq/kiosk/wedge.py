@@ -77,6 +77,7 @@ class WedgeReader:
         #: Called with each completed entry; by default it becomes a validated number for ``on_card``.
         self.on_entry: Callable[[str], None] = self._entry
         self.decoder = WedgeDecoder()
+        self.retry = 2.0
         self._device: Any = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -107,36 +108,70 @@ class WedgeReader:
         self.on_card(number, why)
 
     def start(self) -> WedgeReader:
-        if self._device is None:
-            self.open()
-        self.on_status(True, None)
+        """Read on a thread; a device that is missing or goes away is reported offline and opened again."""
         self._thread = threading.Thread(target=self._run, name="wedge", daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
+        online: bool | None = None
+        while not self._stop.is_set():
+            if self._device is None:
+                try:
+                    self.open()
+                except OSError as exc:
+                    if online is not False:
+                        log.warning("%s", exc)
+                        self.on_status(False, str(exc))
+                        online = False
+                    self._stop.wait(self.retry)
+                    continue
+                self.on_status(True, None)
+                online = True
+            try:
+                self.wait_entry(0.2, deliver=True)
+            except OSError as exc:
+                log.warning("card reader %s went away: %s", self.path, exc.strerror)
+                self.on_status(False, f"went away: {exc.strerror}")
+                online = False
+                self._close()
+
+    def wait_entry(self, timeout: float, *, deliver: bool = False) -> str | None:
+        """Read events for up to ``timeout`` seconds; the first completed entry (delivered to
+        :attr:`on_entry` too when ``deliver``), or None."""
         import select
+        import time
 
         dev = self._device
-        try:
-            while not self._stop.is_set():
-                r, _, _ = select.select([dev.fd], [], [], 0.2)
-                if not r:
-                    continue
-                for event in dev.read():
-                    self.process(event)
-        except OSError as exc:
-            log.warning("card reader %s stopped: %s", self.path, exc.strerror)
-            self.on_status(False, f"stopped: {exc.strerror}")
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([dev.fd], [], [], left)
+            if not r:
+                return None
+            for event in dev.read():
+                entry = self.decoder.feed(event)
+                if entry is not None:
+                    if deliver:
+                        self.on_entry(entry)
+                    return entry
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(1)
+    def _close(self) -> None:
         if self._device is not None:
             try:
                 self._device.ungrab()
             except OSError:
                 pass
-            self._device.close()
+            try:
+                self._device.close()
+            except OSError:
+                pass
             self._device = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(1)
+        self._close()
