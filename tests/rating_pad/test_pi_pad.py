@@ -168,3 +168,28 @@ def test_the_pad_rates_a_finished_service_through_the_controller(mosquitto, cont
         rows = db.execute("SELECT ticket, window, level, staff_name, case_id, item_code FROM ratings").fetchall()
     assert rows == [(ticket, 1, "dissatisfied", "李娜", "3203122026112300017", "000101001000")]
     assert padjournal.Journal(str(tmp_path / "ratings-1.jsonl")).pending == []
+
+
+def test_a_touch_on_the_screen_rates_like_a_button(mosquitto, controller, clerk, tmp_path):
+    import pygame
+
+    shots = tmp_path / "shots"
+    cfg_path = pad_toml(tmp_path)
+    cfg_path.write_text(cfg_path.read_text() + f'\n[screen]\nmode = "headless"\nsize = [480, 320]\n'
+                                               f'screenshot_dir = "{shots}"\n')
+    factory = MockFactory(pin_class=MockPWMPin)
+    pad = RunningPad(cfg_path, mosquitto.url, factory)
+    try:
+        wait_until(lambda: pad.app.screen is not None, what="the screen")
+        ticket = clerk.serve("CASE-TOUCH")
+        wait_until(lambda: pad.invited(ticket), what="the invitation")
+        wait_until(lambda: any("invite" in p.name for p in shots.glob("*.png")), what="the invitation's picture")
+        x, y, w, h = pad.app.screen.button_rects()[4]
+        for kind in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
+            pygame.event.post(pygame.event.Event(kind, pos=(x + w // 2, y + h // 2), button=1))
+        wait_until(lambda: pad.app.accepted == 1, what="the controller's answer")
+        wait_until(lambda: any("thanks" in p.name for p in shots.glob("*.png")), what="the thank-you picture")
+    finally:
+        pad.stop()
+    with sqlite3.connect(controller.db) as db:
+        assert db.execute("SELECT ticket, level FROM ratings").fetchall() == [(ticket, "very_dissatisfied")]
