@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -186,3 +187,45 @@ def test_hall_closed(tmp_path, mosquitto, make_kiosk):
         app.run_until(lambda s: False, 0.2)
     finally:
         c.stop()
+
+
+def test_appointment_check_in_with_a_missing_wedge_reader(controller, monitor, make_kiosk):
+    app = make_kiosk(readers=["evdev:/dev/input/by-id/no-such-reader-event-kbd"])
+    monitor.wait_for("hallq/demo/device/kiosk-1/health",
+                     lambda m: [r["online"] for r in json.loads(m.payload).get("readers", [])] == [False])
+    tap(app, "appointment")
+    assert app.run_until(lambda s: s.screen == "appointment", 2)
+    for k in "20261":
+        tap(app, "key", k)
+    tap(app, "backspace")
+    tap(app, "key", "7")
+    tap(app, "confirm")
+    assert app.run_until(lambda s: s.screen == "home" and s.appointment == "20267", 2)
+    tap(app, "category", "C")
+    assert app.run_until(lambda s: s.screen == "ticket", 5)
+    assert app.state.shown.ticket.priority == "appointment"
+    sent = takes(monitor)[-1]
+    assert (sent["channel"], sent["priority"], sent["appointment"]) == ("appointment", "appointment", "20267")
+
+
+def test_hallq_kiosk_process_headless_with_screenshots(controller, monitor, mosquitto, tmp_path, secret_file):
+    import signal
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path, mosquitto.url, secret_file, [])
+    shots = tmp_path / "proc-shots"
+    proc = subprocess.Popen([sys.executable, "-m", "hallq.shared.cli", "kiosk", "--config", str(cfg), "--headless",
+                             "--screenshot", str(shots)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        monitor.wait_for("hallq/demo/device/kiosk-1/status", lambda m: m.payload == b"online", timeout=15)
+        monitor.wait_for("hallq/demo/device/kiosk-1/health", timeout=5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not list(shots.glob("*-home.png")):
+            time.sleep(0.1)
+        assert list(shots.glob("*-home.png"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0, out.decode(errors="replace")
+    monitor.wait_for("hallq/demo/device/kiosk-1/status", lambda m: m.payload == b"stopped", timeout=5)
