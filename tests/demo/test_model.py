@@ -125,7 +125,8 @@ def test_ratings_as_halls_report_them():
     assert c["dissatisfied"] > 0
     # waiting long makes poor ratings likelier
     late = [rating_level(i / 10000, 40 * 60) for i in range(10000)]
-    assert satisfaction(late) < satisfaction(levels) - 0.2
+    assert abs(satisfaction(late) - (satisfaction(levels) - 0.10)) < 0.002
+    assert rating_level(0.5, 20 * 60) == rating_level(0.5, 0) == "very_satisfied"
     assert satisfaction([]) is None
 
 

@@ -64,6 +64,20 @@ def parse_span(text: str | None) -> tuple[float, float] | None:
     return span
 
 
+def has_screen() -> bool:
+    """Whether device windows can open: on Linux a display server must be named; elsewhere assume so."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def has_sound() -> bool:
+    """Whether a sound device is there (on Linux: an ALSA playback device)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(Path("/dev/snd").glob("pcmC*D*p"))
+
+
 def _free_port(preferred: int = 1883) -> int:
     for port in (preferred, 0):
         with socket.socket() as s:
@@ -127,14 +141,16 @@ class Stop(Exception):
               help="Work brought by the citizens / what the windows can do.")
 @click.option("--span", metavar="HH:MM-HH:MM", default=None,
               help="Simulate only this part of the day (e.g. 09:00-10:00 for a short demo).")
-@click.option("--headless", is_flag=True, help="No live view (device roles run headless too).")
+@click.option("--headless", is_flag=True,
+              help="No live view; the device roles run headless too (as they do anyway without a display).")
 @click.option("--no-devices", is_flag=True, help="Do not start the device roles registered for the demo.")
+@click.option("--quiet", is_flag=True, help="The devices do not speak, even where there is a sound device.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the day's figures as JSON here.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Output folder: hall.db, logs, the devices' files.")
 def command(broker: str | None, config_path: Path, speed: float, seed: int, load: float, span: str | None,
-            headless: bool, no_devices: bool, report_path: Path | None, out: Path) -> None:
+            headless: bool, no_devices: bool, quiet: bool, report_path: Path | None, out: Path) -> None:
     """Run a whole simulated hall day on this machine: broker, controller, devices, citizens, clerks."""
     try:
         cfg = hall_config.load(config_path)
@@ -214,8 +230,10 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
 
             replaces: set[str] = set()
             if not no_devices:
-                ctx = DemoContext(hall=cfg.hall.id, broker=broker, out_dir=out, headless=headless,
-                                  windows=tuple(sorted(shape.windows)), secret_file=secret_file, env=dict(env))
+                ctx = DemoContext(hall=cfg.hall.id, broker=broker, out_dir=out,
+                                  headless=headless or not has_screen(),
+                                  windows=tuple(sorted(shape.windows)), secret_file=secret_file, env=dict(env),
+                                  sound=not quiet and has_sound())
                 try:
                     started = participants(ctx)
                 except Exception as exc:  # a broken role must not take the demo down

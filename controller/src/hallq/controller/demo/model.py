@@ -21,7 +21,7 @@ What the model says, and where the numbers come from:
   after part of their service at the first window.
 - **Ratings**: most citizens rate. The levels follow the published figures of a hall (13,851 ratings:
   13,345 very satisfied, 363 satisfied, 143 dissatisfied: 98.97% satisfied), and the chance of a poor rating
-  grows with the wait beyond 15 minutes.
+  grows with the wait beyond 20 minutes.
 """
 
 from __future__ import annotations
@@ -207,11 +207,11 @@ BASE_LEVELS = (13345 / 13851, 363 / 13851, 0.0005, 143 / 13851 - 0.0005, 0.0)
 def rating_level(u: float, wait_s: float) -> str:
     """The level a citizen presses: ``u`` is their uniform draw, ``wait_s`` how long they waited.
 
-    Below 15 minutes of wait the published split holds; beyond it one point of probability per extra
+    Up to 20 minutes of wait the published split holds; beyond it half a point of probability per extra
     minute moves from "very satisfied" to the lower levels (a third each to basic, dissatisfied, very
-    dissatisfied), up to 30 points.
+    dissatisfied), up to 15 points. On a busy day that keeps the hall near the ~98% halls report.
     """
-    extra = min(0.30, max(0.0, (wait_s / MIN - 15.0) * 0.01))
+    extra = min(0.15, max(0.0, (wait_s / MIN - 20.0) * 0.005))
     probs = [BASE_LEVELS[0] - extra, BASE_LEVELS[1], BASE_LEVELS[2] + extra / 3,
              BASE_LEVELS[3] + extra / 3, BASE_LEVELS[4] + extra / 3]
     acc = 0.0
