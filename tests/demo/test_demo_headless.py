@@ -53,3 +53,18 @@ def test_headless_demo_report_matches_the_simulated_day(mosquitto, tmp_path):
     # and the report printed on the terminal shows the day
     assert "满意率" in r.stdout and f"{sim['taken']}" in r.stdout
     assert (out / "hall.db").exists()
+
+
+def test_the_live_view_runs_the_day_and_ends_with_the_report(mosquitto, tmp_path):
+    from click.testing import CliRunner
+    from hallq.controller.demo import cli as demo_cli
+
+    result = CliRunner().invoke(demo_cli.command, [
+        "--no-devices", "--speed", "900", "--span", "09:00-09:15", "--broker", mosquitto.url,
+        "--out", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "窗口 Windows" in out and "排队 Queues" in out and "最近叫号 Latest calls" in out  # the live view
+    assert "王丽" in out  # a clerk signed in
+    assert "全厅 hall" in out and "满意率" in out  # the controller's report
+    assert "simulated:" in out
