@@ -279,9 +279,9 @@ class PygameLed:
         surf.fill((0, 0, 0))
         lines = [ln for ln in text.split("\n") if ln][:2] or [""]
         lh = h // len(lines)
+        font = self.fonts(16, False)
         for i, line in enumerate(lines):
-            font = self.fonts(max(8, lh - 2), False)
-            img, _ = font.render(line, (255, 255, 255))
+            img, _ = font.render(line, (255, 255, 255), size=max(8, lh - 2))
             if img.get_width() > w:
                 img = pygame.transform.smoothscale(img, (w, img.get_height()))
             surf.blit(img, ((w - img.get_width()) // 2, i * lh + (lh - img.get_height()) // 2))

@@ -52,11 +52,15 @@ class Box:
 
 
 class TextCache:
-    """Fitted sizes and rendered text surfaces, so an unchanged frame costs blits, not rasterising."""
+    """Fitted sizes and rendered text surfaces, so an unchanged frame costs blits, not rasterising.
 
-    def __init__(self, fonts: FontFactory, limit: int = 600):
-        self.fonts = fonts
-        self.limit = limit
+    One font face per weight serves every size (a CJK face is large; one per size would cost megabytes
+    each), and the rendered surfaces are kept within a byte budget, least recently used first out."""
+
+    def __init__(self, fonts: FontFactory, budget_bytes: int = 24 * 1024 * 1024):
+        self._faces = {False: fonts(32, False), True: fonts(32, True)}
+        self.budget = budget_bytes
+        self.bytes = 0
         self._surfaces: OrderedDict[tuple, Any] = OrderedDict()
         self._fits: dict[tuple, tuple[str, int]] = {}
 
@@ -64,16 +68,21 @@ class TextCache:
         key = (text, size, bold, color)
         s = self._surfaces.get(key)
         if s is None:
-            s, _ = self.fonts(size, bold).render(text, color)
+            s, _ = self._faces[bold].render(text, color, size=size)
             self._surfaces[key] = s
-            if len(self._surfaces) > self.limit:
-                self._surfaces.popitem(last=False)
+            self.bytes += s.get_width() * s.get_height() * s.get_bytesize()
+            while self.bytes > self.budget and len(self._surfaces) > 1:
+                _, old = self._surfaces.popitem(last=False)
+                self.bytes -= old.get_width() * old.get_height() * old.get_bytesize()
         else:
             self._surfaces.move_to_end(key)
         return s
 
+    def rect(self, text: str, size: int, bold: bool) -> Any:
+        return self._faces[bold].get_rect(text, size=size)
+
     def width(self, text: str, size: int, bold: bool) -> int:
-        return self.fonts(size, bold).get_rect(text).width
+        return self.rect(text, size, bold).width
 
     def fit(self, text: str, w: int, h: int, size: int, bold: bool, min_size: int) -> tuple[str, int]:
         """The largest size ≤ ``size`` at which ``text`` fits ``w``×``h``; an ellipsis if even ``min_size`` is too big."""
@@ -84,7 +93,7 @@ class TextCache:
         size = max(1, size)
         min_size = min(min_size, size)
         while size > min_size:
-            r = self.fonts(size, bold).get_rect(text)
+            r = self.rect(text, size, bold)
             if r.width <= w and r.height <= h:
                 break
             scale = min(w / max(1, r.width), h / max(1, r.height))
