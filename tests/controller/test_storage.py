@@ -23,6 +23,13 @@ def test_database_settings(stored):
     conn = stored.storage.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # the app checkpoints when idle
+    stored.take("A")
+    wal = stored.db.with_name(stored.db.name + "-wal")
+    assert wal.stat().st_size > 0
+    stored.storage.checkpoint()
+    assert wal.stat().st_size == 0
+    assert sqlite3.connect(stored.db).execute("SELECT count(*) FROM tickets").fetchone()[0] == 1
 
 
 def test_restart_keeps_queues_windows_numbers_and_answers(stored):

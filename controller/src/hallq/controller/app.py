@@ -42,6 +42,10 @@ MAX_BATCH = 1000
 #: The ``stats`` topic is published at most this often (seconds of real time).
 STATS_EVERY = 60.0
 
+#: The write-ahead log is copied into the database when no request waits, this often (seconds) ...
+CHECKPOINT_IDLE_S = 5.0
+#: ... and at least this often under a load that never pauses.
+CHECKPOINT_MAX_S = 60.0
 #: Exit status when the database cannot be written.
 EXIT_STORAGE = 75
 
@@ -75,6 +79,7 @@ class Controller:
         self.batches = 0
         self._stats_dirty = True
         self._stats_at = 0.0
+        self._checkpoint_at = time.monotonic()
         now = clock.now()
         self.state = self.storage.load(now)
         # a restart on a later day closes the old day at once (waiting tickets expire)
@@ -90,9 +95,6 @@ class Controller:
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
-        self.client._paho.message_callback_add(
-            self.topics.all_requests,
-            lambda c, u, m: self._inbox.put(Message(m.topic, m.payload, bool(m.retain))))
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
@@ -252,4 +254,8 @@ class Controller:
             log.info("a new day: %s", self.state.day)
         if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= STATS_EVERY:
             self._publish_stats(now)
+        since = time.monotonic() - self._checkpoint_at
+        if since >= CHECKPOINT_MAX_S or (since >= CHECKPOINT_IDLE_S and self._inbox.empty()):
+            self.storage.checkpoint()
+            self._checkpoint_at = time.monotonic()
         self.followups.poll()

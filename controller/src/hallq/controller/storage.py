@@ -1,7 +1,8 @@
 """The hall's record in SQLite: what the core decided, committed before anyone hears of it.
 
 - WAL journal with ``synchronous=FULL``: a committed transaction survives a power cut, and readers
-  (``hallq controller report``) never block the controller.
+  (``hallq controller report``) never block the controller. Checkpoints are not left to SQLite (which
+  would run them inside some request's commit) but run by the app between requests.
 - :meth:`Storage.write` writes the records of a whole batch of requests in ONE transaction (group commit:
   one fsync for all the requests that arrived together); the app publishes the answers only after it
   returns.
@@ -99,6 +100,8 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+        # no checkpoint inside a request's commit: the app runs :meth:`Storage.checkpoint` when idle
+        conn.execute("PRAGMA wal_autocheckpoint=0")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
 
@@ -208,6 +211,10 @@ class Storage:
             if upload:
                 haocp.outbox_row(c, self.cfg.hall.id, r, self.cfg.haocp)
             followups.open_row(c, r, rules)
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database (the app does this when no request waits)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def prune(self, now: datetime) -> None:
         """Forget cached answers older than :data:`REPLY_RETENTION`."""
