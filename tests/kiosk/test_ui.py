@@ -89,3 +89,30 @@ def test_every_screen_fits(size, tmp_path):
         assert len(list(tmp_path.glob("*.png"))) == 2 * len(states())
     finally:
         screen.close()
+
+
+@pytest.mark.parametrize("count", [1, 2, 12, 16])
+@pytest.mark.parametrize("size", [(1920, 1080), (1080, 1920)])
+def test_home_with_few_or_many_categories(size, count, tmp_path):
+    cats = [CategoryInfo(code=f"K{i}", name=f"业务类别{i}", prefix=f"K{i % 10}") for i in range(count)]
+    hall = HallConfig(hall="demo", name="示范中心", timezone="Asia/Shanghai", windows=[], categories=cats)
+    s = core.initial(core.Settings(device="k", req_prefix="k"), T0)
+    s = core.handle(s, ConfigChanged(hall), T0)[0]
+    screen = open_screen(size, "headless")
+    try:
+        ui = KioskUI(screen)
+        ui.draw(s, T0, "09:30")
+        targets = [h.rect for h in ui.hits if h.press.action == "category"]
+        assert len(targets) == count
+        for x, y, w, h in targets:
+            assert w >= 200 and h >= 100 and x + w <= size[0] and y + h <= size[1]
+        for r in ui.drawn:
+            for x, y, w, h in targets:
+                inside = x <= r.left and r.right <= x + w and y <= r.top and r.bottom <= y + h
+                apart = r.right <= x or x + w <= r.left or r.bottom <= y or y + h <= r.top
+                assert inside or apart, "a label runs out of its card"
+        for i in range(count):
+            assert ui.hit(ui.find("category", f"K{i}")) == Press("category", f"K{i}")
+        screen.screenshot(tmp_path / f"home-{count}.png")
+    finally:
+        screen.close()

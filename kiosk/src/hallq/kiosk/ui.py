@@ -104,6 +104,7 @@ class KioskUI:
             pg.draw.rect(self.surface, edge, r, width=self.px(4), border_radius=self.px(18))
         size = size or self.px(48)
         if sub:
+            sub_size = int(size * 0.55)  # the same on every card, however its name had to shrink
             lines = [label]
             if self.screen.font(size, True).get_rect(label).width > r.width - 40:
                 for scale, most in ((0.75, 2), (0.6, 3)):
@@ -111,12 +112,21 @@ class KioskUI:
                     if len(wrapped) <= most:
                         lines, size = wrapped, int(size * scale)
                         break
-            y = r.centery - self.px(6) - int(size * 1.2) * (len(lines) - 1)
+            gap = self.px(8)
+
+            def block() -> int:
+                return len(lines) * int(size * 1.25) + gap + int(sub_size * 1.3)
+
+            room = r.height - 2 * self.px(12)
+            if block() > room:  # a small card: everything smaller, still inside it
+                scale = room / block()
+                size, sub_size = max(12, int(size * scale)), max(12, int(sub_size * scale))
+            y = r.centery - block() // 2
             for line in lines:
-                self.text(line, size, (r.centerx, y), color, True, "midbottom", r.width - 20)
-                y += int(size * 1.2)
-            self.text(sub, int(size * 0.6), (r.centerx, r.centery + self.px(14)), MUTED if fill == CARD else color,
-                      False, "midtop", r.width - 20)
+                self.text(line, size, (r.centerx, y), color, True, "midtop", r.width - 20)
+                y += int(size * 1.25)
+            self.text(sub, sub_size, (r.centerx, y + gap), MUTED if fill == CARD else color, False, "midtop",
+                      r.width - 20)
         else:
             self.text(label, size, r.center, color, True, "center", r.width - 20)
         self.hits.append(Hit((r.x, r.y, r.width, r.height), press))
