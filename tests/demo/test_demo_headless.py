@@ -50,6 +50,9 @@ def test_headless_demo_report_matches_the_simulated_day(mosquitto, tmp_path):
     assert sum(ctl["ratings"].values()) == sim["rated"] > 0
     assert ctl["satisfaction"] == sim["satisfaction"]
     assert sim["rated"] == sum(1 for v in expected if v.rates and v.answers_after is not None)
+    # the waits the simulation saw are the controller's (both from the controller's time stamps)
+    assert abs(sim["wait_mean_min"] - ctl["wait_mean_min"]) < 0.5
+    assert sim["est_mae_min"] is not None and sim["est_mae_min"] >= 0
     # and the report printed on the terminal shows the day
     assert "满意率" in r.stdout and f"{sim['taken']}" in r.stdout
     assert (out / "hall.db").exists()

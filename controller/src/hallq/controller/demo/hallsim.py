@@ -60,6 +60,7 @@ class SimTicket:
     visit: Visit | None  # None: a ticket the simulation did not issue (a real kiosk's)
     number: str
     issued_s: float
+    est_wait_min: int | None = None  # what the kiosk was told
     first_call_s: float | None = None
     transferred: bool = False
     ended: bool = False
@@ -84,6 +85,7 @@ class Tally:
     timeouts: int = 0
     errors: Counter = field(default_factory=Counter)  # other refusals of window operations
     wait_s: list[float] = field(default_factory=list)  # realised waits (first call - issue)
+    est_error_min: list[float] = field(default_factory=list)  # |est_wait_min - realised wait|
 
     def as_dict(self) -> dict:
         rated = sum(self.rated.values())
@@ -106,6 +108,7 @@ class Tally:
             "satisfaction": round(good / rated, 4) if rated else None,
             "wait_mean_min": round(sum(waits) / len(waits) / MIN, 2) if waits else None,
             "wait_p90_min": round(waits[min(len(waits) - 1, int(0.9 * len(waits)))] / MIN, 2) if waits else None,
+            "est_mae_min": round(sum(self.est_error_min) / len(self.est_error_min), 2) if self.est_error_min else None,
             "timeouts": self.timeouts,
             "errors": dict(self.errors),
         }
@@ -150,6 +153,7 @@ class SimHall:
         self._work = threading.Condition(self._lock)
         self._waiting: dict[str, int] = {}
         self._queue_version = 0  # counts queue messages, so an idle clerk waits for news
+        self._taking = 0  # take requests sent and not yet recorded
         self._rng = random.Random(seed + 7919)
         self._clients: list[HallClient] = []
         ids = self._device_ids()
@@ -277,6 +281,7 @@ class SimHall:
                           priority=v.priority, person=person, appointment=v.appointment)  # type: ignore[arg-type]
         with self._lock:
             self.tally.arrived += 1
+            self._taking += 1
         try:
             reply = kiosk.request("take", req, timeout=10, resend_every=1)
         except concurrent.futures.CancelledError:  # halted
@@ -289,10 +294,20 @@ class SimHall:
             with self._lock:
                 self.tally.timeouts += 1
             return
-        assert isinstance(reply, TakeReply)
-        with self._lock:
-            self.tally.taken += 1
-            self.tickets[reply.ticket.number] = SimTicket(v, reply.ticket.number, self.now_s())
+        else:
+            assert isinstance(reply, TakeReply)
+            tk = reply.ticket
+            with self._lock:
+                self.tally.taken += 1
+                self.tickets[tk.number] = SimTicket(v, tk.number, self._sim_s(tk.issued_at), tk.est_wait_min)
+        finally:
+            with self._work:
+                self._taking -= 1
+                self._work.notify_all()
+
+    def _sim_s(self, at: datetime) -> float:
+        """A controller's time stamp as simulated seconds since midnight."""
+        return (at - self.midnight).total_seconds()
 
     # -- clerks at the windows -------------------------------------------------------------------------
     def _op(self, client: HallClient, window: int, op: str, **kw) -> WindowReply | None:
@@ -350,14 +365,17 @@ class SimHall:
                 if reply is None or reply.ticket is None:
                     self._wait_for_work(window, seen)
                     continue
-                self._serve(client, pad, window, reply.ticket.number)
+                called = reply.ticket.called_at
+                self._serve(client, pad, window, reply.ticket.number,
+                            self._sim_s(called) if called is not None else self.now_s())
         finally:
             if not self.stop.is_set():
                 self._op(client, window, "close")
 
-    def _serve(self, client: HallClient, pad: HallClient | None, window: int, number: str) -> None:
-        now = self.now_s()
-        with self._lock:
+    def _serve(self, client: HallClient, pad: HallClient | None, window: int, number: str, now: float) -> None:
+        with self._work:
+            # the kiosk may not have recorded the answer to its take yet: the ticket was called that fast
+            self._work.wait_for(lambda: number in self.tickets or not self._taking, 2.0)
             t = self.tickets.get(number)
             if t is None:  # issued by a real kiosk: a citizen the model did not draw
                 t = self.tickets[number] = SimTicket(None, number, now)
@@ -367,6 +385,8 @@ class SimHall:
                 if t.visit is not None:
                     self.tally.called += 1
                     self.tally.wait_s.append(now - t.issued_s)
+                    if t.est_wait_min is not None:
+                        self.tally.est_error_min.append(abs(t.est_wait_min - (now - t.issued_s) / MIN))
         v = t.visit
         answers = 0 if v is None or second else v.answers_after
         if answers is None:  # never comes: a recall, then void the ticket
@@ -391,10 +411,14 @@ class SimHall:
         if v is not None and v.transfer is not None and not second:
             if not self.pause(v.transfer.after_s):
                 return
+            with self._lock:  # before the request: another window may call it as soon as it is sent
+                t.transferred = True
             if self._op(client, window, "transfer", to=TransferTo(category=v.transfer.category)) is not None:
                 with self._lock:
-                    t.transferred = True
                     self.tally.transferred += 1
+            else:
+                with self._lock:
+                    t.transferred = False
             return
         if v is None:
             service = self._rng.lognormvariate(0, 0.5) * 5 * MIN
