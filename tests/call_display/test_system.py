@@ -22,7 +22,7 @@ from hallq.call_display import core
 from hallq.call_display.app import DisplayApp, Options
 from hallq.call_display.config import parse
 from hallq.shared.mqtt import HallClient
-from hallq.shared.schemas import Call, Staff, TakeRequest, WindowRequest, decode
+from hallq.shared.schemas import Call, DeviceHealth, Staff, TakeRequest, WindowRequest, decode
 from harness import Monitor
 
 WALL = datetime(2026, 11, 23, 10, 0)
@@ -73,10 +73,15 @@ def test_hall_screen_follows_the_controller_and_speaks(controller, clients, quic
     first, second = take("C"), take("C")
     trace = tmp_path / "trace.jsonl"
     toml = hall_toml(controller.url, f'[voice]\nbackend = "clips"\npack = "{quick_pack}"\nlanguages = ["zh"]\n')
+    health = Monitor(controller.url, "hallq/demo/device/display-hall/#")
     r = Running(toml, Options(trace=trace))
     try:
         app = r.app
         wait_until(lambda: app._complete(), 5)
+        h = decode(health.wait_for("hallq/demo/device/display-hall/health").payload, DeviceHealth)
+        assert h.role == "display" and h.errors == []
+        health.wait_for("hallq/demo/device/display-hall/status", lambda m: m.payload == b"online")
+        health.close()
         assert app.state.queue.categories["C"].waiting >= 2
         op(5, "next")
         wait_until(lambda: app.state.flash is not None and app.state.flash.call.ticket == first)
@@ -89,6 +94,8 @@ def test_hall_screen_follows_the_controller_and_speaks(controller, clients, quic
         op(5, "next")
         wait_until(lambda: next(w for w in core.hall_view(app.state, 0, WALL).windows if w.no == 5).ticket == second)
         # garbage on a state topic is refused and changes nothing
+        wait_until(lambda: app.state.queue.categories["C"].waiting == 0)  # the controller's news is all in
+        time.sleep(0.2)
         before = app.state.queue
         m = Monitor(controller.url, "hallq/demo/queue")
         m.publish("hallq/demo/queue", b'{"at": "x"')

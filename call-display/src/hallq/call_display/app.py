@@ -89,7 +89,6 @@ class DisplayApp:
         self.screen: Any = None
         self.client: HallClient | None = None
         self._pending_frames: dict[tuple[str, int, int], float] = {}  # calls not yet on screen
-        self._errors: list[str] = []
 
     # -- wiring -------------------------------------------------------------------------------------------
     def _open_screen(self) -> None:
@@ -193,7 +192,11 @@ class DisplayApp:
     def _publish_health(self) -> None:
         if self.client is None or not self.client.connected:
             return
-        errors = list(self._errors[-5:])
+        errors: list[str] = []
+        if self.voice is not None and self.voice.errors:
+            errors.append(f"voice: {self.voice.errors} announcements failed")
+        if self.bad_messages:
+            errors.append(f"{self.bad_messages} malformed messages ignored")
         if self.led is not None and self.led.last_error:
             errors.append(f"LED board: {self.led.last_error}")
         role = "window" if self.caller_state is not None else "display"
