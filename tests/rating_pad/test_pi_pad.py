@@ -14,6 +14,7 @@ from hallq.rating_pad import padjournal
 from hallq.rating_pad.app import PadApp
 from hallq.rating_pad.config import ConfigError, GpioSection, load, parse
 from hallq.rating_pad.hardware import GpioPad
+from hallq.shared.schemas import DeviceHealth, decode
 
 
 def wait_until(fn, timeout: float = 10.0, what: str = "condition"):
@@ -162,6 +163,9 @@ def test_the_pad_rates_a_finished_service_through_the_controller(mosquitto, cont
         assert pad.app.pending == []
         rate_msgs = monitor.on("hallq/padtest/req/pad-1/rate")
         assert len(rate_msgs) == 1
+        health = monitor.wait_for("hallq/padtest/device/pad-1/health")
+        h = decode(health.payload, DeviceHealth)
+        assert h.role == "pad" and h.errors == []
     finally:
         pad.stop()
     with sqlite3.connect(controller.db) as db:

@@ -201,10 +201,11 @@ class Uploader:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self) -> None:
+        """Stop after the POST in flight, if any (it is answered or times out)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(self.cfg.timeout_seconds + 2)
         self.http.close()
         self.conn.close()
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from hallq.shared.clock import Clock, from_env
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
-from hallq.shared.schemas import PayloadError, RateRequest, WindowState, decode, to_builtins
+from hallq.shared.schemas import DeviceHealth, PayloadError, RateRequest, WindowState, decode, to_builtins
 
 from . import padcore, padjournal
 from .config import PadConfig
@@ -54,6 +54,7 @@ class PadApp:
         self.client = HallClient(broker or cfg.pad.broker, cfg.pad.hall, cfg.client_id)
         self.topics = self.client.topics
         self.client.subscribe(self.topics.window_state(cfg.pad.window), self._on_window_state)
+        self.client.on_connected = self._publish_health
         self.screen: Any = None
         self.accepted = 0  # ratings the controller accepted since start
         self.refused = 0  # ratings the controller answered with a refusal
@@ -99,6 +100,17 @@ class PadApp:
                 self.screen.apply(effect)
         elif kind == "error":
             log.warning("pad ignored an event: %s", effect[1])
+
+    def _publish_health(self) -> None:
+        """``device/{client}/health`` (retained): ratings still waiting for the controller are reported."""
+        n = len(self.pending)
+        errors = [f"{n} rating(s) kept, waiting for the controller"] if n else []
+        self.client.publish(self.topics.device_health(self.cfg.client_id),
+                            DeviceHealth(at=self.clock.now(), role="pad", errors=errors), retain=True)
+
+    def request_stop(self) -> None:
+        """Make :meth:`run` return (safe from a signal handler)."""
+        self._stop.set()
 
     def start(self) -> PadApp:
         """Connect and start sending (the pad loop is :meth:`run`)."""
@@ -185,3 +197,6 @@ class PadApp:
                 log.info("rating %s accepted", rec["req"])
             with self._journal_lock:
                 self.journal.done(rec["req"])
+                left = len(self.journal.pending)
+            if left == 0:
+                self._publish_health()

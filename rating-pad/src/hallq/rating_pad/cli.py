@@ -27,7 +27,7 @@ def command(config_path: str, broker: str | None) -> None:
         raise click.ClickException(str(exc)) from None
 
     def stop(signum: int, frame: object) -> None:
-        app._stop.set()
+        app.request_stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
