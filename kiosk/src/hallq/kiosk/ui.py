@@ -48,6 +48,7 @@ class KioskUI:
         self.hits: list[Hit] = []
         self.drawn: list[Any] = []  # the rectangles of this frame's texts (tests check nothing is clipped)
         self._cache: dict[tuple[str, int, bool, tuple[int, int, int]], Any] = {}
+        self._fits: dict[tuple[str, int, int], tuple[list[str], int]] = {}
 
     # -- primitives ------------------------------------------------------------------------------------
     def px(self, v: float) -> int:
@@ -105,13 +106,7 @@ class KioskUI:
         size = size or self.px(48)
         if sub:
             sub_size = int(size * 0.55)  # the same on every card, however its name had to shrink
-            lines = [label]
-            if self.screen.font(size, True).get_rect(label).width > r.width - 40:
-                for scale, most in ((0.75, 2), (0.6, 3)):
-                    wrapped = self.wrap(label, int(size * scale), r.width - 40, bold=True)
-                    if len(wrapped) <= most:
-                        lines, size = wrapped, int(size * scale)
-                        break
+            lines, size = self._fit(label, size, r.width - 40)
             gap = self.px(8)
 
             def block() -> int:
@@ -130,6 +125,23 @@ class KioskUI:
         else:
             self.text(label, size, r.center, color, True, "center", r.width - 20)
         self.hits.append(Hit((r.x, r.y, r.width, r.height), press))
+
+    def _fit(self, label: str, size: int, width: int) -> tuple[list[str], int]:
+        """The lines and size a card's name needs to fit ``width`` (one line, else two or three, smaller)."""
+        key = (label, size, width)
+        fit = self._fits.get(key)
+        if fit is None:
+            fit = ([label], size)
+            if self.screen.font(size, True).get_rect(label).width > width:
+                for scale, most in ((0.75, 2), (0.6, 3)):
+                    wrapped = self.wrap(label, int(size * scale), width, bold=True)
+                    if len(wrapped) <= most:
+                        fit = (wrapped, int(size * scale))
+                        break
+            if len(self._fits) > 200:
+                self._fits.clear()
+            self._fits[key] = fit
+        return list(fit[0]), fit[1]
 
     # -- touches ---------------------------------------------------------------------------------------
     def hit(self, pos: tuple[int, int]) -> Press | None:
