@@ -90,3 +90,16 @@ def test_mpy_cross_refuses_what_micropython_cannot_compile(tmp_path):
 def test_firmware_files_are_all_there():
     assert {p.name for p in FIRMWARE_FILES} >= {"main.py", "padcore.py", "padjournal.py", "picopad.py"}
     assert os.path.islink(ROOT / "rating-pad/src/hallq/rating_pad/padcore.py")
+
+
+def test_the_pi_wheel_carries_the_firmware_state_machine(tmp_path):
+    import zipfile
+
+    uv = shutil.which("uv") or str(ROOT / ".uv" / "bin" / "uv")
+    proc = subprocess.run([uv, "build", "--wheel", "--package", "hallq-rating-pad", "-o", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = tmp_path.glob("hallq_rating_pad-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        for name in ("padcore.py", "padjournal.py"):
+            assert z.read(f"hallq/rating_pad/{name}") == (FIRMWARE / name).read_bytes()
