@@ -62,9 +62,17 @@ def takes(monitor) -> list[dict]:
     return [json.loads(m.payload) for m in monitor.on("hallq/demo/req/kiosk-1/take")]
 
 
-def test_touch_flow_ticket_printed_and_quota(controller, monitor, make_kiosk, tmp_path):
+def test_touch_flow_ticket_printed_and_quota(controller, monitor, make_kiosk, tmp_path, caplog):
     printer = StatusDummy()
     app = make_kiosk(printer)
+    # payloads that do not fit the contract are logged and change nothing
+    hall, queue = app.state.hall, app.state.queue
+    monitor.publish("hallq/demo/config", b'{"hall": "demo", "name": 5}')
+    monitor.publish("hallq/demo/queue", b"not json")
+    monitor.publish("hallq/demo/controller/status", b"sleepy")
+    app.run_until(lambda s: False, 0.3)
+    assert app.state.hall == hall and app.state.queue == queue and app.state.controller == "online"
+    assert sum("does not fit the contract" in r.getMessage() for r in caplog.records) == 2
     tap(app, "category", "A")
     assert app.run_until(lambda s: s.screen == "ticket" and s.shown.printed is not None, 5)
     shown = app.state.shown
