@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import threading
 import time as _time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,20 @@ def test_the_pico_pad_rates_a_service_through_the_controller(picopad, mosquitto,
         _time.sleep(0.1)
         machine.PINS[6].level = 1
         _time.sleep(0.1)
+
+        # offline: the broker goes away after the invitation; the press is kept in flash and sent later
+        offline_ticket = clerk.serve("CASE-PICO-2")
+        wait_until(lambda: pad.led_mode == "pulse", what="the second invitation")
+        mosquitto.kill()
+        wait_until(lambda: pad.mqtt is None, what="the pad to notice")
+        pressed_at = datetime.now().astimezone()
+        machine.PINS[6].level = 0  # 非常不满意
+        _time.sleep(0.1)
+        machine.PINS[6].level = 1
+        wait_until(lambda: len(pad.journal.pending) == 1, what="the rating in the journal")
+        _time.sleep(1.5)
+        mosquitto.start()
+        wait_until(lambda: not pad.journal.pending, timeout=20, what="the rating sent after reconnecting")
     finally:
         pad.running = False
         runner.join(5)
@@ -113,6 +128,8 @@ def test_the_pico_pad_rates_a_service_through_the_controller(picopad, mosquitto,
             pad.mqtt.disconnect()
     with sqlite3.connect(controller.db) as db:
         rows = db.execute("SELECT ticket, level, case_id, at FROM ratings").fetchall()
-    assert [r[:3] for r in rows] == [(ticket, "satisfied", "CASE-PICO-1")]
+    assert [r[:3] for r in rows] == [(ticket, "satisfied", "CASE-PICO-1"),
+                                     (offline_ticket, "very_dissatisfied", "CASE-PICO-2")]
     assert rows[0][3].endswith("+08:00"), "the Pico sends the time of the press in the hall's offset"
+    assert abs((datetime.fromisoformat(rows[1][3]) - pressed_at).total_seconds()) < 1.5
     assert (tmp_path / "ratings.jsonl").exists()
