@@ -108,3 +108,20 @@ def test_test_reader_errors(sam, tmp_path):
     assert r.exit_code != 0 and "cannot open the card reader" in r.output
     r = CliRunner().invoke(command, ["test-reader", "--id-reader", "bt:1"])
     assert r.exit_code != 0
+
+
+@pytest.mark.parametrize("headless", [True, False])
+def test_demo_participant(tmp_path, headless):
+    from hallq.kiosk.demo import participants
+    from hallq.shared.demo import DemoContext
+
+    key = tmp_path / "hall.key"
+    key.write_text("ab" * 32)
+    ctx = DemoContext(hall="demo", broker="mqtt://127.0.0.1:1883", out_dir=tmp_path / "out", headless=headless,
+                      windows=(1, 2), secret_file=key)
+    [proc] = participants(ctx)
+    cfg = load(tmp_path / "out" / "kiosk-1.toml")
+    assert cfg.kiosk.hall == "demo" and cfg.printer.url.startswith("file:") and str(tmp_path) in cfg.printer.url
+    assert cfg.screen.mode == ("headless" if headless else "window")
+    assert proc.argv[1:5] == ["-m", "hallq.shared.cli", "kiosk", "--config"]
+    assert ("--screenshot" in proc.argv) is headless

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -416,7 +416,5 @@ class KioskApp:
         return predicate(self.state)
 
 
-def _td(seconds: float):
-    from datetime import timedelta
-
+def _td(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
