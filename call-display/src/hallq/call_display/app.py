@@ -89,6 +89,7 @@ class DisplayApp:
         self.screen: Any = None
         self.client: HallClient | None = None
         self._pending_frames: dict[tuple[str, int, int], float] = {}  # calls not yet on screen
+        self._last_key: tuple | None = None  # what the last whole picture showed
 
     # -- wiring -------------------------------------------------------------------------------------------
     def _open_screen(self) -> None:
@@ -245,12 +246,23 @@ class DisplayApp:
                 pass
         return now
 
-    def _draw(self, now: float) -> None:
+    def _draw(self, now: float) -> bool:
+        """Draw what changed: the whole picture when anything but the scrolling line changed (the state, the
+        clock, a flash phase, a notice), else only the scrolling line. True when the whole picture was drawn."""
+        import pygame
+
         wall = self._wall()
         if self.mode == "hall":
             view: Any = core.hall_view(self.state, now, wall)
+            key: tuple = (self.state.version, view.clock, view.flashing, view.flash_on)
         else:
             view = core.window_view(self.state, now, wall)
+            key = (self.state.version, view.clock, view.flashing, view.flash_on, view.notice is None)
+        if key == self._last_key:
+            if self.mode == "hall" and self.pygame_led is None and view.ticker:
+                pygame.display.update(self.renderer.ticker(self.screen.surface, view, now))
+            return False
+        self._last_key = key
         if self.pygame_led is not None:
             from .led import hall_strip_text, window_board_text
 
@@ -265,12 +277,13 @@ class DisplayApp:
         self.screen.flip()
         if self._pending_frames:
             shown = self._shown_call(view)
-            for key in list(self._pending_frames):
-                if shown is not None and key[:2] == shown:
-                    self.trace("frame", ticket=key[0], window=key[1], recall=key[2])
-                    del self._pending_frames[key]
-                elif now - self._pending_frames[key] > 5:
-                    del self._pending_frames[key]
+            for call in list(self._pending_frames):
+                if shown is not None and call[:2] == shown:
+                    self.trace("frame", ticket=call[0], window=call[1], recall=call[2])
+                    del self._pending_frames[call]
+                elif now - self._pending_frames[call] > 5:
+                    del self._pending_frames[call]
+        return True
 
     def _shown_call(self, view: Any) -> tuple[str, int] | None:
         if isinstance(view, core.HallView):
@@ -304,8 +317,6 @@ class DisplayApp:
         d = self.cfg.display
         frame = 1.0 / d.fps
         started = time.monotonic()
-        last_drawn_version = -1
-        last_second = -1
         last_health = started
         last_shot = 0.0
         quiet_since = started
@@ -334,16 +345,9 @@ class DisplayApp:
                     if pe.type == pygame.QUIT or (pe.type == pygame.KEYDOWN and pe.key == pygame.K_ESCAPE
                                                   and d.screen != "fullscreen"):
                         self.stop_event.set()
-                second = int(time.time())
-                moving = core.animating(self.state, now) or (self.mode == "hall" and bool(
-                    self.state.hall and (self.state.hall.notices or self.state.hall.hours or self.state.stats)))
-                if self.state.version != last_drawn_version or moving or second != last_second:
-                    self._draw(now)
-                    last_drawn_version = self.state.version
-                    last_second = second
-                    if not complete and self._complete():
-                        complete = True
-                        self.trace("complete")
+                if self._draw(now) and not complete and self._complete():
+                    complete = True
+                    self.trace("complete")
                 if now - last_health > 60:
                     self._publish_health()
                     last_health = now

@@ -213,6 +213,11 @@ def _ticker(p: Painter, rect: pygame.Rect, text: str, now: float, speed: int) ->
     p.boxes.append(Box("ticker", rect.copy(), text))
 
 
+def _ticker_rect(W: int, H: int) -> pygame.Rect:
+    h = int(H * (0.045 if H > W else 0.075))
+    return pygame.Rect(0, H - h, W, h)
+
+
 # -- the hall screen ---------------------------------------------------------------------------------------
 class HallRenderer:
     def __init__(self, fonts: FontFactory, *, english: bool = True, ticker_speed: int = 120):
@@ -228,9 +233,9 @@ class HallRenderer:
         p = Painter(surface, self.cache)
         surface.fill(BG)
         header_h = int(H * (0.075 if portrait else 0.1))
-        ticker_h = int(H * (0.045 if portrait else 0.075))
+        ticker = _ticker_rect(W, H)
+        ticker_h = ticker.height
         header = pygame.Rect(0, 0, W, header_h)
-        ticker = pygame.Rect(0, H - ticker_h, W, ticker_h)
         body = pygame.Rect(pad, header_h + pad, W - 2 * pad, H - header_h - ticker_h - 2 * pad)
         self._header(p, header, view, unit)
         if not view.ready:
@@ -252,6 +257,12 @@ class HallRenderer:
             self._waiting(p, waiting, view, unit, cols=1 if len(view.waiting) <= 4 else 2)
         _ticker(p, ticker, view.ticker, now, self.ticker_speed)
         return p.boxes
+
+    def ticker(self, surface: Any, view: HallView, now: float) -> pygame.Rect:
+        """Redraw only the scrolling line (between whole frames); returns the rectangle to update."""
+        rect = _ticker_rect(*surface.get_size())
+        _ticker(Painter(surface, self.cache), rect, view.ticker, now, self.ticker_speed)
+        return rect
 
     def _header(self, p: Painter, rect: pygame.Rect, view: HallView, unit: int) -> None:
         p.fill(rect, PANEL_DARK)
@@ -276,9 +287,13 @@ class HallRenderer:
         sub = FLASH_FG if flash else WHITE
         inner = rect.inflate(-2 * unit, -unit)
         label, number, where, english = _split_v(inner, 0.10, 0.58, 0.19, 0.13)
-        p.text("newest_label", "请 · Now calling" if self.english else "请", label, int(label.height * 0.85),
-               sub if flash else GREY)
         c = view.newest
+        again = c is not None and c.recall > 0
+        if self.english:
+            text = "再次呼叫 · Calling again" if again else "请 · Now calling"
+        else:
+            text = "再次呼叫" if again else "请"
+        p.text("newest_label", text, label, int(label.height * 0.85), sub if flash else GREY)
         if c is None:
             p.text("newest_none", "暂无呼叫 · No calls yet" if self.english else "暂无呼叫", number,
                    int(number.height * 0.4), GREY, align="center")
@@ -422,6 +437,8 @@ class WindowRenderer:
                 zh, en = "请稍候", "Waiting for the next number"
             elif view.status == "closed":
                 zh, en = "未开放", "Window closed"
+            elif view.status == "serving":
+                zh, en = "正在办理", "Serving"
             else:
                 zh, en = "正在连接…", "Connecting…"
             p.text("status_big", zh, big, int(big.height * 0.6), STATUS_COLOR.get(view.status, GREY), bold=True,

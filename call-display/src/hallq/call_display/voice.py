@@ -28,11 +28,12 @@ import subprocess
 import threading
 import time
 import wave
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import serial
 from hallq.shared.schemas import Call
@@ -260,17 +261,18 @@ class Played:
     end: float
 
 
-class Voice:
+class Voice(Protocol):
     """The voice port: ``say(call)`` queues an announcement and returns at once."""
 
-    def say(self, call: Call) -> None:
-        raise TypeError  # pragma: no cover - interface
+    played: list[Played]
+    errors: int
 
-    def close(self) -> None:
-        raise TypeError  # pragma: no cover - interface
+    def say(self, call: Call) -> None: ...
+
+    def close(self) -> None: ...
 
 
-class _QueuedVoice(Voice):
+class _QueuedVoice(ABC):
     """One worker thread speaks one announcement at a time, in order."""
 
     def __init__(self, on_start: Callable[[Call, float], None] | None = None, max_waiting: int = 20):
@@ -313,8 +315,9 @@ class _QueuedVoice(Voice):
             finally:
                 self._q.task_done()
 
+    @abstractmethod
     def _speak(self, call: Call) -> None:
-        raise TypeError  # pragma: no cover - interface
+        """Say one announcement, returning when it has been said."""
 
     def close(self) -> None:
         self._q.put(None)
