@@ -90,3 +90,15 @@ def test_a_missing_device_is_reported_offline_and_retried():
     finally:
         r.stop()
     assert len(got) == 1  # reported once, not at every retry
+
+
+def test_shift_before_x_is_not_a_character():
+    dec = WedgeDecoder()
+    body = NUMBER[:-1]
+    ev = typed(body, t0=50.0)[:-4]  # without its Enter
+    t = 50.5
+    ev += [InputEvent(int(t), 500000, ecodes.EV_KEY, ecodes.KEY_LEFTSHIFT, 1),
+           InputEvent(int(t), 510000, ecodes.EV_KEY, ecodes.KEY_X, 1),
+           InputEvent(int(t), 520000, ecodes.EV_KEY, ecodes.KEY_LEFTSHIFT, 0),
+           InputEvent(int(t), 530000, ecodes.EV_KEY, ecodes.KEY_ENTER, 1)]
+    assert feed(dec, ev) == [body + "X"]

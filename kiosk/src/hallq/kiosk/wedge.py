@@ -25,6 +25,7 @@ _DIGITS = {11: "0", 2: "1", 3: "2", 4: "3", 5: "4", 6: "5", 7: "6", 8: "7", 9: "
 _KEYPAD = {82: "0", 79: "1", 80: "2", 81: "3", 75: "4", 76: "5", 77: "6", 71: "7", 72: "8", 73: "9"}
 KEY_X = 45
 ENTERS = (28, 96)  # KEY_ENTER, KEY_KPENTER
+MODIFIERS = {29, 42, 54, 56, 58, 97, 100, 125, 126}  # ctrl, shifts, alt, caps lock, altgr, meta: they add nothing
 MAX_ENTRY = 64
 
 
@@ -43,6 +44,8 @@ class WedgeDecoder:
             self.buf.clear()
         self.last = t
         code = event.code
+        if code in MODIFIERS:  # the shift before an X
+            return None
         if code in ENTERS:
             entry = "".join(self.buf)
             self.buf.clear()
