@@ -195,3 +195,25 @@ def test_midnight_rollover_in_the_running_controller(mosquitto, tmp_path):
     finally:
         c.kill()
         r.close()
+
+
+def test_on_the_embedded_broker(tmp_path):
+    """The same controller on the embedded amqtt broker (``hallq broker``): a take, a call, a rating."""
+    from harness import Amqtt
+
+    broker = Amqtt().start()
+    r = Requester(broker.port)
+    c = ControllerProc(tmp_path, broker.url, HALL_TOML).start()
+    try:
+        r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"online", timeout=15)
+        assert ok(r.send("kiosk-1", "take", {"req": "1", "category": "B"}))["ticket"]["number"] == "B001"
+        ok(r.send("caller-2", "window", {"req": "1", "window": 2, "op": "open", "staff": {"id": "s", "name": "甲"}}))
+        ok(r.send("caller-2", "window", {"req": "2", "window": 2, "op": "next"}))
+        assert json.loads(r.mon.wait_for("hallq/test/calls").payload)["ticket"] == "B001"
+        ok(r.send("pad-2", "rate", {"req": "1", "window": 2, "ticket": "B001", "level": "satisfied"}))
+        assert c.terminate() == 0
+        r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"stopped")
+    finally:
+        c.kill()
+        r.close()
+        broker.stop()
