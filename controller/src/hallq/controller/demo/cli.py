@@ -270,6 +270,8 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
         _write_json(report_path, db, cfg.hall.id, today, speed, seed, load, span, tally,
                     [p.name for p in started])
         click.echo(f"demo: report written to {report_path}", err=True)
+    click.echo(f"demo: the day's record, logs and device files are in {out} "
+               f"(`hallq controller report --db {db}` prints the report again)", err=True)
 
 
 def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: hclock.Clock,
