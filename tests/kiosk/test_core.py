@@ -241,3 +241,13 @@ def test_request_ids_are_unique():
         reqs.append(req.req)
         s, _ = run(s, (i * 20 + 1, TakeAnswered(req.req, ticket(f"A00{i}"))), (i * 20 + 1, Press("home")))
     assert len(set(reqs)) == 3
+
+
+def test_the_default_language_comes_back_for_the_next_citizen():
+    s, _ = run(ready(), (1, Press("language")), (2, Press("category", "A")), (2, PrinterChecked(True, "ok")),
+               (2, TakeAnswered("k1-1", ticket())), (3, TicketPrinted("A007", True)))
+    assert s.lang == "en"
+    s, _ = core.handle(s, Tick(), at(11))
+    assert s.screen == "home" and s.lang == "zh"
+    s, _ = run(s, (12, Press("language")), (12 + 61, Tick()))
+    assert s.screen == "attract" and s.lang == "zh"

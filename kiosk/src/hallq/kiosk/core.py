@@ -418,6 +418,11 @@ def _card(state: State, ev: CardRead, now: datetime) -> tuple[State, list[Effect
                    appointment=state.appointment if keep_appointment else None), []
 
 
+def _idle_home(state: State, now: datetime) -> State:
+    """Home after a timeout: the next citizen also gets the default language back."""
+    return replace(_home(state, now), lang=state.settings.language)
+
+
 def _tick(state: State, now: datetime) -> State:
     s = state.settings
     scr = state.screen
@@ -428,15 +433,15 @@ def _tick(state: State, now: datetime) -> State:
             limit = s.ticket_time
         else:
             limit = s.ticket_time_failed
-        return _home(state, now) if now - state.since >= limit else state
+        return _idle_home(state, now) if now - state.since >= limit else state
     if scr == "error":
-        return _home(state, now) if now - state.since >= s.error_time else state
+        return _idle_home(state, now) if now - state.since >= s.error_time else state
     if scr == "taking":
         if now - state.since >= s.answer_timeout:
             return _fail(state, now, "unreachable")
         return state
     if scr == "appointment" or (scr == "home" and (state.card or state.appointment_mode)):
-        return _home(state, now) if now - state.last_input >= s.idle_timeout else state
+        return _idle_home(state, now) if now - state.last_input >= s.idle_timeout else state
     if scr == "home" and now - max(state.last_input, state.since) >= s.attract_after:
-        return replace(state, screen="attract", since=now)
+        return replace(state, screen="attract", since=now, lang=s.language)
     return state
