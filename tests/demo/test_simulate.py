@@ -15,6 +15,7 @@ from hallq.controller.demo.simulate import (
     RECALL_AFTER_S,
     WALK_S,
     FifoPerCategory,
+    FifoPerCategoryRoundRobin,
     GlobalFifo,
     estimate_error,
     percentile,
@@ -55,6 +56,9 @@ def test_fifo_per_category_takes_the_windows_first_category_first():
     vs = [visit(1, NINE, "B"), visit(2, NINE + 10, "B"), visit(3, NINE + 20, "A")]
     assert order(run_day(TWO, vs, FifoPerCategory(TWO))) == [1, 3, 2]
     assert order(run_day(TWO, vs, GlobalFifo(TWO))) == [1, 2, 3]
+    vs4 = [visit(1, NINE, "A"), visit(2, NINE + 10, "A"), visit(3, NINE + 20, "B"), visit(4, NINE + 30, "B")]
+    assert order(run_day(TWO, vs4, FifoPerCategoryRoundRobin(TWO))) == [1, 3, 2, 4]
+    assert order(run_day(TWO, vs4, FifoPerCategory(TWO))) == [1, 2, 3, 4]
 
 
 def test_waits_follow_the_clerk_behaviour():
@@ -80,7 +84,8 @@ def test_the_core_calls_a_priority_ticket_before_recent_normal_ones(cfg):
 def test_a_whole_day_through_each_policy_serves_everyone(cfg):
     shape = shape_of(cfg)
     vs = simulate_visits(shape, seed=11)
-    for policy in (CorePolicy(cfg, DAY), FifoPerCategory(shape), GlobalFifo(shape)):
+    for policy in (CorePolicy(cfg, DAY), FifoPerCategory(shape), FifoPerCategoryRoundRobin(shape),
+                   GlobalFifo(shape)):
         r = run_day(shape, vs, policy)
         assert r.refused == 0
         assert len(r.tickets) == len(vs)

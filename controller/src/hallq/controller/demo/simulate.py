@@ -7,9 +7,10 @@ finished (``done``) or sent on to another category (``transfer``), where another
 The policy under test only decides which ticket a window gets, so different policies can be compared on
 exactly the same day and staffing.
 
-Two plain policies are here for comparison: :class:`FifoPerCategory` (one first-come-first-served queue per
+Plain policies are here for comparison: :class:`FifoPerCategory` (one first-come-first-served queue per
 category; a window that serves several categories takes from them in the order its configuration lists
-them, as simple queue systems do) and :class:`GlobalFifo` (the window takes the ticket that has waited
+them, as simple queue systems do), :class:`FifoPerCategoryRoundRobin` (the same queues, a shared window
+taking its categories in turn) and :class:`GlobalFifo` (the window takes the ticket that has waited
 longest among all the categories it serves; priority ignored).
 """
 
@@ -125,6 +126,27 @@ class FifoPerCategory(_Queues):
         for code in self.shape.windows[window]:
             if self.waiting[code]:
                 return self._take(window, code)
+        return None
+
+
+class FifoPerCategoryRoundRobin(_Queues):
+    """One FIFO queue per category; a window takes its categories in turn (the one after the category it
+    served last, skipping empty ones). A fairer reading of "FIFO per category" for shared windows."""
+
+    name = "fifo_per_category_round_robin"
+
+    def __init__(self, shape: HallShape):
+        super().__init__(shape)
+        self._last: dict[int, int] = {}
+
+    def call_next(self, window: int, now: float) -> Hashable | None:
+        cats = self.shape.windows[window]
+        start = self._last.get(window, -1) + 1
+        for k in range(len(cats)):
+            i = (start + k) % len(cats)
+            if self.waiting[cats[i]]:
+                self._last[window] = i
+                return self._take(window, cats[i])
         return None
 
 
