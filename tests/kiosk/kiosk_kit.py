@@ -119,6 +119,7 @@ class StatusDummy(Dummy):
         self.paper_byte = paper_byte
         self.fail = False  # every byte fails: the transport went away
         self.fail_print = False  # status answers, the ticket fails (e.g. a jam)
+        self.queries = 0  # DLE EOT paper queries seen
         self._answers: list[bytes] = []
 
     def _raw(self, msg: bytes) -> None:
@@ -128,6 +129,7 @@ class StatusDummy(Dummy):
             self._answers.append(b"" if self.online_byte is None else bytes([self.online_byte]))
             return
         if msg == b"\x10\x04\x04":
+            self.queries += 1
             self._answers.append(b"" if self.paper_byte is None else bytes([self.paper_byte]))
             return
         if self.fail_print:

@@ -89,6 +89,7 @@ def test_touch_flow_ticket_printed_and_quota(controller, monitor, make_kiosk, tm
     tap(app, "category", "B")
     assert app.run_until(lambda s: s.screen == "error", 5)
     assert app.state.failure.kind == "quota_full"
+    assert printer.queries >= 3  # asked before each of the three requests (and at start)
     app.run_until(lambda s: False, 0.1)
     tap(app, "language")
     app.run_until(lambda s: False, 0.1)

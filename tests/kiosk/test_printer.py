@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -158,3 +159,66 @@ def test_tcp_printer_answers_status_and_takes_the_ticket():
         th.join(3)
         srv.close()
     assert b"\x1dv0" in got
+
+
+class PtyPrinter:
+    """A serial printer on a pty: answers DLE EOT with the given bytes (or not at all) and keeps the rest."""
+
+    def __init__(self, online: bytes, paper: bytes):
+        import os
+        import tty
+
+        self.master, self._slave = os.openpty()
+        tty.setraw(self.master)
+        self.path = os.ttyname(self._slave)
+        self.online, self.paper = online, paper
+        self.got = bytearray()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import os
+        import select
+
+        while not self._stop.is_set():
+            r, _, _ = select.select([self.master], [], [], 0.05)
+            if not r:
+                continue
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            self.got.extend(data)
+            if self.got.endswith(b"\x10\x04\x01"):
+                os.write(self.master, self.online)
+            elif self.got.endswith(b"\x10\x04\x04"):
+                os.write(self.master, self.paper)
+
+    def close(self) -> None:
+        import os
+
+        self._stop.set()
+        self._thread.join(1)
+        os.close(self.master)
+        os.close(self._slave)
+
+
+@pytest.mark.parametrize(("online", "paper", "expected"), [
+    (b"\x12", b"\x1e", PrinterStatus(True, "near_end")),
+    (b"\x12", b"\x72", PrinterStatus(True, "out")),
+    (b"", b"", PrinterStatus(None, "unknown")),  # a printer that says nothing: unknown, not OK
+])
+def test_serial_printer_status_and_ticket(online, paper, expected):
+    fake = PtyPrinter(online, paper)
+    p = TicketPrinter(f"serial:{fake.path}?baudrate=115200")
+    try:
+        assert p.status() == expected
+        p.print_ticket(TICKET)
+        deadline = time.monotonic() + 5
+        while b"\x1dV" not in fake.got and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert b"\x1dv0" in fake.got and b"\x1dV" in fake.got
+    finally:
+        p.close()
+        fake.close()
