@@ -222,3 +222,17 @@ def test_serial_printer_status_and_ticket(online, paper, expected):
     finally:
         p.close()
         fake.close()
+
+
+def test_a_tcp_printer_that_does_not_answer_is_unknown_quickly():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    p = TicketPrinter(f"tcp:127.0.0.1:{srv.getsockname()[1]}")
+    try:
+        t0 = time.monotonic()
+        assert p.status() == PrinterStatus(None, "unknown")
+        assert time.monotonic() - t0 < 2.5
+    finally:
+        p.close()
+        srv.close()

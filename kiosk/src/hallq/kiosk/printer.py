@@ -15,6 +15,7 @@ GB18030 text in the printer's Chinese mode (``FS &``), by config.
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -125,10 +126,27 @@ def can_read(p: Escpos) -> bool:
     return type(p)._read is not Escpos._read
 
 
+STATUS_WAIT = 0.5  # seconds a printer gets to answer DLE EOT
+
+
+def _drain(p: Escpos) -> None:
+    """Drop bytes a late answer left behind, so they are not taken for the next answer."""
+    dev = p.device
+    if hasattr(dev, "reset_input_buffer"):  # pyserial
+        dev.reset_input_buffer()
+
+
 def _read_answer(p: Escpos) -> bytes:
     dev = p.device
     if dev is not None and hasattr(dev, "in_waiting") and hasattr(dev, "read"):  # pyserial: one byte
         return dev.read(1)
+    if isinstance(dev, socket.socket):  # a short wait for the answer, the printing timeout otherwise
+        old = dev.gettimeout()
+        dev.settimeout(STATUS_WAIT)
+        try:
+            return dev.recv(16)
+        finally:
+            dev.settimeout(old)
     data = p._read()
     return bytes(data) if data is not None else b""
 
@@ -140,6 +158,7 @@ def query_status(p: Escpos) -> PrinterStatus:
     answers: list[bytes] = []
     for cmd in (DLE_EOT_PRINTER, DLE_EOT_PAPER):
         try:
+            _drain(p)
             p._raw(cmd)
         except Exception as exc:  # the transport is gone: that is known
             log.warning("printer status: cannot send: %s", exc)
