@@ -351,7 +351,8 @@ def restore(
         st.tickets[t.number] = t
         st.hall_seq = max(st.hall_seq, t.seq)
         _count_issue(st, t)
-        if t.waiting:
+        # (a ticket of a category the config no longer has stays waiting until midnight expires it)
+        if t.waiting and (t.transferred_at is not None or (t.queue, t.priority is not None) in st.lanes):
             _enqueue(st, t)
     st.transfers.sort(key=lambda t: (t.transferred_at, t.seq))
     for v in sorted(visits, key=lambda v: v.id):
