@@ -43,7 +43,6 @@ class Options:
     trace: Path | None = None  # JSON lines: call received, first frame showing it, announcement start
     pin_factory: Any = None  # gpiozero pin factory (MockFactory in tests)
     keypad_device: Any = None  # an open input device instead of [caller.keypad].device
-    run_seconds: float | None = None
 
 
 class Tracer:
@@ -366,8 +365,6 @@ class DisplayApp:
                         log.error("no complete picture from the controller within %.0f s; saved what shows", self.opts.wait)
                         code = 1
                         break
-                if self.opts.run_seconds is not None and now - started > self.opts.run_seconds:
-                    break
         finally:
             self.close()
         return code
