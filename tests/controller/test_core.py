@@ -339,6 +339,7 @@ def test_core_dispatch_matches_pick_next():
                 h.op(w, "transfer", to=target)
                 continue
             waiting = [t for t in h.state.tickets.values() if t.waiting]
+            assert h.state.waiting_total == len(waiting)
             expect = core.pick_next(w, win.categories, waiting, h.state.lead)
             rep = h.op(w, "next")
             if expect is None:

@@ -284,6 +284,7 @@ class HallState:
     tickets: dict[str, Ticket] = field(default_factory=dict)  # number -> today's ticket
     lanes: dict[tuple[str, bool], deque[Ticket]] = field(default_factory=dict)  # (category, priority)
     transfers: list[Ticket] = field(default_factory=list)  # waiting transferred tickets, in transfer order
+    waiting_total: int = 0  # tickets in the lanes and transfers
     waiting_persons: set[tuple[str, str]] = field(default_factory=set)  # (category, person) waiting
     service_min: dict[str, float] = field(default_factory=dict)  # category -> EWMA of service minutes
     priority_issued: dict[str, int] = field(default_factory=dict)  # category -> priority tickets today
@@ -297,6 +298,8 @@ class HallState:
 
     def waiting_count(self, category: str) -> int:
         n = len(self.lanes[(category, False)]) + len(self.lanes[(category, True)])
+        if not self.transfers:
+            return n
         return n + sum(1 for t in self.transfers if t.to_window is None and t.queue == category)
 
 
@@ -546,6 +549,7 @@ def _count_issue(state: HallState, t: Ticket) -> None:
 
 
 def _enqueue(state: HallState, t: Ticket) -> None:
+    state.waiting_total += 1
     if t.transferred_at is not None:
         state.transfers.append(t)
     else:
@@ -555,6 +559,7 @@ def _enqueue(state: HallState, t: Ticket) -> None:
 
 
 def _dequeue(state: HallState, t: Ticket) -> None:
+    state.waiting_total -= 1
     if t.transferred_at is not None:
         state.transfers.remove(t)
     else:
@@ -665,15 +670,17 @@ def estimate_wait(state: HallState, category: str, ahead: int, now: datetime,
     elif ahead == 0 and any(w.current is None for w in servers if category in w.categories):
         return 0
     new = ticket if ticket is not None else _NewTicket(state.hall_seq + 1, now, None, category)
-    waiting = sum(len(lane) for lane in state.lanes.values()) + len(state.transfers)
-    if waiting <= SIMULATE_MAX_WAITING:
+    if state.waiting_total <= SIMULATE_MAX_WAITING:
         minutes = _play_forward(state, servers, new, now, fresh)
     else:
         k = 0.0
+        counts: dict[str, int] = {}
         for w in servers:
             if category in w.categories:
-                total = sum(state.waiting_count(c) + 1 for c in w.categories)
-                k += (state.waiting_count(category) + 1) / total
+                for c in w.categories:
+                    if c not in counts:
+                        counts[c] = state.waiting_count(c)
+                k += (counts[category] + 1) / sum(counts[c] + 1 for c in w.categories)
         minutes = (ahead + 0.5) * state.service_min.get(category, SERVICE_PRIOR_MIN) / k
     if new.priority is None and state.lead:
         minutes += _priority_arrivals(state, category, servers, min(minutes, state.lead.total_seconds() / 60), now)
@@ -1012,6 +1019,7 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     for lane in state.lanes.values():
         lane.clear()
     state.transfers.clear()
+    state.waiting_total = 0
     state.waiting_persons.clear()
     state.board.clear()
     horizon = now - timedelta(days=1)
