@@ -183,19 +183,31 @@ def test_worker_sends_changes_only_and_survives_a_failing_board():
     assert board.shown == ["B", "C"]
 
 
-def test_pygame_board_lights_its_dots(fonts):
+def test_pygame_board_lights_its_dots(screen):
     import pygame
 
-    b = led.PygameLed(fonts, (96, 32))
+    b = led.PygameLed(screen.font_path, screen.font_index, (96, 32))
     b.show("A023\n请到3号窗口")
+    assert not b.scrolling
     bmp = b.bitmap()
     lit = sum(1 for x in range(96) for y in range(32) if bmp.get_at((x, y))[0] > 96)
     assert 100 < lit < 96 * 32 // 2
+    assert {bmp.get_at((x, y))[:3] for x in range(96) for y in range(32)} <= {(0, 0, 0), (255, 255, 255)}
     surf = pygame.Surface((960, 320))
     b.draw(surf)
     assert surf.get_at((0, 0))[:3] == (12, 12, 12)  # between the dots
     centres = [surf.get_at((x * 10 + 5, y * 10 + 5))[:3] for x in range(96) for y in range(32)]
     assert centres.count((255, 40, 30)) == lit and centres.count((45, 12, 12)) == 96 * 32 - lit
+
+
+def test_pygame_board_scrolls_a_long_line(screen):
+    import pygame
+
+    b = led.PygameLed(screen.font_path, screen.font_index, (96, 24), speed=24)
+    b.show("请 A023 号到 3 号窗口办理")
+    assert b.scrolling
+    frames = [pygame.image.tobytes(b.bitmap(t), "RGB") for t in (0.0, 0.5, 1.0)]
+    assert len(set(frames)) == 3
 
 
 def test_what_the_boards_say():

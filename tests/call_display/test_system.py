@@ -334,11 +334,15 @@ def test_window_led_board_on_rs485_follows_the_window(controller, clients):
 
 
 def test_led_board_drawn_on_the_screen(controller, clients, tmp_path):
+    take, op = clients
+    op(2, "open", staff=Staff(id="s02", name="李娜"))
+    ticket = take("F")  # window 2 serves A and F
+    op(2, "next")
     shot = tmp_path / "led.png"
     toml = hall_toml(controller.url, '[led]\nprotocol = "pygame"\ndots = [96, 24]\n')
     r = Running(toml, Options(screenshot=shot))
     r.thread.join(10)
-    assert r.result == [0] and r.app.pygame_led.text.startswith("请 ")
+    assert r.result == [0] and r.app.pygame_led.text == f"请 {ticket} 号到 2 号窗口办理"
     import pygame
 
     img = pygame.image.load(str(shot))

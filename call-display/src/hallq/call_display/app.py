@@ -137,7 +137,7 @@ class DisplayApp:
             codec = led.ModbusTextCodec(c.address, c.register, c.registers)
             self.led = led.LedWorker(led.ModbusLed(c.port, codec, baudrate=c.baudrate, timeout=c.timeout))
         elif isinstance(c, PygameLed):
-            self.pygame_led = led.PygameLed(self.screen.font, tuple(c.dots))
+            self.pygame_led = led.PygameLed(self.screen.font_path, self.screen.font_index, tuple(c.dots))
 
     def _open_caller(self) -> None:
         c = self.cfg.caller
@@ -258,7 +258,11 @@ class DisplayApp:
             view = core.window_view(self.state, now, wall)
             key = (self.state.version, view.clock, view.flashing, view.flash_on, view.notice is None)
         if key == self._last_key:
-            if self.mode == "hall" and self.pygame_led is None and view.ticker:
+            if self.pygame_led is not None:
+                if self.pygame_led.scrolling:
+                    self.pygame_led.draw(self.screen.surface, now)
+                    self.screen.flip()
+            elif self.mode == "hall" and view.ticker:
                 pygame.display.update(self.renderer.ticker(self.screen.surface, view, now))
             return False
         self._last_key = key
@@ -266,7 +270,7 @@ class DisplayApp:
             from .led import hall_strip_text, window_board_text
 
             self.pygame_led.show(hall_strip_text(view) if self.mode == "hall" else window_board_text(view))
-            self.pygame_led.draw(self.screen.surface)
+            self.pygame_led.draw(self.screen.surface, now)
         else:
             self.renderer.draw(self.screen.surface, view, now)
         if self.led is not None:

@@ -253,11 +253,19 @@ class ModbusLed:
 
 
 class PygameLed:
-    """An LED board drawn as red dots (``draw`` onto any surface); ``show`` sets its text."""
+    """An LED board drawn as red dots on a pygame surface; ``show`` sets its text (one or two lines).
 
-    def __init__(self, fonts: Any, dots: tuple[int, int] = (128, 32)):
-        self.fonts = fonts
+    Text is rasterised without anti-aliasing at the board's line height, as a board's own bitmap font
+    would be; a line wider than the board scrolls (``speed`` dots a second), as boards do."""
+
+    def __init__(self, font_path: str, font_index: int = 0, dots: tuple[int, int] = (128, 32), speed: int = 24):
+        import pygame.freetype
+
+        pygame.freetype.init()
+        self.font = pygame.freetype.Font(font_path, 16, font_index=font_index)
+        self.font.antialiased = False
         self.dots = dots
+        self.speed = speed
         self.text = ""
         self._lock = threading.Lock()
 
@@ -268,29 +276,44 @@ class PygameLed:
     def close(self) -> None:
         pass
 
-    def bitmap(self) -> Any:
-        """The board's dots: a ``dots``-sized surface, lit where the text is."""
-        import pygame
-
+    def _lines(self) -> list[Any]:
         with self._lock:
             text = self.text
+        lines = [ln for ln in text.split("\n") if ln][:2] or [""]
+        lh = self.dots[1] // len(lines)
+        return [self.font.render(line, (255, 255, 255), size=lh)[0] for line in lines]
+
+    @property
+    def scrolling(self) -> bool:
+        return any(img.get_width() > self.dots[0] for img in self._lines())
+
+    def bitmap(self, now: float = 0.0) -> Any:
+        """The board's dots at time ``now``: a ``dots``-sized surface, lit where the text is."""
+        import pygame
+
         w, h = self.dots
         surf = pygame.Surface((w, h))
         surf.fill((0, 0, 0))
-        lines = [ln for ln in text.split("\n") if ln][:2] or [""]
-        lh = h // len(lines)
-        font = self.fonts(16, False)
-        for i, line in enumerate(lines):
-            img, _ = font.render(line, (255, 255, 255), size=max(8, lh - 2))
-            if img.get_width() > w:
-                img = pygame.transform.smoothscale(img, (w, img.get_height()))
-            surf.blit(img, ((w - img.get_width()) // 2, i * lh + (lh - img.get_height()) // 2))
+        imgs = self._lines()
+        lh = h // len(imgs)
+        for i, img in enumerate(imgs):
+            y = i * lh + (lh - img.get_height()) // 2
+            if img.get_width() <= w:
+                surf.blit(img, ((w - img.get_width()) // 2, y))
+                continue
+            span = img.get_width() + w // 2
+            x = w - int(now * self.speed) % span
+            while x > 0:
+                x -= span
+            while x < w:
+                surf.blit(img, (x, y))
+                x += span
         return surf
 
-    def draw(self, surface: Any) -> None:
+    def draw(self, surface: Any, now: float = 0.0) -> None:
         import pygame
 
-        bmp = self.bitmap()
+        bmp = self.bitmap(now)
         w, h = self.dots
         W, H = surface.get_size()
         pitch = min(W // w, H // h) or 1
