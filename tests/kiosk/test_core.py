@@ -251,3 +251,13 @@ def test_the_default_language_comes_back_for_the_next_citizen():
     assert s.screen == "home" and s.lang == "zh"
     s, _ = run(s, (12, Press("language")), (12 + 61, Tick()))
     assert s.screen == "attract" and s.lang == "zh"
+
+
+def test_a_printer_that_never_reports_stops_the_request_without_a_number():
+    s, eff = core.handle(ready(), Press("category", "A"), at(1))
+    s, _ = core.handle(s, Tick(), at(1 + 5.9))
+    assert s.screen == "taking"
+    s, _ = core.handle(s, Tick(), at(1 + 6.1))
+    assert s.screen == "error" and s.failure.kind == "printer_offline" and s.pending is None
+    _, eff = core.handle(s, PrinterChecked(True, "ok"), at(8))  # late: nothing is sent
+    assert not any(isinstance(e, SendTake) for e in eff)

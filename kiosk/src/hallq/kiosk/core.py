@@ -69,6 +69,7 @@ class Settings:
     ticket_time_failed: timedelta = timedelta(seconds=30)
     error_time: timedelta = timedelta(seconds=8)
     answer_timeout: timedelta = timedelta(seconds=8)  # a backstop: the app's request times out first
+    printer_timeout: timedelta = timedelta(seconds=6)  # the status check before a request
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +437,9 @@ def _tick(state: State, now: datetime) -> State:
         return _idle_home(state, now) if now - state.since >= limit else state
     if scr == "error":
         return _idle_home(state, now) if now - state.since >= s.error_time else state
-    if scr == "taking":
+    if scr == "taking" and state.pending is not None:
+        if state.pending.stage == "printer" and now - state.since >= s.printer_timeout:
+            return _fail(state, now, "printer_offline")  # the printer did not answer: no number is asked for
         if now - state.since >= s.answer_timeout:
             return _fail(state, now, "unreachable")
         return state

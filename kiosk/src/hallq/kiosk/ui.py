@@ -301,7 +301,7 @@ class KioskUI:
         y = u(130) + (u(60) if not self.portrait else u(200))
         self.text(t("your_number", lang), u(52), (cx, y), MUTED, True, "midtop")
         r = self.text(tk.number, u(300), (cx, y + u(70)), ACCENT, True, "midtop")
-        y = r.bottom + u(20)
+        y = r.bottom + u(36)
         self.text(sh.category_name, u(64), (cx, y), INK, True, "midtop")
         y += u(100)
         line = t("ahead_line", lang).format(ahead=tk.ahead, minutes=tk.est_wait_min)
