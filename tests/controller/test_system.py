@@ -217,3 +217,25 @@ def test_on_the_embedded_broker(tmp_path):
         c.kill()
         r.close()
         broker.stop()
+
+
+def test_broker_restart_gets_all_retained_state_again_before_online(system, mosquitto):
+    c, r = system
+    ok(r.send("kiosk-1", "take", {"req": "1", "category": "B"}))
+    r.close()
+    mosquitto.kill()  # the broker forgets everything (no persistence)
+    mosquitto.start()
+    r2 = Requester(mosquitto.port)
+    try:
+        r2.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"online", timeout=30)
+        topics = [m.topic for m in r2.mon.messages]
+        online = topics.index("hallq/test/controller/status")
+        assert {"hallq/test/config", "hallq/test/queue", "hallq/test/board", "hallq/test/stats",
+                "hallq/test/window/1/state", "hallq/test/window/2/state", "hallq/test/window/3/state"} <= set(
+            topics[:online])
+        q = json.loads(r2.mon.wait_for("hallq/test/queue").payload)
+        assert q["categories"]["B"]["waiting"] == 1
+        assert ok(r2.send("kiosk-1", "take", {"req": "2", "category": "B"}))["ticket"]["number"] == "B002"
+        assert c.alive()
+    finally:
+        r2.close()
