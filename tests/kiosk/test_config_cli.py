@@ -125,3 +125,10 @@ def test_demo_participant(tmp_path, headless):
     assert cfg.screen.mode == ("headless" if headless else "window")
     assert proc.argv[1:5] == ["-m", "hallq.shared.cli", "kiosk", "--config"]
     assert ("--screenshot" in proc.argv) is headless
+
+
+def test_printer_url_on_the_command_line_is_checked(tmp_path):
+    p = write(tmp_path, BASE)
+    r = subprocess.run([sys.executable, "-m", "hallq.shared.cli", "kiosk", "--config", str(p), "--headless",
+                        "--printer", "lpt:1"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "printer.url" in r.stderr

@@ -21,11 +21,12 @@ log = logging.getLogger(__name__)
 @click.option("--screenshot", "screenshot_dir", type=click.Path(file_okay=False),
               help="Save a PNG here whenever the screen changes.")
 @click.option("--broker", help="Broker URL, instead of kiosk.broker in the config.")
+@click.option("--printer", "printer_url", metavar="URL", help="Printer URL, instead of printer.url in the config.")
 @click.option("--auto-tap", type=float, metavar="SECONDS",
               help="Demo only: touch the next category every SECONDS on the home screen (a headless kiosk's visitors).")
 @click.pass_context
 def command(ctx: click.Context, config_path: str | None, headless: bool, window: bool, screenshot_dir: str | None,
-            broker: str | None, auto_tap: float | None) -> None:
+            broker: str | None, printer_url: str | None, auto_tap: float | None) -> None:
     """The ticket kiosk: touch screen, ID card readers, thermal tickets, appointments."""
     if ctx.invoked_subcommand is not None:
         return
@@ -36,6 +37,13 @@ def command(ctx: click.Context, config_path: str | None, headless: bool, window:
 
     try:
         cfg = load(config_path)
+        if printer_url:
+            import msgspec
+
+            from .config import check
+
+            cfg = check(msgspec.structs.replace(cfg, printer=msgspec.structs.replace(cfg.printer, url=printer_url)),
+                        "--printer")
         mode = "headless" if headless else ("window" if window else None)
         app = KioskApp(cfg, mode=mode, screenshot_dir=screenshot_dir, broker=broker, auto_tap=auto_tap)
     except (ConfigError, ValueError) as exc:
