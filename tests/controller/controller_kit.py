@@ -193,7 +193,8 @@ window = 1
 class ControllerProc:
     """``.venv/bin/hallq controller`` as a subprocess, on a scaled clock that starts at ``start``."""
 
-    def __init__(self, workdir, broker_url: str, toml: str = HALL_TOML, start: str = "2026-03-02T09:00:00+08:00"):
+    def __init__(self, workdir, broker_url: str, toml: str = HALL_TOML, start: str = "2026-03-02T09:00:00+08:00",
+                 speed: float = 1.0):
         import os
         import time
         from pathlib import Path
@@ -204,7 +205,7 @@ class ControllerProc:
         self.config.write_text(toml)
         self.db = self.dir / "hall.db"
         self.url = broker_url
-        self.env = dict(os.environ, HALLQ_CLOCK=f"{start},1,{time.time()}", HALLQ_LOG_LEVEL="info")
+        self.env = dict(os.environ, HALLQ_CLOCK=f"{start},{speed},{time.time()}", HALLQ_LOG_LEVEL="info")
         self.proc = None
         self.log = self.dir / "controller.log"
 

@@ -239,3 +239,27 @@ def test_broker_restart_gets_all_retained_state_again_before_online(system, mosq
         assert c.alive()
     finally:
         r2.close()
+
+
+def test_stats_follow_the_day(mosquitto, tmp_path):
+    """``stats`` at most once a (hall) minute: on a clock 60 times faster, about once a second."""
+    import msgspec
+    from hallq.shared.schemas import Stats
+
+    r = Requester(mosquitto.port)
+    c = ControllerProc(tmp_path, mosquitto.url, HALL_TOML, speed=60).start()
+    try:
+        first = r.mon.wait_for("hallq/test/stats", timeout=15)
+        assert msgspec.json.decode(first.payload, type=Stats).hall.issued == 0
+        ok(r.send("kiosk-1", "take", {"req": "1", "category": "B"}))
+        ok(r.send("caller-2", "window", {"req": "1", "window": 2, "op": "open", "staff": {"id": "s2", "name": "乙"}}))
+        ok(r.send("caller-2", "window", {"req": "2", "window": 2, "op": "next"}))
+        later = r.mon.wait_for(
+            "hallq/test/stats", lambda m: msgspec.json.decode(m.payload, type=Stats).hall.called == 1, timeout=10)
+        s = msgspec.json.decode(later.payload, type=Stats)
+        assert s.date == "2026-03-02" and s.hall.issued == 1 and s.windows["2"].called == 1 and "s2" in s.staff
+        stats_msgs = r.mon.on("hallq/test/stats")
+        assert len(stats_msgs) <= 4  # not one per request
+    finally:
+        c.kill()
+        r.close()

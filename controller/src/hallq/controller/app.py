@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 #: At most this many requests share one transaction.
 MAX_BATCH = 1000
-#: The ``stats`` topic is published at most this often (seconds of real time).
+#: The ``stats`` topic is published at most this often (seconds of hall time).
 STATS_EVERY = 60.0
 
 #: The write-ahead log is copied into the database when no request waits, this often (seconds) ...
@@ -79,6 +79,8 @@ class Controller:
         self.batches = 0
         self._stats_dirty = True
         self._stats_at = 0.0
+        # a minute of hall time (on the demo's faster clock too), but never more than once a second
+        self._stats_every = max(clock.real_seconds(STATS_EVERY), 1.0)
         self._checkpoint_at = time.monotonic()
         now = clock.now()
         self.state = self.storage.load(now)
@@ -86,6 +88,8 @@ class Controller:
         self.state, fx = core.handle(self.state, core.Tick(), now)
         self.storage.write(fx.records)
         self.storage.prune(now)
+        log.info("hall %s, %s: %d tickets waiting, %d windows open", cfg.hall.id, self.state.day,
+                 self.state.waiting_total, sum(1 for w in self.state.windows.values() if w.staff is not None))
         #: the open follow-ups of bad reviews, retained on ``followups``; the 好差评 upload (if configured)
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
         self.uploader = haocp.Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
@@ -252,7 +256,7 @@ class Controller:
             self._publish_retained(fx.changed, now)
             self._stats_dirty = True
             log.info("a new day: %s", self.state.day)
-        if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= STATS_EVERY:
+        if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= self._stats_every:
             self._publish_stats(now)
         since = time.monotonic() - self._checkpoint_at
         if since >= CHECKPOINT_MAX_S or (since >= CHECKPOINT_IDLE_S and self._inbox.empty()):
