@@ -25,6 +25,8 @@ def command(config_path: str, broker: str | None) -> None:
         app = PadApp(cfg, broker=broker)
     except (ConfigError, NoGpio) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the journal cannot be opened or created
+        raise click.ClickException(f"cannot open the ratings journal: {exc}") from None
 
     def stop(signum: int, frame: object) -> None:
         app.request_stop()
