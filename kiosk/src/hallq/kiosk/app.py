@@ -70,7 +70,8 @@ class KioskApp:
         self.events: queue.Queue[Any] = queue.Queue()
         settings = Settings(
             device=k.id,
-            req_prefix=f"{k.id}-{os.getpid():x}{int(time.time()) % 100000:x}",
+            # req ids are unique per client: this process and start time, then a counter (≤ 64 characters)
+            req_prefix=f"{os.getpid():x}-{int(time.time() * 1000) % 10**10:x}",
             language=k.language,
             elderly_age=k.elderly_age,
             idle_timeout=_td(k.idle_timeout_s),
