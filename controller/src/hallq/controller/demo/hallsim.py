@@ -388,13 +388,18 @@ class SimHall:
                     if t.est_wait_min is not None:
                         self.tally.est_error_min.append(abs(t.est_wait_min - (now - t.issued_s) / MIN))
         v = t.visit
+        # Every step is timed from the call (the controller's time stamp), not from the previous answer,
+        # so the requests' own latency does not stretch the day at high speeds.
+        at = now
         answers = 0 if v is None or second else v.answers_after
         if answers is None:  # never comes: a recall, then void the ticket
-            if not self.pause(RECALL_AFTER_S) or self._op(client, window, "recall") is None:
+            at += RECALL_AFTER_S
+            if not self.pause_until(at) or self._op(client, window, "recall") is None:
                 return
             with self._lock:
                 self.tally.recalls += 1
-            if not self.pause(NOSHOW_AFTER_S):
+            at += NOSHOW_AFTER_S
+            if not self.pause_until(at):
                 return
             if self._op(client, window, "noshow") is not None:
                 with self._lock:
@@ -402,14 +407,14 @@ class SimHall:
                     self.tally.noshow += 1
             return
         if answers >= 1:
-            if not self.pause(RECALL_AFTER_S) or self._op(client, window, "recall") is None:
+            at += RECALL_AFTER_S
+            if not self.pause_until(at) or self._op(client, window, "recall") is None:
                 return
             with self._lock:
                 self.tally.recalls += 1
-        if not self.pause(WALK_S):
-            return
+        at += WALK_S
         if v is not None and v.transfer is not None and not second:
-            if not self.pause(v.transfer.after_s):
+            if not self.pause_until(at + v.transfer.after_s):
                 return
             with self._lock:  # before the request: another window may call it as soon as it is sent
                 t.transferred = True
@@ -424,7 +429,7 @@ class SimHall:
             service = self._rng.lognormvariate(0, 0.5) * 5 * MIN
         else:
             service = v.transfer.service_s if (second and v.transfer) else v.service_s
-        if not self.pause(service):
+        if not self.pause_until(at + service):
             return
         case = self._case(window, number, v)
         if self._op(client, window, "done", case=case) is None:
