@@ -164,7 +164,7 @@ def test_statistics_of_a_day(stored):
     assert s.staff["w1"].ratings == {"very_satisfied": 1, "dissatisfied": 1}
     assert s.half_hours["09:00"].issued == 4 and s.half_hours["09:30"].issued == 1
     assert s.half_hours["09:30"].called == 4 and s.half_hours["09:00"].wait_mean_min == pytest.approx(48.0)
-    assert s.quiet_half_hours == ["10:00", "10:30", "11:00"]
+    assert s.quiet_half_hours == ["09:00"]  # on a first day, only the half hours that are over
     assert stats.staff_names(h.storage.conn, h.state.day) == {"w1": "甲", "w2": "乙"}
     # the payload fits the contract
     msgspec.json.decode(msgspec.json.encode(s))
@@ -181,3 +181,18 @@ def test_opening_slots():
         "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "14:00", "14:30"]
     assert stats.opening_slots([["08:45", "09:30"]]) == ["08:30", "09:00"]
     assert len(stats.opening_slots([])) == 48
+
+
+def test_quiet_half_hours_from_the_days_before(tmp_path):
+    h = StoredHall(tmp_path / "hall.db").at(at("09:00", day=2))
+    busy = {"09:00": 3, "09:30": 2, "10:00": 1, "14:00": 2, "14:30": 3, "15:00": 3, "15:30": 3, "16:00": 3,
+            "16:30": 3, "17:00": 1, "17:30": 1, "10:30": 2, "11:00": 2, "11:30": 3}
+    for day in (2, 3):
+        for slot, n in busy.items():
+            h.at(at(slot, day=day))
+            for _ in range(n):
+                h.take("B")
+    h.at(at("09:05", day=4))
+    s = stats.compute(h.storage.conn, h.now.date(), h.now)
+    assert s.quiet_half_hours == ["10:00", "17:00", "17:30"]
+    h.storage.close()

@@ -10,8 +10,9 @@ Used for the retained ``stats`` topic and ``hallq controller report``. What each
   number was taken; the 90th percentile is the nearest-rank one;
 - ``service_mean_min``: minutes from call to finish of served and transferred calls;
 - ``ratings`` per level and ``satisfaction`` as halls report it: (very satisfied + satisfied) / rated;
-- ``quiet_half_hours``: the three half hours of the opening hours with the fewest numbers taken on average
-  over the last seven days with any (错时办事: when to tell citizens to come).
+- ``quiet_half_hours``: the three half hours of the opening hours with the fewest numbers taken over the
+  seven days before (or, on a hall's first day, the half hours of the day that are over) (错时办事: when
+  to tell citizens to come).
 
 Half hours are keyed by their start, ``HH:MM``; windows by number; clerks by staff id.
 """
@@ -141,7 +142,7 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
         windows={k: windows[k].figures() for k in sorted(windows, key=int)},
         staff={k: staff[k].figures() for k in sorted(staff)},
         half_hours={k: halves[k].figures() for k in sorted(halves)},
-        quiet_half_hours=quiet_half_hours(conn, day),
+        quiet_half_hours=quiet_half_hours(conn, day, at),
     )
 
 
@@ -161,20 +162,31 @@ def opening_slots(hours: list[list[str]] | list[tuple[str, str]]) -> list[str]:
     return slots
 
 
-def quiet_half_hours(conn: sqlite3.Connection, day: date) -> list[str]:
-    """The quietest half hours of the opening hours over the last :data:`QUIET_DAYS` days with tickets."""
+def quiet_half_hours(conn: sqlite3.Connection, day: date, at: datetime | None = None) -> list[str]:
+    """The quietest half hours of the opening hours (what to tell citizens: 错时办事).
+
+    Counted over the :data:`QUIET_DAYS` days before ``day`` that had tickets; with no such day, over the
+    half hours of ``day`` itself that are over at ``at`` (a half hour still to come is not "quiet").
+    """
     hours = json.loads(_meta(conn).get("hours", "[]"))
     slots = opening_slots(hours)
-    first = (day - timedelta(days=QUIET_DAYS - 1)).isoformat()
+    first = (day - timedelta(days=QUIET_DAYS)).isoformat()
     counts: Counter = Counter()
     days: set[str] = set()
     for d, issued_at in conn.execute(
-        "SELECT day, issued_at FROM tickets WHERE day BETWEEN ? AND ?", (first, day.isoformat())
+        "SELECT day, issued_at FROM tickets WHERE day >= ? AND day < ?", (first, day.isoformat())
     ):
         days.add(d)
         counts[half_hour(issued_at)] += 1
     if not days:
-        return []
+        for (issued_at,) in conn.execute("SELECT issued_at FROM tickets WHERE day = ?", (day.isoformat(),)):
+            days.add(day.isoformat())
+            counts[half_hour(issued_at)] += 1
+        if not days:
+            return []
+        if at is not None and at.date() == day:
+            over = at.hour * 60 + at.minute - 30
+            slots = [s for s in slots if int(s[:2]) * 60 + int(s[3:]) <= over]
     if not hours:  # no opening hours: only the half hours in which anything happened
         slots = [s for s in slots if counts[s]]
     quiet = sorted(slots, key=lambda s: (counts[s], s))[:QUIET_COUNT]
