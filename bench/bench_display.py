@@ -12,6 +12,8 @@ shared schemas, noting the time just before each publish.
   announcement, with the voice idle (a call waits its turn behind one being spoken: that is the queue
   doing its job, not latency); 6 calls, each after the previous announcement ended. Target ≤ 300 ms
   (max and p95 reported).
+- **idle CPU** (reported, no target): one core's share the hall screen takes with only the clock and the
+  scrolling line moving (20 frames a second, the line redrawn alone between whole frames).
 - **memory**: the display process's peak RSS (VmHWM) after both, the voice's clips loaded and the frame
   caches warm. Target ≤ 150 MB.
 """
@@ -96,6 +98,11 @@ def _rss(pid: int) -> dict[str, float]:
     return out
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _trace(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -170,6 +177,11 @@ def run() -> dict:
                 "p95": round(_pct(lat, 95), 1), "max": round(max(lat), 1),
             }
 
+            # -- idle: the clock and the scrolling line only --------------------------------------
+            time.sleep(9.0)  # the last call's flash is over
+            t0, c0 = time.monotonic(), _cpu_seconds(proc.pid)
+            time.sleep(5.0)
+            results["idle_cpu_percent"] = round(100 * (_cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0), 1)
             mem = _rss(proc.pid)
             results["rss_mb"] = {"now": round(mem["VmRSS"], 1), "peak": round(mem["VmHWM"], 1)}
         finally:

@@ -10,6 +10,8 @@ import pytest
 import serial
 from hallq.call_display import led
 from hallq.call_display.led import FrameCodec, LedError, ModbusTextCodec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def test_crc16_modbus_check_value():
@@ -224,3 +226,22 @@ def test_what_the_boards_say():
     h = core.initial(core.Settings())
     h, _ = core.handle(h, core.CallMsg(samples.call("A023", 3)), 0)
     assert led.hall_strip_text(core.hall_view(h, 0, datetime(2026, 1, 1))) == "请 A023 号到 3 号窗口办理"
+
+
+@given(
+    text=st.text(alphabet=st.sampled_from("请到号窗口办理暂停服务ABCDEFGH0123456789 "), max_size=60),
+    header=st.binary(min_size=1, max_size=3),
+    address=st.integers(0, 255),
+    command=st.integers(0, 255),
+    kind=st.sampled_from(["sum", "xor", "crc16-modbus"]),
+    trailer=st.binary(max_size=2),
+)
+@settings(max_examples=150, deadline=None)
+def test_frames_round_trip(text, header, address, command, kind, trailer):
+    codec = FrameCodec(header, address, command, kind, trailer)
+    frame = codec.encode(text)
+    assert codec.decode(frame) == led.LedFrame(address, command, text)
+    for i in range(len(header), len(frame) - len(trailer)):  # any single flipped bit is caught
+        bad = frame[:i] + bytes([frame[i] ^ 0x10]) + frame[i + 1 :]
+        with pytest.raises(LedError):
+            codec.decode(bad)

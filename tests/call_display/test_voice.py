@@ -89,7 +89,7 @@ def test_two_calls_at_once_never_overlap_and_keep_their_order(quick_pack):
                                                   "en/please_go_to_window", "en/12"]
     for a, b in itertools.pairwise(played):
         assert b.start >= a.end, f"{b.ticket} started before {a.ticket} finished"
-        assert a.end - a.start >= 0.15  # 19-20 clips of 10 ms were really played
+        assert a.end - a.start >= 0.1  # 19-20 clips of 10 ms were played, not skipped
     assert [t for t, _ in started] == [p.ticket for p in played]
 
 
