@@ -8,13 +8,13 @@ import threading
 import time
 
 import pytest
-from conftest import pad_toml
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from hallq.rating_pad import padjournal
 from hallq.rating_pad.app import PadApp
 from hallq.rating_pad.config import ConfigError, GpioSection, load, parse
 from hallq.rating_pad.hardware import GpioPad
 from hallq.shared.schemas import DeviceHealth, decode
+from padkit import pad_toml
 
 
 def wait_until(fn, timeout: float = 10.0, what: str = "condition"):

@@ -16,8 +16,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from conftest import pad_toml
 from hallq.rating_pad import padjournal
+from padkit import pad_toml
 
 HERE = Path(__file__).resolve().parent
 
