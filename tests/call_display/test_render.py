@@ -112,7 +112,8 @@ def test_window_screen_recall_flashes_again(fonts):
     surf = pygame.Surface((1920, 1080))
     r = WindowRenderer(fonts)
     s, _ = core.handle(state("window", 2), core.CallMsg(samples.call("B022", 2, recall=1)), 0.0)
-    r.draw(surf, core.window_view(s, 0.0, WALL), 0.0)
+    boxes = r.draw(surf, core.window_view(s, 0.0, WALL), 0.0)
+    assert box(boxes, "serving_label").text == "再次呼叫 · Calling again"
     on = surf.get_at((960, 1070))[:3]
     r.draw(surf, core.window_view(s, core.FLASH_PERIOD, WALL), 0.0)
     off = surf.get_at((960, 1070))[:3]

@@ -314,6 +314,7 @@ class WindowView:
     status_zh: str
     status_en: str
     ticket: str | None
+    recalls: int  # how often the current ticket has been recalled
     staff: str | None
     flashing: bool
     flash_on: bool
@@ -435,6 +436,7 @@ def window_view(state: DisplayState, now: float, wall: datetime) -> WindowView:
         status_zh=zh,
         status_en=en,
         ticket=ticket,
+        recalls=ws.ticket.recalls if ticket is not None and ws is not None and ws.ticket is not None else 0,
         staff=ws.staff.name if ws is not None and ws.staff is not None else None,
         flashing=flashing,
         flash_on=on,

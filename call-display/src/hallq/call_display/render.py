@@ -425,7 +425,10 @@ class WindowRenderer:
             middle, band = _split_v(middle, 0.72, 0.28)
         if view.status == "serving" and view.ticket:
             label, number = _split_v(middle, 0.16, 0.84)
-            p.text("serving_label", "正在办理 · Now serving" if self.english else "正在办理", label,
+            again = view.flashing and view.recalls > 0
+            zh_label = "再次呼叫" if again else "正在办理"
+            en_label = "Calling again" if again else "Now serving"
+            p.text("serving_label", f"{zh_label} · {en_label}" if self.english else zh_label, label,
                    int(label.height * 0.8), FLASH_FG if flash else GREY, align="center")
             p.text("ticket", view.ticket, number, int(number.height * 1.15), FLASH_FG if flash else AMBER, bold=True,
                    align="center")
