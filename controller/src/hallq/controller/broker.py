@@ -22,6 +22,20 @@ def _config(host: str, port: int) -> dict:
     }
 
 
+class _SnapshotDict(dict):
+    """A dict whose iteration walks a snapshot of its keys.
+
+    amqtt 0.12's broker walks its broker-wide subscription dict across ``await``s when a client connects
+    (``for topic in self._subscriptions: await ...``) while other clients' SUBSCRIBEs add keys to it; the
+    connecting client is then dropped with "dictionary changed size during iteration". When many devices
+    connect at once (the demo's start) that happened a dozen times. Iterating a snapshot is what the code
+    means to do.
+    """
+
+    def __iter__(self):
+        return iter(list(super().keys()))
+
+
 class EmbeddedBroker:
     """An amqtt broker on its own thread and event loop: ``start()``, then ``stop()``."""
 
@@ -53,6 +67,8 @@ class EmbeddedBroker:
         asyncio.set_event_loop(loop)
         try:
             self._broker = Broker(_config(self.host, self.port), loop=loop)
+            if isinstance(getattr(self._broker, "_subscriptions", None), dict):
+                self._broker._subscriptions = _SnapshotDict(self._broker._subscriptions)
             loop.run_until_complete(self._broker.start())
         except BaseException as exc:  # reported to start()
             self._error = exc
