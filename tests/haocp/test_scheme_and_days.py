@@ -117,3 +117,51 @@ def test_the_haocp_section():
 def test_bad_haocp_config_is_refused_naming_the_key(section, names):
     with pytest.raises(ConfigError, match=names):
         config.parse(BASE + "[haocp]\n" + section)
+
+
+# -- the publisher --------------------------------------------------------------------------------------------
+class _Client:
+    def __init__(self):
+        from hallq.shared.topics import HallTopics
+
+        self.topics = HallTopics("t")
+        self.connected = True
+        self.sent: list = []
+
+    def publish(self, topic, payload, retain=False):
+        self.sent.append((topic, payload, retain))
+
+
+class _Clock:
+    def __init__(self, now):
+        self.t = now
+
+    def now(self):
+        return self.t
+
+
+def test_the_publisher_republishes_on_changes_and_on_a_new_day(tmp_path):
+    import sqlite3
+
+    from hallq.controller import followups
+
+    conn = sqlite3.connect(tmp_path / "f.db", isolation_level=None)
+    conn.executescript(followups.SCHEMA)
+    clock = _Clock(datetime(2026, 11, 27, 17, 0, tzinfo=CST))
+    client = _Client()
+    pub = followups.Publisher(conn, client, clock)
+    pub.POLL_EVERY = 0
+    pub.publish()
+    pub.poll()
+    assert len(client.sent) == 1 and client.sent[0][0] == "hallq/t/followups" and client.sent[0][2]
+    conn.execute("INSERT INTO followups (rating_id, day, ticket, window, level, rated_at, opened_at, due)"
+                 " VALUES (1, '2026-11-27', 'A001', 1, 'dissatisfied', '2026-11-27T16:00:00+08:00',"
+                 " '2026-11-27T16:00:01+08:00', '2026-11-30')")
+    pub.poll()
+    assert len(client.sent) == 2 and [f.ticket for f in client.sent[1][1].open] == ["A001"]
+    assert not client.sent[1][1].open[0].overdue
+    pub.poll()
+    assert len(client.sent) == 2  # nothing changed
+    clock.t = datetime(2026, 12, 1, 9, 0, tzinfo=CST)
+    pub.poll()
+    assert len(client.sent) == 3 and client.sent[2][1].open[0].overdue

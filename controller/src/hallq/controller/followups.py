@@ -6,7 +6,8 @@
 - ``hallq controller followups`` lists them; ``hallq controller followups close ID --by NAME --action TEXT``
   records who called the citizen back and what was done (:func:`close`).
 - The open ones are published retained on ``hallq/{hall}/followups`` (:class:`Publisher`): at every
-  (re)connection and whenever one is opened or closed, also by the command while the controller runs.
+  (re)connection, whenever one is opened or closed (also by the command while the controller runs),
+  and when a new day begins (``overdue`` changes).
 """
 
 from __future__ import annotations
@@ -160,18 +161,20 @@ class Publisher:
         self.client = client
         self.clock = clock
         self._seen: tuple[Any, ...] | None = None
+        self._day: date | None = None  # ``overdue`` changes with the date
         self._polled = 0.0
 
     def publish(self) -> None:
         now = self.clock.now()
         self._seen = version(self.conn)
+        self._day = now.date()
         self.client.publish(self.client.topics.followups, payload(self.conn, now), retain=True)
 
     def poll(self) -> None:
-        """Publish again when a follow-up was opened or closed since the last time."""
+        """Publish again when a follow-up was opened or closed since the last time, or a new day began."""
         t = time.monotonic()
         if t - self._polled < self.POLL_EVERY or not self.client.connected:
             return
         self._polled = t
-        if version(self.conn) != self._seen:
+        if version(self.conn) != self._seen or self.clock.now().date() != self._day:
             self.publish()
