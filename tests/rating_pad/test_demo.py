@@ -4,6 +4,7 @@ pins) coming online on real Mosquitto and stopping cleanly on SIGTERM."""
 from __future__ import annotations
 
 import subprocess
+import time
 from importlib.metadata import entry_points
 
 from hallq.rating_pad.config import load
@@ -21,13 +22,14 @@ def test_the_pad_is_registered_for_the_demo():
     assert eps["pad"] == "hallq.rating_pad.demo:participants"
 
 
-def test_a_screen_only_when_the_demo_has_one(tmp_path):
+def test_a_window_with_a_screen_pictures_without(tmp_path):
     (p,) = participants(ctx(tmp_path, "mqtt://127.0.0.1:1883", headless=False))
     cfg = load(p.argv[-1])
     assert cfg.screen is not None and cfg.screen.touch
     (p,) = participants(ctx(tmp_path, "mqtt://127.0.0.1:1883", headless=True))
     cfg = load(p.argv[-1])
-    assert cfg.screen is None
+    assert cfg.screen is not None and cfg.screen.mode == "headless" and not cfg.screen.touch
+    assert cfg.screen.screenshot_dir == str(tmp_path / "pad" / "screens")
     assert cfg.gpio.pin_factory == "mock"
     assert p.replaces == ("pad:1",)
 
@@ -37,6 +39,11 @@ def test_the_demo_pad_comes_online_and_stops(mosquitto, monitor, tmp_path):
     proc = subprocess.Popen(p.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         monitor.wait_for("hallq/demo/device/pad-1/status", lambda m: m.payload == b"online", timeout=20)
+        shots = tmp_path / "pad" / "screens"
+        deadline = time.monotonic() + 10
+        while not list(shots.glob("pad-1-*-idle.png")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(shots.glob("pad-1-*-idle.png")), "the headless pad pictures its screen"
         proc.terminate()
         assert proc.wait(10) == 0
         monitor.wait_for("hallq/demo/device/pad-1/status", lambda m: m.payload == b"stopped", timeout=5)

@@ -1,6 +1,7 @@
 """The rating pad in ``make demo``: a Pi pad at window 1 on gpiozero's MockFactory (set explicitly in its
-generated config), with a window of five clickable buttons when the demo has a screen, headless (no
-screen, no pygame) otherwise. The simulated citizens at window 1 then leave the rating to it."""
+generated config), with a window of five clickable buttons when the demo has a screen; headless, it draws
+on SDL's dummy driver and saves a picture of each new screen in ``{out}/pad/screens``. The simulated
+citizens at window 1 then leave the rating to it."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ def config_text(ctx: DemoContext, window: int) -> str:
         "\n[gpio]\n"
         'pin_factory = "mock"\n'
     )
-    if not ctx.headless:
+    if ctx.headless:
+        shots = ctx.out_dir / "pad" / "screens"
+        text += f'\n[screen]\nmode = "headless"\nsize = [800, 480]\ntouch = false\nscreenshot_dir = "{shots}"\n'
+    else:
         text += '\n[screen]\nmode = "window"\nsize = [800, 480]\ntouch = true\n'
     return text
 
