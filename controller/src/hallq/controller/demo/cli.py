@@ -290,8 +290,11 @@ def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: 
 
     def footer() -> str:
         t = sim.tally
-        return (f"x{speed:g} · seed {seed} · citizens {t.arrived}/{t.visits} · served {t.served} · "
-                f"no-show {t.noshow} · devices {devices} · Ctrl-C stops")
+        rated = sum(t.rated.values())
+        sat = f"{(t.rated['very_satisfied'] + t.rated['satisfied']) / rated * 100:.1f}%" if rated else "-"
+        return (f"simulated: x{speed:g} · seed {seed} · citizens {t.arrived}/{t.visits} · served {t.served} · "
+                f"no-show {t.noshow} · transferred {t.transferred} · rated {rated} ({sat} satisfied) · "
+                f"devices {devices} · Ctrl-C stops")
 
     if headless:
         last = 0.0
