@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from call_display.conftest import HALLQ, ROOT
+from call_display.kit import HALLQ, ROOT
 from hallq.call_display import config, demo
 from hallq.call_display.config import ClipVoice, ConfigError, FrameLed, ModbusLed, SerialVoice
 from hallq.shared.demo import DemoContext

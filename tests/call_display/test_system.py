@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 
 import pytest
-from call_display.conftest import HALLQ, wait_until
+from call_display.kit import HALLQ, wait_until
 from evdev import InputEvent, ecodes
 from gpiozero.pins.mock import MockFactory
 from hallq.call_display import core

@@ -11,7 +11,7 @@ import wave
 
 import pytest
 from call_display import samples
-from call_display.conftest import HALLQ, write_tone
+from call_display.kit import HALLQ, write_tone
 from hallq.call_display import voice
 
 A023_ZH = ["zh/qing", "zh/A", "zh/0", "zh/2", "zh/3", "zh/hao", "zh/dao", "zh/3", "zh/hao", "zh/chuangkou",
