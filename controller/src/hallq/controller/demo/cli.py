@@ -289,12 +289,11 @@ def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: 
                                        "middle of the day; see its log in the output folder's logs/")
 
     def footer() -> str:
-        t = sim.tally
-        rated = sum(t.rated.values())
-        sat = f"{(t.rated['very_satisfied'] + t.rated['satisfied']) / rated * 100:.1f}%" if rated else "-"
-        return (f"simulated: x{speed:g} · seed {seed} · citizens {t.arrived}/{t.visits} · served {t.served} · "
-                f"no-show {t.noshow} · transferred {t.transferred} · rated {rated} ({sat} satisfied) · "
-                f"devices {devices} · Ctrl-C stops")
+        t = sim.snapshot()
+        sat = f"{t['satisfaction'] * 100:.1f}%" if t["satisfaction"] is not None else "-"
+        return (f"simulated: x{speed:g} · seed {seed} · citizens {t['arrived']}/{t['visits']} · "
+                f"served {t['served']} · no-show {t['noshow']} · transferred {t['transferred']} · "
+                f"rated {t['rated']} ({sat} satisfied) · devices {devices} · Ctrl-C stops")
 
     if headless:
         last = 0.0

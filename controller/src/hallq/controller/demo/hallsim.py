@@ -225,6 +225,11 @@ class SimHall:
         self.close()
         return self.tally
 
+    def snapshot(self) -> dict:
+        """The tally so far (safe while the day runs)."""
+        with self._lock:
+            return self.tally.as_dict()
+
     def close(self) -> None:
         with self._lock:
             clients, self._clients = list(self._clients), []
