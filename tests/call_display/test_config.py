@@ -79,3 +79,14 @@ def test_demo_participants(tmp_path, headless, sound):
     assert config.load(tmp_path / "display-window-1.toml").display.window == 1
     assert demo.participants(DemoContext(hall="demo", broker="mqtt://x", out_dir=tmp_path, headless=True,
                                          windows=(), secret_file=tmp_path / "k")) == []
+
+
+@pytest.mark.parametrize("section,message", [
+    ('[led]\nprotocol = "frame"\nport = "/dev/ttyNOPE9"\n', "ttyNOPE9"),
+    ('[voice]\nbackend = "clips"\npack = "/nonexistent/pack"\n', "not a folder"),
+])
+def test_missing_hardware_stops_start_up_with_a_clear_error(tmp_path, section, message):
+    p = tmp_path / "display.toml"
+    p.write_text(BASE + 'broker = "mqtt://127.0.0.1:9"\nscreen = "headless"\n' + section)
+    res = subprocess.run([HALLQ, "display", "--config", str(p)], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr

@@ -49,11 +49,20 @@ def command(ctx: click.Context, config_path: str | None, mode: str | None, windo
         raise click.ClickException(str(exc)) from None
     if screenshot_every and not screenshot:
         raise click.UsageError("--screenshot-every needs --screenshot FILE")
+    import serial
+    from hallq.shared.screen import FontNotFound
+
     from .app import DisplayApp, Options
+    from .voice import PackError
 
     opts = Options(screenshot=Path(screenshot) if screenshot else None, screenshot_every=screenshot_every,
                    wait=wait, trace=Path(trace) if trace else None)
-    code = DisplayApp(cfg, opts).run()
+    try:
+        code = DisplayApp(cfg, opts).run()
+    except (serial.SerialException, PackError, FontNotFound) as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # a GPIO chip, an input device or a file that is not there
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     ctx.exit(code)
 
 
