@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import tempfile
@@ -50,9 +51,10 @@ class Hall:
         (d / "hall.toml").write_text(bench_config(categories, windows))
         self.db = d / "hall.db"
         self.broker = Mosquitto(d / "mosquitto").start()
-        env = dict(os.environ, HALLQ_LOG_LEVEL="warning")
+        env = dict(os.environ, HALLQ_LOG_LEVEL="info")
         env.pop("HALLQ_CLOCK", None)
-        with open(d / "controller.log", "wb") as log:
+        self.log = d / "controller.log"
+        with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [str(HALLQ), "controller", "--config", str(d / "hall.toml"), "--broker", self.broker.url,
                  "--db", str(self.db)],
@@ -69,9 +71,16 @@ class Hall:
             raise RuntimeError("the controller did not come online")
         close(c)
 
+    def stop_controller(self) -> dict[str, int]:
+        """SIGTERM the controller; what it says it did (requests handled, commits)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        m = re.search(r"(\d+) requests handled in (\d+) commits", self.log.read_text(errors="replace"))
+        return {"requests_handled": int(m[1]), "commits": int(m[2])} if m else {}
+
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        self.stop_controller()
         self.broker.stop()
         self.tmp.cleanup()
 
