@@ -196,3 +196,17 @@ def test_quiet_half_hours_from_the_days_before(tmp_path):
     s = stats.compute(h.storage.conn, h.now.date(), h.now)
     assert s.quiet_half_hours == ["10:00", "17:00", "17:30"]
     h.storage.close()
+
+
+def test_unusable_database_files(tmp_path):
+    from controller_kit import Hall
+
+    cfg = Hall().cfg
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(StorageError, match="cannot open the database"):
+        Storage(garbage, cfg)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StorageError, match="cannot create the database"):
+        Storage(blocker / "sub" / "hall.db", cfg)

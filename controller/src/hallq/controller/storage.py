@@ -118,6 +118,8 @@ class Storage:
             self.conn.executescript(haocp.SCHEMA + followups.SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open the database: {exc}") from None
+        except OSError as exc:
+            raise StorageError(f"{self.path}: cannot create the database: {exc.strerror}") from None
         meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
         if meta.get("hall") not in (None, cfg.hall.id):
             raise StorageError(f"{self.path} holds the record of hall {meta['hall']!r}, not {cfg.hall.id!r}")
