@@ -349,3 +349,25 @@ def test_led_board_drawn_on_the_screen(controller, clients, tmp_path):
     reds = sum(1 for x in range(0, img.get_width(), 4) for y in range(0, img.get_height(), 4)
                if img.get_at((x, y))[:3] == (255, 40, 30))
     assert reds > 50
+
+
+def test_no_sound_device_keeps_the_screen_and_says_so(controller, quick_pack, tmp_path):
+    import os
+
+    old = os.environ.get("SDL_AUDIODRIVER")
+    os.environ["SDL_AUDIODRIVER"] = "no-such-driver"  # SDL cannot open any sound device
+    try:
+        health = Monitor(controller.url, "hallq/demo/device/display-hall/health")
+        r = Running(hall_toml(controller.url, f'[voice]\nbackend = "clips"\npack = "{quick_pack}"\n'))
+        try:
+            wait_until(lambda: r.app._complete(), 5)
+            msg = health.wait_for("hallq/demo/device/display-hall/health", lambda m: b"no sound device" in m.payload)
+            assert r.app.voice is None and decode(msg.payload, DeviceHealth).role == "display"
+        finally:
+            r.stop()
+            health.close()
+    finally:
+        if old is None:
+            os.environ.pop("SDL_AUDIODRIVER", None)
+        else:
+            os.environ["SDL_AUDIODRIVER"] = old

@@ -89,6 +89,7 @@ class DisplayApp:
         self.client: HallClient | None = None
         self._pending_frames: dict[tuple[str, int, int], float] = {}  # calls not yet on screen
         self._last_key: tuple | None = None  # what the last whole picture showed
+        self.start_errors: list[str] = []  # trouble at start-up the display lives with (reported in health)
 
     # -- wiring -------------------------------------------------------------------------------------------
     def _open_screen(self) -> None:
@@ -119,8 +120,14 @@ class DisplayApp:
                 log.info("making the voice pack %s with espeak-ng", pack_dir)
                 voice.make_pack(pack_dir, languages=v.languages)
             pack = voice.ClipPack(pack_dir, v.languages)
-            self.voice = voice.MixerVoice(pack, languages=v.languages, repeats=v.repeats, volume=v.volume,
-                                          on_start=started)
+            try:
+                self.voice = voice.MixerVoice(pack, languages=v.languages, repeats=v.repeats, volume=v.volume,
+                                              on_start=started)
+            except voice.PackError:
+                raise
+            except Exception as exc:  # pygame.error: no sound device. The screen matters more: go on, say so.
+                log.error("no voice: the sound device cannot be opened (%s)", exc)
+                self.start_errors.append(f"voice: no sound device ({exc})")
         elif isinstance(v, SerialVoice):
             self.voice = voice.Syn6288Voice(v.port, baudrate=v.baudrate, languages=v.languages, repeats=v.repeats,
                                             timeout=v.timeout, on_start=started)
@@ -192,7 +199,7 @@ class DisplayApp:
     def _publish_health(self) -> None:
         if self.client is None or not self.client.connected:
             return
-        errors: list[str] = []
+        errors: list[str] = list(self.start_errors)
         if self.voice is not None and self.voice.errors:
             errors.append(f"voice: {self.voice.errors} announcements failed")
         if self.bad_messages:
@@ -384,5 +391,10 @@ class DisplayApp:
         if self.client is not None:
             self.client.stop()
         self.trace.close()
+        if self.voice is not None or self.beeper is not None:
+            import pygame.mixer
+
+            if pygame.mixer.get_init():
+                pygame.mixer.quit()
         if self.screen is not None:
             self.screen.close()
