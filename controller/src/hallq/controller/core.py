@@ -9,8 +9,10 @@ API
     After a restart, :mod:`hallq.controller.storage` rebuilds the state with :func:`restore`.
 
 ``state, fx = handle(state, event, now)``
-    Apply one event. ``state`` is the same object, changed in place (events that are refused change
-    nothing). ``event`` is one of
+    Apply one event. ``state`` is the same object, changed in place. A refused request changes nothing,
+    with one exception: ``next`` at a window that is serving finishes that ticket even when nothing else
+    waits (the answer is then ``empty``). Every answer is kept, so the same ``req`` from the same client
+    gets the same answer again and changes nothing. ``event`` is one of
 
     - :class:`Request` ``(client, payload)``: a decoded ``TakeRequest``, ``WindowRequest`` or ``RateRequest``;
       the client's role and window come from the config's ``[[devices]]``;
@@ -30,7 +32,7 @@ Dispatch policy (a pure function, also for simulations)
 -------------------------------------------------------
 :func:`dispatch_key` orders waiting tickets; :func:`pick_next` picks a window's next ticket from any
 iterable of waiting tickets (anything with ``seq``, ``issued_at``, ``priority``, ``queue``, ``to_window``
-and ``transferred_at`` attributes, e.g. :class:`Waiting`). The rules:
+and ``transferred_at`` attributes, as :class:`Waiting` says; :class:`SimTicket` is a plain one). The rules:
 
 1. a transferred ticket aimed at this window, or at one of its categories, goes first (oldest transfer first);
 2. otherwise the ticket with the longest *effective* wait: a priority ticket counts ``lead`` more than it
@@ -45,9 +47,10 @@ answer (a property test checks this).
 
 Waiting-time estimate
 ---------------------
-See :func:`estimate_wait`: the dispatch policy played forward over the tickets ahead and the open windows
-(shared windows split between their categories as dispatch will split them), with each category's
-exponentially weighted mean service time (prior 6 minutes).
+See :func:`estimate_wait`: the dispatch policy played forward over the waiting tickets and the open
+windows (shared windows split between their categories as dispatch will split them), with each category's
+exponentially weighted mean service time (prior 6 minutes), plus the priority tickets expected to arrive
+and go ahead.
 """
 
 from __future__ import annotations
