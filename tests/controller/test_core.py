@@ -558,3 +558,24 @@ def test_refused_window_ops_change_nothing(hall):
         assert [type(r) for r in hall.last.records] == [core.CachedReply]
         assert hall.last.calls == [] and hall.last.changed == set()
     assert before == (hall.state.seq, hall.state.tickets["A001"].status, hall.state.windows[1].status)
+
+
+def test_rating_time_from_the_pad(hall):
+    from datetime import datetime
+
+    from hallq.shared.schemas import RateRequest
+
+    hall.take("A")
+    hall.take("A")
+    hall.op(1, "open")
+    hall.op(1, "next")
+    hall.op(1, "next")
+    hall.later(30)
+    pressed = datetime(2026, 3, 2, 1, 5)  # naive: taken as hall time
+    hall.send("pad-1", RateRequest(req="p1", window=1, ticket="A001", level="basic", at=pressed))
+    r = next(x for x in hall.last.records if isinstance(x, core.Rating))
+    assert r.at == at("01:05") and r.received_at == hall.now
+    utc = datetime.fromisoformat("2026-03-02T01:10:00+00:00")
+    hall.send("pad-1", RateRequest(req="p2", window=1, ticket="A002", level="basic", at=utc))
+    r = next(x for x in hall.last.records if isinstance(x, core.Rating))
+    assert r.at == at("09:10") and r.at.utcoffset() == timedelta(hours=8)

@@ -974,7 +974,12 @@ def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effe
     v = next((x for x in reversed(t.visits) if x.window == p.window), None)
     if v is None:
         raise Refused("not_ratable", f"{p.ticket} was not served at window {p.window}")
-    at = p.at.astimezone(now.tzinfo) if p.at is not None else now
+    if p.at is None:
+        at = now
+    elif p.at.tzinfo is None:  # a pad's local time without an offset: the hall's
+        at = p.at.replace(tzinfo=now.tzinfo)
+    else:
+        at = p.at.astimezone(now.tzinfo)
     r = Rating(
         id=state.next_rating_id,
         day=state.day,
