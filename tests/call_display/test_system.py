@@ -259,19 +259,35 @@ def test_keypad_drives_the_controller(controller, clients):
         r.stop()
 
 
+def settled(app, quiet: float = 0.4, timeout: float = 5.0) -> None:
+    """Wait until the display has taken in everything retained (no change for ``quiet`` seconds)."""
+    deadline = time.monotonic() + timeout
+    version, since = app.state.version, time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if app.state.version != version:
+            version, since = app.state.version, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise AssertionError("the display kept changing")
+
+
 def test_controller_offline_shows_a_mark_and_keeps_the_picture(controller, clients):
     r = Running(hall_toml(controller.url))
     app = r.app
     try:
         wait_until(lambda: app._complete(), 5)
+        settled(app)
         before = core.hall_view(app.state, 0, WALL)
         assert not before.offline
         controller.stop()
-        wait_until(lambda: app.state.controller in ("stopped", "offline"), 10)
-        after = core.hall_view(app.state, 0, WALL)
-        assert after.offline
-        assert (after.newest, after.windows, after.waiting) == (before.newest, before.windows, before.waiting)
-        controller.start()
+        try:
+            wait_until(lambda: app.state.controller in ("stopped", "offline"), 10)
+            after = core.hall_view(app.state, 0, WALL)
+            assert after.offline
+            assert (after.newest, after.windows, after.waiting) == (before.newest, before.windows, before.waiting)
+        finally:
+            controller.start()
         wait_until(lambda: not core.hall_view(app.state, 0, WALL).offline, 10)
     finally:
         r.stop()
