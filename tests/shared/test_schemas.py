@@ -101,3 +101,14 @@ def test_protocol_doc_covers_every_topic():
                   "controller/status", "/config", "/queue", "window/{n}/state", "/calls", "/board", "/stats",
                   "device/{client}/status", "device/{client}/health"]:
         assert f"hallq/{{hall}}{'' if topic.startswith('/') else '/'}{topic}`" in text, topic
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [e for e in EXAMPLES if type(e).__name__.endswith("Reply")],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_answer_carries_ok_on_the_wire(reply):
+    data = msgspec.json.decode(encode(reply))
+    assert data["ok"] is (type(reply).__name__ != "ErrorReply")
+    assert decode(encode(reply), type(reply)) == reply

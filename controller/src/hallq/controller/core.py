@@ -69,11 +69,11 @@ from hallq.shared.schemas import (
     CalledTicket,
     CategoryQueue,
     Error,
+    ErrorReply,
     QueueState,
     RateReply,
     RateRequest,
     RatingRef,
-    Reply,
     Staff,
     TakeReply,
     TakeRequest,
@@ -454,12 +454,7 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
         # a refusal changes nothing (the checks come before any change), except as noted for ``next``
         payload = _error(p.req, r.code, r.message)
     else:
-        # encoded as the generic ``Reply``, whose ``ok`` is always written out (the action's reply types
-        # leave their default ``ok`` out; decoding them still works)
-        if isinstance(answer, RateReply):
-            payload = encode(Reply(req=p.req, ok=True, rating=answer.rating))
-        else:
-            payload = encode(Reply(req=p.req, ok=True, ticket=answer.ticket))
+        payload = encode(answer)
     c = CachedReply(event.client, p.req, payload, now)
     state.replies[key] = c
     fx.records.append(c)
@@ -468,7 +463,7 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
 
 
 def _error(req: str, code: str, message: str) -> bytes:
-    return encode(Reply(req=req, ok=False, error=Error(code=code, message=message)))
+    return encode(ErrorReply(req=req, error=Error(code=code, message=message)))
 
 
 # -- devices ------------------------------------------------------------------------------------------

@@ -195,40 +195,32 @@ class Error(Schema, kw_only=True):
     message: str
 
 
-class Reply(Schema, kw_only=True):
-    """Every answer on ``reply/{client}``: ``ok`` with the action's result, or not with an ``error``."""
-
-    req: ReqId
-    ok: bool
-    ticket: Ticket | WindowTicket | None = None
-    rating: RatingRef | None = None
-    error: Error | None = None
-
-
-class TakeReply(Schema, kw_only=True):
+class TakeReply(Schema, kw_only=True, omit_defaults=False):
     req: ReqId
     ok: Literal[True] = True
     ticket: Ticket
 
 
-class WindowReply(Schema, kw_only=True):
+class WindowReply(Schema, kw_only=True, omit_defaults=False):
     req: ReqId
     ok: Literal[True] = True
     ticket: WindowTicket | None = None
 
 
-class RateReply(Schema, kw_only=True):
+class RateReply(Schema, kw_only=True, omit_defaults=False):
     req: ReqId
     ok: Literal[True] = True
     rating: RatingRef
 
 
-class ErrorReply(Schema, kw_only=True):
+class ErrorReply(Schema, kw_only=True, omit_defaults=False):
     req: ReqId
     ok: Literal[False] = False
     error: Error
 
 
+# The four answer types above write every field (`omit_defaults=False`): `ok` has a default so that code
+# need not say it, yet it must always be on the wire.
 REPLY_TYPES: dict[str, type[Schema]] = {"take": TakeReply, "window": WindowReply, "rate": RateReply}
 
 
