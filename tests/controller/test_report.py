@@ -62,3 +62,30 @@ def test_report_bad_date(tmp_path):
 def test_run_needs_a_config():
     res = CliRunner().invoke(command, [])
     assert res.exit_code != 0 and "--config" in res.output
+
+
+def _quiet_line(out: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith("错时办事"))
+
+
+def test_report_judges_the_day_by_the_demo_clock(tmp_path, monkeypatch):
+    """Run by the demo, `report` tells the time by the demo's scaled clock, not the wall clock.
+
+    On a hall's first day only half hours that are over can be quiet. A morning with a ticket in every half
+    hour and an empty afternoon: at 11:00 the afternoon has not come, so the quietest are morning ones; at
+    18:30 by the demo's clock the day is over and the empty afternoon is the quietest.
+    """
+    import time
+
+    h = StoredHall(tmp_path / "hall.db").at("09:00")
+    for _ in range(6):
+        assert h.take("B")["ok"]
+        h.later(30)
+    h.storage.close()
+    args = ["report", "--db", str(h.db), "--date", "2026-03-02"]
+    monkeypatch.setenv("HALLQ_CLOCK", f"2026-03-02T11:00:00+08:00,1,{time.time()}")
+    morning = _quiet_line(CliRunner().invoke(command, args).output)
+    monkeypatch.setenv("HALLQ_CLOCK", f"2026-03-02T18:30:00+08:00,1,{time.time()}")
+    evening = _quiet_line(CliRunner().invoke(command, args).output)
+    assert morning.endswith("09:00, 09:30, 10:00")
+    assert evening.endswith("14:00, 14:30, 15:00")

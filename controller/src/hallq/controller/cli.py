@@ -8,11 +8,12 @@ import signal
 import sys
 import threading
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
+from hallq.shared import clock
 from hallq.shared.config import BrokerURL, ConfigError
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS, Figures
 
@@ -72,19 +73,18 @@ def command(ctx: click.Context, config_path: str | None, broker: str, db: str) -
 @click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values for a spreadsheet.")
 def report(db: str, day: str | None, as_csv: bool) -> None:
     """A day's figures: the hall, each window, each clerk, each half hour; the quietest half hours."""
-    from datetime import datetime
-
     from . import stats
     from .storage import connect
 
     conn = connect(Path(db), readonly=True)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     tz = ZoneInfo(meta.get("timezone", "Asia/Shanghai"))
+    now = _now(str(tz))
     try:
-        d = date.fromisoformat(day) if day else datetime.now(tz).date()
+        d = date.fromisoformat(day) if day else now.date()
     except ValueError:
         raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
-    s = stats.compute(conn, d, datetime.now(tz))
+    s = stats.compute(conn, d, now)
     staff = stats.staff_names(conn, d)
     wnames = stats.window_names(conn)
     rows: list[tuple[str, str, Figures]] = [("hall", meta.get("name", meta.get("hall", "")), s.hall)]
@@ -112,7 +112,7 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
     if s.hall.ratings:
         levels = ", ".join(f"{LEVEL_NAMES_ZH[lv]} {s.hall.ratings.get(lv, 0)}" for lv in LEVELS)
         click.echo(f"评价 ratings: {levels}")
-    _haocp_report(conn, d, datetime.now(tz))
+    _haocp_report(conn, d, now)
 
 
 def _haocp_report(conn: object, d: date, now: object) -> None:
@@ -172,8 +172,6 @@ def followups_command(ctx: click.Context, db: str | None, show_all: bool, as_jso
 @click.pass_context
 def followups_close(ctx: click.Context, followup_id: int, by: str, action: str, db: str | None) -> None:
     """Close follow-up ID: record who called the citizen back and what was done."""
-    from datetime import datetime
-
     from . import followups
     from .storage import connect
 
@@ -182,7 +180,7 @@ def followups_close(ctx: click.Context, followup_id: int, by: str, action: str, 
         raise click.UsageError("--db is needed")
     conn = connect(Path(db))
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    now = datetime.now(ZoneInfo(meta.get("timezone", "Asia/Shanghai")))
+    now = _now(meta.get("timezone", "Asia/Shanghai"))
     try:
         r = followups.close(conn, followup_id, by, action, now)
     except followups.FollowupError as exc:
@@ -193,10 +191,13 @@ def followups_close(ctx: click.Context, followup_id: int, by: str, action: str, 
                f"{r['action']}")
 
 
-def _today(tz: str) -> date:
-    from datetime import datetime
+def _now(tz: str) -> datetime:
+    """Now in the hall's time zone: the demo's scaled clock when the demo runs us, else the real one."""
+    return clock.from_env(tz).now()
 
-    return datetime.now(ZoneInfo(tz)).date()
+
+def _today(tz: str) -> date:
+    return _now(tz).date()
 
 
 def _followup_table(found: list[dict], today: str) -> str:
