@@ -118,7 +118,19 @@ def _check_window_state(ws, window):
     staff = ws.get("staff")
     if staff is not None and (not isinstance(staff, dict) or not isinstance(staff.get("name"), str)):
         return "staff needs a name"
+    last = ws.get("last")
+    if last is not None and (
+        not isinstance(last, dict) or not isinstance(last.get("number"), str) or not isinstance(last.get("outcome"), str)
+    ):
+        return "last needs a number and an outcome"
     return None
+
+
+def _not_served(ws, number):
+    # The controller says how the window's last service ended; a no-show (过号) or a transfer away is no
+    # service to rate. A controller that does not say is taken at its word that the service ended.
+    last = ws.get("last")
+    return last is not None and last["number"] == number and last["outcome"] != "done"
 
 
 def _window(state, ws, now, live):
@@ -137,7 +149,11 @@ def _window(state, ws, now, live):
     s["status"] = ws["status"]
     s["clerk"] = clerk
     effects = []
-    if live and before is not None and before != serving and before not in state["seen"]:
+    if live and before is not None and before != serving and _not_served(ws, before[0]):
+        s["seen"] = (state["seen"] + [before])[-REMEMBER:]
+        if s["mode"] == "idle" and (clerk != state["clerk"] or ws["status"] != state["status"]):
+            effects.append(["show", "idle", _idle_info(s)])
+    elif live and before is not None and before != serving and before not in state["seen"]:
         s["seen"] = (state["seen"] + [before])[-REMEMBER:]
         s["mode"] = "invite"
         s["until"] = now + state["invite_ms"]

@@ -368,6 +368,15 @@ def test_rate_once_per_ticket_called_at_that_window(hall):
     assert hall.rate(1, "A002")["rating"]["id"] == 2  # rating while still served is fine
 
 
+def test_a_no_show_cannot_be_rated(hall):
+    hall.take("A")
+    hall.op(1, "open")
+    hall.op(1, "next")
+    hall.op(1, "noshow")
+    assert code(hall.rate(1, "A001")) == "not_ratable"
+    assert not any(isinstance(x, core.Rating) for x in hall.last.records)
+
+
 def test_rate_after_transfer_at_either_window(hall):
     hall.take("A")
     hall.op(1, "open")

@@ -210,3 +210,22 @@ def test_unusable_database_files(tmp_path):
     blocker.write_text("")
     with pytest.raises(StorageError, match="cannot create the database"):
         Storage(blocker / "sub" / "hall.db", cfg)
+
+
+def test_window_state_says_how_the_last_service_ended_also_after_a_restart(stored):
+    h = stored
+    h.take("A")
+    h.take("A")
+    h.op(1, "open")
+    h.op(1, "next")
+    h.later(2)
+    h.op(1, "noshow")
+    last = core.window_state(h.state, 1).last
+    assert (last.number, last.outcome) == ("A001", "noshow")
+    h.op(1, "next")
+    h.later(3)
+    h.op(1, "done")
+    assert (core.window_state(h.state, 1).last.number, core.window_state(h.state, 1).last.outcome) == ("A002", "done")
+    before = core.window_state(h.state, 1)
+    h = h.restart()
+    assert core.window_state(h.state, 1) == before

@@ -70,6 +70,7 @@ from hallq.shared.schemas import (
     CategoryQueue,
     Error,
     ErrorReply,
+    LastService,
     QueueState,
     RateReply,
     RateRequest,
@@ -224,6 +225,7 @@ class WindowRec:
     paused: bool = False
     current: str | None = None  # number being called or served
     session: StaffSession | None = None
+    last: Visit | None = None  # the last visit that ended here (for ``WindowState.last``)
 
     @property
     def status(self) -> str:
@@ -365,6 +367,9 @@ def restore(
         t = by_number.get(v.number)
         if t is not None:
             t.visits.append(v)
+    for v in sorted((v for t in ts for v in t.visits if v.ended_at is not None), key=lambda v: v.ended_at):
+        if v.window in st.windows:
+            st.windows[v.window].last = v
     for category, took in services:
         if category in st.service_min:
             _learn(st, category, took)
@@ -932,6 +937,7 @@ def _finish(state: HallState, w: WindowRec, t: Ticket, outcome: str, now: dateti
         v.outcome, v.ended_at = outcome, now
         _learn(state, v.queue, now - v.called_at)
         fx.records.append(v)
+        w.last = v
     w.current = None
     fx.records += [t, w]
     _window_changed(w, fx)
@@ -969,6 +975,8 @@ def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effe
     v = next((x for x in reversed(t.visits) if x.window == p.window), None)
     if v is None:
         raise Refused("not_ratable", f"{p.ticket} was not served at window {p.window}")
+    if v.outcome in ("noshow", "expired"):
+        raise Refused("not_ratable", f"{p.ticket} did not come to window {p.window} (过号): nothing to rate")
     if p.at is None:
         at = now
     elif p.at.tzinfo is None:  # a pad's local time without an offset: the hall's
@@ -1048,7 +1056,10 @@ def window_state(state: HallState, no: int) -> WindowState:
     ticket = None
     if t is not None and t.called_at is not None:
         ticket = CalledTicket(number=t.number, category=t.category, called_at=t.called_at, recalls=t.recalls)
-    return WindowState(window=no, status=w.status, ticket=ticket, staff=w.staff)  # type: ignore[arg-type]
+    last = None
+    if w.last is not None and w.last.ended_at is not None:
+        last = LastService(number=w.last.number, outcome=w.last.outcome, ended_at=w.last.ended_at)  # type: ignore[arg-type]
+    return WindowState(window=no, status=w.status, ticket=ticket, staff=w.staff, last=last)  # type: ignore[arg-type]
 
 
 def board(state: HallState) -> Board:

@@ -28,6 +28,7 @@ from .schemas import (
     FollowUp,
     FollowUps,
     HallConfig,
+    LastService,
     PrinterHealth,
     QueueState,
     RateReply,
@@ -137,14 +138,17 @@ def _entries() -> list[Entry]:
             (QueueState(at=T0, categories={"A": CategoryQueue(waiting=12, est_wait_min=18)}),),
         ),
         Entry(
-            T.window_state(3), "controller", "yes", (WindowState, CalledTicket, Staff),
+            T.window_state(3), "controller", "yes", (WindowState, CalledTicket, Staff, LastService),
             (
                 WindowState(
                     window=3, status="serving", staff=Staff(id="s07", name="李娜"),
                     ticket=CalledTicket(number="A019", category="A", called_at=T0, recalls=0),
+                    last=LastService(number="A018", outcome="done", ended_at=T0 - timedelta(seconds=20)),
                 ),
             ),
-            "`status`: idle, serving, paused, or closed (no clerk signed in).",
+            "`status`: idle, serving, paused, or closed (no clerk signed in). `last`: how the window's last "
+            "service ended (`done`, `noshow`, `transferred`, `expired`); a rating pad invites a rating only "
+            "after `done`.",
         ),
         Entry(T.calls, "controller", "no", (Call,), (call,), "One message per call and per recall (`recall` counts them)."),
         Entry(T.board, "controller", "yes", (Board,), (Board(calls=[call]),), "The last 10 calls, newest first."),

@@ -271,6 +271,14 @@ class CalledTicket(Schema, kw_only=True):
     recalls: Count = 0
 
 
+class LastService(Schema, kw_only=True):
+    """How the window's last service ended: a rating pad invites a rating only after ``done``."""
+
+    number: TicketNumber
+    outcome: Literal["done", "noshow", "transferred", "expired"]
+    ended_at: datetime
+
+
 class WindowState(Schema, kw_only=True):
     """``window/{n}/state``: what a window is doing."""
 
@@ -278,6 +286,7 @@ class WindowState(Schema, kw_only=True):
     status: WindowStatus
     ticket: CalledTicket | None = None
     staff: Staff | None = None
+    last: LastService | None = None
 
 
 class Call(Schema, kw_only=True):
