@@ -167,7 +167,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     shape = shape_of(cfg)
     visits = simulate_visits(shape, Rates(load=load), seed=seed, span=span_s)
     first_s = span_s[0] if span_s else shape.hours[0][0]
-    clock = hclock.scaled(midnight + timedelta(seconds=first_s - LEAD_S), speed, cfg.hall.timezone,
+    clock = hclock.scaled(midnight + timedelta(seconds=max(0.0, first_s - LEAD_S)), speed, cfg.hall.timezone,
                           anchor=time.time() + STARTUP_S)
     env = {hclock.ENV: clock.to_env()}
 
