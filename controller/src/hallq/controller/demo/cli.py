@@ -265,10 +265,10 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     if interrupted:
         return
     assert tally is not None and picture is not None
-    _print_report(db, today, tally, picture)
+    _print_report(db, today, tally, picture, env)
     if report_path is not None:
         _write_json(report_path, db, cfg.hall.id, today, speed, seed, load, span, tally,
-                    [p.name for p in started])
+                    [p.name for p in started], clock.now())
         click.echo(f"demo: report written to {report_path}", err=True)
     click.echo(f"demo: the day's record, logs and device files are in {out} "
                f"(`hallq controller report --db {db}` prints the report again)", err=True)
@@ -341,7 +341,7 @@ def _log_to(path: Path):
     return undo
 
 
-def day_figures(db: Path, day: date) -> dict | None:
+def day_figures(db: Path, day: date, now: datetime) -> dict | None:
     """The controller's figures of ``day`` from its record (as ``hallq controller report`` computes them)."""
     from .. import stats
     from ..storage import connect
@@ -352,15 +352,15 @@ def day_figures(db: Path, day: date) -> dict | None:
         log.warning("cannot read %s: %s", db, exc)
         return None
     try:
-        tz = ZoneInfo(dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("timezone", "Asia/Shanghai"))
-        return to_builtins(stats.compute(conn, day, datetime.now(tz)))
+        return to_builtins(stats.compute(conn, day, now))
     finally:
         conn.close()
 
 
-def _print_report(db: Path, day: date, tally: Tally, picture: HallPicture) -> None:
+def _print_report(db: Path, day: date, tally: Tally, picture: HallPicture, env: dict[str, str]) -> None:
+    # on the demo's clock, like the controller: follow-up deadlines and the like are the demo's day's
     r = subprocess.run(_hallq("controller", "report", "--db", str(db), "--date", day.isoformat()),
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=os.environ | env)
     if r.returncode == 0 and r.stdout.strip():
         click.echo(r.stdout.rstrip())
     else:
@@ -379,8 +379,8 @@ def _print_report(db: Path, day: date, tally: Tally, picture: HallPicture) -> No
 
 
 def _write_json(path: Path, db: Path, hall: str, day: date, speed: float, seed: int, load: float,
-                span: str | None, tally: Tally, devices: list[str]) -> None:
-    stats = day_figures(db, day)
+                span: str | None, tally: Tally, devices: list[str], now: datetime) -> None:
+    stats = day_figures(db, day, now)
     doc = {
         "hall": hall,
         "date": day.isoformat(),
