@@ -194,3 +194,11 @@ def test_handler_errors_are_counted_not_fatal(mosquitto):
     assert len(got) == 2 and client.handler_errors == 2
     client.stop()
     mon.close()
+
+
+def test_a_clean_stop_is_not_logged_as_a_lost_broker(mosquitto, caplog):
+    client = HallClient(mosquitto.url, "test", "kiosk-1").start()
+    assert client.wait_connected(5)
+    with caplog.at_level("WARNING", logger="hallq.shared.mqtt"):
+        client.stop()
+    assert "lost the broker" not in caplog.text

@@ -115,6 +115,7 @@ class HallClient:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._net_up = False  # guarded by _lock: the socket is connected and subscriptions were sent
+        self._stopping = False
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._dispatcher: threading.Thread | None = None
         self._req_prefix = f"{os.getpid():x}-{int(time.time() * 1000) % 10**9:x}"
@@ -143,6 +144,7 @@ class HallClient:
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> HallClient:
         """Connect in the background (returns at once; see :meth:`wait_connected`)."""
+        self._stopping = False
         if self._dispatcher is None:
             self._dispatcher = threading.Thread(target=self._dispatch, name=f"mqtt-{self.client_id}", daemon=True)
             self._dispatcher.start()
@@ -159,6 +161,7 @@ class HallClient:
 
     def stop(self, *, status: str = STOPPED, timeout: float = 2.0) -> None:
         """Publish ``stopped`` (retained), disconnect cleanly and end the threads."""
+        self._stopping = True
         if self._connected.is_set():
             try:
                 self._paho.publish(self.status_topic, status, qos=QOS, retain=True).wait_for_publish(timeout)
@@ -269,7 +272,7 @@ class HallClient:
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         with self._lock:
             self._net_up = False
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stopping:
             log.warning("lost the broker %s (%s); reconnecting", self.broker, reason)
         self._connected.clear()
 
