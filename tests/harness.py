@@ -6,9 +6,11 @@ generated config, :class:`Amqtt` the embedded broker that ``hallq broker`` runs.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+HALLQ = str(Path(sys.executable).parent / "hallq")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -169,3 +173,77 @@ class Monitor:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class ControllerProcess:
+    """The real hall controller, as ``hallq controller`` runs it, in a process of its own.
+
+    ``config`` is a TOML file or TOML text (written to ``workdir/hall.toml``). With ``clock`` (ISO 8601) the
+    controller runs on the scaled clock ``HALLQ_CLOCK`` that starts then, at ``speed``; the time of day the
+    tests run at then does not matter (opening hours, midnight). Its log goes to ``workdir/controller.log``.
+    """
+
+    def __init__(self, workdir: Path, broker_url: str, config: Path | str, *, clock: str | None = None,
+                 speed: float = 1.0, hall: str | None = None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if isinstance(config, Path):
+            self.config = config
+        else:
+            self.config = self.workdir / "hall.toml"
+            self.config.write_text(config, encoding="utf-8")
+        self.db = self.workdir / "hall.db"
+        self.log = self.workdir / "controller.log"
+        self.url = broker_url
+        self.hall = hall
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "HALLQ_LOG_LEVEL": "info"}
+        if clock is not None:
+            self.env["HALLQ_CLOCK"] = f"{clock},{speed},{time.time()}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, wait_online: bool = False, timeout: float = 20.0) -> ControllerProcess:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [HALLQ, "controller", "--config", str(self.config), "--broker", self.url, "--db", str(self.db)],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT,
+            )
+        if wait_online:
+            self.wait_online(timeout)
+        return self
+
+    def wait_online(self, timeout: float = 20.0) -> None:
+        if self.hall is None:
+            raise ValueError("wait_online needs the hall id")
+        topic = f"hallq/{self.hall}/controller/status"
+        m = Monitor(self.url, topic)
+        try:
+            m.wait_for(topic, lambda msg: msg.payload == b"online", timeout=timeout)
+        except TimeoutError:
+            raise AssertionError(f"the controller did not come online:\n{self.log.read_text()[-2000:]}") from None
+        finally:
+            m.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: a power cut, as far as the controller can tell."""
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def terminate(self) -> int:
+        """SIGTERM, and the exit status."""
+        self.proc.terminate()
+        return self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not end in time."""
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 import struct
-import subprocess
 import time
 import wave
 from pathlib import Path
 
-from harness import Monitor, Mosquitto
+from harness import ControllerProcess, Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 HALLQ = str(ROOT / ".venv" / "bin" / "hallq")
@@ -37,45 +35,18 @@ def wait_until(predicate, timeout: float = 5.0, step: float = 0.02):
     raise AssertionError(f"condition not met within {timeout} s")
 
 
-class Controller:
+class Controller(ControllerProcess):
     """The real hall controller (``hallq controller``) as a process, on a Mosquitto of its own."""
 
     def __init__(self, workdir: Path):
-        self.workdir = workdir
         self.broker = Mosquitto(workdir / "mosquitto").start()
-        self.db = workdir / "hall.db"
-        self.proc: subprocess.Popen | None = None
-        self.log = workdir / "controller.log"
-
-    @property
-    def url(self) -> str:
-        return self.broker.url
+        # a weekday morning inside the sample hall's opening hours, whatever the time of the test
+        super().__init__(workdir, self.broker.url, ROOT / "controller/examples/hall.toml",
+                         clock="2026-11-23T10:00:00+08:00", hall="demo")
 
     def start(self) -> Controller:
-        self.proc = subprocess.Popen(
-            [HALLQ, "controller", "--config", str(ROOT / "controller/examples/hall.toml"), "--broker", self.url,
-             "--db", str(self.db)],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),  # noqa: SIM115
-            # a weekday morning inside the sample hall's opening hours, whatever the time of the test
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "HALLQ_CLOCK": f"2026-11-23T10:00:00+08:00,1,{time.time()}"},
-        )
-        m = Monitor(self.url, "hallq/demo/controller/status")
-        try:
-            m.wait_for("hallq/demo/controller/status", lambda msg: msg.payload == b"online", timeout=20)
-        except TimeoutError:
-            raise AssertionError(f"the controller did not come online:\n{self.log.read_text()[-2000:]}") from None
-        finally:
-            m.close()
+        super().start(wait_online=True)
         return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
 
     def close(self) -> None:
         self.stop()

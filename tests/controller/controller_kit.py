@@ -16,6 +16,7 @@ from hallq.shared.schemas import (
     TransferTo,
     WindowRequest,
 )
+from harness import ControllerProcess
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -190,49 +191,12 @@ window = 1
 """
 
 
-class ControllerProc:
+class ControllerProc(ControllerProcess):
     """``.venv/bin/hallq controller`` as a subprocess, on a scaled clock that starts at ``start``."""
 
     def __init__(self, workdir, broker_url: str, toml: str = HALL_TOML, start: str = "2026-03-02T09:00:00+08:00",
                  speed: float = 1.0):
-        import os
-        import time
-        from pathlib import Path
-
-        self.dir = Path(workdir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.config = self.dir / "hall.toml"
-        self.config.write_text(toml)
-        self.db = self.dir / "hall.db"
-        self.url = broker_url
-        self.env = dict(os.environ, HALLQ_CLOCK=f"{start},{speed},{time.time()}", HALLQ_LOG_LEVEL="info")
-        self.proc = None
-        self.log = self.dir / "controller.log"
-
-    def start(self) -> ControllerProc:
-        import subprocess
-        import sys
-        from pathlib import Path
-
-        hallq = Path(sys.executable).parent / "hallq"
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(hallq), "controller", "--config", str(self.config), "--broker", self.url, "--db", str(self.db)],
-                env=self.env, stdout=subprocess.DEVNULL, stderr=log,
-            )
-        return self
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def terminate(self) -> int:
-        self.proc.terminate()
-        return self.proc.wait(10)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        super().__init__(workdir, broker_url, toml, clock=start, speed=speed, hall="test")
 
 
 class Requester:

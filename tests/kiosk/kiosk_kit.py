@@ -4,7 +4,6 @@ the real controller as a subprocess."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from escpos.printer import Dummy
 from hallq.kiosk import ga467
 from hallq.kiosk.idcard import check_digit
+from harness import ControllerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 HALLQ = [sys.executable, "-m", "hallq.shared.cli"]
@@ -172,32 +172,8 @@ categories = ["A", "B", "C"]
 """
 
 
-class Controller:
+class Controller(ControllerProcess):
     """The real controller, as ``hallq controller`` runs it."""
 
     def __init__(self, workdir: Path, broker_url: str, hall: str = "demo", hours: str = ""):
-        self.workdir = workdir
-        self.config = workdir / "hall.toml"
-        self.config.write_text(HALL_TOML.format(hall=hall, hours=hours), encoding="utf-8")
-        self.db = workdir / "hall.db"
-        self.log = workdir / "controller.log"
-        self.broker_url = broker_url
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Controller:
-        self._logf = open(self.log, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [*HALLQ, "controller", "--config", str(self.config), "--broker", self.broker_url, "--db", str(self.db)],
-            stdout=self._logf, stderr=subprocess.STDOUT, cwd=ROOT,
-        )
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._logf.close()
+        super().__init__(workdir, broker_url, HALL_TOML.format(hall=hall, hours=hours), hall=hall)
