@@ -247,3 +247,28 @@ class ControllerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+
+class ControllerInProcess:
+    """The real controller in this process (on the real clock), restartable on the same database."""
+
+    def __init__(self, broker_url: str, db: Path, toml: str):
+        from hallq.controller import config
+
+        self.cfg = config.parse(toml)
+        self.url = broker_url
+        self.db = db
+        self.app = None
+
+    def start(self):
+        from hallq.controller.app import Controller
+        from hallq.shared.clock import real
+
+        self.app = Controller(self.cfg, self.url, str(self.db), real(self.cfg.hall.timezone)).start()
+        assert self.app.client.wait_connected(10)
+        return self.app
+
+    def stop(self) -> None:
+        if self.app is not None:
+            self.app.stop()
+            self.app = None

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from harness import free_port
+from harness import ControllerInProcess, free_port
 
 HALL_TOML = """
 [hall]
@@ -112,30 +112,12 @@ def province() -> Iterator[Province]:
     p.stop()
 
 
-class Hall:
+class Hall(ControllerInProcess):
     """The real controller of the test hall (restartable on its database), a clerk and a pad client."""
 
     def __init__(self, broker_url: str, db: Path, port: int, scheme: str = "gbt39046"):
-        from hallq.controller import config
-
-        self.cfg = config.parse(HALL_TOML.format(port=port, scheme=scheme))
-        self.url = broker_url
-        self.db = db
-        self.app = None
+        super().__init__(broker_url, db, HALL_TOML.format(port=port, scheme=scheme))
         self.clients: list = []
-
-    def start(self):
-        from hallq.controller.app import Controller
-        from hallq.shared.clock import real
-
-        self.app = Controller(self.cfg, self.url, str(self.db), real(self.cfg.hall.timezone)).start()
-        assert self.app.client.wait_connected(10)
-        return self.app
-
-    def stop(self) -> None:
-        if self.app is not None:
-            self.app.stop()
-            self.app = None
 
     def client(self, client_id: str):
         from hallq.shared.mqtt import HallClient

@@ -10,7 +10,7 @@ import socket
 import threading
 from pathlib import Path
 
-from harness import free_port
+from harness import ControllerInProcess, free_port
 
 HALL_TOML = """
 [hall]
@@ -53,29 +53,11 @@ def pad_toml(tmp_path: Path, window: int = 1, name: str = "pad.toml") -> Path:
     return p
 
 
-class ControllerRunner:
-    """The real controller (in this process), restartable on the same database."""
+class ControllerRunner(ControllerInProcess):
+    """The real controller (in this process) of the pad tests' hall, restartable on the same database."""
 
     def __init__(self, broker_url: str, db: Path, toml: str = HALL_TOML):
-        from hallq.controller import config
-
-        self.cfg = config.parse(toml)
-        self.url = broker_url
-        self.db = db
-        self.app = None
-
-    def start(self):
-        from hallq.controller.app import Controller
-        from hallq.shared.clock import real
-
-        self.app = Controller(self.cfg, self.url, str(self.db), real(self.cfg.hall.timezone)).start()
-        assert self.app.client.wait_connected(10)
-        return self.app
-
-    def stop(self) -> None:
-        if self.app is not None:
-            self.app.stop()
-            self.app = None
+        super().__init__(broker_url, db, toml)
 
 
 class Clerk:
