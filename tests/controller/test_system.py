@@ -158,6 +158,19 @@ def test_sigterm_publishes_stopped_and_sigkill_leaves_offline(system, mosquitto,
     r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"offline", timeout=30)
 
 
+def test_a_take_given_up_while_the_controller_was_down_does_not_come_back(system):
+    """No ghost tickets: a request nobody resends after the controller is back is not issued later."""
+    c, r = system
+    assert c.terminate() == 0
+    r.mon.publish("hallq/test/req/kiosk-1/take", json.dumps({"req": "gave-up-1", "category": "A"}))
+    mark = len(r.mon.messages)
+    c.start()
+    r.mon.wait_for("hallq/test/controller/status",
+                   lambda m: m.payload == b"online" and m in r.mon.messages[mark:], timeout=15)
+    assert ok(r.send("kiosk-1", "take", {"req": "again-1", "category": "A"}))["ticket"]["number"] == "A001"
+    assert not [m for m in r.mon.messages if m.topic == "hallq/test/reply/kiosk-1" and b"gave-up-1" in m.payload]
+
+
 def test_closed_outside_hours(mosquitto, tmp_path):
     r = Requester(mosquitto.port)
     c = ControllerProc(tmp_path, mosquitto.url, HALL_TOML, start="2026-03-02T12:30:00+08:00").start()

@@ -67,7 +67,11 @@ class Controller:
             client_id or f"controller-{cfg.hall.id}"[:64],
             status_topic=self.topics.controller_status,  # Last Will ``offline``
             auto_online=False,  # ``online`` only after the retained state is out
-            persistent_session=True,  # requests sent while we restart wait for us at the broker
+            # A clean session: a request sent while the controller is down is not kept for later. Every client
+            # resends its request (same `req`) until its own time-out, so a restart within that time loses
+            # nothing, and a repeat is answered once; what a kiosk has already told the citizen failed must
+            # not come back as a number nobody holds (a ghost ticket clerks would call and mark no-show).
+            persistent_session=False,
         )
         self.client.on_connected = lambda: self._inbox.put(_CONNECTED)
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
