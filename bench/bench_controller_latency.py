@@ -23,6 +23,8 @@ import paho.mqtt.client as paho
 from harness import Mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.figures import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 HALLQ = ROOT / ".venv" / "bin" / "hallq"
 HALL = "bench"
@@ -118,13 +120,11 @@ def request(c: paho.Client, who: str, action: str, payload: dict) -> None:
 
 
 def percentiles(xs: list[float]) -> dict[str, float]:
-    s = sorted(xs)
-
     def q(p: float) -> float:
-        return round(s[min(len(s) - 1, int(p * len(s)))] * 1000, 3)
+        return round(percentile(xs, p) * 1000, 3)
 
-    return {"p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99), "max_ms": round(s[-1] * 1000, 3),
-            "mean_ms": round(statistics.fmean(s) * 1000, 3)}
+    return {"p50_ms": q(50), "p90_ms": q(90), "p99_ms": q(99), "max_ms": round(max(xs) * 1000, 3),
+            "mean_ms": round(statistics.fmean(xs) * 1000, 3)}
 
 
 def run() -> dict:

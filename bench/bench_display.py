@@ -30,6 +30,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from bench.figures import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 HALLQ = str(ROOT / ".venv" / "bin" / "hallq")
 TZ = timezone(timedelta(hours=8))
@@ -37,11 +39,6 @@ TZ = timezone(timedelta(hours=8))
 FRAME_CALLS = 120
 FRAME_GAP = 0.15
 ANNOUNCE_CALLS = 6
-
-
-def _pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
 
 
 def _hall_state(pub, topics) -> None:
@@ -159,7 +156,7 @@ def run() -> dict:
                 time.sleep(7.5)  # the announcement (chime and sentence) ends before the next call
             results["call_to_announcement_ms"] = {
                 "calls": ANNOUNCE_CALLS, "p50": round(statistics.median(ann_lat), 1),
-                "p95": round(_pct(ann_lat, 95), 1), "max": round(max(ann_lat), 1),
+                "p95": round(percentile(ann_lat, 95), 1), "max": round(max(ann_lat), 1),
             }
             # -- call to frame -------------------------------------------------------------------
             sent: dict[str, float] = {}
@@ -174,7 +171,7 @@ def run() -> dict:
             lat = [(frames[t] - sent[t]) * 1000 for t in sent if t in frames]
             results["call_to_frame_ms"] = {
                 "calls": FRAME_CALLS, "shown": len(lat), "p50": round(statistics.median(lat), 1),
-                "p95": round(_pct(lat, 95), 1), "max": round(max(lat), 1),
+                "p95": round(percentile(lat, 95), 1), "max": round(max(lat), 1),
             }
 
             # -- idle: the clock and the scrolling line only --------------------------------------

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from escpos.printer import Dummy
 from harness import Mosquitto
 
+from bench.figures import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 HALLQ = [sys.executable, "-m", "hallq.shared.cli"]
 TAPS = 200
@@ -60,8 +62,7 @@ class AnsweringDummy(Dummy):
 
 
 def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return round(s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))], 2)
+    return round(percentile(values, p), 2)
 
 
 def kiosk_toml(work: Path, broker: str) -> Path:

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.figures import percentile
+
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "rating-pad" / "firmware"
 BIN = Path(sys.executable).parent
@@ -157,7 +159,7 @@ def press_to_accepted(broker_url: str, work: Path) -> dict:
         ctl.terminate()
         ctl.wait(10)
     times.sort()
-    p95 = times[int(0.95 * (len(times) - 1))]
+    p95 = percentile(times, 95)
     return {"press_to_accepted_ms": {"n": len(times), "p50": round(statistics.median(times), 1),
                                      "p95": round(p95, 1), "max": round(times[-1], 1)},
             "press_to_accepted_target_p95_ms": 50, "press_to_accepted_ok": p95 <= 50}
