@@ -50,7 +50,8 @@ def command(ctx: click.Context, config_path: str | None, mode: str | None, windo
     if screenshot_every and not screenshot:
         raise click.UsageError("--screenshot-every needs --screenshot FILE")
     import serial
-    from hallq.shared.screen import FontNotFound
+    from hallq.shared.gpio import NoGpio
+    from hallq.shared.screen import FontNotFound, ScreenUnavailable
 
     from .app import DisplayApp, Options
     from .voice import PackError
@@ -59,7 +60,7 @@ def command(ctx: click.Context, config_path: str | None, mode: str | None, windo
                    wait=wait, trace=Path(trace) if trace else None)
     try:
         code = DisplayApp(cfg, opts).run()
-    except (serial.SerialException, PackError, FontNotFound) as exc:
+    except (serial.SerialException, PackError, FontNotFound, NoGpio, ScreenUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # a GPIO chip, an input device or a file that is not there
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
