@@ -2,7 +2,7 @@
 
     hallq display --config display.toml --mode hall
     hallq display --config display.toml --mode window --window 3      # with [caller]: the window's caller too
-    hallq display --config display.toml --headless --screenshot hall.png
+    hallq display --config display.toml --headless --screenshot /tmp/hall.png
     hallq display voice-pack --out /var/lib/hallq/voice
     hallq display announce A023 3 --out call.wav
 """

@@ -291,6 +291,7 @@ class WaitLine:
     name_en: str | None
     waiting: int
     est_wait_min: int
+    est_wait_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +427,8 @@ def hall_view(state: DisplayState, now: float, wall: datetime) -> HallView:
         q = state.queue.categories if state.queue is not None else {}
         for c in state.hall.categories:
             cq = q.get(c.code)
-            waiting.append(WaitLine(c.code, c.name, c.name_en, cq.waiting if cq else 0, cq.est_wait_min if cq else 0))
+            waiting.append(WaitLine(c.code, c.name, c.name_en, cq.waiting if cq else 0, cq.est_wait_min if cq else 0,
+                                    tuple(cq.est_wait_range) if cq and cq.est_wait_range else None))
     return HallView(
         title=state.hall.name if state.hall else "",
         title_en=state.hall.name_en if state.hall else None,

@@ -512,7 +512,7 @@ class HallRenderer:
 
         name0, count0, est0, en0 = parts(rows[0][0])
         counts = [f"{c.waiting}人" for c in view.waiting]
-        ests = [wait_phrase(c.waiting, c.est_wait_min)[0] for c in view.waiting]
+        ests = [wait_phrase(c.waiting, c.est_wait_min, c.est_wait_range)[0] for c in view.waiting]
         name_size = p.common_size([c.name for c in view.waiting], name0.width, name0.height,
                                   min(int(name0.height * 0.95), unit * 3), label="waiting_name")
         count_size = p.common_size(counts, count0.width, count0.height, int(count0.height * 1.0), bold=True,

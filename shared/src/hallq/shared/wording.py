@@ -9,20 +9,25 @@ waiting the words say that one is served at once, or when a window frees.
 from __future__ import annotations
 
 
-def wait_phrase(waiting: int, est_min: int) -> tuple[str, str]:
-    """The estimated wait alone, short (the hall screen's column): (Chinese, English)."""
+def wait_phrase(waiting: int, est_min: int, est_range: tuple[int, int] | None = None) -> tuple[str, str]:
+    """The estimated wait alone, short (the hall screen's column): (Chinese, English). ``est_range`` (the
+    queue's ``est_wait_range``, when the controller sends one) is shown as "约 15–25 分钟"."""
+    if est_range is not None and est_range[0] < est_range[1]:
+        zh_m, en_m = f"{est_range[0]}–{est_range[1]}", f"{est_range[0]}–{est_range[1]}"
+    else:
+        zh_m = en_m = str(est_min)
     if waiting == 0:
         if est_min <= 0:
             return "即到即办", "served at once"
-        return f"约{est_min}分钟后有空窗口", f"a window frees in about {est_min} min"
-    if est_min <= 0:
+        return f"约{zh_m}分钟后有空窗口", f"a window frees in about {en_m} min"
+    if est_min <= 0 and (est_range is None or est_range[1] <= 0):
         return "即将叫号", "called soon"
-    return f"约{est_min}分钟", f"about {est_min} min"
+    return f"约{zh_m}分钟", f"about {en_m} min"
 
 
-def wait_line(waiting: int, est_min: int, lang: str) -> str:
+def wait_line(waiting: int, est_min: int, lang: str, est_range: tuple[int, int] | None = None) -> str:
     """The whole line a category shows on the kiosk: how many wait, and how long, in ``lang`` (zh or en)."""
-    zh, en = wait_phrase(waiting, est_min)
+    zh, en = wait_phrase(waiting, est_min, est_range)
     if waiting == 0:
         return f"无人等候 · {zh}" if lang != "en" else f"Nobody waiting · {en}"
     if lang == "en":
