@@ -32,7 +32,6 @@ from typing import Any
 
 import pygame
 import pygame.freetype
-
 from hallq.shared.wording import wait_phrase
 
 from .core import CallLine, HallView, WindowView

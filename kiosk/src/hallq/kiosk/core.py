@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from hallq.shared.hours import is_open, next_opening
 from hallq.shared.schemas import (
     CategoryQueue,
     HallConfig,
@@ -33,7 +34,6 @@ from hallq.shared.schemas import (
     TakeRequest,
     Ticket,
 )
-from hallq.shared.hours import is_open, next_opening
 
 from .idcard import CardIdentity, age_on
 
