@@ -51,7 +51,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from .state import APPOINTMENT, NORMAL, PRIORITY, HallState, Ticket, WindowRec, due_at, lane_class
+from .state import APPOINTMENT, NORMAL, PRIORITY, HallState, TicketRec, WindowRec, due_at, lane_class
 
 __all__ = [
     "APPOINTMENT",
@@ -116,10 +116,10 @@ def pick_next(window: int, categories: Collection[str], waiting: Iterable[Waitin
     return best
 
 
-def next_for(state: HallState, w: WindowRec, now: datetime) -> Ticket | None:
+def next_for(state: HallState, w: WindowRec, now: datetime) -> TicketRec | None:
     """The ticket window ``w`` calls at ``now``, from the heads of the lanes (as :func:`pick_next` would)."""
     guard = state.lead
-    best: Ticket | None = None
+    best: TicketRec | None = None
     best_key: Key | None = None
     for t in state.transfers:  # few: compare them all (two transfers may share a second)
         if eligible(t, w.no, w.categories):
@@ -138,15 +138,13 @@ def next_for(state: HallState, w: WindowRec, now: datetime) -> Ticket | None:
     return best
 
 
-def ahead_of(state: HallState, t: Ticket) -> int:
-    """How many waiting tickets of ``t``'s queue go before it by the rules, as things stand: the transfers
-    to its category, and in its category's lanes every ticket with a smaller :func:`rank`."""
+def ahead_of(state: HallState, t: TicketRec) -> int:
+    """How many waiting tickets of ``t``'s queue (a ticket being taken) go before it by the rules, as
+    things stand: the transfers to its category, and in its category's lanes every ticket with a smaller
+    :func:`rank`."""
     cat = t.queue
     guard = state.lead
-    n = sum(1 for x in state.transfers if x.to_window is None and x.queue == cat and x is not t)
-    if t.transferred_at is not None:
-        return sum(1 for x in state.transfers
-                   if x.to_window is None and x.queue == cat and rank(x, guard) < rank(t, guard))
+    n = sum(1 for x in state.transfers if x.to_window is None and x.queue == cat)
     mine = rank(t, guard)
     for cls in (NORMAL, PRIORITY, APPOINTMENT):
         lane = state.lanes.get((cat, cls))
@@ -164,7 +162,7 @@ class _LaneKeys(Sequence[Key]):
 
     __slots__ = ("guard", "lane")
 
-    def __init__(self, lane: Sequence[Ticket], guard: timedelta):
+    def __init__(self, lane: Sequence[TicketRec], guard: timedelta):
         self.lane, self.guard = lane, guard
 
     def __len__(self) -> int:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .dispatch import Waiting, callable_now, eligible, rank
-from .state import APPOINTMENT, NORMAL, HallState, Ticket, WindowRec, due_at, lane_class
+from .state import APPOINTMENT, NORMAL, HallState, TicketRec, WindowRec, due_at, lane_class
 
 #: Prior of the mean service time (minutes) before a category has any measured service.
 SERVICE_PRIOR_MIN = 6.0
@@ -122,7 +122,7 @@ def estimate_wait(state: HallState, category: str, ahead: int, now: datetime, ti
     return wait_estimate(state, category, ahead, now, ticket).minutes
 
 
-def observe(state: HallState, t: Ticket, now: datetime) -> None:
+def observe(state: HallState, t: TicketRec, now: datetime) -> None:
     """A ticket's first call: its realised wait against its estimate feeds the range."""
     e = t.est_raw if t.est_raw is not None else float(t.est_wait_min)
     state.wait_errors.append((e, max((now - t.issued_at).total_seconds() / 60, 0.0)))
