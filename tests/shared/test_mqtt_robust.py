@@ -187,11 +187,14 @@ def test_no_request_is_sent_while_the_link_is_down_nor_later(tmp_path, caplog):
 def test_a_request_given_up_is_withdrawn_from_the_outgoing_queue(mosquitto):
     """A publish still in paho's queue when its sender gives up is never delivered after that."""
     responder = Responder(mosquitto.port)
-    client = HallClient(mosquitto.url, "test", "kiosk-1")
+    client = HallClient(mosquitto.url, "test", "kiosk-1", auto_online=False)
     client.start()
     try:
         assert client.wait_connected(5)
         c = client._paho
+        deadline = time.monotonic() + 5
+        while c._out_messages and time.monotonic() < deadline:  # nothing else in flight
+            time.sleep(0.01)
         # hold paho's sending back: the request stays queued, as it would behind a dead link
         with c._out_message_mutex:
             c._max_inflight_messages = 1
