@@ -103,8 +103,8 @@ CREATE INDEX IF NOT EXISTS haocp_outbox_pending ON haocp_outbox (status, rating_
 def outbox_row(c: sqlite3.Connection, hall: str, r: Any, cfg: HaocpSection) -> None:
     """Insert the outbox row of rating ``r`` (a ``core.Rating``), inside the caller's transaction."""
     item_name = None
-    if r.visit_id is not None:
-        row = c.execute("SELECT item_name FROM calls WHERE id = ?", (r.visit_id,)).fetchone()
+    if r.call_id is not None:
+        row = c.execute("SELECT item_name FROM calls WHERE id = ?", (r.call_id,)).fetchone()
         item_name = row[0] if row else None
     day = r.day.isoformat()
     rec = record(hall=hall, day=day, ticket=r.number, window=r.window, level=r.level, at=r.at, case_id=r.case_id,

@@ -4,7 +4,7 @@ No IO here: no MQTT, no SQLite, no clock. Time is passed in (an aware ``datetime
 
 Where each rule lives
 ---------------------
-- :mod:`.state`: the records (:class:`Ticket`, :class:`Visit`, :class:`WindowRec`, :class:`Rating`, ...)
+- :mod:`.state`: the records (:class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, ...)
   and :class:`HallState` with its lanes; :func:`new_state`.
 - :mod:`.machine`: :func:`handle` and :func:`restore`: numbering, window operations, ratings, midnight.
 - :mod:`.dispatch`: the dispatch policy, one pure function (:func:`pick_next`) the simulator reuses, and
@@ -37,7 +37,7 @@ API
     (:class:`~hallq.shared.schemas.Call` messages to publish, not retained), ``changed`` (which retained
     topics to publish again: ``"queue"``, ``"board"``, or a window number; build them with
     :func:`queue_state`, :func:`board`, :func:`window_state`), and ``records`` (the objects to persist:
-    :class:`Ticket`, :class:`Visit`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
+    :class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
     :class:`Sequence`, :class:`CachedReply`; the storage writes their state as it is at commit).
 """
 
@@ -48,12 +48,12 @@ from .state import (
     BOARD_SIZE,
     MAX_NUMBER,
     CachedReply,
+    CallRec,
     HallState,
     Rating,
     Sequence,
     StaffSession,
-    Ticket,
-    Visit,
+    TicketRec,
     WindowRec,
     new_state,
 )
@@ -64,6 +64,7 @@ __all__ = [
     "MAX_NUMBER",
     "SERVICE_PRIOR_MIN",
     "CachedReply",
+    "CallRec",
     "Effects",
     "Event",
     "HallState",
@@ -74,8 +75,7 @@ __all__ = [
     "Sequence",
     "StaffSession",
     "Tick",
-    "Ticket",
-    "Visit",
+    "TicketRec",
     "Waiting",
     "WindowRec",
     "ahead_of",

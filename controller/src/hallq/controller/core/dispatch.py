@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from .state import HallState, Ticket, WindowRec
+from .state import HallState, TicketRec, WindowRec
 
 
 class Waiting(Protocol):
@@ -64,7 +64,7 @@ def pick_next(window: int, categories: Collection[str], waiting: Iterable[Waitin
 
 
 
-def next_for(state: HallState, w: WindowRec) -> Ticket | None:
+def next_for(state: HallState, w: WindowRec) -> TicketRec | None:
     """The ticket window ``w`` calls next, from the heads of the lanes (as :func:`pick_next` would pick)."""
     for t in state.transfers:  # in transfer order: the oldest transfer first
         if eligible(t, w.no, w.categories):
@@ -81,7 +81,7 @@ def next_for(state: HallState, w: WindowRec) -> Ticket | None:
 
 
 
-def ahead_of(state: HallState, t: Ticket) -> int:
+def ahead_of(state: HallState, t: TicketRec) -> int:
     """How many waiting tickets of ``t``'s queue would be called before it, as things stand.
 
     Transferred tickets aimed at its category go first; within the category's two lanes the dispatch
@@ -109,7 +109,7 @@ class _LaneKeys:
 
     __slots__ = ("lane", "lead")
 
-    def __init__(self, lane: deque[Ticket], lead: timedelta):
+    def __init__(self, lane: deque[TicketRec], lead: timedelta):
         self.lane, self.lead = lane, lead
 
     def __len__(self) -> int:

@@ -22,7 +22,7 @@ MAX_NUMBER = 999
 
 
 @dataclass(slots=True, eq=False)
-class Ticket:
+class TicketRec:
     """One ticket of today."""
 
     day: date
@@ -47,12 +47,12 @@ class Ticket:
     first_called_at: datetime | None = None
     finished_at: datetime | None = None
     rated: bool = False
-    visits: list[Visit] = field(default_factory=list)  # its calls to windows, in order
+    calls: list[CallRec] = field(default_factory=list)  # its calls to windows, in order
 
     @property
-    def visit(self) -> Visit | None:
-        """The current (or last) visit at a window."""
-        return self.visits[-1] if self.visits else None
+    def call(self) -> CallRec | None:
+        """The current (or last) call to a window."""
+        return self.calls[-1] if self.calls else None
 
     def __post_init__(self) -> None:
         if not self.queue:
@@ -64,7 +64,7 @@ class Ticket:
 
 
 @dataclass(slots=True, eq=False)
-class Visit:
+class CallRec:
     """One call of a ticket to a window, until it ends (done, noshow, transferred, expired)."""
 
     id: int
@@ -76,7 +76,7 @@ class Visit:
     staff_id: str | None
     staff_name: str | None
     called_at: datetime
-    wait_s: float  # since issue (first visit) or since the transfer
+    wait_s: float  # since issue (first call) or since the transfer
     first: bool  # the ticket's first call
     priority: str | None = None
     recalls: int = 0
@@ -97,7 +97,7 @@ class WindowRec:
     paused: bool = False
     current: str | None = None  # number being called or served
     session: StaffSession | None = None
-    last: Visit | None = None  # the last visit that ended here (for ``WindowState.last``)
+    last: CallRec | None = None  # the last call that ended here (for ``WindowState.last``)
 
     @property
     def status(self) -> str:
@@ -130,7 +130,7 @@ class Rating:
     client: str
     staff_id: str | None
     staff_name: str | None
-    visit_id: int | None
+    call_id: int | None
     case_id: str | None
     item_code: str | None
 
@@ -158,9 +158,9 @@ class HallState:
     windows: dict[int, WindowRec]
     seq: dict[str, int] = field(default_factory=dict)  # category -> last number issued today
     hall_seq: int = 0  # tickets issued today in the hall
-    tickets: dict[str, Ticket] = field(default_factory=dict)  # number -> today's ticket
-    lanes: dict[tuple[str, bool], deque[Ticket]] = field(default_factory=dict)  # (category, priority)
-    transfers: list[Ticket] = field(default_factory=list)  # waiting transferred tickets, in transfer order
+    tickets: dict[str, TicketRec] = field(default_factory=dict)  # number -> today's ticket
+    lanes: dict[tuple[str, bool], deque[TicketRec]] = field(default_factory=dict)  # (category, priority)
+    transfers: list[TicketRec] = field(default_factory=list)  # waiting transferred tickets, in transfer order
     waiting_total: int = 0  # tickets in the lanes and transfers
     waiting_persons: set[tuple[str, str]] = field(default_factory=set)  # (category, person) waiting
     service_min: dict[str, float] = field(default_factory=dict)  # category -> EWMA of service minutes (see .estimate)
@@ -168,7 +168,7 @@ class HallState:
     first_issue: datetime | None = None  # today's first ticket
     board: deque[Call] = field(default_factory=lambda: deque(maxlen=BOARD_SIZE))
     replies: dict[tuple[str, str], CachedReply] = field(default_factory=dict)
-    next_visit_id: int = 1
+    next_call_id: int = 1
     next_rating_id: int = 1
     next_session_id: int = 1
     devices: dict[str, tuple[str, int | None]] | None = None  # client -> (role, window)
@@ -198,14 +198,14 @@ def new_state(cfg: HallFile, now: datetime) -> HallState:
 
 
 
-def count_issue(state: HallState, t: Ticket) -> None:
+def count_issue(state: HallState, t: TicketRec) -> None:
     if state.first_issue is None or t.issued_at < state.first_issue:
         state.first_issue = t.issued_at
     if t.priority is not None:
         state.priority_issued[t.category] = state.priority_issued.get(t.category, 0) + 1
 
 
-def enqueue(state: HallState, t: Ticket) -> None:
+def enqueue(state: HallState, t: TicketRec) -> None:
     state.waiting_total += 1
     if t.transferred_at is not None:
         state.transfers.append(t)
@@ -215,7 +215,7 @@ def enqueue(state: HallState, t: Ticket) -> None:
         state.waiting_persons.add((t.category, t.person))
 
 
-def dequeue(state: HallState, t: Ticket) -> None:
+def dequeue(state: HallState, t: TicketRec) -> None:
     state.waiting_total -= 1
     if t.transferred_at is not None:
         state.transfers.remove(t)
