@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from controller_kit import Hall, at, code, number
-from hallq.controller import core
 from hallq.controller.core import state as core_state
 from hallq.controller.core.dispatch import ahead_of, pick_next
 from hypothesis import given, settings
