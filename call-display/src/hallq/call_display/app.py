@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hallq.shared.clock import Clock, from_env
+from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import Call, DeviceHealth, PayloadError, Staff, TransferTo, encode
 from hallq.shared.topics import HallTopics, TopicError
@@ -43,6 +44,7 @@ class Options:
     trace: Path | None = None  # JSON lines: call received, first frame showing it, announcement start
     pin_factory: Any = None  # gpiozero pin factory (MockFactory in tests)
     keypad_device: Any = None  # an open input device instead of [caller.keypad].device
+    broker: BrokerURL | None = None  # the identity's broker (credentials, CA) instead of display.broker
 
 
 class Tracer:
@@ -196,7 +198,7 @@ class DisplayApp:
 
     def _connect(self) -> None:
         d = self.cfg.display
-        self.client = HallClient(d.broker, d.hall, self.cfg.client_id)
+        self.client = HallClient(self.opts.broker or d.broker, d.hall, self.cfg.client_id)
         for f in core.subscriptions(self.topics):
             self.client.subscribe(f, self._on_message)
         self.client.on_connected = self._connected

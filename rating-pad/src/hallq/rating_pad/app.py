@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from hallq.shared.clock import Clock, from_env
+from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
 from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import DeviceHealth, PayloadError, RateRequest, WindowState, decode, to_builtins
@@ -41,7 +42,7 @@ def monotonic_ms() -> int:
 
 
 class PadApp:
-    def __init__(self, cfg: PadConfig, *, broker: str | None = None, clock: Clock | None = None,
+    def __init__(self, cfg: PadConfig, *, broker: BrokerURL | str | None = None, clock: Clock | None = None,
                  pin_factory: Any = None):
         self.cfg = cfg
         self.clock = clock or from_env(cfg.pad.timezone)

@@ -98,7 +98,7 @@ def check_devices(devices: list[DeviceEntry], windows: set[int], source: str = "
         if d.role in ("window", "pad") and d.window is None:
             raise ConfigError(f"{where}.window: a {d.role} device needs `window`")
         if d.role in ("kiosk", "sms") and d.window is not None:
-            raise ConfigError(f"{where}.window: a {d.role} device has no window")
+            raise ConfigError(f"{where}.window: only window, pad and window-screen display devices have a window")
         if d.window is not None and d.window not in windows:
             raise ConfigError(f"{where}.window: unknown window {d.window}")
 

@@ -195,13 +195,14 @@ def _error(req: str, code: str, message: str) -> bytes:
 
 
 # -- devices ------------------------------------------------------------------------------------------
-def _allowed(state: HallState, client: str, role: str, window: int | None) -> None:
+def _allowed(state: HallState, client: str, role: str | tuple[str, ...], window: int | None) -> None:
+    """The controller's own check of ``[[devices]]``, the second line after the broker's ACL."""
     if state.devices is None:
         return
     d = state.devices.get(client)
     if d is None:
         raise Refused("not_allowed", f"{client!r} is not a device of this hall")
-    if d[0] != role:
+    if d[0] not in ((role,) if isinstance(role, str) else role):
         raise Refused("not_allowed", f"{client!r} is a {d[0]} device and cannot send this request")
     if window is not None and d[1] != window:
         raise Refused("not_allowed", f"{client!r} belongs to window {d[1]}, not window {window}")
@@ -217,7 +218,7 @@ def is_open(state: HallState, now: datetime) -> bool:
 
 
 def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
-    _allowed(state, client, "kiosk", None)
+    _allowed(state, client, ("kiosk", "sms"), None)
     cat = state.cfg.category(p.category)
     if cat is None:
         raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
