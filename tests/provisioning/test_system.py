@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,30 @@ def test_the_controller_refuses_what_a_display_or_a_stranger_asks(hall):
         assert all(type(r).__name__ == "CachedReply" for r in fx.records)
     st, fx = core.handle(st, core.Request("kiosk-1", TakeRequest(req="r5", category="A")), now)
     assert b'"ok":true' in fx.reply[1]
+
+
+def test_the_registry_shows_each_device_its_status_and_version(hall, controller, tmp_path):
+    import json
+
+    from hallq.shared import software_version
+    from hallq.shared.schemas import DeviceHealth
+
+    watch = hall.login("dashboard")
+    watch.subscribe(T.devices)
+
+    def registry(pred) -> dict:
+        def ok() -> bool:
+            msgs = watch.got(T.devices)
+            return bool(msgs) and pred({d["id"]: d for d in json.loads(msgs[-1].payload)["devices"]})
+        assert watch.wait(ok, 10), watch.got(T.devices)[-1:]
+        return {d["id"]: d for d in json.loads(watch.got(T.devices)[-1].payload)["devices"]}
+
+    devs = registry(lambda d: "pad-1" in d)
+    assert devs["pad-1"]["status"] == "never_seen" and devs["pad-1"]["window"] == 1
+    kiosk = client(bundle(hall, "kiosk-1", tmp_path))
+    kiosk.publish(T.device_health("kiosk-1"), DeviceHealth(at=datetime.now().astimezone(), role="kiosk",
+                                                            version=software_version("hallq-kiosk")), retain=True)
+    devs = registry(lambda d: d["kiosk-1"].get("version"))
+    assert devs["kiosk-1"]["status"] == "online" and devs["kiosk-1"]["version"] == software_version("hallq-kiosk")
+    kiosk.stop()
+    registry(lambda d: d["kiosk-1"]["status"] == "stopped")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hallq.shared import software_version
 from hallq.shared.clock import Clock, from_env
 from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message
@@ -222,7 +223,8 @@ class DisplayApp:
         if self.led is not None and self.led.last_error:
             errors.append(f"LED board: {self.led.last_error}")
         role = "window" if self.caller_state is not None else "display"
-        health = DeviceHealth(at=self.clock.now(), role=role, errors=errors)  # type: ignore[arg-type]
+        health = DeviceHealth(at=self.clock.now(), role=role, errors=errors,
+                              version=software_version("hallq-call-display"))  # type: ignore[arg-type]
         self.client.publish(self.topics.device_health(self.cfg.client_id), encode(health), retain=True)
 
     # -- the loop ------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import ONLINE, REQUEST_TYPES, STOPPED, PayloadError, decode, encode, peek_req
 from hallq.shared.topics import HallTopics, TopicError
 
-from . import core, followups, haocp, stats
+from . import core, devices, followups, haocp, stats
 from .config import HallFile
 from .storage import Storage
 
@@ -96,6 +96,8 @@ class Controller:
                  self.state.waiting_total, sum(1 for w in self.state.windows.values() if w.staff is not None))
         #: the open follow-ups of bad reviews, retained on ``followups``; the 好差评 upload (if configured)
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
+        #: the retained ``devices`` registry: every listed device, its status, health and version
+        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
         self.uploader = haocp.Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -103,6 +105,7 @@ class Controller:
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
+        self.devices.start()
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
@@ -115,6 +118,7 @@ class Controller:
             self._worker.join(10)
         if self.uploader is not None:
             self.uploader.stop()
+        self.devices.stop()
         self.client.stop(status=STOPPED)
         self.storage.close()
 
@@ -238,6 +242,7 @@ class Controller:
         self._publish_retained({"queue", "board", *self.state.windows}, now)
         self._publish_stats(now)
         self.followups.publish()
+        self.devices.publish_soon()
         self.client.publish(self.topics.controller_status, ONLINE, retain=True)
         log.info("hall %s online: retained state published", self.cfg.hall.id)
 

@@ -62,7 +62,7 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
         else:
             url = BrokerURL.parse("mqtt://127.0.0.1:1883")
         clock = from_env(cfg.hall.timezone)
-        controller = Controller(cfg, url, db, clock)
+        controller = Controller(cfg, url, db, clock, client_id=ident.device if ident is not None else None)
     except (ConfigError, StorageError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from escpos.escpos import Escpos
+from hallq.shared import software_version
 from hallq.shared.clock import from_env
 from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
@@ -310,7 +311,7 @@ class KioskApp:
         if eff.printer.online is False:
             errors.append("printer: offline")
         health = DeviceHealth(at=self.clock.now(), role="kiosk", printer=eff.printer, readers=list(eff.readers),
-                              errors=errors)
+                              errors=errors, version=software_version("hallq-kiosk"))
         self.client.publish(self.topics.device_health(self.cfg.kiosk.id), health, retain=True)
 
     # -- the loop --------------------------------------------------------------------------------------

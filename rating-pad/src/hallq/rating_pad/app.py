@@ -22,6 +22,7 @@ from concurrent.futures import CancelledError
 from datetime import datetime
 from typing import Any
 
+from hallq.shared import software_version
 from hallq.shared.clock import Clock, from_env
 from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
@@ -107,7 +108,8 @@ class PadApp:
         n = len(self.pending)
         errors = [f"{n} rating(s) kept, waiting for the controller"] if n else []
         self.client.publish(self.topics.device_health(self.cfg.client_id),
-                            DeviceHealth(at=self.clock.now(), role="pad", errors=errors), retain=True)
+                            DeviceHealth(at=self.clock.now(), role="pad", errors=errors,
+                                         version=software_version("hallq-rating-pad")), retain=True)
 
     def request_stop(self) -> None:
         """Make :meth:`run` return (safe from a signal handler)."""
