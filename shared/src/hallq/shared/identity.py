@@ -30,7 +30,7 @@ from .topics import TopicError, check_client_id, check_hall_id
 #: Where a device's first boot installs its bundle.
 DEFAULT_PATH = Path("/etc/hallq/device.toml")
 ENV = "HALLQ_DEVICE"
-ROLES = ("kiosk", "window", "pad", "display", "sms", "controller", "dashboard")
+ROLES = ("kiosk", "window", "pad", "display", "sms", "monitor", "controller", "dashboard")
 #: The roles that hold the hall's kiosk key (person keys of ID numbers and phone numbers).
 KEY_ROLES = ("kiosk", "sms")
 #: The role's own config file in a bundle.
@@ -40,7 +40,7 @@ ROLE_CONFIG = {"kiosk": "kiosk.toml", "window": "display.toml", "display": "disp
 
 class DeviceFile(ConfigModel, kw_only=True):
     device: str
-    role: Literal["kiosk", "window", "pad", "display", "sms", "controller", "dashboard"]
+    role: Literal["kiosk", "window", "pad", "display", "sms", "monitor", "controller", "dashboard"]
     hall: str
     broker: str
     username: str
