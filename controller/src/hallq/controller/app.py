@@ -31,8 +31,9 @@ from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import ONLINE, REQUEST_TYPES, STOPPED, PayloadError, decode, encode, peek_req
 from hallq.shared.topics import HallTopics, TopicError
 
-from . import core, followups, haocp, stats
+from . import core, followups, stats
 from .config import HallFile
+from .haocp.uploader import Uploader
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Controller:
                  self.state.waiting_total, sum(1 for w in self.state.windows.values() if w.staff is not None))
         #: the open follow-ups of bad reviews, retained on ``followups``; the 好差评 upload (if configured)
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
-        self.uploader = haocp.Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
+        self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> Controller:
