@@ -146,7 +146,7 @@ def _entries() -> list[Entry]:
         ),
         Entry(
             T.queue, "controller", "yes", (QueueState, CategoryQueue),
-            (QueueState(at=T0, categories={"A": CategoryQueue(waiting=3, est_wait_min=8, order=["A021", "A022", "A023"])}),),
+            (QueueState(at=T0, categories={"A": CategoryQueue(waiting=3, est_wait_min=8, est_wait_range=(5, 12), order=["A021", "A022", "A023"])}),),
             "`order`: the waiting numbers of each queue in the order they will be called as things stand.",
         ),
         Entry(

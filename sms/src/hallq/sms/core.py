@@ -353,7 +353,7 @@ def _answer(state: State, ev: Answer, fx: list[Effect]) -> None:
         cat = hall.category(tk.category)
         follow = getattr(tk, "follow", None)
         text = texts.ticket(hall.name, tk.number, cat.name if cat else tk.category, tk.ahead, tk.est_wait_min,
-                            s.notify_ahead, follow, s.english)
+                            tk.est_wait_range, s.notify_ahead, follow, s.english)
         t = Tracked(tk.number, tk.category, ev.person, tk.ahead, ahead_sent=tk.ahead <= s.notify_ahead)
         _save(state, t, fx)
     elif ev.action == "cancel":

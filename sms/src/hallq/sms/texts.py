@@ -9,8 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def wait_range(est_min: int) -> tuple[str, str]:
-    """The estimated wait as a range (Chinese, English): an estimate is never one exact minute."""
+def wait_range(est_min: int, rng: tuple[int, int] | None = None) -> tuple[str, str]:
+    """The estimated wait as a range (Chinese, English): the controller's range when it gives one."""
+    if rng is not None:
+        lo, hi = rng
+        if hi <= 2:
+            return "即将叫号", "soon"
+        return f"约{lo}–{hi}分钟", f"{lo}-{hi} min"
     if est_min <= 2:
         return "即将叫号", "soon"
     lo = max(1, round(est_min * 0.7))
@@ -32,9 +37,9 @@ def follow_line(url: str | None) -> tuple[str, str]:
     return f"进度：{url}", f" Live: {url}"
 
 
-def ticket(hall: str, number: str, category: str, ahead: int, est_min: int, notify_ahead: int,
-           follow_url: str | None, english: bool) -> str:
-    zh_wait, en_wait = wait_range(est_min)
+def ticket(hall: str, number: str, category: str, ahead: int, est_min: int, est_range: tuple[int, int] | None,
+           notify_ahead: int, follow_url: str | None, english: bool) -> str:
+    zh_wait, en_wait = wait_range(est_min, est_range)
     f_zh, f_en = follow_line(follow_url)
     notice = f"前面剩{notify_ahead}人时和叫号时短信通知您。" if ahead > notify_ahead else "叫号时短信通知您。"
     zh = (f"{_hall(hall)}您的号码{number}（{category}），前面{ahead}人，{zh_wait}。{notice}"
