@@ -359,7 +359,7 @@ class KioskApp:
         mono = time.monotonic()
         if mono - self._last_tick >= TICK:
             self._last_tick = mono
-            self.feed(Tick())
+            self.feed(Tick(self.clock.now()))
         if mono - self._last_printer_check >= PRINTER_CHECK_EVERY and self.state.screen in ("home", "attract"):
             self._check_printer_async()
         if self.auto_tap and self.ui is not None:
@@ -372,6 +372,8 @@ class KioskApp:
             self.render()
 
     def _auto_touch(self, mono: float) -> None:
+        if self._dirty:
+            return  # the frame on screen is not this state's yet: touch what a citizen would see, next turn
         s = self.state
         if s.screen == "attract" or (s.screen == "error" and mono - self._last_auto >= 10):
             self.tap(self.ui.find("wake" if s.screen == "attract" else "home"))

@@ -3,8 +3,8 @@
 A phone number is personal information, like the ID number (see ``hallq.kiosk.idcard``). It is held in a
 :class:`PhoneNumber`, whose ``str()`` and ``repr()`` show only the masked form (``138****8000``), so a stray
 log call or exception message cannot leak it. What leaves the process that read it is
-:meth:`PhoneNumber.person_key`: an HMAC-SHA256 under the hall's secret key, as hex, in a domain of its own
-(``tel:``), so a phone's key never equals an ID card's.
+:meth:`PhoneNumber.person_key`: the day's person key (:mod:`hallq.shared.personkey`) of ``tel:+86`` and the
+number, so a phone's key never equals an ID card's and two days of one phone cannot be joined.
 
 The SMS gateway and the scan-to-take page both derive keys here, so the same phone is the same person to
 the controller whichever way it took its number.
@@ -12,9 +12,11 @@ the controller whichever way it took its number.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
+from datetime import date
+
+from .personkey import person_key
 
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
@@ -59,11 +61,9 @@ class PhoneNumber:
     def masked(self) -> str:
         return mask(self._value)
 
-    def person_key(self, secret: bytes) -> str:
-        """HMAC-SHA256 of ``tel:+86`` and the number under the hall's key, 64 hex characters."""
-        if len(secret) < 16:
-            raise ValueError("the hall's secret key must be at least 16 bytes")
-        return hmac.new(secret, b"tel:+86" + self._value.encode("ascii"), hashlib.sha256).hexdigest()
+    def person_key(self, kiosk_key: bytes, day: date) -> str:
+        """The person key of ``tel:+86…`` on ``day`` (64 hex characters)."""
+        return person_key(kiosk_key, day, "tel:+86" + self._value)
 
     def international(self) -> str:
         """``+86`` and the number, for the modem only: never log or send it elsewhere."""

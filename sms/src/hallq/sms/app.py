@@ -145,8 +145,9 @@ class SmsGateway:
         except InvalidPhoneNumber:
             log.info("a text from a number that is not a mainland mobile is ignored")
             return
-        person = phone.person_key(self.secret)
-        day = self.today().isoformat()
+        today = self.today()
+        person = phone.person_key(self.secret, today)
+        day = today.isoformat()
         if d.concat is not None and d.concat.total > 1:
             got = self._link_store.receive_part(day, person, phone.reveal(), d.concat.ref, d.concat.total,
                                                 d.concat.seq, d.text, r.id)
