@@ -9,7 +9,8 @@ Where each rule lives
 - :mod:`.machine`: :func:`handle` and :func:`restore`: numbering, window operations, ratings, midnight.
 - :mod:`.dispatch`: the dispatch policy, one pure function (:func:`pick_next`) the simulator reuses, and
   its lane-based twin (:func:`~.dispatch.next_for`) and :func:`ahead_of`.
-- :mod:`.estimate`: the waiting-time model (:func:`estimate_wait`) and the learnt service times.
+- :mod:`.estimate`: the waiting-time model (:func:`wait_estimate`: minutes and the range shown on the ticket)
+  and the learnt service times.
 - :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`).
 
 Imports go one way: ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``.
@@ -41,8 +42,8 @@ API
     :class:`Sequence`, :class:`CachedReply`; the storage writes their state as it is at commit).
 """
 
-from .dispatch import Waiting, ahead_of, dispatch_key, eligible, next_for, pick_next
-from .estimate import SERVICE_PRIOR_MIN, estimate_wait
+from .dispatch import Waiting, ahead_of, eligible, next_for, pick_next, rank
+from .estimate import SERVICE_PRIOR_MIN, Estimate, estimate_wait, wait_estimate
 from .machine import Effects, Event, Malformed, Refused, Request, Tick, handle, is_open, restore
 from .state import (
     BOARD_SIZE,
@@ -66,6 +67,7 @@ __all__ = [
     "CachedReply",
     "CallRec",
     "Effects",
+    "Estimate",
     "Event",
     "HallState",
     "Malformed",
@@ -80,7 +82,6 @@ __all__ = [
     "WindowRec",
     "ahead_of",
     "board",
-    "dispatch_key",
     "eligible",
     "estimate_wait",
     "handle",
@@ -89,6 +90,8 @@ __all__ = [
     "next_for",
     "pick_next",
     "queue_state",
+    "rank",
     "restore",
+    "wait_estimate",
     "window_state",
 ]
