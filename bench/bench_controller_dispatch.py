@@ -10,6 +10,9 @@ same staffing, on exactly the same citizens:
   range (:mod:`hallq.controller.core.estimate`), read back from the take replies;
 - ``before``: the policy the controller had before issue 10 (transfers first, then the longest
   *effective* wait, a priority or appointment ticket credited 15 minutes), as a plain policy here;
+- ``service_level``: a service-level rule (as service-level-driven systems such as Qmatic's dispatch):
+  transfers first, then the ticket furthest along its class's target wait (waited / target; 5 min for
+  priority and appointment tickets, 60 min for the others: the same promise and guard as ours);
 - ``fifo_per_category``: one first-come-first-served queue per category, a window taking from its
   categories in the order it lists them.
 
@@ -100,6 +103,40 @@ class BeforePolicy:
         self.waiting[t] = ((0, now, t), category)
 
 
+class ServiceLevelPolicy(BeforePolicy):
+    """Transfers first (oldest first), then the largest ``waited / target`` among the window's tickets:
+    ``target`` is 5 min for priority and appointment tickets, 60 min for the others."""
+
+    name = "service_level"
+
+    def __init__(self, shape: HallShape, precedence_min: float = 5.0, normal_min: float = 60.0):
+        super().__init__(shape)
+        self.targets = (precedence_min * MIN, normal_min * MIN)
+        self.issued: dict[int, tuple[float, float]] = {}  # id -> (issued, target)
+
+    def issue(self, visit: Visit, now: float) -> tuple[Hashable, float | None]:
+        t, est = super().issue(visit, now)
+        self.issued[t] = (now, self.targets[0] if visit.priority else self.targets[1])  # type: ignore[index]
+        return t, est
+
+    def call_next(self, window: int, now: float) -> Hashable | None:
+        cats = self.shape.windows[window]
+
+        def key(item: tuple[int, tuple[tuple[int, float, int], str]]) -> tuple[int, float, int]:
+            t, (k, _) = item
+            if k[0] == 0:  # a transfer
+                return k
+            issued, target = self.issued[t]
+            return (1, -(now - issued) / target, t)
+
+        best = min((v for v in self.waiting.items() if v[1][1] in cats), key=key, default=None)
+        if best is None:
+            return None
+        del self.waiting[best[0]]
+        self.serving[window] = best[0]
+        return best[0]
+
+
 def _waits(result: DayResult, which) -> list[float]:
     return [r.wait_s / MIN for r in result.tickets if r.wait_s is not None and which(r.visit)]  # type: ignore[operator]
 
@@ -149,6 +186,7 @@ def one_day(cfg: config.HallFile, shape: HallShape, load: float, seed: int) -> d
     if ctl.refusals:
         c["take_refused"] = dict(ctl.refusals)
     out["before"] = wait_figures(run_day(shape, visits, BeforePolicy(shape)))
+    out["service_level"] = wait_figures(run_day(shape, visits, ServiceLevelPolicy(shape)))
     out["fifo_per_category"] = wait_figures(run_day(shape, visits, FifoPerCategory(shape)))
     c["p90_vs_fifo"] = round(c["p90"] / out["fifo_per_category"]["p90"], 3)
     return out
@@ -162,14 +200,15 @@ def _mean(xs: list[float | None]) -> float | None:
 def summary(days: list[dict]) -> dict:
     """Each figure averaged over the days, per policy; the ratio targets also as ratios of the means."""
     out: dict = {}
-    for policy in ("controller", "before", "fifo_per_category"):
+    for policy in ("controller", "before", "service_level", "fifo_per_category"):
         keys = days[0][policy].keys()
         out[policy] = {k: _mean([d[policy].get(k) for d in days]) for k in keys
                        if isinstance(days[0][policy][k], (int, float))}
     c, f = out["controller"], out["fifo_per_category"]
     c["p90_vs_fifo_of_means"] = round(c["p90"] / f["p90"], 3)
     c["starvation_of_means"] = round(c["normal_p99"] / c["normal_p99_no_priority"], 3)
-    out["before"]["p90_vs_fifo"] = _mean([d["before"]["p90"] / d["fifo_per_category"]["p90"] for d in days])
+    for other in ("before", "service_level"):
+        out[other]["p90_vs_fifo"] = _mean([d[other]["p90"] / d["fifo_per_category"]["p90"] for d in days])
     c = out["controller"]
     out["met"] = {
         "priority_p90": c["priority_p90"] <= 5.0,
@@ -191,7 +230,8 @@ def summary(days: list[dict]) -> dict:
 
 def table(load: float, s: dict) -> list[str]:
     """The load's table as text lines: each figure for the three policies, the target, met or not."""
-    c, b, f, met, n = s["controller"], s["before"], s["fifo_per_category"], s["met"], s["seeds_met"]
+    c, b, sl, f = s["controller"], s["before"], s["service_level"], s["fifo_per_category"]
+    met, n = s["met"], s["seeds_met"]
 
     def row(name: str, key: str, target: str = "", ok_key: str | None = None, unit: str = "") -> str:
         def cell(d: dict) -> str:
@@ -200,11 +240,11 @@ def table(load: float, s: dict) -> list[str]:
         verdict = ""
         if ok_key is not None:
             verdict = ("met" if met[ok_key] else "MISSED") + f" ({n[ok_key]}/{n['of']} days)"
-        return f"{name:<34}{cell(c):>12}{cell(b):>12}{cell(f):>12}   {target:<14}{verdict}"
+        return f"{name:<34}{cell(c):>12}{cell(b):>12}{cell(sl):>12}{cell(f):>12}   {target:<14}{verdict}"
 
     return [
         f"load {load}: mean of seeds {SEEDS.start}-{SEEDS.stop - 1}"
-        f"{'':<8}{'controller':>12}{'before':>12}{'fifo/cat':>12}   target",
+        f"{'':<8}{'controller':>12}{'before':>12}{'svc-level':>12}{'fifo/cat':>12}   target",
         row("priority wait p90 (min)", "priority_p90", "<= 5", "priority_p90"),
         row("appointment wait p90 (min)", "appointment_p90"),
         row("wait p90, every ticket (min)", "p90"),

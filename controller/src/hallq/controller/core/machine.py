@@ -5,6 +5,7 @@ See the package docstring (:mod:`hallq.controller.core`) for the events, the eff
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -28,17 +29,20 @@ from hallq.shared.schemas import (
 from hallq.shared.schemas import Ticket as TicketOut
 
 from ..config import HallFile
+from ..haocp import record as haocp_record
 from .dispatch import ahead_of, next_for
 from .estimate import learn, observe, wait_estimate
 from .state import (
     MAX_NUMBER,
     CachedReply,
     CallRec,
+    FollowUpRec,
     HallState,
     Rating,
     Sequence,
     StaffSession,
     TicketRec,
+    UploadRec,
     WindowRec,
     count_issue,
     dequeue,
@@ -499,8 +503,30 @@ def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effe
     )
     state.next_rating_id += 1
     t.rated = True
-    fx.records += [r, t]
+    fx.records += [r, t, *_after_rating(state, r, v)]
     return RateReply(req=p.req, rating=RatingRef(id=r.id))
+
+
+#: Ratings that open a follow-up (差评: 不满意, 非常不满意).
+BAD_LEVELS = ("dissatisfied", "very_dissatisfied")
+
+
+def _after_rating(state: HallState, r: Rating, v: CallRec) -> list[UploadRec | FollowUpRec]:
+    """What a rating sets off: its 好差评 upload (when ``[haocp] url`` is set) and, for a bad review, a
+    follow-up due ``followup_days`` working days after the day it came in."""
+    out: list[UploadRec | FollowUpRec] = []
+    h = state.cfg.haocp
+    if h is not None and h.url:
+        rec = haocp_record.record(hall=state.cfg.hall.id, day=r.day.isoformat(), ticket=r.number, window=r.window,
+                                  level=r.level, at=r.at, case_id=r.case_id, item_code=r.item_code,
+                                  item_name=v.item_name, cfg=h)
+        out.append(UploadRec(r.id, rec["idempotencyKey"], json.dumps(rec, ensure_ascii=False), r.received_at))
+    if r.level in BAD_LEVELS:
+        out.append(FollowUpRec(
+            rating_id=r.id, day=r.day, ticket=r.number, window=r.window, level=r.level, rated_at=r.at,
+            opened_at=r.received_at, due=state.calendar.due_date(r.received_at.date(), state.followup_days),
+            staff_id=r.staff_id, staff_name=r.staff_name, case_id=r.case_id, item_code=r.item_code))
+    return out
 
 
 
