@@ -5,6 +5,7 @@ See the package docstring (:mod:`hallq.controller.core`) for the events, the eff
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Any
 
 from hallq.shared.schemas import (
     Call,
+    CancelReply,
+    CancelRequest,
     Error,
     ErrorReply,
     RateReply,
@@ -122,7 +125,7 @@ def restore(
 @dataclass(slots=True, frozen=True)
 class Request:
     client: str
-    payload: TakeRequest | WindowRequest | RateRequest
+    payload: TakeRequest | WindowRequest | RateRequest | CancelRequest
 
 
 @dataclass(slots=True, frozen=True)
@@ -182,6 +185,8 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
             answer = _take(state, event.client, p, now, fx)
         elif isinstance(p, WindowRequest):
             answer = _window(state, event.client, p, now, fx)
+        elif isinstance(p, CancelRequest):
+            answer = _cancel(state, event.client, p, now, fx)
         else:
             answer = _rate(state, event.client, p, now, fx)
     except Refused as r:
@@ -224,8 +229,12 @@ def is_open(state: HallState, now: datetime) -> bool:
     return any(a <= t and (b is None or t < b) for a, b in state.cfg.open_intervals())
 
 
+#: The roles that take numbers for citizens (and may cancel them for their holder).
+TAKERS = ("kiosk", "sms")
+
+
 def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
-    _allowed(state, client, ("kiosk", "sms"), None)
+    _allowed(state, client, TAKERS, None)
     cat = state.cfg.category(p.category)
     if cat is None:
         raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
@@ -276,6 +285,20 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
         ),
     )
 
+
+
+# -- cancel ---------------------------------------------------------------------------------------------
+def _cancel(state: HallState, client: str, p: CancelRequest, now: datetime, fx: Effects) -> CancelReply:
+    """The holder of a waiting ticket gives it up: only with the person key it was taken with."""
+    _allowed(state, client, TAKERS, None)
+    t = state.tickets.get(p.ticket)
+    if t is None or not t.waiting or t.person is None or not hmac.compare_digest(t.person, p.person):
+        raise Refused("no_ticket", f"{p.ticket} is not a waiting ticket of this person")
+    dequeue(state, t)
+    t.status, t.finished_at = "cancelled", now
+    fx.records.append(t)
+    fx.changed.add("queue")
+    return CancelReply(req=p.req, ticket=_wt(t))
 
 
 # -- window operations -------------------------------------------------------------------------------
