@@ -5,6 +5,7 @@ See the package docstring (:mod:`hallq.controller.core`) for the events, the eff
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -28,21 +29,25 @@ from hallq.shared.schemas import (
 from hallq.shared.schemas import Ticket as TicketOut
 
 from ..config import HallFile
+from ..haocp import record as haocp_record
 from .dispatch import ahead_of, next_for
-from .estimate import estimate_wait, learn
+from .estimate import learn, observe, wait_estimate
 from .state import (
     MAX_NUMBER,
     CachedReply,
     CallRec,
+    FollowUpRec,
     HallState,
     Rating,
     Sequence,
     StaffSession,
     TicketRec,
+    UploadRec,
     WindowRec,
     count_issue,
     dequeue,
     enqueue,
+    lane_class,
     new_state,
 )
 
@@ -82,7 +87,7 @@ def restore(
         st.hall_seq = max(st.hall_seq, t.seq)
         count_issue(st, t)
         # (a ticket of a category the config no longer has stays waiting until midnight expires it)
-        if t.waiting and (t.transferred_at is not None or (t.queue, t.priority is not None) in st.lanes):
+        if t.waiting and (t.transferred_at is not None or (t.queue, lane_class(t)) in st.lanes):
             enqueue(st, t)
     st.transfers.sort(key=lambda t: (t.transferred_at, t.seq))
     for v in sorted(calls, key=lambda v: v.id):
@@ -92,6 +97,8 @@ def restore(
     for v in sorted((v for t in ts for v in t.calls if v.ended_at is not None), key=lambda v: v.ended_at):
         if v.window in st.windows:
             st.windows[v.window].last = v
+    for t in sorted((t for t in ts if t.first_called_at is not None), key=lambda t: t.first_called_at):
+        observe(st, t, t.first_called_at)  # the range learns again from today's calls
     for category, took in services:
         if cfg.category(category) is not None:
             learn(st, category, took)
@@ -247,7 +254,8 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
         client=client,
     )
     t.ahead = ahead_of(state, t)
-    t.est_wait_min = estimate_wait(state, cat.code, t.ahead, now, t)
+    est = wait_estimate(state, cat.code, t.ahead, now, t)
+    t.est_wait_min, t.est_range, t.est_raw = est.minutes, (est.low, est.high), est.raw
     state.tickets[number] = t
     count_issue(state, t)
     enqueue(state, t)
@@ -263,6 +271,7 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
             issued_at=now,
             ahead=t.ahead,
             est_wait_min=t.est_wait_min,
+            est_wait_range=t.est_range,
         ),
     )
 
@@ -323,7 +332,7 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
     if op == "next":
         if w.paused:
             raise Refused("paused", f"window {w.no} is paused: `resume` before calling the next ticket")
-        nxt = next_for(state, w)
+        nxt = next_for(state, w, now)
         if cur is not None:
             _finish(state, w, cur, "done", now, fx)  # kept also when nothing waits (see below)
         if nxt is None:
@@ -408,6 +417,7 @@ def _call(state: HallState, w: WindowRec, t: TicketRec, now: datetime, fx: Effec
     t.to_window, t.transferred_at = None, None
     if first:
         t.first_called_at = now
+        observe(state, t, now)
     w.current = t.number
     fx.records += [t, v, w]
     fx.changed.add("queue")
@@ -493,8 +503,30 @@ def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effe
     )
     state.next_rating_id += 1
     t.rated = True
-    fx.records += [r, t]
+    fx.records += [r, t, *_after_rating(state, r, v)]
     return RateReply(req=p.req, rating=RatingRef(id=r.id))
+
+
+#: Ratings that open a follow-up (差评: 不满意, 非常不满意).
+BAD_LEVELS = ("dissatisfied", "very_dissatisfied")
+
+
+def _after_rating(state: HallState, r: Rating, v: CallRec) -> list[UploadRec | FollowUpRec]:
+    """What a rating sets off: its 好差评 upload (when ``[haocp] url`` is set) and, for a bad review, a
+    follow-up due ``followup_days`` working days after the day it came in."""
+    out: list[UploadRec | FollowUpRec] = []
+    h = state.cfg.haocp
+    if h is not None and h.url:
+        rec = haocp_record.record(hall=state.cfg.hall.id, day=r.day.isoformat(), ticket=r.number, window=r.window,
+                                  level=r.level, at=r.at, case_id=r.case_id, item_code=r.item_code,
+                                  item_name=v.item_name, cfg=h)
+        out.append(UploadRec(r.id, rec["idempotencyKey"], json.dumps(rec, ensure_ascii=False), r.received_at))
+    if r.level in BAD_LEVELS:
+        out.append(FollowUpRec(
+            rating_id=r.id, day=r.day, ticket=r.number, window=r.window, level=r.level, rated_at=r.at,
+            opened_at=r.received_at, due=state.calendar.due_date(r.received_at.date(), state.followup_days),
+            staff_id=r.staff_id, staff_name=r.staff_name, case_id=r.case_id, item_code=r.item_code))
+    return out
 
 
 
@@ -519,6 +551,7 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     state.seq.clear()
     state.hall_seq = 0
     state.priority_issued.clear()
+    state.wait_errors.clear()
     state.first_issue = None
     state.tickets.clear()
     for lane in state.lanes.values():
