@@ -12,8 +12,10 @@ Where each rule lives
 - :mod:`.estimate`: the waiting-time model (:func:`wait_estimate`: minutes and the range shown on the ticket)
   and the learnt service times.
 - :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`).
+- :mod:`.workdays`: working days (China's public holidays from ``chinesecalendar``, the hall's overrides).
 
-Imports go one way: ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``.
+Imports go one way: ``workdays`` <- ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``;
+beyond the package, only the config and the pure 好差评 mapping (:mod:`hallq.controller.haocp.record`).
 
 API
 ---
@@ -39,7 +41,9 @@ API
     topics to publish again: ``"queue"``, ``"board"``, or a window number; build them with
     :func:`queue_state`, :func:`board`, :func:`window_state`), and ``records`` (the objects to persist:
     :class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
-    :class:`Sequence`, :class:`CachedReply`; the storage writes their state as it is at commit).
+    :class:`Sequence`, :class:`CachedReply`, and what a rating sets off: :class:`UploadRec` (its 好差评
+    record) and :class:`FollowUpRec` (a bad review to call back by its due date); the storage writes their
+    state as it is at commit, and decides nothing).
 """
 
 from .dispatch import Waiting, ahead_of, eligible, next_for, pick_next, rank
@@ -50,11 +54,13 @@ from .state import (
     MAX_NUMBER,
     CachedReply,
     CallRec,
+    FollowUpRec,
     HallState,
     Rating,
     Sequence,
     StaffSession,
     TicketRec,
+    UploadRec,
     WindowRec,
     new_state,
 )
@@ -69,6 +75,7 @@ __all__ = [
     "Effects",
     "Estimate",
     "Event",
+    "FollowUpRec",
     "HallState",
     "Malformed",
     "Rating",
@@ -78,6 +85,7 @@ __all__ = [
     "StaffSession",
     "Tick",
     "TicketRec",
+    "UploadRec",
     "Waiting",
     "WindowRec",
     "ahead_of",

@@ -5,6 +5,8 @@ See the package docstring (:mod:`hallq.controller.core`) for the events, the eff
 
 from __future__ import annotations
 
+import hmac
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -12,6 +14,8 @@ from typing import Any
 
 from hallq.shared.schemas import (
     Call,
+    CancelReply,
+    CancelRequest,
     Error,
     ErrorReply,
     RateReply,
@@ -28,17 +32,20 @@ from hallq.shared.schemas import (
 from hallq.shared.schemas import Ticket as TicketOut
 
 from ..config import HallFile
+from ..haocp import record as haocp_record
 from .dispatch import ahead_of, next_for
 from .estimate import learn, observe, wait_estimate
 from .state import (
     MAX_NUMBER,
     CachedReply,
     CallRec,
+    FollowUpRec,
     HallState,
     Rating,
     Sequence,
     StaffSession,
     TicketRec,
+    UploadRec,
     WindowRec,
     count_issue,
     dequeue,
@@ -118,7 +125,7 @@ def restore(
 @dataclass(slots=True, frozen=True)
 class Request:
     client: str
-    payload: TakeRequest | WindowRequest | RateRequest
+    payload: TakeRequest | WindowRequest | RateRequest | CancelRequest
 
 
 @dataclass(slots=True, frozen=True)
@@ -178,6 +185,8 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
             answer = _take(state, event.client, p, now, fx)
         elif isinstance(p, WindowRequest):
             answer = _window(state, event.client, p, now, fx)
+        elif isinstance(p, CancelRequest):
+            answer = _cancel(state, event.client, p, now, fx)
         else:
             answer = _rate(state, event.client, p, now, fx)
     except Refused as r:
@@ -198,13 +207,14 @@ def _error(req: str, code: str, message: str) -> bytes:
 
 
 # -- devices ------------------------------------------------------------------------------------------
-def _allowed(state: HallState, client: str, role: str, window: int | None) -> None:
+def _allowed(state: HallState, client: str, role: str | tuple[str, ...], window: int | None) -> None:
+    """The controller's own check of ``[[devices]]``, the second line after the broker's ACL."""
     if state.devices is None:
         return
     d = state.devices.get(client)
     if d is None:
         raise Refused("not_allowed", f"{client!r} is not a device of this hall")
-    if d[0] != role:
+    if d[0] not in ((role,) if isinstance(role, str) else role):
         raise Refused("not_allowed", f"{client!r} is a {d[0]} device and cannot send this request")
     if window is not None and d[1] != window:
         raise Refused("not_allowed", f"{client!r} belongs to window {d[1]}, not window {window}")
@@ -219,8 +229,12 @@ def is_open(state: HallState, now: datetime) -> bool:
     return any(a <= t and (b is None or t < b) for a, b in state.cfg.open_intervals())
 
 
+#: The roles that take numbers for citizens (and may cancel them for their holder).
+TAKERS = ("kiosk", "sms")
+
+
 def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
-    _allowed(state, client, "kiosk", None)
+    _allowed(state, client, TAKERS, None)
     cat = state.cfg.category(p.category)
     if cat is None:
         raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
@@ -271,6 +285,20 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
         ),
     )
 
+
+
+# -- cancel ---------------------------------------------------------------------------------------------
+def _cancel(state: HallState, client: str, p: CancelRequest, now: datetime, fx: Effects) -> CancelReply:
+    """The holder of a waiting ticket gives it up: only with the person key it was taken with."""
+    _allowed(state, client, TAKERS, None)
+    t = state.tickets.get(p.ticket)
+    if t is None or not t.waiting or t.person is None or not hmac.compare_digest(t.person, p.person):
+        raise Refused("no_ticket", f"{p.ticket} is not a waiting ticket of this person")
+    dequeue(state, t)
+    t.status, t.finished_at = "cancelled", now
+    fx.records.append(t)
+    fx.changed.add("queue")
+    return CancelReply(req=p.req, ticket=_wt(t))
 
 
 # -- window operations -------------------------------------------------------------------------------
@@ -499,8 +527,30 @@ def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effe
     )
     state.next_rating_id += 1
     t.rated = True
-    fx.records += [r, t]
+    fx.records += [r, t, *_after_rating(state, r, v)]
     return RateReply(req=p.req, rating=RatingRef(id=r.id))
+
+
+#: Ratings that open a follow-up (差评: 不满意, 非常不满意).
+BAD_LEVELS = ("dissatisfied", "very_dissatisfied")
+
+
+def _after_rating(state: HallState, r: Rating, v: CallRec) -> list[UploadRec | FollowUpRec]:
+    """What a rating sets off: its 好差评 upload (when ``[haocp] url`` is set) and, for a bad review, a
+    follow-up due ``followup_days`` working days after the day it came in."""
+    out: list[UploadRec | FollowUpRec] = []
+    h = state.cfg.haocp
+    if h is not None and h.url:
+        rec = haocp_record.record(hall=state.cfg.hall.id, day=r.day.isoformat(), ticket=r.number, window=r.window,
+                                  level=r.level, at=r.at, case_id=r.case_id, item_code=r.item_code,
+                                  item_name=v.item_name, cfg=h)
+        out.append(UploadRec(r.id, rec["idempotencyKey"], json.dumps(rec, ensure_ascii=False), r.received_at))
+    if r.level in BAD_LEVELS:
+        out.append(FollowUpRec(
+            rating_id=r.id, day=r.day, ticket=r.number, window=r.window, level=r.level, rated_at=r.at,
+            opened_at=r.received_at, due=state.calendar.due_date(r.received_at.date(), state.followup_days),
+            staff_id=r.staff_id, staff_name=r.staff_name, case_id=r.case_id, item_code=r.item_code))
+    return out
 
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from hallq.shared.schemas import Call, Staff
 
 from ..config import HallFile
+from .workdays import Calendar
 
 #: How many calls the ``board`` keeps.
 BOARD_SIZE = 10
@@ -162,6 +163,34 @@ class Rating:
 
 
 @dataclass(slots=True, frozen=True)
+class UploadRec:
+    """A 好差评 record to upload, decided with its rating (a ``haocp_outbox`` row)."""
+
+    rating_id: int
+    key: str  # the idempotency key
+    record: str  # the JSON body, as the province receives it
+    created_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class FollowUpRec:
+    """A bad review to call back and settle by ``due`` (差评回访), opened with its rating."""
+
+    rating_id: int
+    day: date
+    ticket: str
+    window: int
+    level: str
+    rated_at: datetime
+    opened_at: datetime
+    due: date
+    staff_id: str | None
+    staff_name: str | None
+    case_id: str | None
+    item_code: str | None
+
+
+@dataclass(slots=True, frozen=True)
 class Sequence:
     day: date
     category: str
@@ -200,6 +229,8 @@ class HallState:
     next_rating_id: int = 1
     next_session_id: int = 1
     devices: dict[str, tuple[str, int | None]] | None = None  # client -> (role, window)
+    calendar: Calendar = field(default_factory=Calendar)  # working days, for follow-up deadlines
+    followup_days: int = 5  # working days to settle a bad review
 
     def waiting_count(self, category: str) -> int:
         n = sum(len(self.lanes[(category, cls)]) for cls in LANE_CLASSES)
@@ -222,6 +253,9 @@ def new_state(cfg: HallFile, now: datetime) -> HallState:
             st.lanes[(c.code, cls)] = deque()
     if cfg.devices is not None:
         st.devices = {d.id: (d.role, d.window) for d in cfg.devices}
+    if cfg.haocp is not None:
+        st.calendar = Calendar.of(cfg.haocp.holidays, cfg.haocp.workdays)
+        st.followup_days = cfg.haocp.followup_days
     return st
 
 
