@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 import pytest
 from controller_kit import Hall, at, code, number
 from hallq.controller.core import state as core_state
-from hallq.controller.core.dispatch import ahead_of, pick_next, queue_order
+from hallq.controller.core.dispatch import ahead_of, pick_next
+from hallq.controller.core.views import queue_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -195,7 +196,7 @@ def test_queue_order_is_the_call_order_and_agrees_with_ahead(hall):
     hall.take("A", priority="elderly")  # A003 09:20: guard 15, after A001, before A002
     hall.take("A", priority="appointment")
     _check_in(hall, "A004", "09:30")  # due 09:30: after A002 (09:10 + 15 = 09:25 < 09:30)
-    order = [t.number for t in queue_order(hall.state, "A")]
+    order = queue_order(hall.state, "A")
     assert order == ["A001", "A003", "A002", "A004"]
     for i, n in enumerate(order):
         assert ahead_of(hall.state, hall.state.tickets[n]) == i

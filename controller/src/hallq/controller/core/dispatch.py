@@ -68,7 +68,6 @@ __all__ = [
     "lane_class",
     "next_for",
     "pick_next",
-    "queue_order",
     "rank",
 ]
 
@@ -160,18 +159,6 @@ def ahead_of(state: HallState, t: TicketRec) -> int:
         else:
             n += bisect_left(_LaneKeys(lane, guard), mine)  # a lane is ordered by key
     return n
-
-
-def queue_order(state: HallState, category: str) -> list[TicketRec]:
-    """The tickets waiting in ``category``'s queue in the order the rules call them, as things stand:
-    the transfers to the category, then its three lanes merged by :func:`rank` (an appointment whose slot
-    has not started sits where it will be once due). A ticket's index is :func:`ahead_of` for it; tickets
-    transferred to one window are in no queue's order."""
-    guard = state.lead
-    mine = [t for t in state.transfers if t.to_window is None and t.queue == category]
-    for cls in (NORMAL, PRIORITY, APPOINTMENT):
-        mine += state.lanes.get((category, cls), ())
-    return sorted(mine, key=lambda t: rank(t, guard))
 
 
 class _LaneKeys(Sequence[Key]):
