@@ -182,6 +182,32 @@ def test_controller_gone(controller, make_kiosk):
     assert app.state.failure.kind == "unreachable"
 
 
+def test_link_down_sends_nothing_now_or_later_and_says_so(controller, mosquitto, make_kiosk, tmp_path):
+    """Issue 9 §4: while the kiosk's own link is down it takes no number (nothing is queued for later: a
+    reconnection must not turn a take the citizen was told failed into a ghost ticket), and says so."""
+    import sqlite3
+
+    from harness import Monitor
+
+    app = make_kiosk()
+    mosquitto.kill()
+    assert app.run_until(lambda s: s.link is False, 15)
+    assert app.state.controller == "online"  # the last news from the controller, now stale
+    tap(app, "category", "A")
+    assert app.run_until(lambda s: s.screen == "error", 2)
+    assert app.state.failure.kind == "unreachable"
+    shots = sorted((tmp_path / "shots").glob("*.png"))
+    assert shots  # the link-down mark is drawn (kiosk/ui.py: link_down_mark)
+    mosquitto.start()
+    mon = Monitor(mosquitto.url, "hallq/demo/req/#")
+    assert app.run_until(lambda s: s.link is True, 20)
+    app.run_until(lambda s: False, 2.0)
+    assert not mon.on("hallq/demo/req/kiosk-1/take")
+    mon.close()
+    with sqlite3.connect(controller.db) as db:
+        assert db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
+
+
 def test_hall_closed(tmp_path, mosquitto, make_kiosk):
     now = datetime.now(ZoneInfo("Asia/Shanghai"))
     start = (now + timedelta(hours=6)).strftime("%H:00")

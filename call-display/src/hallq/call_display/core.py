@@ -155,8 +155,14 @@ class DisplayState:
     link_since: float | None = None  # when the broker link last came up
     flash: Flash | None = None
     notice: Notice | None = None
+    #: The ids of the calls announced lately (newest last): a call the broker delivers again is not.
+    announced: tuple[str, ...] = ()
     #: Increases on every change a screen must show (lets the app skip redrawing an unchanged frame).
     version: int = 0
+
+
+#: How many call ids a display remembers (a redelivery comes within seconds; a hall makes a few calls a minute).
+ANNOUNCED_KEPT = 256
 
 
 def initial(settings: Settings) -> DisplayState:
@@ -213,8 +219,11 @@ def handle(state: DisplayState, event: Event, now: float) -> tuple[DisplayState,
                 staff=old.staff if old is not None else None,
             )
             state = replace(state, board=board, windows=windows)
-            if _concerns_me(s, call):
+            again = call.id is not None and call.id in state.announced
+            if _concerns_me(s, call) and not again:
                 state = replace(state, flash=Flash(call, now))
+                if call.id is not None:
+                    state = replace(state, announced=(*state.announced, call.id)[-ANNOUNCED_KEPT:])
                 if s.voice:
                     effects.append(Announce(call))
         case _:

@@ -33,6 +33,7 @@ from .core import (
     CheckPrinter,
     ConfigChanged,
     ControllerStatus,
+    Link,
     PrinterChecked,
     PrintTicket,
     PublishHealth,
@@ -132,6 +133,7 @@ class KioskApp:
         self.client.subscribe(t.stats, self._on_stats)
         self.client.subscribe(t.controller_status, self._on_controller_status)
         self.client.on_connected = self._on_connected
+        self.client.on_disconnected = lambda: self.events.put(Link(False))
         self.client.start()
         if self._open_readers:
             self._start_readers()
@@ -234,6 +236,7 @@ class KioskApp:
             log.warning("ignoring a controller status that is not online, offline or stopped")
 
     def _on_connected(self) -> None:
+        self.events.put(Link(True))
         s = self.state
         self._publish_health(PublishHealth(s.printer, s.readers))
 
@@ -404,7 +407,7 @@ class KioskApp:
         if self.screenshot_dir is None or self._shots >= MAX_SCREENSHOTS:
             return
         s = self.state
-        key = (s.screen, s.lang, s.hall is not None, bool(s.queue), s.controller == "online",
+        key = (s.screen, s.lang, s.hall is not None, bool(s.queue), s.controller == "online", s.link,
                s.shown.ticket.number if s.shown else None, s.shown.printed if s.shown else None,
                s.failure.kind if s.failure else None, s.card is not None, s.appointment_mode, s.typing)
         if key == self._shot_key:

@@ -111,6 +111,7 @@ class State:
     queue: dict[str, CategoryQueue] = field(default_factory=dict)
     quiet: tuple[str, ...] = ()
     controller: str = "unknown"  # online, offline, stopped, unknown
+    link: bool | None = None  # this kiosk's own link to the broker: None until the first news of it
     printer: PrinterHealth = field(default_factory=PrinterHealth)
     readers: tuple[ReaderHealth, ...] = ()
     card: CardIdentity | None = None
@@ -205,6 +206,13 @@ class ControllerStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """This kiosk's link to the broker came up or went down (no request is sent while it is down)."""
+
+    up: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ReaderStatus:
     name: str
     online: bool
@@ -213,7 +221,7 @@ class ReaderStatus:
 
 Event = (
     Press | CardRead | PrinterChecked | TakeAnswered | TakeRefused | TakeUnanswered | TicketPrinted | Tick
-    | ConfigChanged | QueueChanged | QuietChanged | ControllerStatus | ReaderStatus
+    | ConfigChanged | QueueChanged | QuietChanged | ControllerStatus | Link | ReaderStatus
 )
 
 
@@ -328,6 +336,8 @@ def handle(state: State, event: Event, now: datetime) -> tuple[State, list[Effec
         return replace(state, quiet=tuple(event.quiet)), []
     if isinstance(event, ControllerStatus):
         return replace(state, controller=event.status), []
+    if isinstance(event, Link):
+        return replace(state, link=event.up), []
     if isinstance(event, ReaderStatus):
         readers = [r for r in state.readers if r.name != event.name]
         readers.append(ReaderHealth(name=event.name, online=event.online, detail=event.detail))
@@ -374,7 +384,7 @@ def _press(state: State, ev: Press, now: datetime) -> tuple[State, list[Effect]]
 def _take(state: State, code: str, now: datetime) -> tuple[State, list[Effect]]:
     if state.hall is None or all(c.code != code for c in state.hall.categories):
         return state, []
-    if state.controller in ("offline", "stopped"):
+    if state.controller in ("offline", "stopped") or state.link is False:
         return _fail(state, now, "unreachable"), []
     if state.printer.paper == "out":
         return _fail(state, now, "printer_out"), [CheckPrinter()]

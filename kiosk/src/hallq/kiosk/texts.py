@@ -39,6 +39,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "quiet": ("错峰办事：这些时段人少", "Quieter times to come"),
     "touch_to_start": ("请触摸屏幕取号", "Touch the screen to take a number"),
     "offline_mark": ("● 未连接", "● offline"),
+    "link_down_mark": ("● 网络中断，暂停取号", "● no network: numbers paused"),
     "closed_title": ("现在不是办公时间", "The hall is closed"),
     "closed_body": ("现在不能取号，请在办公时间内前来。", "No numbers are issued now. Please come during opening hours."),
     "opens_today": ("今天 {time} 开始取号", "Numbers again today from {time}"),

@@ -189,7 +189,10 @@ class KioskUI:
         name = hall_name(s) or t("hall", lang)
         clock = self.text(clock_text, self.px(46), (self.w - self.px(40), hh // 2), WHITE, True, "midright")
         self.text(name, self.px(54), (self.px(40), hh // 2), WHITE, True, "midleft", clock.left - self.px(80))
-        if s.controller != "online":
+        if s.link is False:  # our own link: what the controller said last is not news any more
+            self.text(t("link_down_mark", lang), self.px(28), (self.w - self.px(40), hh - self.px(8)),
+                      (255, 210, 120), False, "bottomright")
+        elif s.controller != "online":
             self.text(t("offline_mark", lang), self.px(28), (self.w - self.px(40), hh - self.px(8)),
                       (255, 210, 120), False, "bottomright")
 

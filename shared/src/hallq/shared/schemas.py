@@ -67,6 +67,7 @@ ErrorCode = Literal[
     "paused",
     "not_ratable",
     "already_rated",
+    "clock_unsynced",
 ]
 
 #: The five levels, best first (非常满意 … 非常不满意).
@@ -161,6 +162,9 @@ class RateRequest(Schema, kw_only=True):
     ticket: TicketNumber
     level: Level
     at: datetime | None = None  # when it was pressed, for ratings kept while offline
+    #: The service rated: ``ticket.called_at`` of the window state the pad saw. The controller refuses a
+    #: rating whose service is not the ticket's latest at that window (yesterday's A001 is not today's).
+    called_at: datetime | None = None
 
 
 class CancelRequest(Schema, kw_only=True):
@@ -330,8 +334,10 @@ class WindowState(Schema, kw_only=True):
 
 
 class Call(Schema, kw_only=True):
-    """``calls`` (not retained): one message per call and per recall."""
+    """``calls`` (not retained): one message per call and per recall; ``id`` names that announcement, so a
+    display announces a message the broker delivers twice only once."""
 
+    id: Annotated[str, Meta(pattern=r"^[0-9]{1,12}\.[0-9]{1,4}$", description="call record . recall")] | None = None
     ticket: TicketNumber
     category: CategoryCode
     window: WindowNo

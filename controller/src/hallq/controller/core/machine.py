@@ -450,7 +450,9 @@ def _call(state: HallState, w: WindowRec, t: TicketRec, now: datetime, fx: Effec
 
 
 def _announce(state: HallState, w: WindowRec, t: TicketRec, now: datetime, fx: Effects) -> None:
-    call = Call(ticket=t.number, category=t.category, window=w.no, window_name=w.name, recall=t.recalls, at=now)
+    cid = f"{t.call.id}.{t.recalls}" if t.call is not None else None  # one id per announcement
+    call = Call(id=cid, ticket=t.number, category=t.category, window=w.no, window_name=w.name, recall=t.recalls,
+                at=now)
     fx.calls.append(call)
     state.board.appendleft(call)
     fx.changed.add("board")
@@ -504,6 +506,10 @@ def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effe
         raise Refused("not_ratable", f"{p.ticket} was not served at window {p.window}")
     if v.outcome in ("noshow", "expired"):
         raise Refused("not_ratable", f"{p.ticket} did not come to window {p.window} (过号): nothing to rate")
+    if p.called_at is not None and p.called_at != v.called_at:
+        # the pad rates another service of this number: yesterday's A001, or an earlier call of it here
+        raise Refused("not_ratable", f"the service of {p.ticket} called at {p.called_at.isoformat()} is not "
+                                     f"its latest at window {p.window}")
     if p.at is None:
         at = now
     elif p.at.tzinfo is None:  # a pad's local time without an offset: the hall's
