@@ -492,10 +492,16 @@ def peek_req(payload: bytes) -> str | None:
     """The ``req`` of a payload that may be otherwise broken, or None when none can be read."""
     try:
         obj = msgspec.json.decode(payload)
-    except Exception:  # undecodable in any way (bad UTF-8, nested too deeply, not JSON): no req
+    except UnicodeDecodeError:  # bytes that are not UTF-8 in some string: the req may still be readable
+        try:
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else str(payload)
+            obj = msgspec.json.decode(text)
+        except Exception:
+            return None
+    except Exception:  # undecodable in any other way (nested too deeply, not JSON): no req
         return None
     if isinstance(obj, dict):
         req = obj.get("req")
-        if isinstance(req, str) and 1 <= len(req) <= 64:
+        if isinstance(req, str) and 1 <= len(req) <= 64 and "\ufffd" not in req:
             return req
     return None
