@@ -48,7 +48,7 @@ from hallq.shared.schemas import (
 )
 from hallq.shared.topics import HallTopics, TopicError
 
-from . import core, followups, stats
+from . import core, devices, followups, stats
 from .config import HallFile
 from .core import workdays
 from .haocp.uploader import Uploader
@@ -123,6 +123,8 @@ class Controller:
                         "调休 days under [haocp] holidays / workdays", workdays.LAST_KNOWN_YEAR)
         #: the open follow-ups of bad reviews, retained on ``followups``; the 好差评 upload (if configured)
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
+        #: the retained ``devices`` registry: every listed device, its status, health and version
+        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -130,6 +132,7 @@ class Controller:
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
+        self.devices.start()
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
@@ -142,6 +145,7 @@ class Controller:
             self._worker.join(10)
         if self.uploader is not None:
             self.uploader.stop()
+        self.devices.stop()
         self.client.stop(status=STOPPED)
         self.storage.close()
 
@@ -282,6 +286,7 @@ class Controller:
         self._publish_retained({"queue", "board", *self.state.windows}, now)
         self._publish_stats(now)
         self.followups.publish()
+        self.devices.publish_soon()
         self.client.publish(self.topics.controller_status, ONLINE, retain=True)
         log.info("hall %s online: retained state published", self.cfg.hall.id)
 
