@@ -267,3 +267,17 @@ def test_the_dashboard_reads_the_hall_and_its_devices_and_publishes_nothing_but_
         d.publish(topic, b'{"forged":1}')
         time.sleep(0.3)
         assert len(spy.got(topic)) == before, topic
+
+
+def test_a_monitor_reads_everything_and_publishes_nothing(hall, spy):
+    topics = [T.calls, T.reply("kiosk-1"), T.request("kiosk-1", "take"), T.devices, T.device_health("pad-1")]
+    cfg = hall.kr.hall_file
+    cfg.write_text(cfg.read_text() + '\n[[devices]]\nid = "tech-monitor"\nrole = "monitor"\n')
+    hall.kr.init(cfg)
+    hall.broker.reload()
+    assert reads(hall, "tech-monitor", topics) == dict.fromkeys(topics, True)
+    m = hall.login("tech-monitor")
+    before = len(spy.got(T.calls))
+    m.publish(T.calls, b'{"forged":1}')
+    time.sleep(0.3)
+    assert len(spy.got(T.calls)) == before
