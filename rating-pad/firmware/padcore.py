@@ -19,7 +19,8 @@ Effects
   ["show", "invite", {"window", "clerk", "ticket"}]
   ["show", "thanks", {"window", "ticket", "level"}]
   ["show", "idle", {"window", "clerk", "status"}]
-  ["rate", {"window", "ticket", "level"}]   keep and send this rating (the adapter journals it)
+  ["rate", {"window", "ticket", "level", "called_at"}]   keep and send this rating (the adapter journals it;
+                                             called_at names the service rated)
   ["error", text]                           a bad event, ignored; the state is unchanged
 
 What it promises
@@ -157,9 +158,12 @@ def _window(state, ws, now, live):
         s["seen"] = (state["seen"] + [before])[-REMEMBER:]
         s["mode"] = "invite"
         s["until"] = now + state["invite_ms"]
-        s["invite"] = {"window": state["window"], "clerk": state["clerk"], "ticket": before[0]}
+        # the service rated is the ticket and its call time: a rating names it, so the controller can tell
+        # today's A001 from yesterday's
+        s["invite"] = {"window": state["window"], "clerk": state["clerk"], "ticket": before[0],
+                       "called_at": before[1]}
         effects.append(["leds", "pulse"])
-        effects.append(["show", "invite", dict(s["invite"])])
+        effects.append(["show", "invite", {"window": state["window"], "clerk": state["clerk"], "ticket": before[0]}])
     elif s["mode"] == "idle" and (clerk != state["clerk"] or ws["status"] != state["status"]):
         effects.append(["show", "idle", _idle_info(s)])
     return s, effects
@@ -231,7 +235,7 @@ def _press(state, i, now):
     s["mode"] = "thanks"
     s["until"] = now + state["thanks_ms"]
     return s, [
-        ["rate", {"window": inv["window"], "ticket": inv["ticket"], "level": level}],
+        ["rate", {"window": inv["window"], "ticket": inv["ticket"], "level": level, "called_at": inv.get("called_at")}],
         ["leds", "one", i],
         ["show", "thanks", {"window": inv["window"], "ticket": inv["ticket"], "level": level}],
     ]

@@ -24,7 +24,7 @@ What it promises
 import json
 import os
 
-FIELDS = ("window", "ticket", "level", "at")
+FIELDS = ("window", "ticket", "level", "at", "called_at")
 
 
 class Journal:
@@ -50,6 +50,7 @@ class Journal:
             "ticket": rating["ticket"],
             "level": rating["level"],
             "at": at,
+            "called_at": rating.get("called_at"),  # the service rated (its call time), when known
         }
         self._append(rec)
         self.pending.append(rec)

@@ -236,6 +236,8 @@ class PicoPad:
             payload = {"req": rec["req"], "window": rec["window"], "ticket": rec["ticket"], "level": rec["level"]}
             if rec["at"]:
                 payload["at"] = rec["at"]
+            if rec.get("called_at"):
+                payload["called_at"] = rec["called_at"]
             self.sending = rec["req"]
             self.sent_at = now
             self.mqtt.publish(self.t_rate, json.dumps(payload), qos=1)

@@ -283,3 +283,22 @@ def test_stats_follow_the_day(mosquitto, tmp_path):
     finally:
         c.kill()
         r.close()
+
+
+def test_a_rating_names_the_service_it_rates(system):
+    """Issue 9 §4: a rating carries the call time of the service it rates (from the window state the pad saw);
+    the controller refuses a rating of another service of the same number (yesterday's A001)."""
+    from datetime import datetime, timedelta
+
+    _c, r = system
+    ok(r.send("caller-1", "window", {"req": "o", "window": 1, "op": "open", "staff": {"id": "s1", "name": "王"}}))
+    number = ok(r.send("kiosk-1", "take", {"req": "t", "category": "A"}))["ticket"]["number"]
+    ok(r.send("caller-1", "window", {"req": "n", "window": 1, "op": "next"}))
+    serving = r.mon.wait_for("hallq/test/window/1/state", lambda m: json.loads(m.payload).get("ticket") is not None)
+    called_at = json.loads(serving.payload)["ticket"]["called_at"]
+    ok(r.send("caller-1", "window", {"req": "d", "window": 1, "op": "done"}))
+    yesterday = (datetime.fromisoformat(called_at) - timedelta(days=1)).isoformat()
+    rep = r.send("pad-1", "rate", {"req": "p1", "window": 1, "ticket": number, "level": "basic", "called_at": yesterday})
+    assert err(rep) == "not_ratable", rep
+    rep = r.send("pad-1", "rate", {"req": "p2", "window": 1, "ticket": number, "level": "basic", "called_at": called_at})
+    assert ok(rep)["rating"]["id"] >= 1

@@ -29,11 +29,11 @@ import queue
 import sqlite3
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hallq.shared import hallkey
-from hallq.shared.clock import Clock
+from hallq.shared.clock import Clock, system_synchronized
 from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import (
@@ -81,6 +81,9 @@ class Controller:
         self.cfg = cfg
         self.clock = clock
         self.storage = Storage(db, cfg)
+        # a scaled (demo) clock is not the system's: only the record can vouch for it
+        self.storage.clock_synced = not clock.scaled and system_synchronized()
+        self._behind_logged = 0.0
         self.topics = HallTopics(cfg.hall.id)
         self.client = HallClient(
             broker,
@@ -200,8 +203,20 @@ class Controller:
             if stop:
                 return
 
+    def _check_clock(self, now: datetime) -> None:
+        """Say (at most once a minute) that the clock is behind the record; the core ignores it for numbering."""
+        behind = core.clock_behind(self.state, now)
+        if behind is None or behind < timedelta(seconds=1) or time.monotonic() - self._behind_logged < 60:
+            return
+        self._behind_logged = time.monotonic()
+        log.warning("the clock (%s) is %s behind the record (%s): times in the record go on from the record's; %s",
+                    now.isoformat(timespec="seconds"), behind, self.state.latest.isoformat(timespec="seconds"),
+                    "takes are answered clock_unsynced until it catches up" if not self.state.clock_trusted
+                    else "nothing expires and no number is issued again")
+
     def _process(self, msgs: list[Message]) -> None:
         now = self.clock.now()
+        self._check_clock(now)
         replies: list[tuple[str, bytes]] = []
         calls: list[Any] = []
         changed: set[str | int] = set()
@@ -302,7 +317,8 @@ class Controller:
 
     def _housekeeping(self) -> None:
         now = self.clock.now()
-        if now.date() != self.state.day:
+        self._check_clock(now)
+        if now.date() > self.state.day and core.clock_behind(self.state, now) is None:
             self.state, fx = core.handle(self.state, core.Tick(), now)
             self._write(fx.records)
             self.storage.prune(now)

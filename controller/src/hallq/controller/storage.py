@@ -53,6 +53,8 @@ class Storage:
     def __init__(self, path: str | os.PathLike[str], cfg: HallFile):
         self.path = Path(path)
         self.cfg = cfg
+        #: The system says its clock is synchronised: the state is trusted even if the clock is behind the record.
+        self.clock_synced = False
         try:
             self.conn = connect(self.path)
             schema.migrate(self.conn)
@@ -100,7 +102,12 @@ class Storage:
 
         def run(c: sqlite3.Connection) -> None:
             if core.TicketRec in by_type:
-                c.executemany(_TICKET_SQL, [_ticket_row(t) for t in by_type[core.TicketRec].values()])
+                rows = [_ticket_row(t) for t in by_type[core.TicketRec].values()]
+                before = c.total_changes
+                c.executemany(_TICKET_SQL, rows)
+                if c.total_changes - before != len(rows):
+                    raise sqlite3.IntegrityError(
+                        "a ticket number of the day is already in the record as another ticket: not overwritten")
             if core.Sequence in by_type:
                 c.executemany(
                     "INSERT INTO sequences (day, category, last) VALUES (?, ?, ?) "
@@ -225,7 +232,16 @@ class Storage:
             next_session_id=next_id("staff_sessions"),
             services=services,
             board=board,
+            latest=self.latest(),
+            clock_synced=self.clock_synced,
         )
+
+    def latest(self) -> datetime | None:
+        """The latest time in the record: its last answer or its last ticket issued."""
+        c = self.conn
+        times = [r[0] for r in c.execute("SELECT max(at) FROM replies UNION ALL SELECT max(issued_at) FROM tickets")]
+        parsed = [datetime.fromisoformat(t) for t in times if t]
+        return max(parsed) if parsed else None
 
 
 # -- row mapping -------------------------------------------------------------------------------------------------
@@ -233,7 +249,13 @@ _TICKET_COLS = (
     "day, number, category, seq, issued_at, priority, channel, person, appointment, client, est_wait_min, ahead,"
     " status, queue, to_window, transferred_at, window, called_at, recalls, first_called_at, finished_at, rated"
 )
-_TICKET_SQL = f"INSERT OR REPLACE INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 22)})"
+# Insert-only for a number: a later write of the same (day, number) updates that ticket only if it is the same
+# ticket (same issue time); a different ticket under a number already issued is never written over it.
+_TICKET_SQL = (
+    f"INSERT INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 22)}) ON CONFLICT (day, number) DO UPDATE SET "
+    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _TICKET_COLS.split(",")[2:])
+    + " WHERE tickets.issued_at = excluded.issued_at"
+)
 
 
 def _ticket_row(t: core.TicketRec) -> tuple:

@@ -48,6 +48,7 @@ ErrorKind = Literal[
     "invalid_card",
     "unknown_category",
     "not_allowed",
+    "clock_unsynced",
     "refused",
 ]
 CODE_TO_ERROR: dict[str, ErrorKind] = {
@@ -56,6 +57,7 @@ CODE_TO_ERROR: dict[str, ErrorKind] = {
     "duplicate": "duplicate",
     "unknown_category": "unknown_category",
     "not_allowed": "not_allowed",
+    "clock_unsynced": "clock_unsynced",
 }
 APPOINTMENT_MIN, APPOINTMENT_MAX = 4, 16
 

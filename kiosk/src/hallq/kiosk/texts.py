@@ -70,6 +70,8 @@ ERRORS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
                          ("请选择其他业务或咨询导服台。", "Please choose another service or ask at the help desk.")),
     "not_allowed": (("本机暂不可取号", "This kiosk cannot issue numbers"),
                     ("请使用其他取号机或到导服台求助。", "Please use another kiosk or ask at the help desk.")),
+    "clock_unsynced": (("系统校时中", "The system clock is being set"),
+                       ("请稍候片刻再取号，或到导服台求助。", "Please wait a moment and try again, or ask at the help desk.")),
     "refused": (("取号未成功", "No number was issued"),
                 ("请稍后再试或到导服台求助。", "Please try again or ask at the help desk.")),
 }

@@ -181,6 +181,7 @@ class PadApp:
             payload = RateRequest(
                 req=rec["req"], window=rec["window"], ticket=rec["ticket"], level=rec["level"],
                 at=datetime.fromisoformat(rec["at"]) if rec["at"] else None,
+                called_at=datetime.fromisoformat(rec["called_at"]) if rec.get("called_at") else None,
             )
             try:
                 self.client.request("rate", payload, timeout=resend * 5, resend_every=resend)

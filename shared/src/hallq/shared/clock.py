@@ -65,3 +65,19 @@ def from_env(tz: str = "Asia/Shanghai", env: dict[str, str] | None = None) -> Cl
         return scaled(datetime.fromisoformat(start_s), float(speed_s), tz, float(anchor_s))
     except ValueError as exc:
         raise ValueError(f"{ENV}={spec!r}: expected START,SPEED,ANCHOR ({exc})") from None
+
+
+def system_synchronized() -> bool:
+    """The kernel's word (``adjtimex``) that the system clock is synchronised (NTP, chrony, timesyncd).
+
+    A Raspberry Pi has no real-time clock: until it is synchronised it may run days behind."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        buf = ctypes.create_string_buffer(512)  # struct timex, modes = 0: read only
+        state = libc.adjtimex(buf)
+    except (OSError, AttributeError):
+        return False
+    return state not in (-1, 5)  # 5: TIME_ERROR, the clock is not synchronised

@@ -48,7 +48,7 @@ API
 
 from .dispatch import Waiting, ahead_of, eligible, next_for, pick_next, rank
 from .estimate import SERVICE_PRIOR_MIN, Estimate, estimate_wait, wait_estimate
-from .machine import Effects, Event, Malformed, Refused, Request, Tick, handle, is_open, restore
+from .machine import Effects, Event, Malformed, Refused, Request, Tick, clock_behind, handle, is_open, restore
 from .state import (
     BOARD_SIZE,
     MAX_NUMBER,
@@ -90,6 +90,7 @@ __all__ = [
     "WindowRec",
     "ahead_of",
     "board",
+    "clock_behind",
     "eligible",
     "estimate_wait",
     "handle",

@@ -72,6 +72,8 @@ def restore(
     next_session_id: int,
     services: Iterable[tuple[str, timedelta]] = (),
     board: Iterable[Call] = (),
+    latest: datetime | None = None,
+    clock_synced: bool = False,
 ) -> HallState:
     """Rebuild the state from what the storage kept (``day`` is the day of the kept tickets).
 
@@ -119,6 +121,9 @@ def restore(
         if t is not None:
             t.rated = True
     st.board.extend(board)
+    if latest is not None:
+        st.latest = latest
+        st.clock_trusted = clock_synced or now >= latest
     return st
 
 
@@ -164,7 +169,8 @@ class Refused(Exception):
 def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Effects]:
     """Apply ``event`` at ``now``; see the module docstring."""
     fx = Effects()
-    if now.date() != state.day:
+    now = _steady(state, now)
+    if now.date() > state.day:  # forward only: a day goes back never
         _rollover(state, now, fx)
     if isinstance(event, Tick):
         return state, fx
@@ -202,6 +208,20 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
     return state, fx
 
 
+def _steady(state: HallState, now: datetime) -> datetime:
+    """The time the core acts at: ``now``, but never earlier than a time it has already acted at."""
+    if state.latest is None or now >= state.latest:
+        state.latest = now
+        state.clock_trusted = True  # the clock has reached the record
+        return now
+    return state.latest
+
+
+def clock_behind(state: HallState, now: datetime) -> timedelta | None:
+    """How far ``now`` is behind the latest time the hall acted at (for the app to log), or None."""
+    return state.latest - now if state.latest is not None and now < state.latest else None
+
+
 def _error(req: str, code: str, message: str) -> bytes:
     return encode(ErrorReply(req=req, error=Error(code=code, message=message)))
 
@@ -236,6 +256,9 @@ TAKERS = ("kiosk", "sms")
 
 def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
     _allowed(state, client, TAKERS, None)
+    if not state.clock_trusted:
+        raise Refused("clock_unsynced", "系统校时中，请稍候 / the controller's clock is being set: please wait "
+                                        f"(it is behind the record's {state.latest.isoformat() if state.latest else ''})")
     cat = state.cfg.category(p.category)
     if cat is None:
         raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")

@@ -212,6 +212,12 @@ class HallState:
     lead: timedelta
     windows: dict[int, WindowRec]
     seq: dict[str, int] = field(default_factory=dict)  # category -> last number issued today
+    #: The latest time the hall has acted at (restored from the record): the core's time never goes back
+    #: behind it, so a clock stepped back expires nothing, signs nobody out and re-issues no number.
+    latest: datetime | None = None
+    #: False while the clock is behind the record at start-up (a Pi without RTC boots in the past): takes
+    #: are refused ``clock_unsynced`` until the clock reaches the record or the system says it is synced.
+    clock_trusted: bool = True
     hall_seq: int = 0  # tickets issued today in the hall
     tickets: dict[str, TicketRec] = field(default_factory=dict)  # number -> today's ticket
     lanes: dict[tuple[str, str], deque[TicketRec]] = field(default_factory=dict)  # (category, lane class)
