@@ -31,6 +31,9 @@ OPTIONAL = {
     "debounce_ms": 30,
 }
 RESEND_MS = 5000  # a rating not answered by then is published again, with the same req
+#: No socket operation may wait longer than this (umqtt.simple sets no timeout of its own: a lost broker would
+#: freeze the loop inside a read or a write, and no button would be polled).
+SOCKET_TIMEOUT_S = 3
 PING_MS = 10000
 KEEPALIVE_S = 30
 POLL_MS = 10
@@ -184,16 +187,27 @@ class PicoPad:
                            password=cfg["mqtt_password"], keepalive=KEEPALIVE_S)
         c.set_callback(self.on_message)
         c.set_last_will(self.t_status, "offline", retain=True, qos=1)
-        c.connect()
+        try:
+            c.connect(timeout=SOCKET_TIMEOUT_S)  # micropython-lib's umqtt.simple >= 1.4 bounds the connect
+        except TypeError:
+            c.connect()
         self.synced = False  # the first window state after subscribing is the retained snapshot
         c.subscribe(self.t_reply, qos=1)
         c.subscribe(self.t_window, qos=1)
-        c.publish(self.t_status, "online", retain=True, qos=1)
+        self.bound(c)
+        c.publish(self.t_status, "online", retain=True, qos=0)
         self.mqtt = c
         self.sending = None
         self.pinged_at = self.clock.now()
         self.backoff = 500
         print("pad: connected to", cfg["broker"])
+
+    def bound(self, c):
+        """Give the socket its time-out again: umqtt.simple's check_msg() makes it blocking after each read."""
+        try:
+            c.sock.settimeout(SOCKET_TIMEOUT_S)
+        except (AttributeError, OSError):
+            pass
 
     def drop(self, why):
         print("pad: offline:", why)
@@ -240,7 +254,10 @@ class PicoPad:
                 payload["called_at"] = rec["called_at"]
             self.sending = rec["req"]
             self.sent_at = now
-            self.mqtt.publish(self.t_rate, json.dumps(payload), qos=1)
+            # QoS 0: umqtt.simple waits for a QoS 1 PUBACK without end; the controller's answer is the
+            # acknowledgement, and the same req goes out again every RESEND_MS until it comes
+            self.bound(self.mqtt)
+            self.mqtt.publish(self.t_rate, json.dumps(payload), qos=0)
 
     # -- buttons and LEDs -------------------------------------------------------------------------------
     def poll(self):
@@ -280,6 +297,7 @@ class PicoPad:
                     self.mqtt.check_msg()
                     self.send_pending(now)
                     if now - self.pinged_at >= PING_MS:
+                        self.bound(self.mqtt)
                         self.mqtt.ping()
                         self.pinged_at = now
                 except OSError as exc:

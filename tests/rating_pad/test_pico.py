@@ -133,3 +133,47 @@ def test_the_pico_pad_rates_a_service_through_the_controller(picopad, mosquitto,
     assert rows[0][3].endswith("+08:00"), "the Pico sends the time of the press in the hall's offset"
     assert abs((datetime.fromisoformat(rows[1][3]) - pressed_at).total_seconds()) < 1.5
     assert (tmp_path / "ratings.jsonl").exists()
+
+
+def test_a_broker_that_stops_answering_never_freezes_the_loop(picopad, mosquitto, controller, clerk, tmp_path):
+    """Issue 9 §4: umqtt.simple has no time-out and waits for a QoS 1 PUBACK without end; with the broker frozen
+    (SIGSTOP: the TCP connection stays up, nothing answers) the pad must go on polling its buttons."""
+    import os
+    import signal
+
+    machine = sys.modules["machine"]
+    (tmp_path / "pad.json").write_text(json.dumps({
+        "ssid": "hall", "password": "pw", "broker": "127.0.0.1", "port": mosquitto.port, "hall": "padtest",
+        "client": "pad-1", "window": 1, "buttons": [2, 3, 4, 5, 6], "leds": [16, 17, 18, 19, 20], "debounce_ms": 20,
+    }))
+    pad = picopad.PicoPad(picopad.load_config())
+    runner = threading.Thread(target=pad.run, daemon=True)
+    runner.start()
+    frozen = False
+    try:
+        wait_until(lambda: pad.mqtt is not None and pad.synced, what="the pad to connect and take the snapshot")
+        ticket = clerk.serve("CASE-FROZEN")
+        wait_until(lambda: pad.led_mode == "pulse", what="the invitation")
+        os.kill(mosquitto.proc.pid, signal.SIGSTOP)
+        frozen = True
+        machine.PINS[2].level = 0  # 非常满意: the rating is published to a broker that does not answer
+        _time.sleep(0.1)
+        machine.PINS[2].level = 1
+        wait_until(lambda: pad.led_mode == "one", what="the thank-you")
+        _time.sleep(0.5)
+        before = machine.PINS[2].reads
+        _time.sleep(1.0)
+        assert machine.PINS[2].reads - before > 20, "the loop froze while the broker did not answer"
+        os.kill(mosquitto.proc.pid, signal.SIGCONT)
+        frozen = False
+        wait_until(lambda: not pad.journal.pending, timeout=30, what="the rating answered once the broker is back")
+    finally:
+        if frozen:
+            os.kill(mosquitto.proc.pid, signal.SIGCONT)
+        pad.running = False
+        runner.join(10)
+        if pad.mqtt is not None:
+            pad.mqtt.disconnect()
+    with sqlite3.connect(controller.db) as db:
+        rows = db.execute("SELECT ticket, level FROM ratings").fetchall()
+    assert rows == [(ticket, "very_satisfied")]

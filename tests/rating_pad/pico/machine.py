@@ -13,9 +13,11 @@ class Pin:
     def __init__(self, no, mode=None, pull=None):
         self.no = no
         self.level = 1 if pull == Pin.PULL_UP else 0
+        self.reads = 0  # how often the firmware polled it
         PINS[no] = self
 
     def value(self):
+        self.reads += 1
         return self.level
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 import unicodedata
@@ -49,7 +50,7 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 
     from . import config as hall_config
     from .app import Controller
-    from .storage import StorageError
+    from .storage import StorageError, StorageUnwritable
 
     try:
         cfg = hall_config.load(config_path)
@@ -63,6 +64,11 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
             url = BrokerURL.parse("mqtt://127.0.0.1:1883")
         clock = from_env(cfg.hall.timezone)
         controller = Controller(cfg, url, db, clock, client_id=ident.device if ident is not None else None)
+    except (StorageUnwritable, sqlite3.OperationalError) as exc:
+        # as at run time: one line and EX_TEMPFAIL (75), so that systemd tries again once the disk is fixed
+        text = str(exc) if isinstance(exc, StorageUnwritable) else f"cannot write the record {db}: {exc}"
+        click.echo(f"hallq controller: {text}", err=True)
+        sys.exit(75)
     except (ConfigError, StorageError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -17,6 +17,7 @@ migrations: :mod:`.schema`; the one place that opens the file: :mod:`.db`.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -37,6 +38,10 @@ REPLY_RETENTION = timedelta(days=2)
 
 class StorageError(RuntimeError):
     """The database cannot be used (wrong hall, newer schema, unreadable)."""
+
+
+class StorageUnwritable(StorageError):
+    """The database cannot be written (read-only file system, disk full): exit 75 and let systemd retry."""
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -60,9 +65,13 @@ class Storage:
             schema.migrate(self.conn)
         except schema.SchemaError as exc:
             raise StorageError(f"{self.path}: {exc}") from None
+        except sqlite3.OperationalError as exc:  # read-only, full, locked: the machine's, not the file's fault
+            raise StorageUnwritable(f"cannot write the record {self.path}: {exc}") from None
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open the database: {exc}") from None
         except OSError as exc:
+            if exc.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):  # the machine's state: try again later
+                raise StorageUnwritable(f"cannot write the record {self.path}: {exc.strerror}") from None
             raise StorageError(f"{self.path}: cannot create the database: {exc.strerror}") from None
         meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
         if meta.get("hall") not in (None, cfg.hall.id):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from importlib.metadata import entry_points
 
 import click
@@ -66,6 +67,43 @@ def main(log_level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(BoundedLog())
+
+
+class BoundedLog(logging.Filter):
+    """Keeps a log readable under a flood of bad input: a line is at most :attr:`MAX_LINE` characters, and a
+    warning from the same place (logger and message template) comes at most once per :attr:`EVERY` seconds;
+    the next one that comes through says how many were held back."""
+
+    MAX_LINE = 1000
+    EVERY = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[tuple[str, str], list[float]] = {}  # key -> [when last let through, held back]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING:
+            key = (record.name, str(record.msg)[:200])
+            now = time.monotonic()
+            seen = self._last.get(key)
+            if seen is not None and now - seen[0] < self.EVERY:
+                seen[1] += 1
+                return False
+            held = int(seen[1]) if seen is not None else 0
+            self._last[key] = [now, 0]
+            if len(self._last) > 1000:  # forget the oldest places
+                for k in sorted(self._last, key=lambda k: self._last[k][0])[:500]:
+                    del self._last[k]
+            if held:
+                record.msg = f"{record.msg} ({held} more like this in the last {self.EVERY:g} s not logged)"
+        text = record.getMessage()
+        if len(text) > self.MAX_LINE or (record.exc_info is None and "\n" in text):
+            record.msg = text[: self.MAX_LINE].replace("\n", " ") + (
+                f"…(+{len(text) - self.MAX_LINE})" if len(text) > self.MAX_LINE else "")
+            record.args = None
+        return True
 
 
 @main.command("protocol-doc")

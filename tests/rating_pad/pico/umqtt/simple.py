@@ -10,12 +10,27 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 
 class _Sock:
+    """The client's socket: ``settimeout`` bounds the blocking waits as it does on MicroPython; umqtt.simple's
+    ``check_msg`` leaves it blocking (``setblocking(True)``: no time-out) after each read."""
+
     def __init__(self, client):
         self.client = client
+        self.timeout = None  # None: block without end, like a MicroPython socket by default
+
+    def settimeout(self, t):
+        self.timeout = t
+
+    def setblocking(self, flag):
+        self.timeout = None if flag else 0
 
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _wait_forever(info):
+    while not info.is_published():
+        info.wait_for_publish(1)
 
 
 class MQTTClient:
@@ -39,7 +54,7 @@ class MQTTClient:
     def set_last_will(self, topic, msg, retain=False, qos=0):
         self.c.will_set(topic, msg, qos=qos, retain=retain)
 
-    def connect(self, clean_session=True):
+    def connect(self, clean_session=True, timeout=None):
         done = threading.Event()
         self.c.on_connect = lambda *a: done.set()
         try:
@@ -62,10 +77,20 @@ class MQTTClient:
         if not self.c.is_connected():
             raise OSError("not connected")
         info = self.c.publish(topic, msg, qos=qos, retain=retain)
-        if qos:
-            info.wait_for_publish(5)
+        if qos:  # umqtt.simple reads until the PUBACK comes: without a socket time-out, for ever
+            t = self.sock.timeout
+            try:
+                if t is None:
+                    _wait_forever(info)
+                else:
+                    info.wait_for_publish(t)
+            except (RuntimeError, ValueError) as exc:
+                raise OSError(str(exc)) from None
+            if not info.is_published():
+                raise OSError(110, "ETIMEDOUT")
 
     def check_msg(self):
+        self.sock.setblocking(True)  # as umqtt.simple leaves it after its read
         if not self.c.is_connected():
             raise OSError("connection lost")
         try:
