@@ -32,6 +32,7 @@ from hallq.shared.schemas import ONLINE, REQUEST_TYPES, STOPPED, PayloadError, d
 from hallq.shared.topics import HallTopics, TopicError
 
 from . import core, followups, stats
+from .bookings import Feed
 from .config import HallFile
 from .core import workdays
 from .haocp.uploader import Uploader
@@ -103,6 +104,9 @@ class Controller:
         #: the open follow-ups of bad reviews, retained on ``followups``; the 好差评 upload (if configured)
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
+        #: bookings from ``[appointments] folder`` / ``url``, handed to the worker as core events
+        ap = cfg.appointments
+        self.bookings = Feed(ap, [c.code for c in cfg.categories], self._inbox.put) if ap.folder or ap.url else None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> Controller:
@@ -112,6 +116,8 @@ class Controller:
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
+        if self.bookings is not None:
+            self.bookings.start()
         return self
 
     def stop(self) -> None:
@@ -121,6 +127,8 @@ class Controller:
             self._worker.join(10)
         if self.uploader is not None:
             self.uploader.stop()
+        if self.bookings is not None:
+            self.bookings.stop()
         self.client.stop(status=STOPPED)
         self.storage.close()
 
@@ -171,7 +179,7 @@ class Controller:
         changed: set[str | int] = set()
         records: list[Any] = []
         for msg in msgs:
-            event = self._event(msg)
+            event = msg if isinstance(msg, core.BookingsIn) else self._event(msg)
             if event is None:
                 continue
             try:

@@ -109,6 +109,11 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         click.echo(_table(header, table))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
+    if s.appointments is not None:
+        a = s.appointments
+        wait = "" if a.wait_p90_min is None else f", 时段后等候 wait after the slot: 平均 mean {a.wait_mean_min}, P90 {a.wait_p90_min} 分钟 min"
+        click.echo(f"预约 appointments: 预约 booked {a.booked}, 签到 checked in {a.checked_in}, 迟到 late {a.late}, "
+                   f"爽约 no-show {a.noshow}{wait}")
     if s.hall.ratings:
         levels = ", ".join(f"{LEVEL_NAMES_ZH[lv]} {s.hall.ratings.get(lv, 0)}" for lv in LEVELS)
         click.echo(f"评价 ratings: {levels}")

@@ -37,13 +37,30 @@ from hallq.shared.schemas import ONLINE, to_builtins
 
 from .hall import shape_of
 from .hallsim import SimHall, Tally
-from .model import Rates, hhmm_to_s, simulate_visits
+from .model import Rates, bookings_csv, hhmm_to_s, simulate_visits
 from .view import HallPicture, render
 
 log = logging.getLogger(__name__)
 
 #: The sample hall shipped with the controller (``controller/examples/hall.toml``).
 SAMPLE_HALL = Path(__file__).resolve().parents[4] / "controller" / "examples" / "hall.toml"
+def _with_bookings(config_path: Path, cfg: hall_config.HallFile, out: Path, csv_text: str) -> Path:
+    """Write the day's bookings into ``out/bookings/`` and, unless the hall config names a booking source
+    already, a copy of the config that adds ``[appointments] folder`` (the path the controller runs)."""
+    if cfg.appointments.folder or cfg.appointments.url:
+        return config_path
+    folder = out / "bookings"
+    folder.mkdir(exist_ok=True)
+    (folder / "bookings.csv").write_text(csv_text, encoding="utf-8")
+    text = config_path.read_text(encoding="utf-8")
+    if "[appointments]" in text:
+        return config_path
+    copy = out / "hall.toml"
+    copy.write_text(text.rstrip() + f'\n\n# added by the demo: the day\'s bookings\n[appointments]\nfolder = "{folder}"\n',
+                    encoding="utf-8")
+    return copy
+
+
 #: Real seconds the controller gets to start before the simulated day begins.
 STARTUP_S = 3.0
 #: Simulated seconds between the clock's start and the first arrival.
@@ -179,6 +196,8 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     db = out / "hall.db"
     for suffix in ("", "-wal", "-shm"):  # a fresh day every run
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    # the day's bookings, dropped in a folder the controller reads ([appointments] folder)
+    config_path = _with_bookings(config_path, cfg, out, bookings_csv(visits, today.isoformat()))
 
     undo_log = _log_to(out / "logs" / "demo.log")
     stop = threading.Event()

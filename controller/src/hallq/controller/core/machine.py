@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from hallq.shared.schemas import (
+    AppointmentCheckin,
     Call,
     Error,
     ErrorReply,
@@ -30,15 +31,19 @@ from hallq.shared.schemas import Ticket as TicketOut
 
 from ..config import HallFile
 from ..haocp import record as haocp_record
+from . import appointments
 from .dispatch import ahead_of, next_for
 from .estimate import learn, observe, wait_estimate
 from .state import (
     MAX_NUMBER,
+    Booking,
+    BookingRec,
     CachedReply,
     CallRec,
     FollowUpRec,
     HallState,
     Rating,
+    Refused,
     Sequence,
     StaffSession,
     TicketRec,
@@ -68,6 +73,7 @@ def restore(
     next_session_id: int,
     services: Iterable[tuple[str, timedelta]] = (),
     board: Iterable[Call] = (),
+    bookings: Iterable[BookingRec] = (),
 ) -> HallState:
     """Rebuild the state from what the storage kept (``day`` is the day of the kept tickets).
 
@@ -115,6 +121,7 @@ def restore(
         if t is not None:
             t.rated = True
     st.board.extend(board)
+    st.bookings.update((b.code, b) for b in bookings)
     return st
 
 
@@ -137,7 +144,15 @@ class Tick:
     pass
 
 
-Event = Request | Malformed | Tick
+@dataclass(slots=True, frozen=True)
+class BookingsIn:
+    """Bookings read from one source (a file of the folder, or the URL): kept, or updated if not checked in."""
+
+    source: str
+    bookings: tuple[Booking, ...]
+
+
+Event = Request | Malformed | Tick | BookingsIn
 
 
 @dataclass(slots=True)
@@ -148,21 +163,15 @@ class Effects:
     records: list[Any] = field(default_factory=list)
 
 
-class Refused(Exception):
-    """A request that is answered with an error and changes nothing."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Effects]:
     """Apply ``event`` at ``now``; see the module docstring."""
     fx = Effects()
     if now.date() != state.day:
         _rollover(state, now, fx)
     if isinstance(event, Tick):
+        return state, fx
+    if isinstance(event, BookingsIn):
+        appointments.take_in(state, event.source, event.bookings, now, fx.records)
         return state, fx
     if isinstance(event, Malformed):
         cached = state.replies.get((event.client, event.req))
@@ -225,19 +234,26 @@ def is_open(state: HallState, now: datetime) -> bool:
 
 def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
     _allowed(state, client, "kiosk", None)
-    cat = state.cfg.category(p.category)
+    booking, arrival = None, None
+    if p.channel == "appointment" or p.appointment is not None:  # a check-in: see .appointments
+        booking, arrival = appointments.check_in(state, p, now)
+    booked = booking is not None and arrival != "late"
+    cat = state.cfg.category(booking.category if booking is not None else p.category)
     if cat is None:
         raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
     if not is_open(state, now):
         hours = ", ".join(f"{a}–{b}" for a, b in state.cfg.hall.hours)
         raise Refused("closed", f"the hall issues numbers during its opening hours ({hours})")
     last = state.seq.get(cat.code, 0)
-    quota = min(cat.daily_quota or MAX_NUMBER, MAX_NUMBER)
+    quota = MAX_NUMBER if booked else min(cat.daily_quota or MAX_NUMBER, MAX_NUMBER)
     if last >= quota:
         raise Refused("quota_full", f"today's {quota} numbers of {cat.name} are all taken")
     if p.person is not None and (cat.code, p.person) in state.waiting_persons:
         raise Refused("duplicate", f"this person already waits for {cat.name}")
 
+    priority = p.priority
+    if booking is not None:  # booked: an appointment ticket with its slot; late: a normal one
+        priority = "appointment" if booked else (None if p.priority == "appointment" else p.priority)
     number = f"{cat.ticket_prefix}{last + 1:03d}"
     state.seq[cat.code] = last + 1
     state.hall_seq += 1
@@ -247,11 +263,13 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
         category=cat.code,
         seq=state.hall_seq,
         issued_at=now,
-        priority=p.priority,
+        priority=priority,
         channel=p.channel,
         person=p.person,
-        appointment=p.appointment,
+        appointment=booking.code if booking is not None else p.appointment,
         client=client,
+        slot_start=booking.slot_start if booked else None,
+        slot_end=booking.slot_end if booked else None,
     )
     t.ahead = ahead_of(state, t)
     est = wait_estimate(state, cat.code, t.ahead, now, t)
@@ -262,16 +280,23 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
     fx.records.append(t)
     fx.records.append(Sequence(state.day, cat.code, last + 1))
     fx.changed.add("queue")
+    checkin = None
+    if booking is not None:
+        appointments.checked_in(booking, t, arrival, now)
+        fx.records.append(booking)
+        checkin = AppointmentCheckin(code=booking.code, slot_start=booking.slot_start, slot_end=booking.slot_end,
+                                     arrival=arrival)  # type: ignore[arg-type]
     return TakeReply(
         req=p.req,
         ticket=TicketOut(
             number=number,
             category=cat.code,
-            priority=p.priority,
+            priority=priority,
             issued_at=now,
             ahead=t.ahead,
             est_wait_min=t.est_wait_min,
             est_wait_range=t.est_range,
+            appointment=checkin,
         ),
     )
 
@@ -560,6 +585,7 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     state.waiting_total = 0
     state.waiting_persons.clear()
     state.board.clear()
+    appointments.forget_old(state)
     horizon = now - timedelta(days=1)
     for key in [k for k, r in state.replies.items() if r.at < horizon]:
         del state.replies[key]
