@@ -107,6 +107,8 @@ class Controller:
         #: bookings from ``[appointments] folder`` / ``url``, handed to the worker as core events
         ap = cfg.appointments
         self.bookings = Feed(ap, [c.code for c in cfg.categories], self._inbox.put) if ap.folder or ap.url else None
+        if self.bookings is not None and ap.folder:
+            self.bookings.scan()  # the folder's bookings are in before `online` (handled first by the worker)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> Controller:

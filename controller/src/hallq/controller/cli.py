@@ -197,6 +197,40 @@ def followups_close(ctx: click.Context, followup_id: int, by: str, action: str, 
                f"{r['action']}")
 
 
+@command.command("bookings")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The hall config (its categories).")
+def bookings_command(files: tuple[Path, ...], config_path: str) -> None:
+    """Check booking files (CSV or JSON) before dropping them in the bookings folder: every malformed row
+    with its line; exit status 1 if there is one."""
+    from . import config as hall_config
+    from .bookings import kind_of, parse
+
+    try:
+        cfg = hall_config.load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    bad = 0
+    for f in files:
+        kind = kind_of(f.name)
+        if kind is None:
+            raise click.ClickException(f"{f}: a booking file ends in .csv or .json")
+        try:
+            text = f.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{f}: not UTF-8 text") from None
+        got, errors = parse(text, kind, [c.code for c in cfg.categories])
+        for e in errors:
+            click.echo(f"{f} {e}")
+        days = sorted({b.day for b in got})
+        span = f" for {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "") if days else ""
+        click.echo(f"{f}: {len(got)} bookings{span}, {len(errors)} malformed rows (skipped on import)")
+        bad += len(errors)
+    if bad:
+        sys.exit(1)
+
+
 def _now(tz: str) -> datetime:
     """Now in the hall's time zone: the demo's scaled clock when the demo runs us, else the real one."""
     return clock.from_env(tz).now()

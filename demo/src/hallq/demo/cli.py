@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -53,11 +54,14 @@ def _with_bookings(config_path: Path, cfg: hall_config.HallFile, out: Path, csv_
     folder.mkdir(exist_ok=True)
     (folder / "bookings.csv").write_text(csv_text, encoding="utf-8")
     text = config_path.read_text(encoding="utf-8")
-    if "[appointments]" in text:
-        return config_path
+    line = f'folder = "{folder}"  # added by the demo: the day\'s bookings\n'
+    header = re.search(r"^\[appointments\][ \t]*(#.*)?$", text, flags=re.M)
+    if header is not None:  # the hall's own [appointments] (rules, no source): the folder goes in it
+        text = text[: header.end()] + "\n" + line + text[header.end() + 1:]
+    else:
+        text = text.rstrip() + "\n\n[appointments]\n" + line
     copy = out / "hall.toml"
-    copy.write_text(text.rstrip() + f'\n\n# added by the demo: the day\'s bookings\n[appointments]\nfolder = "{folder}"\n',
-                    encoding="utf-8")
+    copy.write_text(text, encoding="utf-8")
     return copy
 
 
