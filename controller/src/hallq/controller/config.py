@@ -36,11 +36,16 @@ url = "https://..."      # or/and an endpoint polled every poll_seconds (300)
 grace_min = 15           # minutes after the slot's end a check-in is still in time
 late = "normal"          # beyond that: a normal ticket ("normal") or the answer too_late ("refuse")
 
+[broker]                 # optional: how devices reach the broker over TLS (hallq provision)
+host = "hallq-controller.local"
+port = 8883
+
 [[devices]]              # optional; when present, only these clients may send requests
 id = "kiosk-1"
-role = "kiosk"           # kiosk: take | window: ops of its window | pad: rate for its window
-window = 1               # for window and pad devices
+role = "kiosk"           # kiosk | sms: take | window: ops of its window | pad: rate for its window
+window = 1               # for window and pad devices    | display: nothing (mode = "hall" | "window")
 ```
+``[[devices]]`` and ``[broker]`` are :mod:`hallq.shared.inventory`'s models, which ``hallq provision`` reads too.
 
 :func:`load` reads a file, :func:`parse` a text; both raise :class:`~hallq.shared.config.ConfigError`
 whose message names the file and the key. :meth:`HallFile.public` is the retained ``config`` payload.
@@ -55,6 +60,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hallq.shared.config import ConfigError, ConfigModel, load_config, parse_config
+from hallq.shared.inventory import BrokerSection, DeviceEntry, check_broker, check_devices
 from hallq.shared.schemas import CategoryInfo, HallConfig, WindowInfo
 from msgspec import Meta, field
 
@@ -150,10 +156,8 @@ class AppointmentsSection(ConfigModel, kw_only=True):
             raise ValueError(f"appointments.url {self.url!r} must be an http:// or https:// URL")
 
 
-class DeviceSection(ConfigModel, kw_only=True):
-    id: Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,64}$")]
-    role: Literal["kiosk", "window", "pad", "sms"]  # sms: the SMS gateway takes and cancels like a kiosk
-    window: Annotated[int, Meta(ge=1, le=999)] | None = None
+#: ``[[devices]]`` and ``[broker]`` are the hall's inventory, shared with ``hallq provision``.
+DeviceSection = DeviceEntry
 
 
 class HallFile(ConfigModel, kw_only=True):
@@ -163,7 +167,9 @@ class HallFile(ConfigModel, kw_only=True):
     categories: Annotated[list[CategorySection], Meta(min_length=1)]
     windows: Annotated[list[WindowSection], Meta(min_length=1)]
     dispatch: DispatchSection = field(default_factory=DispatchSection)
-    devices: list[DeviceSection] | None = None
+    devices: list[DeviceEntry] | None = None
+    #: How devices reach the hall's broker over TLS (``hallq provision`` makes the certificate for it).
+    broker: BrokerSection | None = None
     #: The 好差评 link and the follow-up rules (see :mod:`.haocp`, :mod:`.followups`); left out: no upload,
     #: default rules.
     haocp: HaocpSection | None = None
@@ -274,18 +280,9 @@ def check(cfg: HallFile, source: str = "config") -> HallFile:
             fail(f"categories[{i}]", f"no window serves category {c.code!r}")
 
     if cfg.devices is not None:
-        ids: dict[str, int] = {}
-        for i, d in enumerate(cfg.devices):
-            if d.id in ids:
-                fail(f"devices[{i}].id", f"{d.id!r} is already devices[{ids[d.id]}]")
-            ids[d.id] = i
-            if d.role in ("window", "pad"):
-                if d.window is None:
-                    fail(f"devices[{i}].window", f"a {d.role} device needs `window`")
-                elif d.window not in numbers:
-                    fail(f"devices[{i}].window", f"unknown window {d.window}")
-            elif d.window is not None:
-                fail(f"devices[{i}].window", "only window and pad devices have a window")
+        check_devices(cfg.devices, set(numbers), source)
+    if cfg.broker is not None:
+        check_broker(cfg.broker, source)
     return cfg
 
 

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from escpos.escpos import Escpos
+from hallq.shared import software_version
 from hallq.shared.clock import from_env
+from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
+from hallq.shared.personkey import day_key
 from hallq.shared.schemas import DeviceHealth, HallConfig, PayloadError, QueueState, Stats, decode
 
 from . import core
@@ -59,7 +62,7 @@ class KioskApp:
     the config. Drive it with :meth:`run`, or :meth:`start` then :meth:`step` (tests)."""
 
     def __init__(self, cfg: KioskConfig, *, mode: str | None = None, screenshot_dir: str | os.PathLike | None = None,
-                 broker: str | None = None, printer: Any = None, open_readers: bool = True,
+                 broker: BrokerURL | str | None = None, printer: Any = None, open_readers: bool = True,
                  auto_tap: float | None = None):
         self.cfg = cfg
         k = cfg.kiosk
@@ -170,7 +173,8 @@ class KioskApp:
                 log.info("card on %s cannot be used: %s", source, problem)
                 self.events.put(CardRead(None, problem))
                 return
-            ident = identity(number, self.secret, source)
+            # the person key of today only: two days' records of one person cannot be joined
+            ident = identity(number, day_key(self.secret, self.clock.now().date()), source)
             del number
             log.info("card read on %s", source)
             self.events.put(CardRead(ident))
@@ -307,7 +311,7 @@ class KioskApp:
         if eff.printer.online is False:
             errors.append("printer: offline")
         health = DeviceHealth(at=self.clock.now(), role="kiosk", printer=eff.printer, readers=list(eff.readers),
-                              errors=errors)
+                              errors=errors, version=software_version("hallq-kiosk"))
         self.client.publish(self.topics.device_health(self.cfg.kiosk.id), health, retain=True)
 
     # -- the loop --------------------------------------------------------------------------------------

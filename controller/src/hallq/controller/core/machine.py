@@ -217,6 +217,7 @@ def _error(req: str, code: str, message: str) -> bytes:
 
 # -- devices ------------------------------------------------------------------------------------------
 def _allowed(state: HallState, client: str, role: str | tuple[str, ...], window: int | None) -> None:
+    """The controller's own check of ``[[devices]]``, the second line after the broker's ACL."""
     if state.devices is None:
         return
     d = state.devices.get(client)
