@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hallq.controller import stats
 from hallq.controller.db import connect
-from hallq.kiosk.idcard import IdNumber
+from hallq.shared.personkey import person_key
 from harness import ControllerProcess
 from kiosk_kit import HALL_TOML
 from test_flows import YOUNG, make_kiosk, takes, tap  # noqa: F401 (make_kiosk: a fixture)
@@ -25,7 +25,8 @@ def booked_controller(tmp_path, mosquitto, secret_file):
     now = datetime.now(TZ)
     start = max(now - timedelta(minutes=1), now.replace(hour=0, minute=0))
     end = min(start + timedelta(minutes=30), now.replace(hour=23, minute=59))
-    key = IdNumber(YOUNG).person_key(bytes.fromhex(secret_file.read_text().strip()))
+    # the key the kiosk will send for this card today (per-day keys: hallq.shared.personkey)
+    key = person_key(bytes.fromhex(secret_file.read_text().strip()), now.date(), YOUNG)
     folder = tmp_path / "bookings"
     folder.mkdir()
     today, tomorrow = now.date(), now.date() + timedelta(days=1)
