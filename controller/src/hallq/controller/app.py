@@ -32,6 +32,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from hallq.shared import hallkey
 from hallq.shared.clock import Clock
 from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message
@@ -109,6 +110,8 @@ class Controller:
         self._checkpoint_at = time.monotonic()
         now = clock.now()
         self.state = self.storage.load(now)
+        if cfg.follow is not None:
+            self.state.follow_key = hallkey.load(cfg.follow.key_file)
         # a restart on a later day closes the old day at once (waiting tickets expire)
         self.state, fx = core.handle(self.state, core.Tick(), now)
         self.storage.write(fx.records)

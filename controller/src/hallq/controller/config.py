@@ -40,6 +40,10 @@ late = "normal"          # beyond that: a normal ticket ("normal") or the answer
 host = "hallq-controller.local"
 port = 8883
 
+[follow]                 # optional: every ticket links to its live follow page (the dashboard's server)
+url = "http://192.168.1.10:8080/f/{token}"   # {token}: the ticket's unguessable follow token
+key_file = "/etc/hallq/follow.key"           # the tokens' key (hex or raw, >= 16 bytes; the dashboard reads it too)
+
 [[devices]]              # optional; when present, only these clients may send requests
 id = "kiosk-1"
 role = "kiosk"           # kiosk | sms: take | window: ops of its window | pad: rate for its window
@@ -160,6 +164,13 @@ class AppointmentsSection(ConfigModel, kw_only=True):
 DeviceSection = DeviceEntry
 
 
+class FollowSection(ConfigModel, kw_only=True):
+    """Follow pages: the URL template tickets link to and the key of their tokens (:mod:`hallq.shared.follow`)."""
+
+    url: Annotated[str, Meta(pattern=r"^https?://[^\s]*\{token\}[^\s]*$", max_length=200)]
+    key_file: str
+
+
 class HallFile(ConfigModel, kw_only=True):
     """The whole hall config file (after :func:`check`, window categories are expanded, never ``*``)."""
 
@@ -176,6 +187,8 @@ class HallFile(ConfigModel, kw_only=True):
     #: Bookings and check-in rules; left out: no booking source, the default rules (every check-in is
     #: checked against the bookings the hall holds).
     appointments: AppointmentsSection = field(default_factory=AppointmentsSection)
+    #: Follow pages (``[follow]``); left out: tickets carry no follow link.
+    follow: FollowSection | None = None
 
     # -- derived views (cheap; used by the core) -------------------------------------------------------
     def category(self, code: str) -> CategorySection | None:
@@ -211,6 +224,7 @@ class HallFile(ConfigModel, kw_only=True):
                 for w in self.windows
             ],
             notices=list(self.hall.notices),
+            follow_url=self.follow.url if self.follow is not None else None,
         )
 
 

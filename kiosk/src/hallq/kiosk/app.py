@@ -22,6 +22,7 @@ from escpos.escpos import Escpos
 from hallq.shared import software_version
 from hallq.shared.clock import from_env
 from hallq.shared.config import BrokerURL
+from hallq.shared.follow import url
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
 from hallq.shared.personkey import day_key
 from hallq.shared.schemas import DeviceHealth, HallConfig, PayloadError, QueueState, Stats, decode
@@ -281,10 +282,15 @@ class KioskApp:
             self.events.put(TakeAnswered(r.req, ticket))
 
     def _qr(self, eff: PrintTicket) -> str | None:
+        """The ticket's QR code: ``kiosk.qr_url`` when set, else its follow page when the hall has them."""
         tpl = self.cfg.kiosk.qr_url
-        if not tpl:
-            return None
         tk = eff.ticket
+        hall = self.state.hall
+        follow_page = url(hall.follow_url, tk.follow) if hall is not None and hall.follow_url and tk.follow else None
+        if not tpl:
+            return follow_page
+        if "{follow}" in tpl:
+            return follow_page
         return tpl.format(number=tk.number, category=tk.category, hall=self.cfg.kiosk.hall,
                           date=tk.issued_at.date().isoformat())
 

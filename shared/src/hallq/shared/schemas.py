@@ -208,6 +208,7 @@ class Ticket(Schema, kw_only=True):
     est_wait_min: Minutes
     est_wait_range: MinutesRange | None = None  # shown as "约 15–25 分钟"; low <= est_wait_min <= high
     appointment: AppointmentCheckin | None = None  # a check-in (预约签到)
+    follow: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{16}$")] | None = None  # the follow page's token
 
     def __post_init__(self) -> None:
         _check_range(self.est_wait_min, self.est_wait_range)
@@ -302,6 +303,8 @@ class HallConfig(Schema, kw_only=True):
     windows: list[WindowInfo]
     name_en: ShortText | None = None
     notices: list[ShortText] = []
+    #: Where a ticket's follow page is: an http(s) URL with ``{token}`` (``Ticket.follow``) in it.
+    follow_url: Annotated[str, Meta(pattern=r"^https?://[^\s]*\{token\}[^\s]*$", max_length=200)] | None = None
 
 
 class CategoryQueue(Schema, kw_only=True):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from hallq.shared import follow
 from hallq.shared.schemas import (
     AppointmentCheckin,
     Call,
@@ -307,6 +308,7 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
             est_wait_min=t.est_wait_min,
             est_wait_range=t.est_range,
             appointment=checkin,
+            follow=follow.token(state.follow_key, state.cfg.hall.id, state.day, number) if state.follow_key else None,
         ),
     )
 

@@ -271,6 +271,7 @@ class HallState:
     next_session_id: int = 1
     devices: dict[str, tuple[str, int | None]] | None = None  # client -> (role, window)
     bookings: dict[str, BookingRec] = field(default_factory=dict)  # code -> booking (recent and coming days)
+    follow_key: bytes | None = None  # the key of the tickets' follow tokens (``[follow]``), set by the app
     calendar: Calendar = field(default_factory=Calendar)  # working days, for follow-up deadlines
     followup_days: int = 5  # working days to settle a bad review
 
