@@ -89,9 +89,8 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 def report(db: str, day: str | None, as_csv: bool) -> None:
     """A day's figures: the hall, each window, each clerk, each half hour; the quietest half hours."""
     from . import stats
-    from .db import connect
 
-    conn = connect(Path(db), readonly=True)
+    conn = _record(db)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     tz = ZoneInfo(meta.get("timezone", "Asia/Shanghai"))
     now = _now(str(tz))
@@ -169,9 +168,8 @@ def followups_command(ctx: click.Context, db: str | None, show_all: bool, as_jso
     import json as jsonlib
 
     from . import followups
-    from .db import connect
 
-    conn = connect(Path(db), readonly=True)
+    conn = _record(db)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     today = date.today() if "timezone" not in meta else _today(meta["timezone"])
     found = followups.rows(conn, include_closed=show_all)
@@ -244,6 +242,23 @@ def bookings_command(files: tuple[Path, ...], config_path: str) -> None:
         bad += len(errors)
     if bad:
         sys.exit(1)
+
+
+def _record(db: str) -> object:
+    """The hall's record, read-only, at the schema this hallq reads (or a clear error)."""
+    from . import schema
+    from .db import connect
+
+    conn = connect(Path(db), readonly=True)
+    v = schema.version(conn)
+    if v > schema.VERSION:
+        conn.close()
+        raise click.ClickException(f"{db} was written by a newer hallq (schema {v}; this one reads {schema.VERSION})")
+    if v < schema.VERSION:
+        conn.close()
+        raise click.ClickException(f"{db} was written by an older hallq (schema {v}): start this hallq's "
+                                   "controller on it once, which upgrades it in place, then ask again")
+    return conn
 
 
 def _now(tz: str) -> datetime:
