@@ -249,9 +249,10 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
     if p.channel == "appointment" or p.appointment is not None:  # a check-in: see .appointments
         booking, arrival = appointments.check_in(state, p, now)
     booked = booking is not None and arrival != "late"
-    cat = state.cfg.category(booking.category if booking is not None else p.category)
+    wanted = booking.category if booking is not None else p.category
+    cat = state.cfg.category(wanted)
     if cat is None:
-        raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
+        raise Refused("unknown_category", f"there is no category {wanted!r} in this hall")
     if not is_open(state, now):
         hours = ", ".join(f"{a}–{b}" for a, b in state.cfg.hall.hours)
         raise Refused("closed", f"the hall issues numbers during its opening hours ({hours})")
