@@ -49,6 +49,10 @@ ErrorKind = Literal[
     "unknown_category",
     "not_allowed",
     "clock_unsynced",
+    "unknown_appointment",
+    "not_today",
+    "already_checked_in",
+    "too_late",
     "refused",
 ]
 CODE_TO_ERROR: dict[str, ErrorKind] = {
@@ -58,6 +62,10 @@ CODE_TO_ERROR: dict[str, ErrorKind] = {
     "unknown_category": "unknown_category",
     "not_allowed": "not_allowed",
     "clock_unsynced": "clock_unsynced",
+    "unknown_appointment": "unknown_appointment",
+    "not_today": "not_today",
+    "already_checked_in": "already_checked_in",
+    "too_late": "too_late",
 }
 APPOINTMENT_MIN, APPOINTMENT_MAX = 4, 16
 
