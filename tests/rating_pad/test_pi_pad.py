@@ -3,6 +3,7 @@ rating a real service through real Mosquitto and the real controller."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -157,12 +158,14 @@ def test_the_pad_rates_a_finished_service_through_the_controller(mosquitto, cont
         wait_until(lambda: pad.app.accepted == 1, what="the controller's answer")
         pad.press(0)  # during the thank-you: nothing
         time.sleep(0.1)
-        assert [e for e in pad.effects if e[0] == "rate"] == [
-            ["rate", {"window": 1, "ticket": ticket, "level": "dissatisfied"}]
-        ]
+        rates = [e for e in pad.effects if e[0] == "rate"]
+        assert len(rates) == 1
+        called_at = rates[0][1].pop("called_at")  # the service rated: its call time, from the window state
+        assert rates == [["rate", {"window": 1, "ticket": ticket, "level": "dissatisfied"}]]
         assert pad.app.pending == []
         rate_msgs = monitor.on("hallq/padtest/req/pad-1/rate")
         assert len(rate_msgs) == 1
+        assert json.loads(rate_msgs[0].payload)["called_at"][:19] == called_at[:19]
         health = monitor.wait_for("hallq/padtest/device/pad-1/health")
         h = decode(health.payload, DeviceHealth)
         assert h.role == "pad" and h.errors == []
