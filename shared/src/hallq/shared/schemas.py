@@ -255,6 +255,7 @@ class HallConfig(Schema, kw_only=True):
 class CategoryQueue(Schema, kw_only=True):
     waiting: Count
     est_wait_min: Minutes
+    oldest_at: datetime | None = None  # when the longest-waiting ticket of this queue was issued (or transferred)
 
 
 class QueueState(Schema, kw_only=True):
