@@ -527,7 +527,7 @@ def test_estimate_closed_formula_for_long_queues(monkeypatch):
     for _ in range(3):
         h.take("A")
     h.op(1, "next")
-    monkeypatch.setattr(core, "SIMULATE_MAX_WAITING", 0)
+    monkeypatch.setattr(core.estimate, "SIMULATE_MAX_WAITING", 0)
     # (2 ahead + 0.5) * 6 min / 1 window
     assert core.estimate_wait(h.state, "A", 2, h.now) == 15
 

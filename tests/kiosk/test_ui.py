@@ -50,7 +50,8 @@ def states() -> dict[str, core.State]:
     taking = core.handle(out["home_card"], Press("category", "F"), T0)[0]
     out["taking"] = taking
     sent = core.handle(taking, PrinterChecked(True, "ok"), T0)[0]
-    tk = Ticket(number="F123", category="F", priority="elderly", issued_at=T0, ahead=17, est_wait_min=45)
+    tk = Ticket(number="F123", category="F", priority="elderly", issued_at=T0, ahead=17, est_wait_min=45,
+                est_wait_range=(35, 55))
     shown = core.handle(sent, core.TakeAnswered(sent.pending.request.req, tk), T0)[0]
     out["ticket"] = core.handle(shown, core.TicketPrinted("F123", True), T0)[0]
     out["ticket_failed"] = core.handle(shown, core.TicketPrinted("F123", False, "jam"), T0)[0]

@@ -30,6 +30,7 @@ from hallq.shared.schemas import Call, Staff
 
 from . import core, followups, haocp
 from .config import HallFile
+from .db import connect
 
 SCHEMA_VERSION = 1
 
@@ -88,22 +89,6 @@ def _iso(t: datetime | None) -> str | None:
 
 def _dt(s: str | None) -> datetime | None:
     return None if s is None else datetime.fromisoformat(s)
-
-
-def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
-    """A connection with the controller's settings (WAL, ``synchronous=FULL``, explicit transactions)."""
-    if readonly:
-        conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, isolation_level=None,
-                               check_same_thread=False)
-    else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        # no checkpoint inside a request's commit: the app runs :meth:`Storage.checkpoint` when idle
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
 
 
 class Storage:

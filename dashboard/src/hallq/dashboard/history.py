@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hallq.controller import followups, stats
-from hallq.controller.storage import connect
+from hallq.controller.db import connect
 from hallq.shared.schemas import Stats
 
 #: The flow chart's comparison line: the same weekday of this many weeks before.

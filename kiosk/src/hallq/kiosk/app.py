@@ -289,7 +289,7 @@ class KioskApp:
         text = TicketText(
             hall_name=eff.hall_name, number=tk.number, category_name=eff.category_name, ahead=tk.ahead,
             est_wait_min=tk.est_wait_min, issued_at=tk.issued_at, qr=self._qr(eff), masked_id=eff.masked_id,
-            footer=self.cfg.kiosk.footer, lang=eff.lang, priority=tk.priority,
+            footer=self.cfg.kiosk.footer, lang=eff.lang, priority=tk.priority, est_range=tk.est_wait_range,
         )
         try:
             self.printer.print_ticket(text)

@@ -304,7 +304,11 @@ class KioskUI:
         y = r.bottom + u(36)
         self.text(sh.category_name, u(64), (cx, y), INK, True, "midtop")
         y += u(100)
-        line = t("ahead_line", lang).format(ahead=tk.ahead, minutes=tk.est_wait_min)
+        if tk.est_wait_range is not None:
+            low, high = tk.est_wait_range
+            line = t("ahead_range_line", lang).format(ahead=tk.ahead, low=low, high=high)
+        else:
+            line = t("ahead_line", lang).format(ahead=tk.ahead, minutes=tk.est_wait_min)
         self.text(line, u(44), (cx, y), INK, False, "midtop")
         y += u(70)
         if tk.priority:
