@@ -125,10 +125,11 @@ class DashboardProcess:
 class WebHall:
     """Broker, controller, dashboard, a kiosk client and a monitor of the whole hall."""
 
-    def __init__(self, workdir: Path, toml: str = HALL_TOML, *, with_db: bool = True):
+    def __init__(self, workdir: Path, toml: str = HALL_TOML, *, with_db: bool = True, speed: float = 1.0):
         self.workdir = workdir
         self.broker = Mosquitto(workdir / "mosquitto").start()
-        self.controller = ControllerProcess(workdir / "controller", self.broker.url, toml, clock=CLOCK, hall="web")
+        self.controller = ControllerProcess(workdir / "controller", self.broker.url, toml, clock=CLOCK, hall="web",
+                                            speed=speed)
         self.controller.start(wait_online=True)
         env = {**self.controller.env}
         self.dash = DashboardProcess(workdir, self.broker.url, self.controller.config, env,

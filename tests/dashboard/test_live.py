@@ -49,3 +49,28 @@ def test_alerts_a_device_offline_and_a_long_wait(web, browser):
         "device:kiosk-9:offline"
     web.monitor.publish("hallq/web/device/kiosk-9/status", "online", retain=True)
     browser.wait(lambda: not browser.finds("[data-alert-key='device:kiosk-9:offline']"), what="the alert to go")
+
+
+def test_a_long_wait_and_an_idle_window_raise_alerts(tmp_path, browser):
+    """Short thresholds on a clock 60 times faster than real time (a minute passes every second)."""
+    from dashkit import HALL_TOML, SCREENSHOTS, WebHall
+
+    toml = HALL_TOML.replace("[[devices]]", "[alerts]\nwait_min = 3\nidle_min = 2\n\n[[devices]]", 1)
+    web = WebHall(tmp_path, toml, speed=60)
+    try:
+        browser.login(web.url, "boss", "boss-password-1")
+        browser.wait(lambda: browser.finds("#alerts .ok-line"), what="no alerts at first")
+        web.take("B")
+        c = web.http("clerk")
+        assert c.post("/caller/3/open", headers={"x-csrf-token": c.csrf}).status_code == 200
+        idle = browser.wait(lambda: browser.finds("[data-alert-kind='idle']"), timeout=30, what="the idle alert")
+        assert "3" in idle[0].text and "李娜" in idle[0].text
+        wait = browser.wait(lambda: browser.finds("[data-alert-key^='wait:B:']"), timeout=30, what="the wait alert")
+        assert "B" in wait[0].text
+        browser.screenshot(SCREENSHOTS / "alerts-zh.png", full=False)
+        # calling the ticket ends both
+        assert c.post("/caller/3/next", headers={"x-csrf-token": c.csrf}).status_code == 200
+        browser.wait(lambda: not browser.finds("[data-alert-kind='idle'], [data-alert-kind='wait']"), timeout=30,
+                     what="the alerts to go")
+    finally:
+        web.close()

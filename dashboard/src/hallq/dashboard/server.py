@@ -64,7 +64,7 @@ class Server:
 
             history = History(Path(db), cfg, clock)
         dash = Dashboard(hall=cfg, live=live, accounts=accounts, callers=callers, clock=clock,
-                         rules=alerts.Rules.of(getattr(cfg, "alerts", None)), broker=broker, db_path=db,
+                         rules=alerts.Rules.of(cfg.alerts), broker=broker, db_path=db,
                          secure_cookies=secure_cookies, history=history)
         app = create_app(dash)
         live.start()

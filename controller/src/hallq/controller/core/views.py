@@ -15,8 +15,16 @@ def queue_state(state: HallState, now: datetime) -> QueueState:
     cats = {}
     for c in state.cfg.categories:
         n = state.waiting_count(c.code)
-        cats[c.code] = CategoryQueue(waiting=n, est_wait_min=estimate_wait(state, c.code, n, now))
+        cats[c.code] = CategoryQueue(waiting=n, est_wait_min=estimate_wait(state, c.code, n, now),
+                                     oldest_at=oldest_waiting(state, c.code) if n else None)
     return QueueState(at=now, categories=cats)
+
+
+def oldest_waiting(state: HallState, category: str) -> datetime | None:
+    """When the longest-waiting ticket of ``category``'s queue was taken (the dashboard's long-wait alert)."""
+    heads = [lane[0].issued_at for key in ((category, False), (category, True)) if (lane := state.lanes[key])]
+    heads += [t.issued_at for t in state.transfers if t.to_window is None and t.queue == category]
+    return min(heads) if heads else None
 
 
 def window_state(state: HallState, no: int) -> WindowState:
