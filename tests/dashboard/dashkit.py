@@ -7,9 +7,11 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from hallq.controller.config import HallFile
 from hallq.shared.mqtt import HallClient
 from hallq.shared.schemas import TakeRequest
 from harness import HALLQ, ROOT, ControllerProcess, Monitor, Mosquitto, free_port, wait_port
@@ -125,11 +127,16 @@ class DashboardProcess:
 class WebHall:
     """Broker, controller, dashboard, a kiosk client and a monitor of the whole hall."""
 
-    def __init__(self, workdir: Path, toml: str = HALL_TOML, *, with_db: bool = True, speed: float = 1.0):
+    def __init__(self, workdir: Path, toml: str = HALL_TOML, *, with_db: bool = True, speed: float = 1.0,
+                 history: Callable[[Path, HallFile], object] | None = None):
         self.workdir = workdir
         self.broker = Mosquitto(workdir / "mosquitto").start()
         self.controller = ControllerProcess(workdir / "controller", self.broker.url, toml, clock=CLOCK, hall="web",
                                             speed=speed)
+        if history is not None:  # earlier days, written before the controller starts
+            from hallq.controller import config
+
+            history(self.controller.db, config.parse(toml))
         self.controller.start(wait_online=True)
         env = {**self.controller.env}
         self.dash = DashboardProcess(workdir, self.broker.url, self.controller.config, env,

@@ -123,3 +123,41 @@ def test_screenshots_zh_and_en(web, browser):
             wide = browser.driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
             assert not wide, f"{page} ({lang}) is wider than the window"
     assert wait_until(lambda: (SCREENSHOTS / "caller-en.png").exists())
+
+
+def test_history_of_four_weeks_staffing_flow_and_reports(tmp_path, browser):
+    """Four weeks of weekdays written by the controller's own core, then the pages that learn from them."""
+    from datetime import date
+
+    from dashkit import WebHall
+    from seed import seed
+
+    web = WebHall(tmp_path, history=lambda db, cfg: seed(db, cfg, date(2026, 10, 26), 28, 240, weekdays_only=True))
+    try:
+        c = web.http("viewer")
+        # a past day's CSV is the controller's report of that day
+        cli = subprocess.run([HALLQ, "controller", "report", "--db", str(web.controller.db), "--date", "2026-11-16",
+                              "--csv"], capture_output=True, env=web.controller.env, timeout=60)
+        r = c.get("/reports.csv?date=2026-11-16")
+        assert r.content == cli.stdout and cli.stdout.count(b"\n") > 10
+        # a range: one header, every day
+        r = c.get("/reports.csv?from=2026-11-16&to=2026-11-20")
+        assert r.text.count("date,slice") == 1 and all(f"2026-11-{d}," in r.text for d in range(16, 21))
+        browser.login(web.url, "boss", "boss-password-1")
+        browser.get(web.url + "/staffing")
+        table = browser.find("#staffing")
+        cells = [int(b.text) for b in table.find_elements("css selector", "td b") if b.text.isdigit()]
+        assert cells and max(cells) >= 1
+        assert "4" in browser.text("main")  # days with data
+        browser.screenshot(SCREENSHOTS / "staffing-zh.png")
+        browser.get(web.url + "/today")
+        assert browser.finds("svg.chart polyline.line-avg")  # the same weekday's average
+        browser.get(web.url + "/reports?from=2026-11-02&to=2026-11-20")
+        assert len(browser.finds("#range tbody tr")) == 19
+        browser.screenshot(SCREENSHOTS / "report-range-zh.png")
+        browser.get(web.url + "/lang/en?next=/staffing")
+        browser.screenshot(SCREENSHOTS / "staffing-en.png")
+        wide = browser.driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
+        assert not wide
+    finally:
+        web.close()

@@ -20,6 +20,8 @@ from hallq.controller import followups, stats
 from hallq.controller.db import connect
 from hallq.shared.schemas import Stats
 
+from . import staffing
+
 #: The flow chart's comparison line: the same weekday of this many weeks before.
 WEEKS_BACK = 4
 
@@ -91,6 +93,32 @@ class History:
         return Flow(slots=slots, issued=[f[x].issued if x in f else 0 for x in slots],
                     called=[f[x].called if x in f else 0 for x in slots],
                     served=[f[x].served if x in f else 0 for x in slots], avg_issued=avg, weeks=len(earlier))
+
+    # -- staffing advice -------------------------------------------------------------------------------------
+    def staffing(self, d: date, *, from_slot: str | None = None) -> tuple[staffing.Advice, list[str]]:
+        """The advice for day ``d`` (from ``from_slot`` on), learnt from the same weekdays before it, and the
+        controller's quietest half hours (错时办事)."""
+        rules = self.cfg.staffing
+        days = []
+        service_sum: dict[str, float] = {}
+        service_n: dict[str, int] = {}
+        with self.reading() as c:
+            for k in range(1, rules.weeks + 1):
+                prev = d - timedelta(weeks=k)
+                days.append(stats.arrivals(c, prev))
+                for code, f in stats.compute(c, prev, self.now()).categories.items():
+                    n = f.served + f.transferred
+                    if n and f.service_mean_min is not None:
+                        service_sum[code] = service_sum.get(code, 0.0) + f.service_mean_min * n
+                        service_n[code] = service_n.get(code, 0) + n
+            quiet = stats.quiet_half_hours(c, d, self.now())
+        slots = stats.opening_slots(self.cfg.hall.hours)
+        if from_slot is not None:
+            slots = [s for s in slots if s >= from_slot]
+        service = {code: (service_sum[code] / service_n[code], service_n[code]) for code in service_n}
+        advice = staffing.advise(slots, [c.code for c in self.cfg.categories], days, service,
+                                 rules.target_p90_min)
+        return advice, quiet
 
     # -- follow-ups ------------------------------------------------------------------------------------------
     def followups(self, include_closed: bool = True) -> list[dict[str, Any]]:

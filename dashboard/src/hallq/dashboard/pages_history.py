@@ -101,6 +101,22 @@ def history_routes(D: Any, require: Any) -> list[BaseRoute]:
                         headers={"content-disposition": f'attachment; filename="{name}"'})
 
     @require("manager", "viewer")
+    async def staffing_page(request: Request) -> Response:
+        today_ = H.today()
+        d = _date(request.query_params.get("date"), today_, "date")
+        from_slot = None
+        if d == today_:
+            from hallq.controller.stats import half_hour
+
+            from_slot = half_hour(H.now())
+        advice, quiet = await asyncio.to_thread(H.staffing, d, from_slot=from_slot)
+        names = {c.code: c for c in D.cfg.categories}
+        serving = {c.code: [w.no for w in D.cfg.windows if c.code in w.categories] for c in D.cfg.categories}
+        return D.render(request, "staffing.html", day=d, advice=advice, quiet=quiet, names=names, serving=serving,
+                        target=D.cfg.staffing.target_p90_min, weeks=D.cfg.staffing.weeks,
+                        windows=len(D.cfg.windows), today=today_)
+
+    @require("manager", "viewer")
     async def followups_page(request: Request) -> Response:
         rows = await asyncio.to_thread(H.followups, True)
         notes = D.accounts.notes()
@@ -166,6 +182,7 @@ def history_routes(D: Any, require: Any) -> list[BaseRoute]:
         Route("/today", today, methods=["GET"]),
         Route("/reports", reports, methods=["GET"]),
         Route("/reports.csv", reports_csv, methods=["GET"]),
+        Route("/staffing", staffing_page, methods=["GET"]),
         Route("/followups", followups_page, methods=["GET"]),
         Route("/followups/{fid}/note", followup_note, methods=["POST"]),
         Route("/followups/{fid}/close", followup_close, methods=["POST"]),

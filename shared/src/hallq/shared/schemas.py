@@ -343,7 +343,7 @@ class Figures(Schema, kw_only=True):
 
 
 class Stats(Schema, kw_only=True):
-    """``stats``: today's figures, per window, per clerk and per half hour (keys ``HH:MM``)."""
+    """``stats``: today's figures, per window, per clerk, per half hour (keys ``HH:MM``) and per category."""
 
     date: DateStr
     at: datetime
@@ -351,6 +351,7 @@ class Stats(Schema, kw_only=True):
     windows: dict[str, Figures] = {}
     staff: dict[str, Figures] = {}
     half_hours: dict[str, Figures] = {}
+    categories: dict[str, Figures] = {}  # by the category's code
     quiet_half_hours: list[HHMM] = []
 
 
