@@ -376,6 +376,10 @@ def _print_report(db: Path, day: date, tally: Tally, picture: HallPicture, env: 
         f"{t['served']} served, {t['noshow']} no-shows, {t['transferred']} transfers, "
         f"{t['rated']} ratings (satisfaction {sat}), wait mean/p90 {t['wait_mean_min']}/{t['wait_p90_min']} min"
     )
+    if t["est_mae_min"] is not None:
+        cover = f"{t['est_range_coverage'] * 100:.0f}%" if t["est_range_coverage"] is not None else "-"
+        click.echo(f"estimates: mean absolute error {t['est_mae_min']} min; the ticket's range held the wait "
+                   f"for {cover} of the tickets")
 
 
 def _write_json(path: Path, db: Path, hall: str, day: date, speed: float, seed: int, load: float,

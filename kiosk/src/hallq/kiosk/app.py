@@ -207,20 +207,20 @@ class KioskApp:
     def _on_config(self, msg: Message) -> None:
         try:
             self.events.put(ConfigChanged(decode(msg.payload, HallConfig)))
-        except PayloadError as exc:
-            log.warning("ignoring a config payload that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
 
     def _on_queue(self, msg: Message) -> None:
         try:
             self.events.put(QueueChanged(decode(msg.payload, QueueState)))
-        except PayloadError as exc:
-            log.warning("ignoring a queue payload that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
 
     def _on_stats(self, msg: Message) -> None:
         try:
             self.events.put(QuietChanged(tuple(decode(msg.payload, Stats).quiet_half_hours)))
-        except PayloadError as exc:
-            log.warning("ignoring a stats payload that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
 
     def _on_controller_status(self, msg: Message) -> None:
         text = msg.payload.decode("utf-8", "replace").strip()
@@ -359,7 +359,7 @@ class KioskApp:
         mono = time.monotonic()
         if mono - self._last_tick >= TICK:
             self._last_tick = mono
-            self.feed(Tick())
+            self.feed(Tick(self.clock.now()))
         if mono - self._last_printer_check >= PRINTER_CHECK_EVERY and self.state.screen in ("home", "attract"):
             self._check_printer_async()
         if self.auto_tap and self.ui is not None:
@@ -372,6 +372,8 @@ class KioskApp:
             self.render()
 
     def _auto_touch(self, mono: float) -> None:
+        if self._dirty:
+            return  # the frame on screen is not this state's yet: touch what a citizen would see, next turn
         s = self.state
         if s.screen == "attract" or (s.screen == "error" and mono - self._last_auto >= 10):
             self.tap(self.ui.find("wake" if s.screen == "attract" else "home"))

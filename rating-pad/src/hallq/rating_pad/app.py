@@ -20,11 +20,11 @@ import threading
 import time
 from concurrent.futures import CancelledError
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from hallq.shared.clock import Clock, from_env
-from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
+from hallq.shared.mqtt import HallClient, LinkDown, Message, RequestError, RequestTimeout
+from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import DeviceHealth, PayloadError, RateRequest, WindowState, decode, to_builtins
 
 from . import padcore, padjournal
@@ -48,7 +48,7 @@ class PadApp:
         self.events: queue.Queue[list[Any]] = queue.Queue()
         self.state = padcore.new_state(cfg.pad.window, cfg.core_settings)
         self.gpio = GpioPad(cfg.gpio, self._on_edge, pin_factory)
-        Path(cfg.pad.journal).parent.mkdir(parents=True, exist_ok=True)
+        ensure_parent(cfg.pad.journal, "the pad's ratings journal")
         self.journal = padjournal.Journal(cfg.pad.journal)
         self._journal_lock = threading.Lock()
         self.client = HallClient(broker or cfg.pad.broker, cfg.pad.hall, cfg.client_id)
@@ -66,8 +66,8 @@ class PadApp:
     def _on_window_state(self, msg: Message) -> None:
         try:
             ws = decode(msg.payload, WindowState)
-        except PayloadError as exc:
-            log.warning("ignored a window state that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
             return
         self.events.put(["sync" if msg.retain else "state", to_builtins(ws)])
 
@@ -181,6 +181,9 @@ class PadApp:
             )
             try:
                 self.client.request("rate", payload, timeout=resend * 5, resend_every=resend)
+            except LinkDown:  # the link went down just now: nothing was sent
+                self._stop.wait(0.5)
+                continue
             except RequestTimeout:
                 continue  # not answered yet: the same req again
             except CancelledError:
