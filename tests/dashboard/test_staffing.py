@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 from hallq.dashboard import staffing
 from hallq.demo.model import CategoryProfile, HallShape, Item, Visit
-from hallq.demo.simulate import WALK_S, FifoPerCategory, percentile, run_day
+from hallq.demo.simulate import WALK_S, FifoPerCategory, run_day
+from hallq.shared.figures import percentile
 
 
 def test_erlang_c_known_values():
@@ -64,7 +65,7 @@ def test_erlang_c_against_the_hall_simulator(lam_per_min, service_min, target):
                                     rates=False, rating_u=0.0, item=Item("x", "x"), case_kind="instant"))
             res = run_day(shape, visits, FifoPerCategory(shape), windows=list(range(1, windows + 1)))
             waits += [r.wait_s / 60 for r in res.tickets if r.wait_s is not None]
-        return percentile(waits, 0.9)
+        return percentile(waits, 90)
 
     with_c = p90(c)
     assert with_c <= target * 1.15, (c, with_c)
