@@ -7,7 +7,7 @@ from datetime import datetime
 from hallq.shared.schemas import Board, CalledTicket, CategoryQueue, LastService, QueueState, WindowState
 
 from .estimate import wait_estimate
-from .state import HallState
+from .state import LANE_CLASSES, HallState
 
 
 def queue_state(state: HallState, now: datetime) -> QueueState:
@@ -23,7 +23,7 @@ def queue_state(state: HallState, now: datetime) -> QueueState:
 
 def oldest_waiting(state: HallState, category: str) -> datetime | None:
     """When the longest-waiting ticket of ``category``'s queue was taken (the dashboard's long-wait alert)."""
-    heads = [lane[0].issued_at for key in ((category, False), (category, True)) if (lane := state.lanes[key])]
+    heads = [lane[0].issued_at for cls in LANE_CLASSES if (lane := state.lanes[(category, cls)])]
     heads += [t.issued_at for t in state.transfers if t.to_window is None and t.queue == category]
     return min(heads) if heads else None
 
