@@ -53,7 +53,7 @@ class Browser:
         els = self.finds(css)
         return els[0].text if els else ""
 
-    def wait(self, cond: Callable[[], object], timeout: float = 10.0, what: str = "a condition") -> object:
+    def wait(self, cond: Callable[[], object], timeout: float = 30.0, what: str = "a condition") -> object:
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:

@@ -161,7 +161,7 @@ class WebHall:
 
     def http(self, user: str | None = None) -> httpx.Client:
         """An HTTP client, signed in as ``user`` when given (its CSRF token in ``.csrf``)."""
-        c = httpx.Client(base_url=self.url, timeout=10, follow_redirects=False)
+        c = httpx.Client(base_url=self.url, timeout=60, follow_redirects=False)
         c.csrf = ""  # type: ignore[attr-defined]
         if user is not None:
             page = c.get("/login")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
@@ -15,6 +16,7 @@ def _state(web, no: int) -> dict:
     return json.loads(msgs[-1].payload) if msgs else {}
 
 
+@pytest.mark.timeout(600)  # a browser and a whole hall: slow on a loaded machine
 def test_clerk_calls_recalls_transfers_and_closes_with_a_case(web, browser):
     a1, a2, b1 = web.take("A"), web.take("A"), web.take("B")
     browser.login(web.url, "clerk", "clerk-password-1")

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 
+import pytest
 from dashkit import SCREENSHOTS, wait_until
 from hallq.shared.mqtt import HallClient
 from hallq.shared.schemas import RateRequest, WindowRequest
@@ -51,6 +52,7 @@ def test_csv_of_a_day_equals_the_controllers_report(web):
     assert c.get("/reports?from=2026-11-23&to=2026-11-01", headers={"accept": "text/html"}).status_code == 400
 
 
+@pytest.mark.timeout(600)  # a browser and a whole hall: slow on a loaded machine
 def test_manager_closes_a_follow_up_with_a_note(web, browser):
     number = _serve_and_rate(web, "dissatisfied")
     web.monitor.wait_for("hallq/web/followups", lambda m: len(json.loads(m.payload)["open"]) == 1)
@@ -89,6 +91,7 @@ def test_manager_closes_a_follow_up_with_a_note(web, browser):
     assert v.post(f"/followups/{fid}/close", data={"action": "x"}, headers={"x-csrf-token": v.csrf}).status_code == 403
 
 
+@pytest.mark.timeout(600)  # a browser and a whole hall: slow on a loaded machine
 def test_screenshots_zh_and_en(web, browser):
     """The pages as a manager and a clerk see them, in Chinese and English, for a person to look at."""
     _serve_and_rate(web, "very_satisfied")
@@ -125,6 +128,7 @@ def test_screenshots_zh_and_en(web, browser):
     assert wait_until(lambda: (SCREENSHOTS / "caller-en.png").exists())
 
 
+@pytest.mark.timeout(600)  # a browser and a whole hall: slow on a loaded machine
 def test_history_of_four_weeks_staffing_flow_and_reports(tmp_path, browser):
     """Four weeks of weekdays written by the controller's own core, then the pages that learn from them."""
     from datetime import date

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 
 def _waiting(browser, code: str) -> str:
     return browser.driver.execute_script(
@@ -11,6 +13,7 @@ def _waiting(browser, code: str) -> str:
         " return c ? c.textContent.trim() : '';")
 
 
+@pytest.mark.timeout(600)  # a browser and a whole hall: slow on a loaded machine
 def test_a_take_shows_without_a_reload_within_a_second(web, browser):
     browser.login(web.url, "boss", "boss-password-1")
     assert browser.driver.current_url.endswith("/now")
@@ -38,6 +41,7 @@ def test_a_take_shows_without_a_reload_within_a_second(web, browser):
     assert browser.text("#waiting-total") == "1"
 
 
+@pytest.mark.timeout(600)  # a browser and a whole hall: slow on a loaded machine
 def test_alerts_a_device_offline_and_a_long_wait(web, browser):
     browser.login(web.url, "viewer", "viewer-password-1")
     browser.wait(lambda: browser.finds("#alerts .ok-line"), what="no alerts at first")
@@ -51,6 +55,7 @@ def test_alerts_a_device_offline_and_a_long_wait(web, browser):
     browser.wait(lambda: not browser.finds("[data-alert-key='device:kiosk-9:offline']"), what="the alert to go")
 
 
+@pytest.mark.timeout(600)  # a browser and a whole hall: slow on a loaded machine
 def test_a_long_wait_and_an_idle_window_raise_alerts(tmp_path, browser):
     """Short thresholds on a clock 60 times faster than real time (a minute passes every second)."""
     from dashkit import HALL_TOML, SCREENSHOTS, WebHall
