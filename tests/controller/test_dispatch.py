@@ -14,6 +14,7 @@ import pytest
 from controller_kit import Hall, at, code, number
 from hallq.controller.core import state as core_state
 from hallq.controller.core.dispatch import ahead_of, pick_next
+from hallq.controller.core.views import queue_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -92,6 +93,10 @@ TABLE = [
      [("Y1", "09:50", "A", "appointment@09:30"), ("P1", "09:40", "A", "elderly")], 1, "A", "09:55", "P1"),
     ("... an appointment due first goes first",
      [("P1", "09:40", "A", "elderly"), ("Y1", "09:00", "A", "appointment@09:30")], 1, "A", "09:45", "Y1"),
+    ("... but a priority ticket due less than 5 min after an appointment goes before it",
+     [("Y1", "09:00", "A", "appointment@09:30"), ("P1", "09:34", "A", "elderly")], 1, "A", "09:40", "P1"),
+    ("... and 5 min after does not",
+     [("Y1", "09:00", "A", "appointment@09:30"), ("P1", "09:35", "A", "elderly")], 1, "A", "09:40", "Y1"),
     ("the guard holds for appointments too",
      [("N1", "08:00", "A", "normal"), ("Y1", "08:30", "A", "appointment@09:30")], 1, "A", "09:45", "N1"),
     ("a kiosk's appointment ticket without a known slot is due when taken",
@@ -185,6 +190,24 @@ def test_ahead_counts_what_goes_first(hall):
     assert hall.take("A")["ticket"]["ahead"] == 3
     t = hall.state.tickets["A003"]
     assert ahead_of(hall.state, t) == 1
+
+
+def test_queue_order_is_the_call_order_and_agrees_with_ahead(hall):
+    hall.take("A")  # A001 09:00
+    hall.later(10)
+    hall.take("A")  # A002 09:10
+    hall.later(10)
+    hall.take("A", priority="elderly")  # A003 09:20: guard 15, after A001, before A002
+    hall.take("A", priority="appointment")
+    _check_in(hall, "A004", "09:30")  # due 09:30: after A002 (09:10 + 15 = 09:25 < 09:30)
+    order = queue_order(hall.state, "A")
+    assert order == ["A001", "A003", "A002", "A004"]
+    for i, n in enumerate(order):
+        assert ahead_of(hall.state, hall.state.tickets[n]) == i
+    hall.op(1, "open")
+    hall.at("09:30")
+    called = [number(hall.op(1, "next")) for _ in range(4)]
+    assert called == order
 
 
 # -- the lanes give the same answer as the pure policy ---------------------------------------------------------

@@ -177,3 +177,37 @@ def test_a_killed_gateway_answers_every_text_exactly_once(hall, gateway_factory,
     _exactly_once(modem, phones[:3], 2)
     numbers = sorted(t.split("您的号码")[1][:4] for p in phones for t in modem.texts_to(p) if "您的号码" in t)
     assert numbers == [f"A{i:03d}" for i in range(1, 9)]
+
+
+def test_three_ahead_notice_status_and_cancel(hall, gateway_factory, modem, mosquitto):
+    from hallq.shared.mqtt import HallClient
+    from hallq.shared.schemas import TakeRequest
+
+    kiosk = HallClient(mosquitto.url, HALL, "kiosk-1").start()
+    assert kiosk.wait_connected(10)
+    for _ in range(5):
+        kiosk.request("take", TakeRequest(req=kiosk.new_req(), category="A", channel="touch"), timeout=10)
+    gateway_factory()
+    modem.deliver(PHONE, "社保")
+    [t] = modem.wait_texts(PHONE, 1)
+    assert "A006" in t and "前面5人" in t and "前面剩3人时" in t, t
+    clerk = Clerk(mosquitto.url, 1)
+    clerk.op("next")  # A001
+    clerk.op("next")  # A002: now 3 are ahead of A006
+    texts = modem.wait_texts(PHONE, 2)
+    assert texts[1] == "【测试中心】您的号码A006前面还有3人，请回到等候区留意叫号。"
+    modem.deliver(PHONE, "查")
+    assert "A006前面还有3人" in modem.wait_texts(PHONE, 3)[2]
+    modem.deliver(PHONE2, "A")
+    assert "A007" in modem.wait_texts(PHONE2, 1)[0]
+    modem.deliver(PHONE2, "取消")
+    assert modem.wait_texts(PHONE2, 2)[1] == "【测试中心】已取消号码A007。"
+    modem.deliver(PHONE2, "查")
+    assert "没有等候中的号码" in modem.wait_texts(PHONE2, 3)[2]
+    clerk.op("next")  # A003: 2 ahead now; no second notice
+    clerk.op("next")
+    clerk.op("next")
+    clerk.op("next")  # A006 is called
+    assert modem.wait_texts(PHONE, 4)[3] == "【测试中心】请A006号到1号窗口办理。过号需重新取号。"
+    clerk.close()
+    kiosk.stop()

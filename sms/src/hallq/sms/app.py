@@ -21,7 +21,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -51,6 +51,27 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 _STOP = object()
+#: At most this many inputs share one transaction.
+MAX_BATCH = 500
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The effects of a run of events, committed together."""
+
+    sends: list[tuple[str, str, str]] = field(default_factory=list)
+    handled: list[str] = field(default_factory=list)
+    asks: list[tuple[str, str, str, str]] = field(default_factory=list)
+    answered: list[tuple[str, str]] = field(default_factory=list)
+    tracked: list[core.Tracked] = field(default_factory=list)
+    counts: list[tuple[str, int]] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.sends or self.handled or self.asks or self.answered or self.tracked or self.counts)
+
+    def clear(self) -> None:
+        for f in (self.sends, self.handled, self.asks, self.answered, self.tracked, self.counts):
+            f.clear()
 
 
 @dataclass(slots=True)
@@ -134,33 +155,38 @@ class SmsGateway:
         self._link_store.close()
 
     # -- inputs (other threads: only queue) -------------------------------------------------------------
-    def _on_text(self, r: Received) -> None:
-        """On the modem link's thread: commit the text, then queue it."""
-        d = r.deliver
-        if d.alphanumeric:
-            log.info("a text from a named sender (not a phone) is ignored")
-            return
-        try:
-            phone = PhoneNumber(d.sender)
-        except InvalidPhoneNumber:
-            log.info("a text from a number that is not a mainland mobile is ignored")
-            return
+    def _on_text(self, received: list[Received]) -> None:
+        """On the modem link's thread: commit the texts (one transaction), then queue them."""
         today = self.today()
-        person = phone.person_key(self.secret, today)
         day = today.isoformat()
-        if d.concat is not None and d.concat.total > 1:
-            got = self._link_store.receive_part(day, person, phone.reveal(), d.concat.ref, d.concat.total,
-                                                d.concat.seq, d.text, r.id)
-            if got is None:
-                return
-            msg, text = got
-        else:
-            if not self._link_store.receive(r.id, day, person, phone.reveal(), d.text):
-                log.info("text %s from %s was handled before", r.id, phone.masked())
-                return
-            msg, text = r.id, d.text
-        log.info("text %s from %s", msg, phone.masked())
-        self._inbox.put(core.Text(msg, person, text))
+        singles: list[tuple[str, str, str, str, str]] = []
+        masked: dict[str, str] = {}
+        events: list[core.Text] = []
+        for r in received:
+            d = r.deliver
+            if d.alphanumeric:
+                log.info("a text from a named sender (not a phone) is ignored")
+                continue
+            try:
+                phone = PhoneNumber(d.sender)
+            except InvalidPhoneNumber:
+                log.info("a text from a number that is not a mainland mobile is ignored")
+                continue
+            person = phone.person_key(self.secret, today)
+            masked[r.id] = phone.masked()
+            if d.concat is not None and d.concat.total > 1:
+                got = self._link_store.receive_part(day, person, phone.reveal(), d.concat.ref, d.concat.total,
+                                                    d.concat.seq, d.text, r.id)
+                if got is not None:
+                    masked[got[0]] = phone.masked()
+                    events.append(core.Text(got[0], person, got[1]))
+            else:
+                singles.append((r.id, day, person, phone.reveal(), d.text))
+        new = set(self._link_store.receive(singles)) if singles else set()
+        events += [core.Text(msg, person, text) for msg, _, person, _, text in singles if msg in new]
+        for ev in events:
+            log.info("text %s from %s", ev.msg, masked.get(ev.msg, "?"))
+            self._inbox.put(ev)
 
     def _on_health(self, h: ModemHealth) -> None:
         self._health = h
@@ -178,33 +204,47 @@ class SmsGateway:
     def _work(self) -> None:
         while True:
             try:
-                item = self._inbox.get(timeout=0.5)
+                items = [self._inbox.get(timeout=0.5)]
             except queue.Empty:
-                item = None
-            if item is _STOP:
-                return
+                items = []
+            while items and len(items) < MAX_BATCH:  # a burst is handled and committed together
+                try:
+                    items.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            stop = _STOP in items
+            batch = _Batch()
+            for item in items:
+                if item is _STOP:
+                    continue
+                try:
+                    self._item(item, batch)
+                except Exception:  # the worker must outlive any single bad input
+                    log.exception("the SMS worker failed on %r", type(item).__name__)
             try:
-                if item is not None:
-                    self._item(item)
+                self._flush(batch)
                 self._housekeeping()
-            except Exception:  # the worker must outlive any single bad input
-                log.exception("the SMS worker failed on %r", type(item).__name__)
+            except Exception:
+                log.exception("the SMS worker failed on a batch")
+            if stop:
+                return
 
-    def _item(self, item: Any) -> None:
+    def _item(self, item: Any, batch: _Batch) -> None:
         if isinstance(item, Message):
             ev = self._retained(item)
             if ev is not None:
-                self._step(ev)
+                self._step(ev, batch)
         elif isinstance(item, tuple) and item[0] == "ask":
             _, msg, subject, action, person = item
-            self._ask(msg, subject, action, person)
+            batch.asks.append((msg, subject, action, person))  # asked before a restart: asked again
         elif isinstance(item, tuple) and item[0] == "reply":
             _, key, raw = item
             p = self._pending.pop(key, None)
             if p is not None:
-                self._step(core.Answer(p.msg, p.person, p.action, p.subject, self._decode_reply(p.action, raw)))
+                self._step(core.Answer(p.msg, p.person, p.action, p.subject, self._decode_reply(p.action, raw)),
+                           batch)
         else:
-            self._step(item)
+            self._step(item, batch)
 
     def _retained(self, m: Message) -> core.Event | None:
         try:
@@ -229,59 +269,58 @@ class SmsGateway:
             log.error("the controller's %s answer does not fit the contract: %s", action, exc)
             return ErrorReply(req="?", error={"code": "bad_request", "message": str(exc)})  # type: ignore[arg-type]
 
-    def _step(self, ev: core.Event) -> None:
+    def _step(self, ev: core.Event, batch: _Batch) -> None:
+        """Apply one event to the core; its effects wait in ``batch`` for :meth:`_flush`."""
         now = self.clock.now()
         try:
             self.state, fx = core.handle(self.state, ev, now)
         except core.NotReady:
             self._held.append(ev)
             return
-        sends: list[tuple[str, str, str]] = []
-        handled: list[str] = []
-        asks: list[tuple[str, str, str, str]] = []
-        answered: list[tuple[str, str]] = []
-        tracked: list[core.Tracked] = []
-        counts: list[tuple[str, int]] = []
-        new_day = None
         for e in fx:
             if isinstance(e, core.Send):
-                sends.append((e.key, e.person, e.text))
+                batch.sends.append((e.key, e.person, e.text))
                 if e.msg is not None:
-                    handled.append(e.msg)
+                    batch.handled.append(e.msg)
             elif isinstance(e, core.Ask):
-                asks.append((e.msg, e.category, "take", e.person))
+                batch.asks.append((e.msg, e.category, "take", e.person))
             elif isinstance(e, core.AskCancel):
-                asks.append((e.msg, e.number, "cancel", e.person))
+                batch.asks.append((e.msg, e.number, "cancel", e.person))
             elif isinstance(e, core.Track):
-                tracked.append(e.ticket)
+                batch.tracked.append(e.ticket)
             elif isinstance(e, core.Counted):
-                counts.append((e.person, e.count))
+                batch.counts.append((e.person, e.count))
             elif isinstance(e, core.Handled):
-                handled.append(e.msg)
+                batch.handled.append(e.msg)
                 log.info("text %s not answered: %s", e.msg, e.why)
             elif isinstance(e, core.NewDay):
-                new_day = e
+                self._flush(batch)  # yesterday's effects under yesterday's date, then forget it
+                batch.clear()
+                lost = self.store.new_day(e.new.isoformat())
+                self._pending.clear()
+                log.info("a new day (%s): yesterday's numbers deleted; %d unsent texts given up", e.new, lost)
         if isinstance(ev, core.Answer):
-            answered.append((ev.msg, ev.subject))
-        day = self.state.day.isoformat()
-        if new_day is not None:
-            lost = self.store.new_day(day)
-            self._pending.clear()
-            log.info("a new day (%s): yesterday's numbers deleted; %d unsent texts given up", day, lost)
-        new = self.store.apply(day, sends=sends, handled=handled, asks=asks, answered=answered, tracked=tracked,
-                               counts=counts)
-        if sends:
-            stamp = time.monotonic()
-            for m in handled:
-                self.queued_at[m] = stamp
-            self.answers_queued += new
-            self.link.kick.set()
-        for msg, subject, action, person in asks:
-            self._ask(msg, subject, action, person)
+            batch.answered.append((ev.msg, ev.subject))
         if isinstance(ev, core.HallChanged) and self._held:
             held, self._held = self._held, []
             for h in held:
-                self._step(h)
+                self._step(h, batch)
+
+    def _flush(self, batch: _Batch) -> None:
+        """Commit a batch's effects in one transaction; only then ask the controller and wake the modem."""
+        if batch.empty():
+            return
+        new = self.store.apply(self.state.day.isoformat(), sends=batch.sends, handled=batch.handled,
+                               asks=batch.asks, answered=batch.answered, tracked=batch.tracked,
+                               counts=batch.counts)
+        if batch.sends:
+            stamp = time.monotonic()
+            for m in batch.handled:
+                self.queued_at[m] = stamp
+            self.answers_queued += new
+            self.link.kick.set()
+        for msg, subject, action, person in batch.asks:
+            self._ask(msg, subject, action, person)
 
     def _ask(self, msg: str, subject: str, action: str, person: str) -> None:
         req = req_id(msg, subject)
@@ -305,9 +344,13 @@ class SmsGateway:
                 self._pending.pop(key, None)
                 log.warning("no answer to %s %s in %.0f s; the citizen is told to try again", p.action, p.req,
                             now - p.first)
-                self._step(core.Answer(p.msg, p.person, p.action, p.subject, None))
+                b = _Batch()
+                self._step(core.Answer(p.msg, p.person, p.action, p.subject, None), b)
+                self._flush(b)
             elif now - p.last >= self.cfg.sms.resend_every_s and self.client.connected:
                 p.last = now
                 self.client.publish(self.topics.request(self.cfg.sms.id, p.action), p.payload)
         if self.clock.now().date() != self.state.day:
-            self._step(core.Tick())
+            b = _Batch()
+            self._step(core.Tick(), b)
+            self._flush(b)

@@ -44,10 +44,11 @@ class Received:
 
 
 class ModemLink:
-    """The thread that owns the modem. ``on_text(received) -> None`` must commit before it returns."""
+    """The thread that owns the modem. ``on_text(texts) -> None`` must commit them (in one transaction)
+    before it returns; only then are the modem's copies deleted."""
 
     def __init__(self, modem: AtModem, store: Store, today: Callable[[], date], *,
-                 on_text: Callable[[Received], None], on_health: Callable[[ModemHealth], None],
+                 on_text: Callable[[list[Received]], None], on_health: Callable[[ModemHealth], None],
                  pin: str | None = None, health_every: float = 30.0, max_attempts: int = 8,
                  backoff: tuple[float, float] = (2.0, 300.0)):
         self.modem = modem
@@ -153,18 +154,16 @@ class ModemLink:
         """List the storage: handle received texts, delete stored parts that no outbox row owns."""
         stored = at.cmgl(self.modem.command("AT+CMGL=4", answer=("+CMGL:",), pdu_lines=True, timeout=30))
         ours = self.store.stored_indices()
+        self._received([(s.index, s.pdu) for s in stored if s.stat in (at.REC_UNREAD, at.REC_READ)])
         for s in stored:
-            if s.stat in (at.REC_UNREAD, at.REC_READ):
-                self._received(s.index, s.pdu)
-            elif s.index not in ours:
+            if s.stat not in (at.REC_UNREAD, at.REC_READ) and s.index not in ours:
                 self.modem.command(f"AT+CMGD={s.index}")
 
     def _step(self) -> None:
         self.modem.poll(0.05)
-        for line in self.modem.take_urcs():
-            hit = at.cmti(line)
-            if hit is not None:
-                self._read(hit[1])
+        indices = [hit[1] for hit in map(at.cmti, self.modem.take_urcs()) if hit is not None]
+        if indices:
+            self._read(indices)
         if self.modem.rebooted:
             log.warning("the modem restarted; setting it up again")
             self._ready = False
@@ -175,25 +174,34 @@ class ModemLink:
             self.kick.clear()
 
     # -- receiving -----------------------------------------------------------------------------------
-    def _read(self, index: int) -> None:
-        lines = self.modem.command(f"AT+CMGR={index}", answer=("+CMGR:",), pdu_lines=True)
-        try:
-            s = at.cmgr(lines, index)
-        except at.AtParseError as exc:
-            log.warning("stored text %d could not be read (%s); deleting it", index, exc)
-            self.modem.command(f"AT+CMGD={index}")
-            return
-        if s is not None and s.stat in (at.REC_UNREAD, at.REC_READ):
-            self._received(index, s.pdu)
+    def _read(self, indices: list[int]) -> None:
+        """Read the new texts at ``indices`` (a burst is read, committed and deleted together)."""
+        got: list[tuple[int, str]] = []
+        for index in dict.fromkeys(indices):
+            lines = self.modem.command(f"AT+CMGR={index}", answer=("+CMGR:",), pdu_lines=True)
+            try:
+                s = at.cmgr(lines, index)
+            except at.AtParseError as exc:
+                log.warning("stored text %d could not be read (%s); deleting it", index, exc)
+                self.modem.command(f"AT+CMGD={index}")
+                continue
+            if s is not None and s.stat in (at.REC_UNREAD, at.REC_READ):
+                got.append((index, s.pdu))
+        self._received(got)
 
-    def _received(self, index: int, pdu_hex: str) -> None:
-        try:
-            d = pdu.decode_deliver(pdu_hex)
-        except pdu.PduError as exc:
-            log.warning("a received PDU at %d does not decode (%s); deleting it", index, exc)
-        else:
-            self.on_text(Received(hashlib.sha256(pdu_hex.upper().encode()).hexdigest()[:20], d))
-        self.modem.command(f"AT+CMGD={index}")
+    def _received(self, stored: list[tuple[int, str]]) -> None:
+        texts = []
+        for index, pdu_hex in stored:
+            try:
+                d = pdu.decode_deliver(pdu_hex)
+            except pdu.PduError as exc:
+                log.warning("a received PDU at %d does not decode (%s); deleting it", index, exc)
+            else:
+                texts.append(Received(hashlib.sha256(pdu_hex.upper().encode()).hexdigest()[:20], d))
+        if texts:
+            self.on_text(texts)  # committed when it returns
+        for index, _ in stored:
+            self.modem.command(f"AT+CMGD={index}")
 
     # -- sending -------------------------------------------------------------------------------------
     def _send_due(self) -> None:

@@ -145,16 +145,20 @@ class Store:
         return AESGCM(self._day_key(day)).decrypt(sealed[:12], sealed[12:], person.encode("ascii")).decode("ascii")
 
     # -- the inbox --------------------------------------------------------------------------------------
-    def receive(self, msg: str, day: str, person: str, phone: str, text: str) -> bool:
-        """Keep a received text and its sender's number; False when this text was kept before."""
+    def receive(self, texts: list[tuple[str, str, str, str, str]]) -> list[str]:
+        """Keep received texts (msg, day, person, phone, text) and their senders' numbers, in one
+        transaction; returns the ids that were new (a text kept before is not kept again)."""
+        new = []
         with self._tx() as c:
-            if c.execute("SELECT 1 FROM inbox WHERE id=?", (msg,)).fetchone():
-                return False
-            c.execute("INSERT INTO inbox (id, day, person, text, received_at) VALUES (?,?,?,?,?)",
-                      (msg, day, person, text, time.time()))
-            if not c.execute("SELECT 1 FROM phones WHERE person=? AND day=?", (person, day)).fetchone():
-                c.execute("INSERT INTO phones VALUES (?,?,?)", (person, day, self._seal(person, day, phone)))
-            return True
+            for msg, day, person, phone, text in texts:
+                if c.execute("SELECT 1 FROM inbox WHERE id=?", (msg,)).fetchone():
+                    continue
+                c.execute("INSERT INTO inbox (id, day, person, text, received_at) VALUES (?,?,?,?,?)",
+                          (msg, day, person, text, time.time()))
+                if not c.execute("SELECT 1 FROM phones WHERE person=? AND day=?", (person, day)).fetchone():
+                    c.execute("INSERT INTO phones VALUES (?,?,?)", (person, day, self._seal(person, day, phone)))
+                new.append(msg)
+        return new
 
     def receive_part(self, day: str, person: str, phone: str, ref: int, total: int, seq: int, text: str,
                      pdu_hash: str) -> tuple[str, str] | None:
