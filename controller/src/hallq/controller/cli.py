@@ -58,7 +58,13 @@ def command(ctx: click.Context, config_path: str | None, broker: str, db: str) -
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    controller.start()
+    from .claim import OtherController
+
+    try:
+        controller.start()
+    except OtherController as exc:
+        controller.storage.close()
+        raise click.ClickException(str(exc)) from None
     log.info("controller of hall %s: broker %s, record %s", cfg.hall.id, url, db)
     while not done.wait(0.5):
         pass

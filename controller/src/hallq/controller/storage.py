@@ -30,7 +30,9 @@ from hallq.shared.schemas import Call, Staff
 
 from . import core, followups, haocp
 from .config import HallFile
-from .db import connect
+from hallq.shared.paths import ensure_parent
+
+from .db import DatabaseInUse, DbLock, connect
 
 SCHEMA_VERSION = 1
 
@@ -97,6 +99,21 @@ class Storage:
     def __init__(self, path: str | os.PathLike[str], cfg: HallFile):
         self.path = Path(path)
         self.cfg = cfg
+        self.lock = DbLock(self.path)
+        try:
+            ensure_parent(self.path, "the hall's record")
+            self.lock.acquire()
+        except DatabaseInUse as exc:
+            raise StorageError(str(exc)) from None
+        except OSError as exc:
+            raise StorageError(f"{self.path}: cannot create the database: {exc.strerror or exc}") from None
+        try:
+            self._open(cfg)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, cfg: HallFile) -> None:
         try:
             self.conn = connect(self.path)
             self.conn.executescript(SCHEMA)
@@ -124,6 +141,7 @@ class Storage:
 
     def close(self) -> None:
         self.conn.close()
+        self.lock.release()
 
     def _tx(self, fn: Any) -> None:
         c = self.conn

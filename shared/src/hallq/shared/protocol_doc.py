@@ -21,6 +21,7 @@ from .schemas import (
     Case,
     CategoryInfo,
     CategoryQueue,
+    ControllerInstance,
     DeviceHealth,
     Error,
     ErrorReply,
@@ -121,6 +122,13 @@ def _entries() -> list[Entry]:
         ),
         Entry(T.controller_status, "controller", "yes", (), ("online",),
               "Plain text: `online`, `stopped` on a clean stop, `offline` as Last Will."),
+        Entry(
+            T.controller_instance, "controller", "yes", (ControllerInstance,),
+            (ControllerInstance(instance="3f2a9c1e", host="hall-ctl", pid=812, db="/var/lib/hallq/hall.db", since=T0,
+                                beat=41),),
+            "Republished every 2 s while the controller runs (`beat` counts up), emptied on a clean stop. A "
+            "controller that starts for the same hall and sees another one beat refuses to start, naming it.",
+        ),
         Entry(
             T.config, "controller", "yes", (HallConfig, CategoryInfo, WindowInfo),
             (

@@ -387,6 +387,19 @@ class ReaderHealth(Schema, kw_only=True):
     detail: str | None = None
 
 
+class ControllerInstance(Schema, kw_only=True):
+    """``controller/instance``: the controller process that serves the hall, republished every few seconds
+    while it runs (``beat`` counts up) and cleared on a clean stop. A controller starting for the same hall
+    sees it beat and refuses to start, naming this one."""
+
+    instance: Annotated[str, Meta(max_length=64)]
+    host: ShortText
+    pid: Annotated[int, Meta(ge=1)]
+    db: Annotated[str, Meta(max_length=1000)]
+    since: datetime
+    beat: Count = 0
+
+
 class DeviceHealth(Schema, kw_only=True):
     """``device/{client}/health``: what a device knows about its own hardware."""
 

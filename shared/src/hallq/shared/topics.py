@@ -95,6 +95,11 @@ class HallTopics:
         return f"{self.root}/controller/status"
 
     @property
+    def controller_instance(self) -> str:
+        """Which controller process serves the hall (so a second one can name it and refuse to start)."""
+        return f"{self.root}/controller/instance"
+
+    @property
     def config(self) -> str:
         return f"{self.root}/config"
 
