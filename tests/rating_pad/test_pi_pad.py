@@ -14,10 +14,10 @@ from hallq.rating_pad import padjournal
 from hallq.rating_pad.app import PadApp
 from hallq.rating_pad.config import ConfigError, GpioSection, load, parse
 from hallq.rating_pad.hardware import GpioPad
-
-ROOT = Path(__file__).resolve().parents[2]
 from hallq.shared.schemas import DeviceHealth, decode
 from padkit import pad_toml
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_until(fn, timeout: float = 10.0, what: str = "condition"):

@@ -26,12 +26,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import Call, Staff
 
 from . import core, followups, haocp
 from .config import HallFile
-from hallq.shared.paths import ensure_parent
-
 from .db import DatabaseInUse, DbLock, connect
 
 SCHEMA_VERSION = 1
