@@ -101,7 +101,10 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         w = csv.writer(sys.stdout)
         w.writerow(["date", "slice", "name", *_COLUMNS, *LEVELS, "satisfaction"])
         for kind, name, f in rows:
-            w.writerow([s.date, kind, name, *_values(f), *(f.ratings.get(lv, 0) for lv in LEVELS),
+            values = _values(f)
+            if kind in ("window", "clerk"):
+                values[0] = ""  # issued: numbers are taken at a kiosk, not at a window
+            w.writerow([s.date, kind, name, *values, *(f.ratings.get(lv, 0) for lv in LEVELS),
                         "" if f.satisfaction is None else f.satisfaction])
         return
     click.echo(f"{meta.get('name', '')} ({meta.get('hall', '')}) — {s.date}")
@@ -112,9 +115,15 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         if not table:
             continue
         click.echo(f"\n{title}")
-        click.echo(_table(header, table))
+        if kind in ("window", "clerk"):  # numbers are taken at a kiosk: a window or a clerk issues none
+            click.echo(_table([header[0], *header[2:]], [[r[0], *r[2:]] for r in table]))
+        else:
+            click.echo(_table(header, table))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
+    else:
+        click.echo(f"\n错时办事 quietest half hours: 取号不足 {stats.QUIET_MIN_TICKETS} 个，暂不推荐 "
+                   f"(fewer than {stats.QUIET_MIN_TICKETS} numbers taken: none named yet)")
     if s.hall.ratings:
         levels = ", ".join(f"{LEVEL_NAMES_ZH[lv]} {s.hall.ratings.get(lv, 0)}" for lv in LEVELS)
         click.echo(f"评价 ratings: {levels}")
