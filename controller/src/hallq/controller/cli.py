@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
                    "HALLQ_MQTT_USERNAME / HALLQ_MQTT_PASSWORD.")
 @click.option("--db", type=click.Path(dir_okay=False), default="/var/lib/hallq/hall.db", show_default=True,
               help="The hall's SQLite record.")
+@click.option("--haocp-url", metavar="URL", help="Upload ratings here instead of [haocp] url (`hallq demo` gives "
+                                                 "its local stand-in for the province).")
 @click.pass_context
-def command(ctx: click.Context, config_path: str | None, broker: str, db: str) -> None:
+def command(ctx: click.Context, config_path: str | None, broker: str, db: str, haocp_url: str | None) -> None:
     """The hall controller: issues the numbers, dispatches them, keeps the hall's record.
 
     Runs until SIGTERM or Ctrl-C (then publishes `stopped`). `hallq controller report` prints a day's figures.
@@ -45,6 +47,13 @@ def command(ctx: click.Context, config_path: str | None, broker: str, db: str) -
 
     try:
         cfg = hall_config.load(config_path)
+        if haocp_url:
+            if cfg.haocp is None:
+                raise ConfigError(f"--haocp-url: {config_path} has no [haocp] section (area_code, scheme) to upload with")
+            import msgspec
+
+            cfg = msgspec.structs.replace(cfg, haocp=hall_config.HaocpSection(
+                **{**msgspec.structs.asdict(cfg.haocp), "url": haocp_url}))
         url = BrokerURL.parse(broker)
         clock = from_env(cfg.hall.timezone)
         controller = Controller(cfg, url, db, clock)

@@ -16,14 +16,17 @@ from .hardware import NoGpio
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="The pad's TOML config (see rating-pad/examples/pad.toml).")
 @click.option("--broker", help="Broker URL (mqtt://host:port); overrides [pad] broker.")
-def command(config_path: str, broker: str | None) -> None:
+@click.option("--demo-presses", is_flag=True,
+              help='Demo only: press the mock buttons (pin_factory = "mock") as `hallq demo`\'s simulated citizens '
+                   "choose (hallq/{hall}/demo/pad/{window}/press).")
+def command(config_path: str, broker: str | None, demo_presses: bool) -> None:
     """The five-level rating pad at a window: five buttons, five LEDs, an optional small screen."""
     from .app import PadApp
 
     try:
         cfg = load(config_path)
-        app = PadApp(cfg, broker=broker)
-    except (ConfigError, NoGpio) as exc:
+        app = PadApp(cfg, broker=broker, demo_presses=demo_presses)
+    except (ConfigError, NoGpio, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # the journal cannot be opened or created
         raise click.ClickException(f"cannot open the ratings journal: {exc}") from None

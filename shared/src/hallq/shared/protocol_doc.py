@@ -22,6 +22,7 @@ from .schemas import (
     CategoryInfo,
     CategoryQueue,
     ControllerInstance,
+    DemoPress,
     DeviceHealth,
     Error,
     ErrorReply,
@@ -173,6 +174,13 @@ def _entries() -> list[Entry]:
                 staff=Staff(id="s07", name="李娜"), case_id="3203122026112300017", item_code="000101001000")]),),
             "The open follow-ups of bad reviews (不满意, 非常不满意), oldest first; `due` is `followup_days` "
             "working days after the rating. Published again whenever one is opened or closed.",
+        ),
+        Entry(
+            T.demo_press(1), "`hallq demo`'s simulated hall", "no", (DemoPress,),
+            (DemoPress(ticket="A019", level="satisfied"),),
+            "Demo only, never in a real hall: the simulated citizen's choice, sent before the clerk's `done`; "
+            "the demo's real pad (`hallq pad --demo-presses`, mock GPIO only) presses that button when it invites "
+            "the rating of `ticket`, so its GPIO, journal, upload and thank-you paths all run.",
         ),
         Entry(T.device_status("kiosk-1"), "every device", "yes", (), ("online",),
               "Plain text, like the controller's status."),

@@ -163,6 +163,14 @@ class RateRequest(Schema, kw_only=True):
     at: datetime | None = None  # when it was pressed, for ratings kept while offline
 
 
+class DemoPress(Schema, kw_only=True):
+    """``demo/pad/{n}/press`` (``hallq demo`` only): the simulated citizen served ``ticket`` will press
+    ``level`` on the real pad at window ``n`` when it invites the rating (the pad drives its mock GPIO pin)."""
+
+    ticket: TicketNumber
+    level: Level
+
+
 REQUEST_TYPES: dict[str, type[Schema]] = {"take": TakeRequest, "window": WindowRequest, "rate": RateRequest}
 
 

@@ -155,6 +155,10 @@ class HallTopics:
     def all_device_health(self) -> str:
         return f"{self.root}/device/+/health"
 
+    def demo_press(self, window: int) -> str:
+        """Demo only: which button the simulated citizen at ``window`` presses on the real (mock-GPIO) pad."""
+        return f"{self.root}/demo/pad/{window}/press"
+
     @property
     def everything(self) -> str:
         """Every topic of this hall (for monitors and tests)."""
