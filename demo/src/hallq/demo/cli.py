@@ -421,7 +421,7 @@ def _report(db: Path, day: date, tally: Tally | None, devices: list[str], env: d
         lines.append(f"demo: `hallq controller report` failed: {r.stderr.strip()[-500:]}")
     figures = day_figures(db, day, now)
     if tally is not None and figures is not None:
-        h = figures["hall"]
+        h = {"issued": 0, "served": 0, "ratings": {}, **figures["hall"]}  # zeros are left out of the payload
         t = tally.as_dict()
         kiosks = [d for d in devices if d.startswith("kiosk")]
         pads = [d for d in devices if d.startswith("pad")]
