@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv)
+# provisioning: mtools, dosfstools, fdisk (card), bmap-tools and zstd (flash), openssl (certificate checks)
+APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv mtools dosfstools fdisk bmap-tools zstd e2fsprogs openssl)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

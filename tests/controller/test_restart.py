@@ -84,8 +84,7 @@ class Kiosk(threading.Thread):
     def run(self) -> None:
         for i in range(PER_CLIENT):
             while not self.slots.acquire(timeout=1.0):
-                # nobody answers (the controller is down): send what is unanswered again, every second, as
-                # a real client does (HallClient.request resends until its time-out)
+                # nobody answers (the controller is down or still starting): send what is unanswered again
                 self._resend()
             self._send(i)
         deadline = time.monotonic() + 40

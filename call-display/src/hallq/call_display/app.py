@@ -188,7 +188,7 @@ class DisplayApp:
             ev = core.event_from_message(self.topics, msg.topic, msg.payload)
         except (PayloadError, TopicError) as exc:
             self.bad_messages += 1
-            log.warning("ignoring a bad message on %s: %s", msg.topic, exc)
+            self.client.bad_payload(msg.topic, exc)  # counted; logged once per topic
             return
         if isinstance(ev, core.CallMsg):
             self.trace("call", ticket=ev.call.ticket, window=ev.call.window, recall=ev.call.recall)

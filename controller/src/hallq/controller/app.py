@@ -31,8 +31,10 @@ from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import ONLINE, REQUEST_TYPES, STOPPED, PayloadError, decode, encode, peek_req
 from hallq.shared.topics import HallTopics, TopicError
 
-from . import claim, core, followups, haocp, stats
+from . import claim, core, followups, stats
 from .config import HallFile
+from .core import workdays
+from .haocp.uploader import Uploader
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -94,12 +96,16 @@ class Controller:
         self.storage.prune(now)
         log.info("hall %s, %s: %d tickets waiting, %d windows open", cfg.hall.id, self.state.day,
                  self.state.waiting_total, sum(1 for w in self.state.windows.values() if w.staff is not None))
+        if not workdays.known(now.date()):
+            log.warning("the working-day calendar (chinesecalendar) knows China's public holidays up to %d only: "
+                        "follow-up deadlines count Monday to Friday; update it, or list this year's holidays and "
+                        "调休 days under [haocp] holidays / workdays", workdays.LAST_KNOWN_YEAR)
         #: the open follow-ups of bad reviews, retained on ``followups``; the 好差评 upload (if configured)
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
         #: this process, on ``controller/instance`` (a second controller of the hall names it and stops)
         self.instance = claim.new_record(db, datetime.now().astimezone())
         self._beat_at = 0.0
-        self.uploader = haocp.Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
+        self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self, *, look: bool = True) -> Controller:

@@ -141,9 +141,10 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
 
 def _haocp_report(conn: object, d: date, now: object) -> None:
     """The 好差评 uploads of the day's ratings and the open follow-ups of bad reviews."""
-    from . import followups, haocp
+    from . import followups
+    from .haocp import outbox
 
-    up = haocp.summary(conn, d.isoformat())  # type: ignore[arg-type]
+    up = outbox.summary(conn, d.isoformat())  # type: ignore[arg-type]
     click.echo(f"好差评上传 uploads: 已上传 sent {up['sent']}, 待上传 pending {up['pending']}, "
                f"被拒 rejected {up['rejected']}")
     open_ = followups.rows(conn)  # type: ignore[arg-type]

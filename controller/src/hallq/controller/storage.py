@@ -10,10 +10,9 @@
   (waiting ones back in their queues), window states and clerks, numbering, and the cached answers to
   earlier ``req``s, so a repeated request gets its first answer again.
 
-Tables: ``meta`` (hall id, name, time zone, hours: what ``report`` needs without the config file),
-``tickets``, ``sequences``, ``windows``, ``staff_sessions``, ``calls`` (one row per call of a ticket to a
-window, with its outcome, service time and case), ``ratings`` and ``replies``. Times are ISO 8601 with
-the hall's UTC offset; days are local ``YYYY-MM-DD``.
+The storage decides nothing: every rule (a rating's 好差评 upload, a bad review's follow-up and its due
+date, ...) is decided in the core and arrives here as a record to write. The tables and their numbered
+migrations: :mod:`.schema`; the one place that opens the file: :mod:`.db`.
 """
 
 from __future__ import annotations
@@ -29,52 +28,9 @@ from typing import Any
 from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import Call, Staff
 
-from . import core, followups, haocp
+from . import core, schema
 from .config import HallFile
 from .db import DatabaseInUse, DbLock, connect
-
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tickets (
-    day TEXT NOT NULL, number TEXT NOT NULL, category TEXT NOT NULL, seq INTEGER NOT NULL,
-    issued_at TEXT NOT NULL, priority TEXT, channel TEXT, person TEXT, appointment TEXT, client TEXT,
-    est_wait_min INTEGER, ahead INTEGER, status TEXT NOT NULL, queue TEXT NOT NULL, to_window INTEGER,
-    transferred_at TEXT, window INTEGER, called_at TEXT, recalls INTEGER NOT NULL DEFAULT 0,
-    first_called_at TEXT, finished_at TEXT, rated INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, number)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sequences (
-    day TEXT NOT NULL, category TEXT NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (day, category)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS windows (
-    no INTEGER PRIMARY KEY, staff_id TEXT, staff_name TEXT, paused INTEGER NOT NULL DEFAULT 0,
-    current TEXT, session_id INTEGER
-);
-CREATE TABLE IF NOT EXISTS staff_sessions (
-    id INTEGER PRIMARY KEY, window INTEGER NOT NULL, staff_id TEXT NOT NULL, staff_name TEXT NOT NULL,
-    started_at TEXT NOT NULL, ended_at TEXT
-);
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, category TEXT NOT NULL,
-    queue TEXT NOT NULL, window INTEGER NOT NULL, staff_id TEXT, staff_name TEXT, called_at TEXT NOT NULL,
-    wait_s REAL NOT NULL, first INTEGER NOT NULL, priority TEXT, recalls INTEGER NOT NULL DEFAULT 0,
-    ended_at TEXT, outcome TEXT NOT NULL, case_id TEXT, item_code TEXT, item_name TEXT, case_kind TEXT
-);
-CREATE INDEX IF NOT EXISTS calls_day ON calls (day);
-CREATE TABLE IF NOT EXISTS ratings (
-    id INTEGER PRIMARY KEY, day TEXT NOT NULL, ticket TEXT NOT NULL, window INTEGER NOT NULL,
-    level TEXT NOT NULL, at TEXT NOT NULL, received_at TEXT NOT NULL, client TEXT NOT NULL,
-    staff_id TEXT, staff_name TEXT, call_id INTEGER, case_id TEXT, item_code TEXT,
-    UNIQUE (day, ticket)
-);
-CREATE TABLE IF NOT EXISTS replies (
-    client TEXT NOT NULL, req TEXT NOT NULL, payload BLOB NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (client, req)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS replies_at ON replies (at);
-"""
 
 #: Answers to earlier requests are kept this long (a client repeats a request within seconds or minutes).
 REPLY_RETENTION = timedelta(days=2)
@@ -115,8 +71,9 @@ class Storage:
     def _open(self, cfg: HallFile) -> None:
         try:
             self.conn = connect(self.path)
-            self.conn.executescript(SCHEMA)
-            self.conn.executescript(haocp.SCHEMA + followups.SCHEMA)
+            schema.migrate(self.conn)
+        except schema.SchemaError as exc:
+            raise StorageError(f"{self.path}: {exc}") from None
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open the database: {exc}") from None
         except OSError as exc:
@@ -124,12 +81,9 @@ class Storage:
         meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
         if meta.get("hall") not in (None, cfg.hall.id):
             raise StorageError(f"{self.path} holds the record of hall {meta['hall']!r}, not {cfg.hall.id!r}")
-        if int(meta.get("schema", SCHEMA_VERSION)) > SCHEMA_VERSION:
-            raise StorageError(f"{self.path} was written by a newer hallq (schema {meta['schema']})")
         self._tx(lambda c: c.executemany(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
             [
-                ("schema", str(SCHEMA_VERSION)),
                 ("hall", cfg.hall.id),
                 ("name", cfg.hall.name),
                 ("timezone", cfg.hall.timezone),
@@ -162,16 +116,16 @@ class Storage:
             return
 
         def run(c: sqlite3.Connection) -> None:
-            if core.Ticket in by_type:
-                c.executemany(_TICKET_SQL, [_ticket_row(t) for t in by_type[core.Ticket].values()])
+            if core.TicketRec in by_type:
+                c.executemany(_TICKET_SQL, [_ticket_row(t) for t in by_type[core.TicketRec].values()])
             if core.Sequence in by_type:
                 c.executemany(
                     "INSERT INTO sequences (day, category, last) VALUES (?, ?, ?) "
                     "ON CONFLICT (day, category) DO UPDATE SET last = max(last, excluded.last)",
                     [(s.day.isoformat(), s.category, s.last) for s in by_type[core.Sequence].values()],
                 )
-            if core.Visit in by_type:
-                c.executemany(_CALL_SQL, [_call_row(v) for v in by_type[core.Visit].values()])
+            if core.CallRec in by_type:
+                c.executemany(_CALL_SQL, [_call_row(v) for v in by_type[core.CallRec].values()])
             if core.StaffSession in by_type:
                 c.executemany(
                     "INSERT OR REPLACE INTO staff_sessions (id, window, staff_id, staff_name, started_at, ended_at)"
@@ -189,6 +143,19 @@ class Storage:
                 )
             if core.Rating in by_type:
                 self._insert_ratings(c, list(by_type[core.Rating].values()))
+            if core.UploadRec in by_type:
+                c.executemany(
+                    "INSERT OR IGNORE INTO haocp_outbox (rating_id, key, record, created_at) VALUES (?, ?, ?, ?)",
+                    [(u.rating_id, u.key, u.record, _iso(u.created_at)) for u in by_type[core.UploadRec].values()],
+                )
+            if core.FollowUpRec in by_type:
+                c.executemany(
+                    "INSERT OR IGNORE INTO followups (rating_id, day, ticket, window, level, rated_at, opened_at, due,"
+                    " staff_id, staff_name, case_id, item_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(f.rating_id, f.day.isoformat(), f.ticket, f.window, f.level, _iso(f.rated_at), _iso(f.opened_at),
+                      f.due.isoformat(), f.staff_id, f.staff_name, f.case_id, f.item_code)
+                     for f in by_type[core.FollowUpRec].values()],
+                )
             if core.CachedReply in by_type:
                 c.executemany(
                     "INSERT OR IGNORE INTO replies (client, req, payload, at) VALUES (?, ?, ?, ?)",
@@ -198,23 +165,12 @@ class Storage:
         self._tx(run)
 
     def _insert_ratings(self, c: sqlite3.Connection, ratings: list[core.Rating]) -> None:
-        """Ratings, inside the batch's transaction.
-
-        A rating and everything that must follow from it (such as a row for the province's 好差评 outbox)
-        belong in this same transaction: add those inserts here.
-        """
         c.executemany(
             "INSERT INTO ratings (id, day, ticket, window, level, at, received_at, client, staff_id, staff_name,"
             " call_id, case_id, item_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(r.id, r.day.isoformat(), r.number, r.window, r.level, _iso(r.at), _iso(r.received_at), r.client,
-              r.staff_id, r.staff_name, r.visit_id, r.case_id, r.item_code) for r in ratings],
+              r.staff_id, r.staff_name, r.call_id, r.case_id, r.item_code) for r in ratings],
         )
-        upload = self.cfg.haocp is not None and self.cfg.haocp.url
-        rules = followups.Rules.of(self.cfg.haocp)
-        for r in ratings:
-            if upload:
-                haocp.outbox_row(c, self.cfg.hall.id, r, self.cfg.haocp)
-            followups.open_row(c, r, rules)
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database (the app does this when no request waits)."""
@@ -232,7 +188,7 @@ class Storage:
         day = date.fromisoformat(row[0]) if row and row[0] else now.date()
         d = day.isoformat()
         tickets = [_ticket(r) for r in c.execute(f"SELECT {_TICKET_COLS} FROM tickets WHERE day = ?", (d,))]
-        visits = [_visit(r) for r in c.execute(f"SELECT {_CALL_COLS} FROM calls WHERE day = ? ORDER BY id", (d,))]
+        calls = [_call(r) for r in c.execute(f"SELECT {_CALL_COLS} FROM calls WHERE day = ? ORDER BY id", (d,))]
         sessions = {
             r[0]: core.StaffSession(r[0], r[1], r[2], r[3], _dt(r[4]), _dt(r[5]))  # type: ignore[arg-type]
             for r in c.execute(
@@ -265,7 +221,7 @@ class Storage:
             Call(ticket=v.number, category=v.category, window=v.window,
                  window_name=(self.cfg.window(v.window).name if self.cfg.window(v.window) else f"{v.window}"),
                  recall=v.recalls, at=v.called_at)
-            for v in sorted(visits, key=lambda v: v.id, reverse=True)[: core.BOARD_SIZE]
+            for v in sorted(calls, key=lambda v: v.id, reverse=True)[: core.BOARD_SIZE]
         ]
 
         def next_id(table: str) -> int:
@@ -276,12 +232,12 @@ class Storage:
             now,
             day=day,
             tickets=tickets,
-            visits=visits,
+            calls=calls,
             windows=windows,
             sequences=sequences,
             replies=replies,
             rated=rated,
-            next_visit_id=next_id("calls"),
+            next_call_id=next_id("calls"),
             next_rating_id=next_id("ratings"),
             next_session_id=next_id("staff_sessions"),
             services=services,
@@ -297,7 +253,7 @@ _TICKET_COLS = (
 _TICKET_SQL = f"INSERT OR REPLACE INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 22)})"
 
 
-def _ticket_row(t: core.Ticket) -> tuple:
+def _ticket_row(t: core.TicketRec) -> tuple:
     return (
         t.day.isoformat(), t.number, t.category, t.seq, _iso(t.issued_at), t.priority, t.channel, t.person,
         t.appointment, t.client, t.est_wait_min, t.ahead, t.status, t.queue, t.to_window, _iso(t.transferred_at),
@@ -305,8 +261,8 @@ def _ticket_row(t: core.Ticket) -> tuple:
     )
 
 
-def _ticket(r: tuple) -> core.Ticket:
-    return core.Ticket(
+def _ticket(r: tuple) -> core.TicketRec:
+    return core.TicketRec(
         day=date.fromisoformat(r[0]), number=r[1], category=r[2], seq=r[3], issued_at=datetime.fromisoformat(r[4]),
         priority=r[5], channel=r[6], person=r[7], appointment=r[8], client=r[9] or "", est_wait_min=r[10] or 0,
         ahead=r[11] or 0, status=r[12], queue=r[13], to_window=r[14], transferred_at=_dt(r[15]), window=r[16],
@@ -321,7 +277,7 @@ _CALL_COLS = (
 _CALL_SQL = f"INSERT OR REPLACE INTO calls ({_CALL_COLS}) VALUES ({', '.join('?' * 19)})"
 
 
-def _call_row(v: core.Visit) -> tuple:
+def _call_row(v: core.CallRec) -> tuple:
     return (
         v.id, v.day.isoformat(), v.number, v.category, v.queue, v.window, v.staff_id, v.staff_name,
         _iso(v.called_at), v.wait_s, int(v.first), v.priority, v.recalls, _iso(v.ended_at), v.outcome, v.case_id,
@@ -329,8 +285,8 @@ def _call_row(v: core.Visit) -> tuple:
     )
 
 
-def _visit(r: tuple) -> core.Visit:
-    return core.Visit(
+def _call(r: tuple) -> core.CallRec:
+    return core.CallRec(
         id=r[0], day=date.fromisoformat(r[1]), number=r[2], category=r[3], queue=r[4], window=r[5], staff_id=r[6],
         staff_name=r[7], called_at=datetime.fromisoformat(r[8]), wait_s=r[9], first=bool(r[10]), priority=r[11],
         recalls=r[12], ended_at=_dt(r[13]), outcome=r[14], case_id=r[15], item_code=r[16], item_name=r[17],

@@ -436,6 +436,10 @@ def _report(db: Path, day: date, tally: Tally | None, devices: list[str], env: d
         lines.append(f"模拟市民 the simulated citizens alone: {t['visits']} in the model, {t['arrived']} came, "
                      f"{t['noshow']} no-shows, {t['transferred']} transfers, 等候(平均/P90) {wait} min "
                      f"(as they measured it), refused {t['refused'] or 0}.")
+        if t["est_mae_min"] is not None:
+            cover = f"{t['est_range_coverage'] * 100:.0f}%" if t["est_range_coverage"] is not None else "-"
+            lines.append(f"estimates: mean absolute error {t['est_mae_min']} min; the ticket's range held the wait "
+                         f"for {cover} of the tickets")
     return "\n".join(lines)
 
 

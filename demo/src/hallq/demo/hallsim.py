@@ -62,6 +62,7 @@ class SimTicket:
     number: str
     issued_s: float
     est_wait_min: int | None = None  # what the kiosk was told
+    est_wait_range: tuple[int, int] | None = None  # and the range on the ticket
     first_call_s: float | None = None
     transferred: bool = False
     ended: bool = False
@@ -88,6 +89,7 @@ class Tally:
     errors: Counter = field(default_factory=Counter)  # other refusals of window operations
     wait_s: list[float] = field(default_factory=list)  # realised waits (first call - issue)
     est_error_min: list[float] = field(default_factory=list)  # |est_wait_min - realised wait|
+    est_in_range: list[bool] = field(default_factory=list)  # the realised wait within the ticket's range
 
     def as_dict(self) -> dict:
         rated = sum(self.rated.values())
@@ -112,6 +114,7 @@ class Tally:
             "wait_mean_min": round(sum(waits) / len(waits) / MIN, 2) if waits else None,
             "wait_p90_min": round(waits[min(len(waits) - 1, int(0.9 * len(waits)))] / MIN, 2) if waits else None,
             "est_mae_min": round(sum(self.est_error_min) / len(self.est_error_min), 2) if self.est_error_min else None,
+            "est_range_coverage": round(sum(self.est_in_range) / len(self.est_in_range), 4) if self.est_in_range else None,
             "timeouts": self.timeouts,
             "errors": dict(self.errors),
         }
@@ -306,7 +309,8 @@ class SimHall:
             tk = reply.ticket
             with self._lock:
                 self.tally.taken += 1
-                self.tickets[tk.number] = SimTicket(v, tk.number, self._sim_s(tk.issued_at), tk.est_wait_min)
+                self.tickets[tk.number] = SimTicket(v, tk.number, self._sim_s(tk.issued_at), tk.est_wait_min,
+                                                    tk.est_wait_range)
         finally:
             with self._work:
                 self._taking -= 1
@@ -394,6 +398,9 @@ class SimHall:
                     self.tally.wait_s.append(now - t.issued_s)
                     if t.est_wait_min is not None:
                         self.tally.est_error_min.append(abs(t.est_wait_min - (now - t.issued_s) / MIN))
+                    if t.est_wait_range is not None:
+                        low, high = t.est_wait_range
+                        self.tally.est_in_range.append(low <= (now - t.issued_s) / MIN <= high)
         v = t.visit
         # Every step is timed from the call (the controller's time stamp), not from the previous answer,
         # so the requests' own latency does not stretch the day at high speeds.

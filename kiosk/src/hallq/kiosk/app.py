@@ -207,20 +207,20 @@ class KioskApp:
     def _on_config(self, msg: Message) -> None:
         try:
             self.events.put(ConfigChanged(decode(msg.payload, HallConfig)))
-        except PayloadError as exc:
-            log.warning("ignoring a config payload that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
 
     def _on_queue(self, msg: Message) -> None:
         try:
             self.events.put(QueueChanged(decode(msg.payload, QueueState)))
-        except PayloadError as exc:
-            log.warning("ignoring a queue payload that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
 
     def _on_stats(self, msg: Message) -> None:
         try:
             self.events.put(QuietChanged(tuple(decode(msg.payload, Stats).quiet_half_hours)))
-        except PayloadError as exc:
-            log.warning("ignoring a stats payload that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
 
     def _on_controller_status(self, msg: Message) -> None:
         text = msg.payload.decode("utf-8", "replace").strip()

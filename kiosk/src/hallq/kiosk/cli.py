@@ -81,7 +81,7 @@ def test_print(url: str, chinese: str, width: int, font: str | None) -> None:
     online = {True: "online", False: "offline", None: "unknown (the transport cannot answer)"}[st.online]
     click.echo(f"printer {url}: {online}; paper {st.paper}")
     sample = TicketText(
-        hall_name="示范政务服务中心", number="A001", category_name="社保医保", ahead=3, est_wait_min=12,
+        hall_name="示范政务服务中心", number="A001", category_name="社保医保", ahead=3, est_wait_min=12, est_range=(10, 20),
         issued_at=datetime.now().astimezone(), qr="https://example.gov.cn/q?n=A001", masked_id="110***********1234",
         footer="过号请重新取号 · 测试小票 test ticket",
     )

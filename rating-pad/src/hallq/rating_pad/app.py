@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from hallq.shared.clock import Clock, from_env
-from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
+from hallq.shared.mqtt import HallClient, LinkDown, Message, RequestError, RequestTimeout
 from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import (
     DemoPress,
@@ -83,8 +83,8 @@ class PadApp:
     def _on_window_state(self, msg: Message) -> None:
         try:
             ws = decode(msg.payload, WindowState)
-        except PayloadError as exc:
-            log.warning("ignored a window state that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
             return
         self.events.put(["sync" if msg.retain else "state", to_builtins(ws)])
 
@@ -223,6 +223,9 @@ class PadApp:
             )
             try:
                 self.client.request("rate", payload, timeout=resend * 5, resend_every=resend)
+            except LinkDown:  # the link went down just now: nothing was sent
+                self._stop.wait(0.5)
+                continue
             except RequestTimeout:
                 continue  # not answered yet: the same req again
             except CancelledError:

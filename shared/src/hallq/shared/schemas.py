@@ -442,9 +442,27 @@ def decode(payload: bytes | str, type_: type[T]) -> T:
     try:
         return decoder.decode(payload)
     except msgspec.ValidationError as exc:
-        raise PayloadError(str(exc)) from None
+        raise PayloadError(shorten(str(exc), 200)) from None
     except msgspec.DecodeError as exc:
-        raise PayloadError(f"not valid JSON: {exc}") from None
+        raise PayloadError(f"not valid JSON: {shorten(str(exc))}") from None
+    except UnicodeDecodeError:  # a JSON string holding bytes that are not UTF-8
+        raise PayloadError("not valid JSON: a string is not UTF-8") from None
+    except RecursionError:  # nesting deeper than the decoder's stack
+        raise PayloadError("not valid JSON: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:  # any other way a payload can be wrong
+        raise PayloadError(f"not valid JSON: {type(exc).__name__}") from None
+
+
+#: The longest piece of outside input copied into an error message or a log line.
+MAX_ECHO = 120
+
+
+def shorten(text: object, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters (with how much was cut), so no input is echoed unbounded."""
+    s = text if isinstance(text, str) else repr(text)
+    if len(s) <= limit:
+        return s
+    return f"{s[:limit]}…(+{len(s) - limit})"
 
 
 def to_builtins(obj: Any) -> Any:
@@ -456,7 +474,7 @@ def peek_req(payload: bytes) -> str | None:
     """The ``req`` of a payload that may be otherwise broken, or None when none can be read."""
     try:
         obj = msgspec.json.decode(payload)
-    except msgspec.DecodeError:
+    except Exception:  # undecodable in any way (bad UTF-8, nested too deeply, not JSON): no req
         return None
     if isinstance(obj, dict):
         req = obj.get("req")

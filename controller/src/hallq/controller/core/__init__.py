@@ -4,15 +4,18 @@ No IO here: no MQTT, no SQLite, no clock. Time is passed in (an aware ``datetime
 
 Where each rule lives
 ---------------------
-- :mod:`.state`: the records (:class:`Ticket`, :class:`Visit`, :class:`WindowRec`, :class:`Rating`, ...)
+- :mod:`.state`: the records (:class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, ...)
   and :class:`HallState` with its lanes; :func:`new_state`.
 - :mod:`.machine`: :func:`handle` and :func:`restore`: numbering, window operations, ratings, midnight.
 - :mod:`.dispatch`: the dispatch policy, one pure function (:func:`pick_next`) the simulator reuses, and
   its lane-based twin (:func:`~.dispatch.next_for`) and :func:`ahead_of`.
-- :mod:`.estimate`: the waiting-time model (:func:`estimate_wait`) and the learnt service times.
+- :mod:`.estimate`: the waiting-time model (:func:`wait_estimate`: minutes and the range shown on the ticket)
+  and the learnt service times.
 - :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`).
+- :mod:`.workdays`: working days (China's public holidays from ``chinesecalendar``, the hall's overrides).
 
-Imports go one way: ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``.
+Imports go one way: ``workdays`` <- ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``;
+beyond the package, only the config and the pure 好差评 mapping (:mod:`hallq.controller.haocp.record`).
 
 API
 ---
@@ -37,23 +40,27 @@ API
     (:class:`~hallq.shared.schemas.Call` messages to publish, not retained), ``changed`` (which retained
     topics to publish again: ``"queue"``, ``"board"``, or a window number; build them with
     :func:`queue_state`, :func:`board`, :func:`window_state`), and ``records`` (the objects to persist:
-    :class:`Ticket`, :class:`Visit`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
-    :class:`Sequence`, :class:`CachedReply`; the storage writes their state as it is at commit).
+    :class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
+    :class:`Sequence`, :class:`CachedReply`, and what a rating sets off: :class:`UploadRec` (its 好差评
+    record) and :class:`FollowUpRec` (a bad review to call back by its due date); the storage writes their
+    state as it is at commit, and decides nothing).
 """
 
-from .dispatch import Waiting, ahead_of, dispatch_key, eligible, next_for, pick_next
-from .estimate import SERVICE_PRIOR_MIN, estimate_wait
+from .dispatch import Waiting, ahead_of, eligible, next_for, pick_next, rank
+from .estimate import SERVICE_PRIOR_MIN, Estimate, estimate_wait, wait_estimate
 from .machine import Effects, Event, Malformed, Refused, Request, Tick, handle, is_open, restore
 from .state import (
     BOARD_SIZE,
     MAX_NUMBER,
     CachedReply,
+    CallRec,
+    FollowUpRec,
     HallState,
     Rating,
     Sequence,
     StaffSession,
-    Ticket,
-    Visit,
+    TicketRec,
+    UploadRec,
     WindowRec,
     new_state,
 )
@@ -64,8 +71,11 @@ __all__ = [
     "MAX_NUMBER",
     "SERVICE_PRIOR_MIN",
     "CachedReply",
+    "CallRec",
     "Effects",
+    "Estimate",
     "Event",
+    "FollowUpRec",
     "HallState",
     "Malformed",
     "Rating",
@@ -74,13 +84,12 @@ __all__ = [
     "Sequence",
     "StaffSession",
     "Tick",
-    "Ticket",
-    "Visit",
+    "TicketRec",
+    "UploadRec",
     "Waiting",
     "WindowRec",
     "ahead_of",
     "board",
-    "dispatch_key",
     "eligible",
     "estimate_wait",
     "handle",
@@ -89,6 +98,8 @@ __all__ = [
     "next_for",
     "pick_next",
     "queue_state",
+    "rank",
     "restore",
+    "wait_estimate",
     "window_state",
 ]

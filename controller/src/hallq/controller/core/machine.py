@@ -5,6 +5,7 @@ See the package docstring (:mod:`hallq.controller.core`) for the events, the eff
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -28,21 +29,25 @@ from hallq.shared.schemas import (
 from hallq.shared.schemas import Ticket as TicketOut
 
 from ..config import HallFile
+from ..haocp import record as haocp_record
 from .dispatch import ahead_of, next_for
-from .estimate import estimate_wait, learn
+from .estimate import learn, observe, wait_estimate
 from .state import (
     MAX_NUMBER,
     CachedReply,
+    CallRec,
+    FollowUpRec,
     HallState,
     Rating,
     Sequence,
     StaffSession,
-    Ticket,
-    Visit,
+    TicketRec,
+    UploadRec,
     WindowRec,
     count_issue,
     dequeue,
     enqueue,
+    lane_class,
     new_state,
 )
 
@@ -52,13 +57,13 @@ def restore(
     now: datetime,
     *,
     day: date,
-    tickets: Iterable[Ticket],
-    visits: Iterable[Visit],
+    tickets: Iterable[TicketRec],
+    calls: Iterable[CallRec],
     windows: Iterable[tuple[int, Staff | None, bool, str | None, StaffSession | None]],
     sequences: dict[str, int],
     replies: Iterable[CachedReply],
     rated: Iterable[str],
-    next_visit_id: int,
+    next_call_id: int,
     next_rating_id: int,
     next_session_id: int,
     services: Iterable[tuple[str, timedelta]] = (),
@@ -66,14 +71,14 @@ def restore(
 ) -> HallState:
     """Rebuild the state from what the storage kept (``day`` is the day of the kept tickets).
 
-    ``tickets`` and ``visits`` are that day's; the waiting ones go back into their lanes in issue order
+    ``tickets`` and ``calls`` are that day's; the waiting ones go back into their lanes in issue order
     (transfers in transfer order). ``services`` (category, service time), oldest first, are recent
     measured services: they feed the service-time means again.
     If ``now`` is already a later day, the next :func:`handle` rolls over as at midnight.
     """
     st = new_state(cfg, datetime.combine(day, time(12), now.tzinfo))
     st.seq.update(sequences)
-    st.next_visit_id, st.next_rating_id, st.next_session_id = next_visit_id, next_rating_id, next_session_id
+    st.next_call_id, st.next_rating_id, st.next_session_id = next_call_id, next_rating_id, next_session_id
     ts = sorted(tickets, key=lambda t: t.seq)
     by_number = {}
     for t in ts:
@@ -82,16 +87,18 @@ def restore(
         st.hall_seq = max(st.hall_seq, t.seq)
         count_issue(st, t)
         # (a ticket of a category the config no longer has stays waiting until midnight expires it)
-        if t.waiting and (t.transferred_at is not None or (t.queue, t.priority is not None) in st.lanes):
+        if t.waiting and (t.transferred_at is not None or (t.queue, lane_class(t)) in st.lanes):
             enqueue(st, t)
     st.transfers.sort(key=lambda t: (t.transferred_at, t.seq))
-    for v in sorted(visits, key=lambda v: v.id):
+    for v in sorted(calls, key=lambda v: v.id):
         t = by_number.get(v.number)
         if t is not None:
-            t.visits.append(v)
-    for v in sorted((v for t in ts for v in t.visits if v.ended_at is not None), key=lambda v: v.ended_at):
+            t.calls.append(v)
+    for v in sorted((v for t in ts for v in t.calls if v.ended_at is not None), key=lambda v: v.ended_at):
         if v.window in st.windows:
             st.windows[v.window].last = v
+    for t in sorted((t for t in ts if t.first_called_at is not None), key=lambda t: t.first_called_at):
+        observe(st, t, t.first_called_at)  # the range learns again from today's calls
     for category, took in services:
         if cfg.category(category) is not None:
             learn(st, category, took)
@@ -234,7 +241,7 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
     number = f"{cat.ticket_prefix}{last + 1:03d}"
     state.seq[cat.code] = last + 1
     state.hall_seq += 1
-    t = Ticket(
+    t = TicketRec(
         day=state.day,
         number=number,
         category=cat.code,
@@ -247,7 +254,8 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
         client=client,
     )
     t.ahead = ahead_of(state, t)
-    t.est_wait_min = estimate_wait(state, cat.code, t.ahead, now, t)
+    est = wait_estimate(state, cat.code, t.ahead, now, t)
+    t.est_wait_min, t.est_range, t.est_raw = est.minutes, (est.low, est.high), est.raw
     state.tickets[number] = t
     count_issue(state, t)
     enqueue(state, t)
@@ -263,6 +271,7 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
             issued_at=now,
             ahead=t.ahead,
             est_wait_min=t.est_wait_min,
+            est_wait_range=t.est_range,
         ),
     )
 
@@ -287,9 +296,9 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         w.staff = p.staff
         w.session = StaffSession(state.next_session_id, w.no, p.staff.id, p.staff.name, now)
         state.next_session_id += 1
-        if cur is not None and cur.visit is not None and cur.visit.staff_id is None:
-            cur.visit.staff_id, cur.visit.staff_name = p.staff.id, p.staff.name
-            fx.records.append(cur.visit)
+        if cur is not None and cur.call is not None and cur.call.staff_id is None:
+            cur.call.staff_id, cur.call.staff_name = p.staff.id, p.staff.name
+            fx.records.append(cur.call)
         fx.records += [w, w.session]
         _window_changed(w, fx)
         return WindowReply(req=p.req, ticket=_wt(cur))
@@ -323,7 +332,7 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
     if op == "next":
         if w.paused:
             raise Refused("paused", f"window {w.no} is paused: `resume` before calling the next ticket")
-        nxt = next_for(state, w)
+        nxt = next_for(state, w, now)
         if cur is not None:
             _finish(state, w, cur, "done", now, fx)  # kept also when nothing waits (see below)
         if nxt is None:
@@ -342,9 +351,9 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
 
     if op == "recall":
         cur.recalls += 1
-        if cur.visit is not None:
-            cur.visit.recalls += 1
-            fx.records.append(cur.visit)
+        if cur.call is not None:
+            cur.call.recalls += 1
+            fx.records.append(cur.call)
         fx.records.append(cur)
         _announce(state, w, cur, now, fx)
         _window_changed(w, fx)
@@ -355,8 +364,8 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         return WindowReply(req=p.req, ticket=_wt(cur))
 
     if op == "done":
-        if p.case is not None and cur.visit is not None:
-            v = cur.visit
+        if p.case is not None and cur.call is not None:
+            v = cur.call
             v.case_id, v.item_code, v.item_name, v.case_kind = (
                 p.case.id, p.case.item_code, p.case.item_name, p.case.kind)
         _finish(state, w, cur, "done", now, fx)
@@ -384,12 +393,12 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
 
 
 
-def _call(state: HallState, w: WindowRec, t: Ticket, now: datetime, fx: Effects) -> None:
+def _call(state: HallState, w: WindowRec, t: TicketRec, now: datetime, fx: Effects) -> None:
     since = t.transferred_at if t.transferred_at is not None else t.issued_at
     first = t.first_called_at is None
     dequeue(state, t)
-    v = Visit(
-        id=state.next_visit_id,
+    v = CallRec(
+        id=state.next_call_id,
         day=state.day,
         number=t.number,
         category=t.category,
@@ -402,12 +411,13 @@ def _call(state: HallState, w: WindowRec, t: Ticket, now: datetime, fx: Effects)
         first=first,
         priority=t.priority,
     )
-    state.next_visit_id += 1
+    state.next_call_id += 1
     t.status, t.window, t.called_at, t.recalls = "called", w.no, now, 0
-    t.visits.append(v)
+    t.calls.append(v)
     t.to_window, t.transferred_at = None, None
     if first:
         t.first_called_at = now
+        observe(state, t, now)
     w.current = t.number
     fx.records += [t, v, w]
     fx.changed.add("queue")
@@ -415,17 +425,17 @@ def _call(state: HallState, w: WindowRec, t: Ticket, now: datetime, fx: Effects)
     _window_changed(w, fx)
 
 
-def _announce(state: HallState, w: WindowRec, t: Ticket, now: datetime, fx: Effects) -> None:
+def _announce(state: HallState, w: WindowRec, t: TicketRec, now: datetime, fx: Effects) -> None:
     call = Call(ticket=t.number, category=t.category, window=w.no, window_name=w.name, recall=t.recalls, at=now)
     fx.calls.append(call)
     state.board.appendleft(call)
     fx.changed.add("board")
 
 
-def _finish(state: HallState, w: WindowRec, t: Ticket, outcome: str, now: datetime, fx: Effects) -> None:
+def _finish(state: HallState, w: WindowRec, t: TicketRec, outcome: str, now: datetime, fx: Effects) -> None:
     t.status = outcome
     t.finished_at = now
-    v = t.visit
+    v = t.call
     if v is not None:
         v.outcome, v.ended_at = outcome, now
         learn(state, v.queue, now - v.called_at)
@@ -440,7 +450,7 @@ def _window_changed(w: WindowRec, fx: Effects) -> None:
     fx.changed.add(w.no)
 
 
-def _wt(t: Ticket | None) -> WindowTicket | None:
+def _wt(t: TicketRec | None) -> WindowTicket | None:
     if t is None:
         return None
     return WindowTicket(
@@ -464,8 +474,8 @@ def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effe
         raise Refused("not_ratable", f"{p.ticket} is not a ticket of today")
     if t.rated:
         raise Refused("already_rated", f"{p.ticket} has already been rated")
-    # its last visit at this window (a transferred ticket may have been served at several)
-    v = next((x for x in reversed(t.visits) if x.window == p.window), None)
+    # its last call at this window (a transferred ticket may have been served at several)
+    v = next((x for x in reversed(t.calls) if x.window == p.window), None)
     if v is None:
         raise Refused("not_ratable", f"{p.ticket} was not served at window {p.window}")
     if v.outcome in ("noshow", "expired"):
@@ -487,14 +497,36 @@ def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effe
         client=client,
         staff_id=v.staff_id,
         staff_name=v.staff_name,
-        visit_id=v.id,
+        call_id=v.id,
         case_id=v.case_id,
         item_code=v.item_code,
     )
     state.next_rating_id += 1
     t.rated = True
-    fx.records += [r, t]
+    fx.records += [r, t, *_after_rating(state, r, v)]
     return RateReply(req=p.req, rating=RatingRef(id=r.id))
+
+
+#: Ratings that open a follow-up (差评: 不满意, 非常不满意).
+BAD_LEVELS = ("dissatisfied", "very_dissatisfied")
+
+
+def _after_rating(state: HallState, r: Rating, v: CallRec) -> list[UploadRec | FollowUpRec]:
+    """What a rating sets off: its 好差评 upload (when ``[haocp] url`` is set) and, for a bad review, a
+    follow-up due ``followup_days`` working days after the day it came in."""
+    out: list[UploadRec | FollowUpRec] = []
+    h = state.cfg.haocp
+    if h is not None and h.url:
+        rec = haocp_record.record(hall=state.cfg.hall.id, day=r.day.isoformat(), ticket=r.number, window=r.window,
+                                  level=r.level, at=r.at, case_id=r.case_id, item_code=r.item_code,
+                                  item_name=v.item_name, cfg=h)
+        out.append(UploadRec(r.id, rec["idempotencyKey"], json.dumps(rec, ensure_ascii=False), r.received_at))
+    if r.level in BAD_LEVELS:
+        out.append(FollowUpRec(
+            rating_id=r.id, day=r.day, ticket=r.number, window=r.window, level=r.level, rated_at=r.at,
+            opened_at=r.received_at, due=state.calendar.due_date(r.received_at.date(), state.followup_days),
+            staff_id=r.staff_id, staff_name=r.staff_name, case_id=r.case_id, item_code=r.item_code))
+    return out
 
 
 
@@ -519,6 +551,7 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     state.seq.clear()
     state.hall_seq = 0
     state.priority_issued.clear()
+    state.wait_errors.clear()
     state.first_issue = None
     state.tickets.clear()
     for lane in state.lanes.values():

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from hallq.shared.schemas import Board, CalledTicket, CategoryQueue, LastService, QueueState, WindowState
 
-from .estimate import estimate_wait
+from .estimate import wait_estimate
 from .state import HallState
 
 
@@ -15,7 +15,8 @@ def queue_state(state: HallState, now: datetime) -> QueueState:
     cats = {}
     for c in state.cfg.categories:
         n = state.waiting_count(c.code)
-        cats[c.code] = CategoryQueue(waiting=n, est_wait_min=estimate_wait(state, c.code, n, now))
+        e = wait_estimate(state, c.code, n, now)
+        cats[c.code] = CategoryQueue(waiting=n, est_wait_min=e.minutes, est_wait_range=(e.low, e.high))
     return QueueState(at=now, categories=cats)
 
 
