@@ -57,7 +57,7 @@ def new_record(db: str, since: datetime) -> ControllerInstance:
 
 
 def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *, seconds: float = LOOK_S,
-         connect_timeout: float = 10.0) -> ControllerInstance | None:
+         connect_timeout: float = 5.0) -> ControllerInstance | None:
     """Raise :class:`OtherController` when another controller serves ``hall``; otherwise return the record
     left by an earlier one (or None). A broker that cannot be reached decides nothing (returns None)."""
     topic = HallTopics(hall).controller_instance
@@ -88,8 +88,14 @@ def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *
     c.on_subscribe = lambda *a: subscribed.set()
     c.on_message = on_message
     c.on_disconnect = lambda *a: dropped.set() if connected.is_set() and not leaving.is_set() else None
+    c.connect_timeout = min(connect_timeout, 3.0)
     try:
-        c.connect_async(broker.host, broker.port, keepalive=15)
+        try:
+            c.connect(broker.host, broker.port, keepalive=15)  # refused or no such host: at once
+        except (OSError, ValueError) as exc:
+            # nothing to look at; the controller's own client says, at once and again, why it cannot connect
+            log.debug("cannot look for another controller of hall %s on %s: %s", hall, broker, exc)
+            return None
         c.loop_start()
         if not connected.wait(connect_timeout):
             log.warning("cannot look for another controller of hall %s: the broker %s does not answer", hall, broker)
