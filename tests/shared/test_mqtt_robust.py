@@ -102,7 +102,8 @@ def test_the_cases_seen_do_not_kill_the_client(live, caplog):
                 pub.publish(topic, p)
         assert_serving(client, got)
     # counted, and logged once per topic
-    assert client.decode_errors[T.reply("kiosk-1")] == 3
+    # on the reply topic BAD_UTF8 still has a readable req (no request waits for it: dropped, like a late answer)
+    assert client.decode_errors[T.reply("kiosk-1")] == 2
     assert client.decode_errors[T.queue] == 3
     logged = [r.getMessage() for r in caplog.records if "does not fit the contract" in r.getMessage()]
     assert len([m for m in logged if T.reply("kiosk-1") in m]) == 1

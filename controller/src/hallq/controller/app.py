@@ -12,6 +12,13 @@ Threads:
 On every (re)connection the worker publishes all retained state (config, queue, every window, board,
 stats) and only then ``online`` on ``controller/status``. Once a minute it publishes ``stats`` (when
 anything changed) and at local midnight it rolls the day over.
+
+Memory is never ahead of the database: a payload that does not fit the contract is answered
+``bad_request`` (or dropped when no ``req`` can be read) and the rest of its batch goes on. Anything else
+that fails in the core or the batch loop is a bug whose effect on the state in memory is unknown: the
+worker commits and answers what the batch applied before it, then ends the process with
+:data:`EXIT_BUG` (systemd restarts it, and the restart loads the last commit). A failed commit ends it
+with :data:`EXIT_STORAGE` without answering.
 """
 
 from __future__ import annotations
@@ -28,7 +35,16 @@ from typing import Any
 from hallq.shared.clock import Clock
 from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message
-from hallq.shared.schemas import ONLINE, REQUEST_TYPES, STOPPED, PayloadError, decode, encode, peek_req
+from hallq.shared.schemas import (
+    ONLINE,
+    REQUEST_TYPES,
+    STOPPED,
+    PayloadError,
+    decode,
+    encode,
+    peek_req,
+    shorten,
+)
 from hallq.shared.topics import HallTopics, TopicError
 
 from . import claim, core, followups, stats
@@ -48,8 +64,10 @@ STATS_EVERY = 60.0
 CHECKPOINT_IDLE_S = 5.0
 #: ... and at least this often under a load that never pauses.
 CHECKPOINT_MAX_S = 60.0
-#: Exit status when the database cannot be written.
+#: Exit status when the database cannot be written (``EX_TEMPFAIL``).
 EXIT_STORAGE = 75
+#: Exit status after an unexpected exception in the core or the batch loop (``EX_SOFTWARE``).
+EXIT_BUG = 70
 
 _CONNECTED = object()
 _STOP = object()
@@ -142,6 +160,20 @@ class Controller:
 
     # -- worker -------------------------------------------------------------------------------------------
     def _work(self) -> None:
+        try:
+            self._work_loop()
+        except BaseException as exc:  # a bug: memory may be ahead of the database; only a restart is safe
+            code = EXIT_STORAGE if isinstance(exc, sqlite3.Error) else EXIT_BUG
+            log.critical("controller worker failed; exiting with %d so that the restart reloads the record",
+                         code, exc_info=True)
+            self._fatal(code)
+
+    def _fatal(self, code: int) -> None:
+        """End the process at once (no ``stopped``: the broker publishes the Last Will ``offline``)."""
+        logging.shutdown()
+        os._exit(code)
+
+    def _work_loop(self) -> None:
         while True:
             try:
                 item = self._inbox.get(timeout=1.0)
@@ -167,12 +199,9 @@ class Controller:
                     self._publish_all()
                 else:
                     requests.append(it)
-            try:
-                if requests:
-                    self._process(requests)
-                self._housekeeping()
-            except Exception:  # the worker must outlive any single bad batch
-                log.exception("controller worker failed on a batch")
+            if requests:
+                self._process(requests)
+            self._housekeeping()
             if stop:
                 return
 
@@ -182,16 +211,17 @@ class Controller:
         calls: list[Any] = []
         changed: set[str | int] = set()
         records: list[Any] = []
+        failure: BaseException | None = None
         for msg in msgs:
-            event = self._event(msg)
-            if event is None:
-                continue
             try:
+                event = self._event(msg)
+                if event is None:
+                    continue
                 self.state, fx = core.handle(self.state, event, now)
-            except Exception:
-                self.malformed += 1
-                log.exception("request on %s could not be handled", msg.topic)
-                continue
+            except Exception as exc:  # a bug: stop applying, keep what was applied
+                failure = exc
+                log.critical("request on %s failed in the core", shorten(msg.topic, 160), exc_info=True)
+                break
             self.handled += 1
             if fx.reply is not None:
                 replies.append(fx.reply)
@@ -207,6 +237,12 @@ class Controller:
             self.client.publish(self.topics.reply(client), payload)
         for call in calls:
             self.client.publish(self.topics.calls, call)
+        if failure is not None:
+            # what the batch applied is committed and answered; the state in memory may hold a half-made
+            # change of the failed request: it must not serve another request
+            log.critical("exiting with %d: the restart reloads the record (%d earlier requests of the batch "
+                         "committed and answered)", EXIT_BUG, len(replies))
+            self._fatal(EXIT_BUG)
         self._publish_retained(changed, now)
 
     def _write(self, records: list[Any]) -> None:
@@ -219,25 +255,24 @@ class Controller:
             self.storage.write(records)
         except sqlite3.Error as exc:
             log.critical("cannot commit to %s (%s): stopping without answering", self.storage.path, exc)
-            logging.shutdown()
-            os._exit(EXIT_STORAGE)
+            self._fatal(EXIT_STORAGE)
 
     def _event(self, msg: Message) -> core.Event | None:
         try:
             r = self.topics.parse_request(msg.topic)
         except TopicError as exc:
             self.malformed += 1
-            log.warning("ignored a message on %s: %s", msg.topic, exc)
+            self.client.bad_payload(msg.topic, exc)  # counted; logged once per topic
             return None
         try:
             payload = decode(msg.payload, REQUEST_TYPES[r.action])
         except PayloadError as exc:
             self.malformed += 1
             req = peek_req(msg.payload)
-            log.warning("malformed %s request from %s (req %r): %s", r.action, r.client, req, exc)
+            self.client.bad_payload(msg.topic, exc)  # counted; logged once per topic
             if req is None:
                 return None
-            return core.Malformed(r.client, req, f"{r.action}: {exc}")
+            return core.Malformed(r.client, req, shorten(f"{r.action}: {exc}", 200))
         return core.Request(r.client, payload)  # type: ignore[arg-type]
 
     def _publish_retained(self, changed: set[str | int], now: datetime) -> None:

@@ -125,7 +125,7 @@ class HaocpSection(ConfigModel, kw_only=True):
 
 class DeviceSection(ConfigModel, kw_only=True):
     id: Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,64}$")]
-    role: Literal["kiosk", "window", "pad"]
+    role: Literal["kiosk", "window", "pad", "sms"]  # sms: the SMS gateway takes and cancels like a kiosk
     window: Annotated[int, Meta(ge=1, le=999)] | None = None
 
 

@@ -53,7 +53,7 @@ WindowOp = Literal["next", "recall", "noshow", "transfer", "done", "pause", "res
 CaseKind = Literal["instant", "promised", "joint", "reported", "refused"]
 Level = Literal["very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied"]
 WindowStatus = Literal["idle", "serving", "paused", "closed"]
-TicketStatus = Literal["waiting", "called", "done", "noshow", "transferred", "expired"]
+TicketStatus = Literal["waiting", "called", "done", "noshow", "transferred", "expired", "cancelled"]
 ErrorCode = Literal[
     "bad_request",
     "not_allowed",
@@ -171,7 +171,19 @@ class DemoPress(Schema, kw_only=True):
     level: Level
 
 
-REQUEST_TYPES: dict[str, type[Schema]] = {"take": TakeRequest, "window": WindowRequest, "rate": RateRequest}
+class CancelRequest(Schema, kw_only=True):
+    """``cancel``: the holder of a waiting ticket gives it up (取消排号), e.g. by texting ``取消``.
+
+    ``person`` must be the person key the ticket was taken with: only its holder can cancel it."""
+
+    req: ReqId
+    ticket: TicketNumber
+    person: PersonKey
+
+
+REQUEST_TYPES: dict[str, type[Schema]] = {
+    "take": TakeRequest, "window": WindowRequest, "rate": RateRequest, "cancel": CancelRequest,
+}
 
 
 # -- replies ---------------------------------------------------------------------------------------
@@ -234,6 +246,12 @@ class RateReply(Schema, kw_only=True, omit_defaults=False):
     rating: RatingRef
 
 
+class CancelReply(Schema, kw_only=True, omit_defaults=False):
+    req: ReqId
+    ok: Literal[True] = True
+    ticket: WindowTicket
+
+
 class ErrorReply(Schema, kw_only=True, omit_defaults=False):
     req: ReqId
     ok: Literal[False] = False
@@ -242,7 +260,9 @@ class ErrorReply(Schema, kw_only=True, omit_defaults=False):
 
 # The four answer types above write every field (`omit_defaults=False`): `ok` has a default so that code
 # need not say it, yet it must always be on the wire.
-REPLY_TYPES: dict[str, type[Schema]] = {"take": TakeReply, "window": WindowReply, "rate": RateReply}
+REPLY_TYPES: dict[str, type[Schema]] = {
+    "take": TakeReply, "window": WindowReply, "rate": RateReply, "cancel": CancelReply,
+}
 
 
 # -- published by the controller -----------------------------------------------------------------------
@@ -277,6 +297,9 @@ class CategoryQueue(Schema, kw_only=True):
     waiting: Count
     est_wait_min: Minutes  # for a normal ticket taken now
     est_wait_range: MinutesRange | None = None  # the range such a ticket would show
+    #: The numbers waiting in this queue, in the order they will be called as things stand (a ticket's
+    #: index is how many are ahead of it); tickets transferred to one window are not in any queue's order.
+    order: list[TicketNumber] = []
 
     def __post_init__(self) -> None:
         _check_range(self.est_wait_min, self.est_wait_range)
@@ -395,6 +418,18 @@ class ReaderHealth(Schema, kw_only=True):
     detail: str | None = None
 
 
+class ModemHealth(Schema, kw_only=True):
+    """A GSM/4G modem (the SMS gateway): can it reach the network, and how much waits to be sent."""
+
+    online: bool  # the modem answers AT commands
+    sim: Literal["ready", "pin", "puk", "absent", "unknown"] = "unknown"
+    registration: Literal["home", "roaming", "searching", "denied", "not_registered", "unknown"] = "unknown"
+    signal_dbm: Annotated[int, Meta(ge=-120, le=0)] | None = None  # None: unknown (AT+CSQ 99)
+    outbox: Count = 0  # messages waiting to be sent
+    failed_today: Count = 0  # messages given up today
+    detail: str | None = None
+
+
 class ControllerInstance(Schema, kw_only=True):
     """``controller/instance``: the controller process that serves the hall, republished every few seconds
     while it runs (``beat`` counts up) and cleared on a clean stop. A controller starting for the same hall
@@ -412,8 +447,9 @@ class DeviceHealth(Schema, kw_only=True):
     """``device/{client}/health``: what a device knows about its own hardware."""
 
     at: datetime
-    role: Literal["kiosk", "display", "window", "pad", "controller"]
+    role: Literal["kiosk", "display", "window", "pad", "controller", "sms"]
     printer: PrinterHealth | None = None
+    modem: ModemHealth | None = None
     readers: list[ReaderHealth] = []
     errors: list[str] = []
 
@@ -474,10 +510,16 @@ def peek_req(payload: bytes) -> str | None:
     """The ``req`` of a payload that may be otherwise broken, or None when none can be read."""
     try:
         obj = msgspec.json.decode(payload)
-    except Exception:  # undecodable in any way (bad UTF-8, nested too deeply, not JSON): no req
+    except UnicodeDecodeError:  # bytes that are not UTF-8 in some string: the req may still be readable
+        try:
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else str(payload)
+            obj = msgspec.json.decode(text)
+        except Exception:
+            return None
+    except Exception:  # undecodable in any other way (nested too deeply, not JSON): no req
         return None
     if isinstance(obj, dict):
         req = obj.get("req")
-        if isinstance(req, str) and 1 <= len(req) <= 64:
+        if isinstance(req, str) and 1 <= len(req) <= 64 and "\ufffd" not in req:
             return req
     return None

@@ -16,7 +16,7 @@ HALL_ID_RE = re.compile(r"[a-z0-9_-]{1,32}")
 CLIENT_ID_RE = re.compile(r"[a-z0-9_-]{1,64}")
 
 #: The request actions of contract v1 (the last topic level of a request).
-ACTIONS = ("take", "window", "rate")
+ACTIONS = ("take", "window", "rate", "cancel")
 
 
 class TopicError(ValueError):

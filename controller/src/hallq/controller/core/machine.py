@@ -5,6 +5,7 @@ See the package docstring (:mod:`hallq.controller.core`) for the events, the eff
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Any
 
 from hallq.shared.schemas import (
     Call,
+    CancelReply,
+    CancelRequest,
     Error,
     ErrorReply,
     RateReply,
@@ -122,7 +125,7 @@ def restore(
 @dataclass(slots=True, frozen=True)
 class Request:
     client: str
-    payload: TakeRequest | WindowRequest | RateRequest
+    payload: TakeRequest | WindowRequest | RateRequest | CancelRequest
 
 
 @dataclass(slots=True, frozen=True)
@@ -182,6 +185,8 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
             answer = _take(state, event.client, p, now, fx)
         elif isinstance(p, WindowRequest):
             answer = _window(state, event.client, p, now, fx)
+        elif isinstance(p, CancelRequest):
+            answer = _cancel(state, event.client, p, now, fx)
         else:
             answer = _rate(state, event.client, p, now, fx)
     except Refused as r:
@@ -202,13 +207,13 @@ def _error(req: str, code: str, message: str) -> bytes:
 
 
 # -- devices ------------------------------------------------------------------------------------------
-def _allowed(state: HallState, client: str, role: str, window: int | None) -> None:
+def _allowed(state: HallState, client: str, role: str | tuple[str, ...], window: int | None) -> None:
     if state.devices is None:
         return
     d = state.devices.get(client)
     if d is None:
         raise Refused("not_allowed", f"{client!r} is not a device of this hall")
-    if d[0] != role:
+    if d[0] not in ((role,) if isinstance(role, str) else role):
         raise Refused("not_allowed", f"{client!r} is a {d[0]} device and cannot send this request")
     if window is not None and d[1] != window:
         raise Refused("not_allowed", f"{client!r} belongs to window {d[1]}, not window {window}")
@@ -223,8 +228,12 @@ def is_open(state: HallState, now: datetime) -> bool:
     return any(a <= t and (b is None or t < b) for a, b in state.cfg.open_intervals())
 
 
+#: The roles that take numbers for citizens (and may cancel them for their holder).
+TAKERS = ("kiosk", "sms")
+
+
 def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
-    _allowed(state, client, "kiosk", None)
+    _allowed(state, client, TAKERS, None)
     cat = state.cfg.category(p.category)
     if cat is None:
         raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
@@ -275,6 +284,20 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
         ),
     )
 
+
+
+# -- cancel ---------------------------------------------------------------------------------------------
+def _cancel(state: HallState, client: str, p: CancelRequest, now: datetime, fx: Effects) -> CancelReply:
+    """The holder of a waiting ticket gives it up: only with the person key it was taken with."""
+    _allowed(state, client, TAKERS, None)
+    t = state.tickets.get(p.ticket)
+    if t is None or not t.waiting or t.person is None or not hmac.compare_digest(t.person, p.person):
+        raise Refused("no_ticket", f"{p.ticket} is not a waiting ticket of this person")
+    dequeue(state, t)
+    t.status, t.finished_at = "cancelled", now
+    fx.records.append(t)
+    fx.changed.add("queue")
+    return CancelReply(req=p.req, ticket=_wt(t))
 
 
 # -- window operations -------------------------------------------------------------------------------
