@@ -23,7 +23,7 @@ bench: setup
 	$(VENV)/python -m bench
 
 demo: setup
-	$(VENV)/hallq demo $(if $(BROKER),--broker $(BROKER),) $(DEMO_ARGS)
+	$(VENV)/hallq demo $(if $(BROKER),--broker $(BROKER),) $(if $(SECURE),--secure,) $(DEMO_ARGS)
 
 # Install the rating pad firmware on a Pico W running MicroPython (1.23 or later): make flash-pad PORT=/dev/ttyACM0
 PORT ?= /dev/ttyACM0

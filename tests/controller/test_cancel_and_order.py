@@ -82,3 +82,16 @@ def test_the_order_is_the_call_order_and_each_index_is_ahead(hall):
         called.append(order(hall)[0])
         assert hall.op(1, "next")["ticket"]["number"] == called[-1]
     assert sorted(called) == sorted(o)
+
+
+def test_with_follow_pages_every_ticket_carries_its_token():
+    from hallq.controller import config
+    from hallq.shared.follow import token
+
+    toml = HALL_TOML + '\n[follow]\nurl = "http://10.0.0.2:8080/f/{token}"\nkey_file = "/etc/hallq/follow.key"\n'
+    hall = Hall(toml).at("09:00")
+    hall.state.follow_key = b"k" * 32  # the app loads it from key_file
+    t = hall.take("A")["ticket"]
+    assert t["follow"] == token(b"k" * 32, "test", hall.now.date(), t["number"])
+    assert config.parse(toml).public().follow_url == "http://10.0.0.2:8080/f/{token}"
+    assert "follow" not in Hall().at("09:00").take("A")["ticket"]  # no [follow]: no token

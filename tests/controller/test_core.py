@@ -8,6 +8,7 @@ import msgspec
 import pytest
 from controller_kit import HALL_TOML, Hall, at, code, number
 from hallq.controller import core
+from hallq.controller.core import state as core_state
 from hallq.shared.schemas import Case, TakeRequest, WindowRequest
 
 
@@ -545,6 +546,23 @@ def test_an_appointment_before_its_slot_waits_at_least_until_then(hall):
     est = core.wait_estimate(hall.state, "A", 0, hall.now,
                              core.estimate._NewTicket(99, hall.now, "appointment", "A", slot_start=at("09:40")))
     assert est.minutes == 40
+
+
+def test_the_estimate_plays_an_appointment_at_its_slot():
+    h = Hall().at("09:20")
+    h.op(1, "open")
+    h.take("A")
+    h.op(1, "next")  # A001 at window 1 until 09:26 (the 6-minute prior)
+    h.take("A", priority="appointment")
+    t = h.state.tickets["A002"]
+    core_state.dequeue(h.state, t)
+    t.slot_start = at("09:30")  # checked in for the 09:30 slot
+    core_state.enqueue(h.state, t)
+    h.state.priority_issued.clear()  # no stream of priority tickets expected: the play alone
+    # 09:26 the window is free, A002 is not due yet: it takes A003
+    assert h.take("A")["ticket"]["est_wait_min"] == 6
+    # then A002, due since 09:30, at 09:32; A004 at 09:38
+    assert h.take("A")["ticket"]["est_wait_min"] == 18
 
 
 def test_no_priority_arrivals_are_expected_after_the_hall_stops_issuing_numbers():

@@ -14,6 +14,7 @@ import pytest
 from controller_kit import Hall, at, code, number
 from hallq.controller.core import state as core_state
 from hallq.controller.core.dispatch import ahead_of, pick_next
+from hallq.controller.core.views import queue_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -185,6 +186,24 @@ def test_ahead_counts_what_goes_first(hall):
     assert hall.take("A")["ticket"]["ahead"] == 3
     t = hall.state.tickets["A003"]
     assert ahead_of(hall.state, t) == 1
+
+
+def test_queue_order_is_the_call_order_and_agrees_with_ahead(hall):
+    hall.take("A")  # A001 09:00
+    hall.later(10)
+    hall.take("A")  # A002 09:10
+    hall.later(10)
+    hall.take("A", priority="elderly")  # A003 09:20: guard 15, after A001, before A002
+    hall.take("A", priority="appointment")
+    _check_in(hall, "A004", "09:30")  # due 09:30: after A002 (09:10 + 15 = 09:25 < 09:30)
+    order = queue_order(hall.state, "A")
+    assert order == ["A001", "A003", "A002", "A004"]
+    for i, n in enumerate(order):
+        assert ahead_of(hall.state, hall.state.tickets[n]) == i
+    hall.op(1, "open")
+    hall.at("09:30")
+    called = [number(hall.op(1, "next")) for _ in range(4)]
+    assert called == order
 
 
 # -- the lanes give the same answer as the pure policy ---------------------------------------------------------

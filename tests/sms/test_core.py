@@ -160,3 +160,13 @@ def test_the_daily_limit_and_a_new_day():
     st, fx = core.handle(st, core.Text("m4", P1, "x"), T0 + timedelta(days=1))
     assert fx[0] == core.NewDay(T0.date(), T0.date() + timedelta(days=1))
     assert sends(fx)
+
+
+def test_the_answer_links_the_follow_page_when_the_hall_has_them():
+    cfg = HallConfig(**{**{f: getattr(CONFIG, f) for f in CONFIG.__struct_fields__}, "follow_url": "http://h/f/{token}"})
+    st = core.new_state(T0.date(), core.Settings())
+    st, _ = core.handle(st, core.HallChanged(cfg), T0)
+    r = TakeReply(req="r", ticket=Ticket(number="A001", category="A", issued_at=T0, ahead=0, est_wait_min=0,
+                                         follow="abcdefghijklmnop"))
+    st, fx = core.handle(st, core.Answer("m1", P1, "take", "A", r), T0)
+    assert "进度：http://h/f/abcdefghijklmnop" in sends(fx)[0].text

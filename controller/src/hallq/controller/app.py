@@ -32,6 +32,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from hallq.shared import hallkey
 from hallq.shared.clock import Clock
 from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message
@@ -47,7 +48,7 @@ from hallq.shared.schemas import (
 )
 from hallq.shared.topics import HallTopics, TopicError
 
-from . import claim, core, followups, stats
+from . import claim, core, devices, followups, stats
 from .config import HallFile
 from .core import workdays
 from .haocp.uploader import Uploader
@@ -108,6 +109,8 @@ class Controller:
         self._checkpoint_at = time.monotonic()
         now = clock.now()
         self.state = self.storage.load(now)
+        if cfg.follow is not None:
+            self.state.follow_key = hallkey.load(cfg.follow.key_file)
         # a restart on a later day closes the old day at once (waiting tickets expire)
         self.state, fx = core.handle(self.state, core.Tick(), now)
         self.storage.write(fx.records)
@@ -123,6 +126,8 @@ class Controller:
         #: this process, on ``controller/instance`` (a second controller of the hall names it and stops)
         self.instance = claim.new_record(db, datetime.now().astimezone())
         self._beat_at = 0.0
+        #: the retained ``devices`` registry: every listed device, its status, health and version
+        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -137,6 +142,7 @@ class Controller:
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
+        self.devices.start()
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
@@ -151,6 +157,7 @@ class Controller:
             self.uploader.stop()
         if self.client.connected:  # a clean stop: no record left to make the next controller wait
             self.client.publish(self.topics.controller_instance, b"", retain=True)
+        self.devices.stop()
         self.client.stop(status=STOPPED)
         self.storage.close()
 
@@ -292,6 +299,7 @@ class Controller:
         self._publish_stats(now)
         self.followups.publish()
         self._beat()
+        self.devices.publish_soon()
         self.client.publish(self.topics.controller_status, ONLINE, retain=True)
         log.info("hall %s online: retained state published", self.cfg.hall.id)
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import click
 from hallq.shared import clock
 from hallq.shared.config import BrokerURL, ConfigError
+from hallq.shared.identity import DEVICE_HELP, for_app
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS, Figures
 
 log = logging.getLogger(__name__)
@@ -22,21 +23,28 @@ log = logging.getLogger(__name__)
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The hall config (TOML).")
-@click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="HALLQ_BROKER",
+@click.option("--device", "device_path", type=click.Path(dir_okay=False), help=DEVICE_HELP)
+@click.option("--broker", envvar="HALLQ_BROKER",
               help="mqtt://[user[:password]@]host[:port] or mqtts://...; user and password may also come from "
-                   "HALLQ_MQTT_USERNAME / HALLQ_MQTT_PASSWORD.")
+                   "HALLQ_MQTT_USERNAME / HALLQ_MQTT_PASSWORD. Default: the identity's broker, else "
+                   "mqtt://127.0.0.1:1883.")
 @click.option("--db", type=click.Path(dir_okay=False), default="/var/lib/hallq/hall.db", show_default=True,
               help="The hall's SQLite record.")
 @click.option("--haocp-url", metavar="URL", help="Upload ratings here instead of [haocp] url (`hallq demo` gives "
                                                  "its local stand-in for the province).")
 @click.pass_context
-def command(ctx: click.Context, config_path: str | None, broker: str, db: str, haocp_url: str | None) -> None:
+def command(ctx: click.Context, config_path: str | None, device_path: str | None, broker: str | None,
+            db: str, haocp_url: str | None) -> None:
     """The hall controller: issues the numbers, dispatches them, keeps the hall's record.
 
     Runs until SIGTERM or Ctrl-C (then publishes `stopped`). `hallq controller report` prints a day's figures.
     """
     if ctx.invoked_subcommand is not None:
         return
+    try:
+        ident, config_path = for_app(device_path, config_path, "controller")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     if config_path is None:
         raise click.UsageError("--config is needed to run the controller")
     from hallq.shared.clock import from_env
@@ -54,9 +62,16 @@ def command(ctx: click.Context, config_path: str | None, broker: str, db: str, h
 
             cfg = msgspec.structs.replace(cfg, haocp=hall_config.HaocpSection(
                 **{**msgspec.structs.asdict(cfg.haocp), "url": haocp_url}))
-        url = BrokerURL.parse(broker)
+        if broker:
+            url = BrokerURL.parse(broker)
+        elif ident is not None:
+            url = ident.broker
+            if ident.hall != cfg.hall.id:
+                raise ConfigError(f"{config_path} is hall {cfg.hall.id!r} but the identity is of hall {ident.hall!r}")
+        else:
+            url = BrokerURL.parse("mqtt://127.0.0.1:1883")
         clock = from_env(cfg.hall.timezone)
-        controller = Controller(cfg, url, db, clock)
+        controller = Controller(cfg, url, db, clock, client_id=ident.device if ident is not None else None)
     except (ConfigError, StorageError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -22,11 +22,13 @@ import logging
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from hallq.controller.config import HallFile
 from hallq.shared.clock import Clock
+from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
 from hallq.shared.schemas import (
     Case,
@@ -144,7 +146,10 @@ class SimHall:
         drain_s: float = 3600.0,
         until_s: float | None = None,
         stop: threading.Event | None = None,
+        connect_as: Callable[[str], BrokerURL] | None = None,
     ):
+        #: the secure demo: each simulated client logs in as itself (its bundle's credentials)
+        self.connect_as = connect_as
         self.broker, self.cfg, self.shape, self.visits = broker, cfg, shape, visits
         self.clock, self.midnight, self.secret, self.seed = clock, midnight, secret, seed
         self.replaces = set(replaces)
@@ -182,12 +187,12 @@ class SimHall:
         for d in self.cfg.devices:
             if d.role == "kiosk":
                 out["kiosk"].append(d.id)
-            elif d.window is not None and d.window not in out[d.role]:
+            elif d.role in ("window", "pad") and d.window is not None and d.window not in out[d.role]:
                 out[d.role][d.window] = d.id
         return out
 
     def _client(self, client_id: str) -> HallClient:
-        c = HallClient(self.broker, self.hall, client_id)
+        c = HallClient(self.connect_as(client_id) if self.connect_as else self.broker, self.hall, client_id)
         with self._lock:
             self._clients.append(c)
         c.start()

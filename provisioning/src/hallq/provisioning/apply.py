@@ -94,6 +94,8 @@ def _tell(restart: bool, pid: int | None, pid_file: Path | None, systemd: bool) 
         action = "restart" if restart else "reload"
         p = subprocess.run(["systemctl", action, "mosquitto"], capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
-            raise ProvisionError(f"systemctl {action} mosquitto failed: {(p.stderr or p.stdout).strip()}")
+            raise ProvisionError(f"the files are installed, but `systemctl {action} mosquitto` failed "
+                                 f"({(p.stderr or p.stdout).strip().splitlines()[0]}): {action} Mosquitto yourself, "
+                                 "or give its process id with --pid")
         return "restarted" if restart else "reloaded"
     return "installed; Mosquitto was not told (no --pid and no systemd): restart it"

@@ -22,7 +22,9 @@ from concurrent.futures import CancelledError
 from datetime import datetime
 from typing import Any
 
+from hallq.shared import software_version
 from hallq.shared.clock import Clock, from_env
+from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, LinkDown, Message, RequestError, RequestTimeout
 from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import (
@@ -49,7 +51,7 @@ def monotonic_ms() -> int:
 
 
 class PadApp:
-    def __init__(self, cfg: PadConfig, *, broker: str | None = None, clock: Clock | None = None,
+    def __init__(self, cfg: PadConfig, *, broker: BrokerURL | str | None = None, clock: Clock | None = None,
                  pin_factory: Any = None, demo_presses: bool = False):
         self.cfg = cfg
         self.clock = clock or from_env(cfg.pad.timezone)
@@ -148,7 +150,8 @@ class PadApp:
         n = len(self.pending)
         errors = [f"{n} rating(s) kept, waiting for the controller"] if n else []
         self.client.publish(self.topics.device_health(self.cfg.client_id),
-                            DeviceHealth(at=self.clock.now(), role="pad", errors=errors), retain=True)
+                            DeviceHealth(at=self.clock.now(), role="pad", errors=errors,
+                                         version=software_version("hallq-rating-pad")), retain=True)
 
     def request_stop(self) -> None:
         """Make :meth:`run` return (safe from a signal handler)."""

@@ -40,5 +40,6 @@ def participants(ctx: DemoContext) -> list[DemoProcess]:
     path = folder / f"pad-{window}.toml"
     path.write_text(config_text(ctx, window), encoding="utf-8")
     # the simulated citizen served at this window presses its button through the mock GPIO
-    argv = [sys.executable, "-m", "hallq.shared.cli", "pad", "--config", str(path), "--demo-presses"]
+    argv = [sys.executable, "-m", "hallq.shared.cli", "pad", "--config", str(path), *ctx.device_args(f"pad-{window}"),
+            "--demo-presses"]
     return [DemoProcess(name=f"pad-{window}", argv=argv, replaces=(f"pad:{window}",))]

@@ -26,6 +26,8 @@ from .schemas import (
     ControllerInstance,
     DemoPress,
     DeviceHealth,
+    DeviceRegistry,
+    DeviceState,
     Error,
     ErrorReply,
     Figures,
@@ -194,12 +196,24 @@ def _entries() -> list[Entry]:
             "the demo's real pad (`hallq pad --demo-presses`, mock GPIO only) presses that button when it invites "
             "the rating of `ticket`, so its GPIO, journal, upload and thank-you paths all run.",
         ),
+        Entry(
+            T.devices, "controller", "yes", (DeviceRegistry, DeviceState, DeviceHealth, PrinterHealth, ReaderHealth),
+            (DeviceRegistry(at=T0, devices=[
+                DeviceState(id="kiosk-1", role="kiosk", status="online", version="0.1.0", last_seen=T0,
+                            health=DeviceHealth(at=T0, role="kiosk", printer=PrinterHealth(online=True, paper="ok"),
+                                                version="0.1.0")),
+                DeviceState(id="pad-3", role="pad", window=3, status="never_seen"),
+            ]),),
+            "Every device listed in hall.toml `[[devices]]` (and any other that speaks up, `listed` false): "
+            "`status` online, offline, stopped or never_seen, its last health, software version and when it "
+            "was last heard of. Published again whenever one of them changes.",
+        ),
         Entry(T.device_status("kiosk-1"), "every device", "yes", (), ("online",),
               "Plain text, like the controller's status."),
         Entry(
             T.device_health("kiosk-1"), "every device", "yes", (DeviceHealth, PrinterHealth, ReaderHealth, ModemHealth),
             (DeviceHealth(at=T0, role="kiosk", printer=PrinterHealth(online=True, paper="near_end"),
-                          readers=[ReaderHealth(name="GA 467 /dev/ttyUSB0", online=True)]),
+                          readers=[ReaderHealth(name="GA 467 /dev/ttyUSB0", online=True)], version="0.1.0"),
              DeviceHealth(at=T0, role="sms", modem=ModemHealth(online=True, sim="ready", registration="home",
                                                                signal_dbm=-83, outbox=0))),
         ),

@@ -197,6 +197,7 @@ class Ticket(Schema, kw_only=True):
     ahead: Count
     est_wait_min: Minutes
     est_wait_range: MinutesRange | None = None  # shown as "约 15–25 分钟"; low <= est_wait_min <= high
+    follow: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{16}$")] | None = None  # the follow page's token
 
     def __post_init__(self) -> None:
         _check_range(self.est_wait_min, self.est_wait_range)
@@ -291,6 +292,8 @@ class HallConfig(Schema, kw_only=True):
     windows: list[WindowInfo]
     name_en: ShortText | None = None
     notices: list[ShortText] = []
+    #: Where a ticket's follow page is: an http(s) URL with ``{token}`` (``Ticket.follow``) in it.
+    follow_url: Annotated[str, Meta(pattern=r"^https?://[^\s]*\{token\}[^\s]*$", max_length=200)] | None = None
 
 
 class CategoryQueue(Schema, kw_only=True):
@@ -452,6 +455,35 @@ class DeviceHealth(Schema, kw_only=True):
     modem: ModemHealth | None = None
     readers: list[ReaderHealth] = []
     errors: list[str] = []
+    #: The device's hallq software version (its role's package), for the devices registry.
+    version: Annotated[str, Meta(max_length=64)] | None = None
+
+
+DeviceStatus = Literal["online", "offline", "stopped", "never_seen"]
+
+
+class DeviceState(Schema, kw_only=True):
+    """One device in the ``devices`` registry."""
+
+    id: Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,64}$", description="a client id")]
+    role: Annotated[str, Meta(max_length=32)]
+    window: WindowNo | None = None
+    #: ``never_seen``: listed in hall.toml, but no status or health from it yet.
+    status: DeviceStatus
+    #: Its last health message (printer, readers, errors).
+    health: DeviceHealth | None = None
+    version: Annotated[str, Meta(max_length=64)] | None = None
+    #: When a status or health message of it last arrived (the controller's time).
+    last_seen: datetime | None = None
+    #: Listed in hall.toml ``[[devices]]`` (false: seen on the broker but not listed).
+    listed: bool = True
+
+
+class DeviceRegistry(Schema, kw_only=True):
+    """``devices`` (retained, by the controller): every listed device and how it is."""
+
+    at: datetime
+    devices: list[DeviceState]
 
 
 # -- encoding and decoding -------------------------------------------------------------------------------

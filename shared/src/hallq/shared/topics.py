@@ -140,6 +140,18 @@ class HallTopics:
     def followups(self) -> str:
         return f"{self.root}/followups"
 
+    @property
+    def devices(self) -> str:
+        """The controller's registry of the hall's devices (retained)."""
+        return f"{self.root}/devices"
+
+    def parse_device_topic(self, topic: str) -> tuple[str, str]:
+        """``(client, "status" | "health")`` of a device status or health topic."""
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[:3] != [PREFIX, self.hall, "device"] or parts[4] not in ("status", "health"):
+            raise TopicError(f"{topic!r} is not a device status or health topic of hall {self.hall!r}")
+        return check_client_id(parts[3]), parts[4]
+
     # -- published by devices ---------------------------------------------------------------------
     def device_status(self, client: str) -> str:
         return f"{self.root}/device/{check_client_id(client)}/status"

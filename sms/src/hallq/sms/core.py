@@ -35,6 +35,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
+from hallq.shared.follow import url
 from hallq.shared.schemas import ErrorReply, HallConfig, QueueState, TakeReply, WindowState
 
 from . import texts
@@ -70,6 +71,7 @@ class Hall:
     categories: tuple[Category, ...]
     windows: dict[int, str]
     hours: tuple[tuple[str, str], ...]
+    follow_url: str | None = None
 
     @classmethod
     def from_config(cls, cfg: HallConfig) -> Hall:
@@ -78,6 +80,7 @@ class Hall:
             categories=tuple(Category(c.code, c.name, c.name_en) for c in cfg.categories),
             windows={w.no: w.name for w in cfg.windows},
             hours=tuple((a, b) for a, b in cfg.hours),
+            follow_url=cfg.follow_url,
         )
 
     def category(self, code: str) -> Category | None:
@@ -351,7 +354,7 @@ def _answer(state: State, ev: Answer, fx: list[Effect]) -> None:
     elif ev.action == "take" and isinstance(r, TakeReply):
         tk = r.ticket
         cat = hall.category(tk.category)
-        follow = getattr(tk, "follow", None)
+        follow = url(hall.follow_url, tk.follow) if hall.follow_url and tk.follow else None
         text = texts.ticket(hall.name, tk.number, cat.name if cat else tk.category, tk.ahead, tk.est_wait_min,
                             tk.est_wait_range, s.notify_ahead, follow, s.english)
         t = Tracked(tk.number, tk.category, ev.person, tk.ahead, ahead_sent=tk.ahead <= s.notify_ahead)

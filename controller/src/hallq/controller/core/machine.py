@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from hallq.shared import follow
 from hallq.shared.schemas import (
     Call,
     CancelReply,
@@ -208,6 +209,7 @@ def _error(req: str, code: str, message: str) -> bytes:
 
 # -- devices ------------------------------------------------------------------------------------------
 def _allowed(state: HallState, client: str, role: str | tuple[str, ...], window: int | None) -> None:
+    """The controller's own check of ``[[devices]]``, the second line after the broker's ACL."""
     if state.devices is None:
         return
     d = state.devices.get(client)
@@ -281,6 +283,7 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
             ahead=t.ahead,
             est_wait_min=t.est_wait_min,
             est_wait_range=t.est_range,
+            follow=follow.token(state.follow_key, state.cfg.hall.id, state.day, number) if state.follow_key else None,
         ),
     )
 

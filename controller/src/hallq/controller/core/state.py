@@ -229,6 +229,7 @@ class HallState:
     next_rating_id: int = 1
     next_session_id: int = 1
     devices: dict[str, tuple[str, int | None]] | None = None  # client -> (role, window)
+    follow_key: bytes | None = None  # the key of the tickets' follow tokens (``[follow]``), set by the app
     calendar: Calendar = field(default_factory=Calendar)  # working days, for follow-up deadlines
     followup_days: int = 5  # working days to settle a bad review
 
