@@ -122,7 +122,7 @@ def test_the_real_pad_rates_and_the_province_takes_the_uploads(mosquitto, tmp_pa
     report = tmp_path / "r.json"
     out = tmp_path / "out"
     result = CliRunner().invoke(demo_cli.command, [
-        "--headless", "--speed", "600", "--span", "09:00-09:45", "--seed", "2", "--broker", mosquitto.url,
+        "--headless", "--speed", "400", "--span", "09:00-10:30", "--seed", "2", "--broker", mosquitto.url,
         "--out", str(out), "--report", str(report)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     doc = json.loads(report.read_text())
