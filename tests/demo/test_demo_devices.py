@@ -95,13 +95,15 @@ def _children(pid: int) -> list[int]:
 
 
 def test_a_controller_that_dies_ends_the_demo_with_an_error(mosquitto, tmp_path):
-    mon = Monitor(mosquitto.url, "hallq/demo/controller/status")
+    mon = Monitor(mosquitto.url, "hallq/demo/#")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hallq.shared.cli", "demo", "--headless", "--no-devices", "--speed", "60",
          "--broker", mosquitto.url, "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         mon.wait_for("hallq/demo/controller/status", lambda m: m.payload == b"online", timeout=30)
+        # the day has begun (the demo saw the controller online and its clerks sign in): then it dies
+        mon.wait_for("hallq/demo/req/sim-window-1/window", timeout=30)
         (controller,) = _children(proc.pid)  # the demo's only child: no devices
         os.kill(controller, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)

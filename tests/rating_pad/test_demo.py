@@ -31,7 +31,7 @@ def test_a_window_with_a_screen_pictures_without(tmp_path):
     assert cfg.screen is not None and cfg.screen.mode == "headless" and not cfg.screen.touch
     assert cfg.screen.screenshot_dir == str(tmp_path / "pad" / "screens")
     assert cfg.gpio.pin_factory == "mock"
-    assert p.replaces == ("pad:1",) and "--demo-presses" in p.argv  # the simulated citizens press it
+    assert p.replaces == ("pad:1", "press:1") and "--demo-presses" in p.argv  # the simulated citizens press it
 
 
 def test_the_demo_pad_comes_online_and_stops(mosquitto, monitor, tmp_path):

@@ -456,7 +456,7 @@ class SimHall:
         rates = v.rates if v is not None else own.random() < 0.85  # type: ignore[union-attr]
         u = v.rating_u if v is not None else own.random()  # type: ignore[union-attr]
         level = rating_level(u, (t.first_call_s or now) - t.issued_s) if rates else None
-        real_pad = f"pad:{window}" in self.replaces
+        real_pad = f"press:{window}" in self.replaces  # a real pad that takes the citizens' presses
         if level is not None and real_pad:
             # the citizen will press the real pad: it is told before `done`, on this same connection, so it
             # knows the choice when the window state that makes it invite arrives
