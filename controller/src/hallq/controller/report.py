@@ -53,5 +53,8 @@ def write_csv(out: IO[str], conn: sqlite3.Connection, d: date, now: datetime, *,
     if header:
         w.writerow(CSV_HEADER)
     for kind, name, f in found:
-        w.writerow([s.date, kind, name, *values(f), *(f.ratings.get(lv, 0) for lv in LEVELS),
+        cells = values(f)
+        if kind in ("window", "clerk"):
+            cells[0] = ""  # issued: numbers are taken at a kiosk, not at a window
+        w.writerow([s.date, kind, name, *cells, *(f.ratings.get(lv, 0) for lv in LEVELS),
                     "" if f.satisfaction is None else f.satisfaction])
