@@ -89,3 +89,27 @@ def test_report_judges_the_day_by_the_demo_clock(tmp_path, monkeypatch):
     evening = _quiet_line(CliRunner().invoke(command, args).output)
     assert morning.endswith("09:00, 09:30, 10:00")
     assert evening.endswith("14:00, 14:30, 15:00")
+
+
+def test_report_counts_the_days_appointments(tmp_path):
+    from datetime import date, time
+
+    from hallq.controller import core
+
+    h = StoredHall(tmp_path / "hall.db").at("08:30")
+    bookings = tuple(core.Booking(code=f"200{i}", category="A", day=date(2026, 3, 2), start=time(9), end=time(9, 30))
+                     for i in range(1, 4))
+    _, fx = core.handle(h.state, core.BookingsIn("day.csv", bookings), h.now)
+    h.storage.write(fx.records)
+    h.at("09:10")
+    h.op(1, "open", staff=Staff(id="w1", name="王芳"))
+    h.take("A", channel="appointment", priority="appointment", appointment="2001")
+    h.later(2)
+    h.op(1, "next")
+    h.at("10:00")
+    h.take("A", channel="appointment", priority="appointment", appointment="2002")  # late: a normal ticket
+    h.storage.close()
+    res = CliRunner().invoke(command, ["report", "--db", str(h.db), "--date", "2026-03-02"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("预约 appointments"))
+    assert "booked 3, 签到 checked in 1, 迟到 late 1, 爽约 no-show" in line and "P90 2.0" in line

@@ -49,6 +49,7 @@ from hallq.shared.schemas import (
 from hallq.shared.topics import HallTopics, TopicError
 
 from . import core, devices, followups, stats
+from .bookings import Feed
 from .config import HallFile
 from .core import workdays
 from .haocp.uploader import Uploader
@@ -126,6 +127,11 @@ class Controller:
         #: the retained ``devices`` registry: every listed device, its status, health and version
         self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
+        #: bookings from ``[appointments] folder`` / ``url``, handed to the worker as core events
+        ap = cfg.appointments
+        self.bookings = Feed(ap, [c.code for c in cfg.categories], self._inbox.put) if ap.folder or ap.url else None
+        if self.bookings is not None and ap.folder:
+            self.bookings.scan()  # the folder's bookings are in before `online` (handled first by the worker)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> Controller:
@@ -136,6 +142,8 @@ class Controller:
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
+        if self.bookings is not None:
+            self.bookings.start()
         return self
 
     def stop(self) -> None:
@@ -145,6 +153,8 @@ class Controller:
             self._worker.join(10)
         if self.uploader is not None:
             self.uploader.stop()
+        if self.bookings is not None:
+            self.bookings.stop()
         self.devices.stop()
         self.client.stop(status=STOPPED)
         self.storage.close()
@@ -209,7 +219,7 @@ class Controller:
         failure: BaseException | None = None
         for msg in msgs:
             try:
-                event = self._event(msg)
+                event = msg if isinstance(msg, core.BookingsIn) else self._event(msg)
                 if event is None:
                     continue
                 self.state, fx = core.handle(self.state, event, now)

@@ -89,9 +89,8 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 def report(db: str, day: str | None, as_csv: bool) -> None:
     """A day's figures: the hall, each window, each clerk, each half hour; the quietest half hours."""
     from . import stats
-    from .db import connect
 
-    conn = connect(Path(db), readonly=True)
+    conn = _record(db)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     tz = ZoneInfo(meta.get("timezone", "Asia/Shanghai"))
     now = _now(str(tz))
@@ -124,6 +123,11 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         click.echo(_table(header, table))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
+    if s.appointments is not None:
+        a = s.appointments
+        wait = "" if a.wait_p90_min is None else f", 时段后等候 wait after the slot: 平均 mean {a.wait_mean_min}, P90 {a.wait_p90_min} 分钟 min"
+        click.echo(f"预约 appointments: 预约 booked {a.booked}, 签到 checked in {a.checked_in}, 迟到 late {a.late}, "
+                   f"爽约 no-show {a.noshow}{wait}")
     if s.hall.ratings:
         levels = ", ".join(f"{LEVEL_NAMES_ZH[lv]} {s.hall.ratings.get(lv, 0)}" for lv in LEVELS)
         click.echo(f"评价 ratings: {levels}")
@@ -164,9 +168,8 @@ def followups_command(ctx: click.Context, db: str | None, show_all: bool, as_jso
     import json as jsonlib
 
     from . import followups
-    from .db import connect
 
-    conn = connect(Path(db), readonly=True)
+    conn = _record(db)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     today = date.today() if "timezone" not in meta else _today(meta["timezone"])
     found = followups.rows(conn, include_closed=show_all)
@@ -205,6 +208,57 @@ def followups_close(ctx: click.Context, followup_id: int, by: str, action: str, 
         conn.close()
     click.echo(f"follow-up {r['id']} ({r['ticket']}, window {r['window']}) closed by {r['called_back_by']}: "
                f"{r['action']}")
+
+
+@command.command("bookings")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The hall config (its categories).")
+def bookings_command(files: tuple[Path, ...], config_path: str) -> None:
+    """Check booking files (CSV or JSON) before dropping them in the bookings folder: every malformed row
+    with its line; exit status 1 if there is one."""
+    from . import config as hall_config
+    from .bookings import kind_of, parse
+
+    try:
+        cfg = hall_config.load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    bad = 0
+    for f in files:
+        kind = kind_of(f.name)
+        if kind is None:
+            raise click.ClickException(f"{f}: a booking file ends in .csv or .json")
+        try:
+            text = f.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{f}: not UTF-8 text") from None
+        got, errors = parse(text, kind, [c.code for c in cfg.categories])
+        for e in errors:
+            click.echo(f"{f} {e}")
+        days = sorted({b.day for b in got})
+        span = f" for {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "") if days else ""
+        click.echo(f"{f}: {len(got)} bookings{span}, {len(errors)} malformed rows (skipped on import)")
+        bad += len(errors)
+    if bad:
+        sys.exit(1)
+
+
+def _record(db: str) -> object:
+    """The hall's record, read-only, at the schema this hallq reads (or a clear error)."""
+    from . import schema
+    from .db import connect
+
+    conn = connect(Path(db), readonly=True)
+    v = schema.version(conn)
+    if v > schema.VERSION:
+        conn.close()
+        raise click.ClickException(f"{db} was written by a newer hallq (schema {v}; this one reads {schema.VERSION})")
+    if v < schema.VERSION:
+        conn.close()
+        raise click.ClickException(f"{db} was written by an older hallq (schema {v}): start this hallq's "
+                                   "controller on it once, which upgrades it in place, then ask again")
+    return conn
 
 
 def _now(tz: str) -> datetime:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -37,13 +38,33 @@ from hallq.shared.schemas import ONLINE, to_builtins
 
 from .hall import shape_of
 from .hallsim import SimHall, Tally
-from .model import Rates, hhmm_to_s, simulate_visits
+from .model import Rates, bookings_csv, hhmm_to_s, simulate_visits
 from .view import HallPicture, render
 
 log = logging.getLogger(__name__)
 
 #: The sample hall shipped with the controller (``controller/examples/hall.toml``).
 SAMPLE_HALL = Path(__file__).resolve().parents[4] / "controller" / "examples" / "hall.toml"
+def _with_bookings(config_path: Path, cfg: hall_config.HallFile, out: Path, csv_text: str) -> Path:
+    """Write the day's bookings into ``out/bookings/`` and, unless the hall config names a booking source
+    already, a copy of the config that adds ``[appointments] folder`` (the path the controller runs)."""
+    if cfg.appointments.folder or cfg.appointments.url:
+        return config_path
+    folder = out / "bookings"
+    folder.mkdir(exist_ok=True)
+    (folder / "bookings.csv").write_text(csv_text, encoding="utf-8")
+    text = config_path.read_text(encoding="utf-8")
+    line = f'folder = "{folder}"  # added by the demo: the day\'s bookings\n'
+    header = re.search(r"^\[appointments\][ \t]*(#.*)?$", text, flags=re.M)
+    if header is not None:  # the hall's own [appointments] (rules, no source): the folder goes in it
+        text = text[: header.end()] + "\n" + line + text[header.end() + 1:]
+    else:
+        text = text.rstrip() + "\n\n[appointments]\n" + line
+    copy = out / "hall.toml"
+    copy.write_text(text, encoding="utf-8")
+    return copy
+
+
 #: Real seconds the controller gets to start before the simulated day begins.
 STARTUP_S = 3.0
 #: Simulated seconds between the clock's start and the first arrival.
@@ -182,6 +203,8 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     db = out / "hall.db"
     for suffix in ("", "-wal", "-shm"):  # a fresh day every run
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    # the day's bookings, dropped in a folder the controller reads ([appointments] folder)
+    config_path = _with_bookings(config_path, cfg, out, bookings_csv(visits, today.isoformat()))
 
     undo_log = _log_to(out / "logs" / "demo.log")
     stop = threading.Event()

@@ -67,7 +67,13 @@ ErrorCode = Literal[
     "paused",
     "not_ratable",
     "already_rated",
+    # appointments (预约签到)
+    "unknown_appointment",  # no such booking code, or no booking for this ID card
+    "not_today",  # the booking is for another day
+    "already_checked_in",  # the booking was checked in before (its ticket is in the message)
+    "too_late",  # past the slot and the hall's grace, where the hall refuses late check-ins
 ]
+Arrival = Literal["early", "on_time", "late"]
 
 #: The five levels, best first (非常满意 … 非常不满意).
 LEVELS: tuple[str, ...] = ("very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied")
@@ -179,6 +185,18 @@ REQUEST_TYPES: dict[str, type[Schema]] = {
 
 
 # -- replies ---------------------------------------------------------------------------------------
+class AppointmentCheckin(Schema, kw_only=True):
+    """A booking checked in with this ticket: its slot, and how the citizen came.
+
+    ``early``: the ticket is called from the slot's start; ``on_time``: called promptly; ``late``: past the
+    slot and the hall's grace, so the ticket is a normal one (tell the citizen so)."""
+
+    code: Annotated[str, Meta(pattern=r"^[A-Za-z0-9-]{4,32}$")]
+    slot_start: datetime
+    slot_end: datetime
+    arrival: Arrival
+
+
 class Ticket(Schema, kw_only=True):
     """A ticket as the kiosk gets it."""
 
@@ -189,6 +207,7 @@ class Ticket(Schema, kw_only=True):
     ahead: Count
     est_wait_min: Minutes
     est_wait_range: MinutesRange | None = None  # shown as "约 15–25 分钟"; low <= est_wait_min <= high
+    appointment: AppointmentCheckin | None = None  # a check-in (预约签到)
     follow: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{16}$")] | None = None  # the follow page's token
 
     def __post_init__(self) -> None:
@@ -367,6 +386,20 @@ class Figures(Schema, kw_only=True):
     satisfaction: float | None = None  # (very satisfied + satisfied) / rated
 
 
+class AppointmentFigures(Schema, kw_only=True):
+    """The day's appointments: booked, checked in (in time / late), no-shows, and the wait after the slot.
+
+    ``noshow``: not checked in by the slot's end; ``wait_*``: minutes from the slot's start or the check-in,
+    whichever is later, to the first call, of the appointment tickets called so far."""
+
+    booked: Count = 0
+    checked_in: Count = 0
+    late: Count = 0
+    noshow: Count = 0
+    wait_mean_min: float | None = None
+    wait_p90_min: float | None = None
+
+
 class Stats(Schema, kw_only=True):
     """``stats``: today's figures, per window, per clerk and per half hour (keys ``HH:MM``)."""
 
@@ -377,6 +410,7 @@ class Stats(Schema, kw_only=True):
     staff: dict[str, Figures] = {}
     half_hours: dict[str, Figures] = {}
     quiet_half_hours: list[HHMM] = []
+    appointments: AppointmentFigures | None = None  # when the hall had bookings that day
 
 
 class FollowUp(Schema, kw_only=True):
