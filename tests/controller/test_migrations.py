@@ -56,6 +56,7 @@ def test_a_release_1_record_upgrades_in_place_and_keeps_everything(tmp_path):
 
     # what the record says, as the release said it
     now = at("09:30", day=9)
+    # (too few numbers on those days to name quiet half hours: stats.QUIET_MIN_TICKETS)
     for key, day in (("friday", date(2026, 3, 6)), ("monday", date(2026, 3, 9))):
         assert json.loads(msgspec.json.encode(stats.compute(c, day, now))) == expect[key], key
     assert followups.rows(c, include_closed=True) == expect["followups"]

@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
                    "mqtt://127.0.0.1:1883.")
 @click.option("--db", type=click.Path(dir_okay=False), default="/var/lib/hallq/hall.db", show_default=True,
               help="The hall's SQLite record.")
+@click.option("--haocp-url", metavar="URL", help="Upload ratings here instead of [haocp] url (`hallq demo` gives "
+                                                 "its local stand-in for the province).")
 @click.pass_context
 def command(ctx: click.Context, config_path: str | None, device_path: str | None, broker: str | None,
-            db: str) -> None:
+            db: str, haocp_url: str | None) -> None:
     """The hall controller: issues the numbers, dispatches them, keeps the hall's record.
 
     Runs until SIGTERM or Ctrl-C (then publishes `stopped`). `hallq controller report` prints a day's figures.
@@ -53,6 +55,13 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 
     try:
         cfg = hall_config.load(config_path)
+        if haocp_url:
+            if cfg.haocp is None:
+                raise ConfigError(f"--haocp-url: {config_path} has no [haocp] section (area_code, scheme) to upload with")
+            import msgspec
+
+            cfg = msgspec.structs.replace(cfg, haocp=hall_config.HaocpSection(
+                **{**msgspec.structs.asdict(cfg.haocp), "url": haocp_url}))
         if broker:
             url = BrokerURL.parse(broker)
         elif ident is not None:
@@ -73,7 +82,13 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    controller.start()
+    from .claim import OtherController
+
+    try:
+        controller.start()
+    except OtherController as exc:
+        controller.storage.close()
+        raise click.ClickException(str(exc)) from None
     log.info("controller of hall %s: broker %s, record %s", cfg.hall.id, url, db)
     while not done.wait(0.5):
         pass
@@ -109,7 +124,10 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         w = csv.writer(sys.stdout)
         w.writerow(["date", "slice", "name", *_COLUMNS, *LEVELS, "satisfaction"])
         for kind, name, f in rows:
-            w.writerow([s.date, kind, name, *_values(f), *(f.ratings.get(lv, 0) for lv in LEVELS),
+            values = _values(f)
+            if kind in ("window", "clerk"):
+                values[0] = ""  # issued: numbers are taken at a kiosk, not at a window
+            w.writerow([s.date, kind, name, *values, *(f.ratings.get(lv, 0) for lv in LEVELS),
                         "" if f.satisfaction is None else f.satisfaction])
         return
     click.echo(f"{meta.get('name', '')} ({meta.get('hall', '')}) — {s.date}")
@@ -120,9 +138,15 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         if not table:
             continue
         click.echo(f"\n{title}")
-        click.echo(_table(header, table))
+        if kind in ("window", "clerk"):  # numbers are taken at a kiosk: a window or a clerk issues none
+            click.echo(_table([header[0], *header[2:]], [[r[0], *r[2:]] for r in table]))
+        else:
+            click.echo(_table(header, table))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
+    else:
+        click.echo(f"\n错时办事 quietest half hours: 取号不足 {stats.QUIET_MIN_TICKETS} 个，暂不推荐 "
+                   f"(fewer than {stats.QUIET_MIN_TICKETS} numbers taken: none named yet)")
     if s.appointments is not None:
         a = s.appointments
         wait = "" if a.wait_p90_min is None else f", 时段后等候 wait after the slot: 平均 mean {a.wait_mean_min}, P90 {a.wait_p90_min} 分钟 min"

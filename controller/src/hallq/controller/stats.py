@@ -12,7 +12,11 @@ Used for the retained ``stats`` topic and ``hallq controller report``. What each
 - ``ratings`` per level and ``satisfaction`` as halls report it: (very satisfied + satisfied) / rated;
 - ``quiet_half_hours``: the three half hours of the opening hours with the fewest numbers taken over the
   seven days before (or, on a hall's first day, the half hours of the day that are over) (错时办事: when
-  to tell citizens to come).
+  to tell citizens to come); none until at least :data:`QUIET_MIN_TICKETS` numbers were counted (with one
+  ticket in the day, every half hour but one has none: "quiet" would mean nothing).
+
+``issued`` counts numbers taken, which happens at a kiosk, not at a window: a window's or a clerk's
+figures have no ``issued`` (the report leaves that column out for them).
 
 - ``appointments``: booked, checked in (in time / late), no-shows, and the wait after the slot's start
   (:func:`appointment_figures`).
@@ -33,6 +37,8 @@ from hallq.shared.schemas import LEVELS, AppointmentFigures, Figures, Stats
 
 QUIET_COUNT = 3
 QUIET_DAYS = 7
+#: Fewer numbers than this over the counted days name no quiet half hours.
+QUIET_MIN_TICKETS = 30
 
 
 @dataclass
@@ -219,6 +225,8 @@ def quiet_half_hours(conn: sqlite3.Connection, day: date, at: datetime | None = 
         if at is not None and at.date() == day:
             over = at.hour * 60 + at.minute - 30
             slots = [s for s in slots if int(s[:2]) * 60 + int(s[3:]) <= over]
+    if sum(counts.values()) < QUIET_MIN_TICKETS:
+        return []
     if not hours:  # no opening hours: only the half hours in which anything happened
         slots = [s for s in slots if counts[s]]
     quiet = sorted(slots, key=lambda s: (counts[s], s))[:QUIET_COUNT]

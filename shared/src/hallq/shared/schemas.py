@@ -169,6 +169,14 @@ class RateRequest(Schema, kw_only=True):
     at: datetime | None = None  # when it was pressed, for ratings kept while offline
 
 
+class DemoPress(Schema, kw_only=True):
+    """``demo/pad/{n}/press`` (``hallq demo`` only): the simulated citizen served ``ticket`` will press
+    ``level`` on the real pad at window ``n`` when it invites the rating (the pad drives its mock GPIO pin)."""
+
+    ticket: TicketNumber
+    level: Level
+
+
 class CancelRequest(Schema, kw_only=True):
     """``cancel``: the holder of a waiting ticket gives it up (取消排号), e.g. by texting ``取消``.
 
@@ -457,6 +465,19 @@ class ModemHealth(Schema, kw_only=True):
     outbox: Count = 0  # messages waiting to be sent
     failed_today: Count = 0  # messages given up today
     detail: str | None = None
+
+
+class ControllerInstance(Schema, kw_only=True):
+    """``controller/instance``: the controller process that serves the hall, republished every few seconds
+    while it runs (``beat`` counts up) and cleared on a clean stop. A controller starting for the same hall
+    sees it beat and refuses to start, naming this one."""
+
+    instance: Annotated[str, Meta(max_length=64)]
+    host: ShortText
+    pid: Annotated[int, Meta(ge=1)]
+    db: Annotated[str, Meta(max_length=1000)]
+    since: datetime
+    beat: Count = 0
 
 
 class DeviceHealth(Schema, kw_only=True):
