@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import signal
 import sqlite3
@@ -19,6 +18,8 @@ from hallq.shared.config import BrokerURL, ConfigError
 from hallq.shared.identity import DEVICE_HELP, for_app
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS, Figures
 
+from .report import COLUMN_NAMES
+
 log = logging.getLogger(__name__)
 
 
@@ -31,9 +32,11 @@ log = logging.getLogger(__name__)
                    "mqtt://127.0.0.1:1883.")
 @click.option("--db", type=click.Path(dir_okay=False), default="/var/lib/hallq/hall.db", show_default=True,
               help="The hall's SQLite record.")
+@click.option("--haocp-url", metavar="URL", help="Upload ratings here instead of [haocp] url (`hallq demo` gives "
+                                                 "its local stand-in for the province).")
 @click.pass_context
 def command(ctx: click.Context, config_path: str | None, device_path: str | None, broker: str | None,
-            db: str) -> None:
+            db: str, haocp_url: str | None) -> None:
     """The hall controller: issues the numbers, dispatches them, keeps the hall's record.
 
     Runs until SIGTERM or Ctrl-C (then publishes `stopped`). `hallq controller report` prints a day's figures.
@@ -54,6 +57,13 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 
     try:
         cfg = hall_config.load(config_path)
+        if haocp_url:
+            if cfg.haocp is None:
+                raise ConfigError(f"--haocp-url: {config_path} has no [haocp] section (area_code, scheme) to upload with")
+            import msgspec
+
+            cfg = msgspec.structs.replace(cfg, haocp=hall_config.HaocpSection(
+                **{**msgspec.structs.asdict(cfg.haocp), "url": haocp_url}))
         if broker:
             url = BrokerURL.parse(broker)
         elif ident is not None:
@@ -79,7 +89,13 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    controller.start()
+    from .claim import OtherController
+
+    try:
+        controller.start()
+    except OtherController as exc:
+        controller.storage.close()
+        raise click.ClickException(str(exc)) from None
     log.info("controller of hall %s: broker %s, record %s", cfg.hall.id, url, db)
     while not done.wait(0.5):
         pass
@@ -94,41 +110,38 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 @click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values for a spreadsheet.")
 def report(db: str, day: str | None, as_csv: bool) -> None:
     """A day's figures: the hall, each window, each clerk, each half hour; the quietest half hours."""
+    from . import report as day_report
     from . import stats
 
     conn = _record(db)
-    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    meta = day_report.meta(conn)  # type: ignore[arg-type]
     tz = ZoneInfo(meta.get("timezone", "Asia/Shanghai"))
     now = _now(str(tz))
     try:
         d = date.fromisoformat(day) if day else now.date()
     except ValueError:
         raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
-    s = stats.compute(conn, d, now)
-    staff = stats.staff_names(conn, d)
-    wnames = stats.window_names(conn)
-    rows: list[tuple[str, str, Figures]] = [("hall", meta.get("name", meta.get("hall", "")), s.hall)]
-    rows += [("window", wnames.get(k, k), f) for k, f in s.windows.items()]
-    rows += [("clerk", f"{staff.get(k, '')} ({k})", f) for k, f in s.staff.items()]
-    rows += [("half_hour", k, f) for k, f in s.half_hours.items()]
     if as_csv:
-        w = csv.writer(sys.stdout)
-        w.writerow(["date", "slice", "name", *_COLUMNS, *LEVELS, "satisfaction"])
-        for kind, name, f in rows:
-            w.writerow([s.date, kind, name, *_values(f), *(f.ratings.get(lv, 0) for lv in LEVELS),
-                        "" if f.satisfaction is None else f.satisfaction])
+        day_report.write_csv(sys.stdout, conn, d, now)  # type: ignore[arg-type]
         return
+    s, rows = day_report.rows(conn, d, now)  # type: ignore[arg-type]
     click.echo(f"{meta.get('name', '')} ({meta.get('hall', '')}) — {s.date}")
-    header = ["", *_COLUMN_NAMES, "评价数", "满意率"]
+    header = ["", *COLUMN_NAMES, "评价数", "满意率"]
     for title, kind in (("全厅 hall", "hall"), ("窗口 windows", "window"), ("工作人员 clerks", "clerk"),
                         ("每半小时 half hours", "half_hour")):
         table = [[name, *_show(f)] for k, name, f in rows if k == kind]
         if not table:
             continue
         click.echo(f"\n{title}")
-        click.echo(_table(header, table))
+        if kind in ("window", "clerk"):  # numbers are taken at a kiosk: a window or a clerk issues none
+            click.echo(_table([header[0], *header[2:]], [[r[0], *r[2:]] for r in table]))
+        else:
+            click.echo(_table(header, table))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
+    else:
+        click.echo(f"\n错时办事 quietest half hours: 取号不足 {stats.QUIET_MIN_TICKETS} 个，暂不推荐 "
+                   f"(fewer than {stats.QUIET_MIN_TICKETS} numbers taken: none named yet)")
     if s.appointments is not None:
         a = s.appointments
         wait = "" if a.wait_p90_min is None else f", 时段后等候 wait after the slot: 平均 mean {a.wait_mean_min}, P90 {a.wait_p90_min} 分钟 min"
@@ -287,19 +300,9 @@ def _followup_table(found: list[dict], today: str) -> str:
     return _table(header, table)
 
 
-_COLUMNS = ["issued", "called", "served", "noshow", "transferred", "wait_mean_min", "wait_p90_min",
-            "service_mean_min"]
-_COLUMN_NAMES = ["取号", "叫号", "办结", "过号", "转号", "平均等候", "P90等候", "平均办理"]
-
-
-def _values(f: Figures) -> list[object]:
-    return [f.issued, f.called, f.served, f.noshow, f.transferred,
-            "" if f.wait_mean_min is None else f.wait_mean_min,
-            "" if f.wait_p90_min is None else f.wait_p90_min,
-            "" if f.service_mean_min is None else f.service_mean_min]
-
-
 def _show(f: Figures) -> list[str]:
+    from .report import values as _values
+
     rated = sum(f.ratings.values())
     sat = "" if f.satisfaction is None else f"{f.satisfaction * 100:.2f}%"
     return [str(v) for v in _values(f)] + [str(rated) if rated else "", sat]

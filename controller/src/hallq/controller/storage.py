@@ -26,11 +26,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import Call, Staff
 
 from . import core, schema
 from .config import HallFile
-from .db import connect
+from .db import DatabaseInUse, DbLock, connect
 
 #: Answers to earlier requests are kept this long (a client repeats a request within seconds or minutes).
 REPLY_RETENTION = timedelta(days=2)
@@ -60,6 +61,23 @@ class Storage:
         self.cfg = cfg
         #: The system says its clock is synchronised: the state is trusted even if the clock is behind the record.
         self.clock_synced = False
+        self.lock = DbLock(self.path)
+        try:
+            ensure_parent(self.path, "the hall's record")
+            self.lock.acquire()
+        except DatabaseInUse as exc:
+            raise StorageError(str(exc)) from None
+        except OSError as exc:
+            if exc.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):  # the machine's state: try again later
+                raise StorageUnwritable(f"cannot write the record {self.path}: {exc.strerror}") from None
+            raise StorageError(f"{self.path}: cannot create the database: {exc.strerror or exc}") from None
+        try:
+            self._open(cfg)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, cfg: HallFile) -> None:
         try:
             self.conn = connect(self.path)
             schema.migrate(self.conn)
@@ -89,6 +107,7 @@ class Storage:
 
     def close(self) -> None:
         self.conn.close()
+        self.lock.release()
 
     def _tx(self, fn: Any) -> None:
         c = self.conn

@@ -173,6 +173,14 @@ class RateRequest(Schema, kw_only=True):
     called_at: datetime | None = None
 
 
+class DemoPress(Schema, kw_only=True):
+    """``demo/pad/{n}/press`` (``hallq demo`` only): the simulated citizen served ``ticket`` will press
+    ``level`` on the real pad at window ``n`` when it invites the rating (the pad drives its mock GPIO pin)."""
+
+    ticket: TicketNumber
+    level: Level
+
+
 class CancelRequest(Schema, kw_only=True):
     """``cancel``: the holder of a waiting ticket gives it up (取消排号), e.g. by texting ``取消``.
 
@@ -318,6 +326,7 @@ class CategoryQueue(Schema, kw_only=True):
     #: The numbers waiting in this queue, in the order they will be called as things stand (a ticket's
     #: index is how many are ahead of it); tickets transferred to one window are not in any queue's order.
     order: list[TicketNumber] = []
+    oldest_at: datetime | None = None  # when the longest-waiting ticket of this queue was issued (or transferred)
 
     def __post_init__(self) -> None:
         _check_range(self.est_wait_min, self.est_wait_range)
@@ -407,7 +416,7 @@ class AppointmentFigures(Schema, kw_only=True):
 
 
 class Stats(Schema, kw_only=True):
-    """``stats``: today's figures, per window, per clerk and per half hour (keys ``HH:MM``)."""
+    """``stats``: today's figures, per window, per clerk, per half hour (keys ``HH:MM``) and per category."""
 
     date: DateStr
     at: datetime
@@ -415,6 +424,7 @@ class Stats(Schema, kw_only=True):
     windows: dict[str, Figures] = {}
     staff: dict[str, Figures] = {}
     half_hours: dict[str, Figures] = {}
+    categories: dict[str, Figures] = {}  # by the category's code
     quiet_half_hours: list[HHMM] = []
     appointments: AppointmentFigures | None = None  # when the hall had bookings that day
 
@@ -463,6 +473,19 @@ class ModemHealth(Schema, kw_only=True):
     outbox: Count = 0  # messages waiting to be sent
     failed_today: Count = 0  # messages given up today
     detail: str | None = None
+
+
+class ControllerInstance(Schema, kw_only=True):
+    """``controller/instance``: the controller process that serves the hall, republished every few seconds
+    while it runs (``beat`` counts up) and cleared on a clean stop. A controller starting for the same hall
+    sees it beat and refuses to start, naming this one."""
+
+    instance: Annotated[str, Meta(max_length=64)]
+    host: ShortText
+    pid: Annotated[int, Meta(ge=1)]
+    db: Annotated[str, Meta(max_length=1000)]
+    since: datetime
+    beat: Count = 0
 
 
 class DeviceHealth(Schema, kw_only=True):
