@@ -7,7 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv)
+APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv
+  # the Raspberry Pi images (images/): an arm64 Debian base under emulation, disks without mounting, QEMU boots
+  mmdebstrap qemu-user-static binfmt-support arch-test qemu-system-arm qemu-utils genimage bmap-tools mtools
+  dosfstools e2fsprogs fdisk zstd)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -22,11 +25,11 @@ if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-    sudo apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "setup: please install these Debian packages first, then run this again:" >&2
     echo "  sudo apt-get install ${missing[*]}" >&2
