@@ -116,7 +116,7 @@ def enable_units(layer: Layer, rootfs: Path) -> None:
         sh("systemctl", f"--root={rootfs}", "--quiet", *args)
 
     systemctl("enable", "hallq-setup.service", "systemd-networkd.service", "systemd-resolved.service",
-              "fake-hwclock.service", "ssh.service", *layer.units)
+              "fake-hwclock.service", "hallq-clock-save.timer", "ssh.service", *layer.units)
     # services of other roles that the shared base installed, and what a device does not want
     for unit in ("mosquitto.service", "chrony.service"):
         if unit not in layer.units:
