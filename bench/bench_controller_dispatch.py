@@ -1,7 +1,7 @@
 """Dispatch quality and wait estimates on a simulated day (issue 3, benchmarks 3 and 4).
 
 The sample hall (``controller/examples/hall.toml``: six categories, eight windows with overlapping skills,
-two of them comprehensive) has a simulated day (``hallq.controller.demo.model``, fixed seed) played in
+two of them comprehensive) has a simulated day (``hallq.demo.model``, fixed seed) played in
 virtual time, with a clerk at every window, against three policies at the same staffing:
 
 - ``controller``: the controller's pure core itself (``hallq.controller.core.handle``, driven with contract
@@ -25,10 +25,10 @@ from datetime import date
 from pathlib import Path
 
 from hallq.controller import config
-from hallq.controller.demo.corepolicy import CorePolicy
-from hallq.controller.demo.hall import shape_of
-from hallq.controller.demo.model import Rates, simulate_visits
-from hallq.controller.demo.simulate import (
+from hallq.demo.corepolicy import CorePolicy
+from hallq.demo.hall import shape_of
+from hallq.demo.model import Rates, simulate_visits
+from hallq.demo.simulate import (
     FifoPerCategory,
     FifoPerCategoryRoundRobin,
     GlobalFifo,

@@ -26,10 +26,10 @@ if ((${#missing[@]})); then
     echo "setup: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=600 update -qq
-    apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
     sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "setup: please install these Debian packages first, then run this again:" >&2
     echo "  sudo apt-get install ${missing[*]}" >&2

@@ -103,7 +103,7 @@ class Amqtt:
     name = "amqtt"
 
     def __init__(self, workdir: Path | None = None, port: int | None = None):
-        from hallq.controller.broker import EmbeddedBroker
+        from hallq.demo.broker import EmbeddedBroker
 
         self.port = port or free_port()
         self._broker = EmbeddedBroker("127.0.0.1", self.port)

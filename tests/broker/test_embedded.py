@@ -59,7 +59,7 @@ def test_connect_rush_drops_nobody(tmp_path):
 
 def test_subscription_walk_tolerates_new_filters():
     """What amqtt does on connect (walk every filter) while another client subscribes (adds one)."""
-    from hallq.controller.broker import _SnapshotDict
+    from hallq.demo.broker import _SnapshotDict
 
     subs = _SnapshotDict({"a/#": [], "b/+": []})
     walked = []

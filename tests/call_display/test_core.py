@@ -150,3 +150,30 @@ def test_voice_off_means_no_announcements():
 def test_window_mode_needs_a_window():
     with pytest.raises(ValueError):
         core.initial(core.Settings(mode="window"))
+
+
+def test_a_window_the_hall_does_not_have_is_named_on_the_screen():
+    """It once showed 正在连接… forever: the hall's config says which windows exist."""
+    s = core.initial(core.Settings(mode="window", window=99, hall="demo"))
+    s, _ = core.handle(s, core.LinkChanged(True), 0.0)
+    assert core.window_view(s, 0.5, WALL).problem is None  # the config has not come yet: still connecting
+    s, _ = core.handle(s, core.ConfigMsg(samples.hall_config()), 0.1)
+    v = core.window_view(s, 0.2, WALL)
+    assert v.problem is not None and v.problem[1] == "hall demo has no window 99 (its windows: 1, 2, 3, 4, 5, 6)"
+    assert "没有 99 号窗口" in v.problem[0]
+    ok = core.initial(core.Settings(mode="window", window=3, hall="demo"))
+    ok, _ = core.handle(ok, core.ConfigMsg(samples.hall_config()), 0.0)
+    assert core.window_view(ok, 60, WALL).problem is None
+
+
+@pytest.mark.parametrize("mode,window", [("hall", None), ("window", 3)])
+def test_a_hall_nobody_publishes_is_named_after_a_grace_period(mode, window):
+    s = core.initial(core.Settings(mode=mode, window=window, hall="demo2"))
+    view = core.hall_view if mode == "hall" else core.window_view
+    assert view(s, 100.0, WALL).problem is None  # not connected: that is the offline mark's business
+    s, _ = core.handle(s, core.LinkChanged(True), 10.0)
+    assert view(s, 10.0 + core.NO_HALL_AFTER - 0.1, WALL).problem is None
+    p = view(s, 10.0 + core.NO_HALL_AFTER, WALL).problem
+    assert p is not None and p[1].startswith("hall demo2 is not on this broker") and "找不到大厅 demo2" in p[0]
+    late, _ = core.handle(s, core.ControllerStatus("stopped"), 20.0)  # a controller that ran it once: known
+    assert view(late, 30.0, WALL).problem is None

@@ -53,16 +53,16 @@ def test_hall_screen(fonts, tmp_path, size):
     check_layout(boxes, size)
     labels = {b.label for b in boxes}
     assert {"title", "clock", "newest_ticket", "newest_window", "newest_en", "offline", "ticker",
-            "window_name_6", "window_ticket_1", "window_status_3", "waiting_count_D"} <= labels
+            "window_name:6", "window_ticket:1", "window_status:3", "waiting_count:D"} <= labels
     assert box(boxes, "newest_ticket").text == "A024"
     assert box(boxes, "newest_ticket").rect.height >= 150  # ~10 cm on a 55" screen: readable from 10 m
     assert box(boxes, "newest_window").text == "请到 2号窗口 办理"
     assert box(boxes, "newest_window").rect.height >= 50
-    assert box(boxes, "recent_ticket_0").text == "A023" and box(boxes, "recent_window_0").text == "→ 1号窗口"
-    assert box(boxes, "recent_ticket_0").rect.height >= 50
-    assert box(boxes, "waiting_count_D").text == "27人"
+    assert box(boxes, "recent_ticket:0").text == "A023" and box(boxes, "recent_window:0").text == "→ 1号窗口"
+    assert box(boxes, "recent_ticket:0").rect.height >= 50
+    assert box(boxes, "waiting_count:D").text == "27人"
     # the longest window name is shown whole or cut with an ellipsis, never drawn past its box
-    long_name = box(boxes, "window_name_6").text
+    long_name = box(boxes, "window_name:6").text
     assert long_name == samples.window_name(6) or long_name.endswith("…")
 
 
@@ -137,7 +137,7 @@ def test_many_windows_and_the_sample_hall_fit(fonts, tmp_path):
         boxes = HallRenderer(fonts).draw(surf, core.hall_view(state(config=cfg), 0, WALL), 0)
         pygame.image.save(surf, str(tmp_path / f"14-windows-{size[0]}.png"))
         check_layout(boxes, size)
-        assert {f"window_name_{n}" for n in range(1, 15)} <= {b.label for b in boxes}
+        assert {f"window_name:{n}" for n in range(1, 15)} <= {b.label for b in boxes}
 
 
 def test_english_can_be_turned_off(fonts):
@@ -167,3 +167,71 @@ def test_a_recall_says_calling_again(fonts):
     boxes = HallRenderer(fonts).draw(pygame.Surface((1920, 1080)), core.hall_view(s, 0.0, WALL), 0.0)
     assert box(boxes, "newest_label").text == "再次呼叫 · Calling again"
     assert box(boxes, "newest_ticket").text == "C021"
+    s, _ = core.handle(s, core.CallMsg(samples.call("C022", 3, minutes=4)), 1.0)
+    boxes = HallRenderer(fonts).draw(pygame.Surface((1920, 1080)), core.hall_view(s, 1.0, WALL), 1.0)
+    assert box(boxes, "newest_label").text == "正在呼叫 · Now calling"  # a heading, not half a sentence ("请 ·")
+
+
+# -- legible from 10 m: a minimum glyph height per text role ----------------------------------------------------
+def example_hall():
+    """The sample hall of `make demo` (controller/examples/hall.toml): six categories, eight windows."""
+    import tomllib
+    from pathlib import Path
+
+    from hallq.shared.schemas import CategoryInfo, WindowInfo
+
+    raw = tomllib.loads((Path(__file__).parents[2] / "controller/examples/hall.toml").read_text("utf-8"))
+    return samples.hall_config(
+        name=raw["hall"]["name"] if "hall" in raw else "示范县政务服务中心",
+        categories=[CategoryInfo(code=c["code"], name=c["name"], prefix=c["code"], name_en=c.get("name_en"))
+                    for c in raw["categories"]],
+        windows=[WindowInfo(no=w["no"], name=w["name"], name_en=w.get("name_en"), categories=["A"])
+                 for w in raw["windows"]])
+
+
+HALLS = {
+    "sample": samples.hall_config,
+    "example": example_hall,
+    "14-windows": lambda: samples.hall_config(windows=[
+        samples.WindowInfo(no=n, name=f"{n}号窗口 综合受理", categories=["A"]) for n in range(1, 15)]),
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["landscape", "portrait"])
+@pytest.mark.parametrize("hall", sorted(HALLS))
+def test_every_label_is_legible_from_10_m(fonts, tmp_path, size, hall):
+    """Every text on the hall screen reaches its role's minimum glyph height (render.MIN_GLYPH_PX), and the
+    texts of one role in a table share one size (the English category names were once 12 px, one of them
+    twice the size of the others)."""
+    from hallq.call_display.render import MIN_GLYPH_PX, glyph_height, role_of
+
+    r = HallRenderer(fonts)
+    s, _ = core.handle(state(config=HALLS[hall]()), core.CallMsg(samples.call("A024", 2, minutes=1)), 1.0)
+    surf = pygame.Surface(size)
+    boxes = r.draw(surf, core.hall_view(s, 1.0, WALL), 1.0)
+    pygame.image.save(surf, str(tmp_path / f"{hall}-{size[0]}x{size[1]}.png"))
+    check_layout(boxes, size)
+    sizes: dict[str, set[int]] = {}
+    for b in boxes:
+        role = role_of(b.label)
+        assert role in MIN_GLYPH_PX, f"{b.label}: a text role without a legibility floor"
+        h = glyph_height(r.cache, b.text, b.size, b.bold)
+        assert h >= MIN_GLYPH_PX[role], f"{b.label} {b.text!r}: glyphs {h} px, under {MIN_GLYPH_PX[role]} px"
+        sizes.setdefault(role, set()).add(b.size)
+    for role in ("window_name", "window_status", "window_ticket", "recent_ticket", "recent_window", "waiting_name",
+                 "waiting_name_en", "waiting_count", "waiting_est"):
+        assert len(sizes.get(role, {0})) == 1, f"{role} drawn in several sizes: {sorted(sizes[role])}"
+    if hall == "example":
+        assert {role_of(b.label) for b in boxes} >= {"waiting_name_en", "title_en", "newest_en"}
+
+
+def test_glyph_height_measures_what_the_eye_reads(fonts):
+    """Capital height for Latin text and digits, a full ideograph's for Chinese alone, whatever letters the
+    text has."""
+    from hallq.call_display.render import TextCache, glyph_height
+
+    cache = TextCache(fonts)
+    assert glyph_height(cache, "Taxation", 40) == glyph_height(cache, "HHH", 40) < glyph_height(cache, "税务", 40)
+    assert 0.65 < glyph_height(cache, "x", 100) / 100 < 0.8  # a cap height, not an x-height
+    assert glyph_height(cache, "0人", 40) == glyph_height(cache, "H", 40)  # the digit is what must be read
+    assert glyph_height(cache, "即到即办", 40) == glyph_height(cache, "国", 40)

@@ -387,3 +387,31 @@ def test_no_sound_device_keeps_the_screen_and_says_so(controller, quick_pack, tm
             os.environ.pop("SDL_AUDIODRIVER", None)
         else:
             os.environ["SDL_AUDIODRIVER"] = old
+
+
+def test_a_window_the_hall_lacks_is_said_on_screen_and_in_the_log(controller, tmp_path):
+    """``--window 99`` on the sample hall (windows 1-8) once waited on 正在连接… forever."""
+    cfg = tmp_path / "display.toml"
+    cfg.write_text(hall_toml(controller.url) + "window = 99\n", encoding="utf-8")
+    shot = tmp_path / "w99.png"
+    r = subprocess.run([HALLQ, "display", "--config", str(cfg), "--mode", "window", "--headless", "--screenshot",
+                        str(shot), "--wait", "20"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "ERROR hallq.call_display.app: hall demo has no window 99 (its windows: 1, 2, 3, 4, 5, 6, 7, 8)" in r.stderr
+    assert shot.exists()
+
+
+def test_a_screen_asked_for_where_there_is_none_stops_with_one_line(controller, tmp_path):
+    """Without a display SDL falls back to drawing offscreen: a window nobody sees. Say so and stop."""
+    import os
+
+    cfg = tmp_path / "display.toml"
+    cfg.write_text(hall_toml(controller.url).replace('screen = "headless"', 'screen = "window"'), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY")}
+    r = subprocess.run([HALLQ, "display", "--config", str(cfg)], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 1
+    assert "Error: no screen: SDL found no display" in r.stderr and "--headless" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run([HALLQ, "display", "--config", str(cfg), "--headless", "--screenshot",
+                        str(tmp_path / "h.png")], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr  # asked for: headless is fine

@@ -127,7 +127,7 @@ def test_next_calls_and_announces(hall):
     assert {"queue", "board", 1} <= fx.changed
     ws = core.window_state(hall.state, 1)
     assert ws.status == "serving" and ws.ticket.number == "A001" and ws.staff.name == "clerk 1"
-    v = hall.state.tickets["A001"].visit
+    v = hall.state.tickets["A001"].call
     assert v.wait_s == 180 and v.staff_id == "s1"
 
 
@@ -145,8 +145,8 @@ def test_next_while_serving_finishes_current(hall):
     hall.later(5)
     assert number(hall.op(1, "next")) == "A002"
     t = hall.state.tickets["A001"]
-    assert t.status == "done" and t.visit.outcome == "done" and t.visit.case_id is None
-    assert t.visit.ended_at - t.visit.called_at == timedelta(minutes=5)
+    assert t.status == "done" and t.call.outcome == "done" and t.call.case_id is None
+    assert t.call.ended_at - t.call.called_at == timedelta(minutes=5)
     # and when nobody waits any more, the current one is still finished, the answer is `empty`
     r = hall.op(1, "next")
     assert code(r) == "empty" and "A002 is done" in r["error"]["message"]
@@ -188,7 +188,7 @@ def test_done_with_case(hall):
     hall.op(1, "next")
     r = hall.op(1, "done", case=Case(id="C-1", item_code="110101", item_name="社保卡补办", kind="instant"))
     assert r["ticket"]["status"] == "done"
-    v = hall.state.tickets["A001"].visit
+    v = hall.state.tickets["A001"].call
     assert (v.case_id, v.item_code, v.item_name, v.case_kind) == ("C-1", "110101", "社保卡补办", "instant")
     assert core.window_state(hall.state, 1).status == "idle"
 
@@ -236,8 +236,8 @@ def test_transfer_to_category_keeps_number_and_goes_first(hall):
     assert number(hall.op(2, "next")) == "A001"
     assert number(hall.op(2, "next")) == "B001"
     t = hall.state.tickets["A001"]
-    assert [v.outcome for v in t.visits] == ["transferred", "done"]
-    assert t.visits[1].first is False
+    assert [v.outcome for v in t.calls] == ["transferred", "done"]
+    assert t.calls[1].first is False
 
 
 def test_transfer_to_window(hall):
@@ -428,9 +428,9 @@ def test_midnight_rollover(hall):
     hall.op(1, "next")
     hall.at(at("00:00", day=3))
     fx = hall.tick()
-    expired = {r.number for r in fx.records if isinstance(r, core.Ticket) and r.status == "expired"}
+    expired = {r.number for r in fx.records if isinstance(r, core.TicketRec) and r.status == "expired"}
     assert expired == {"A002", "B001"}
-    done = {r.number for r in fx.records if isinstance(r, core.Ticket) and r.status == "done"}
+    done = {r.number for r in fx.records if isinstance(r, core.TicketRec) and r.status == "done"}
     assert done == {"A001"}
     assert hall.state.day == at("00:00", day=3).date() and hall.state.seq == {}
     assert core.window_state(hall.state, 1).status == "closed"
@@ -527,7 +527,7 @@ def test_estimate_closed_formula_for_long_queues(monkeypatch):
     for _ in range(3):
         h.take("A")
     h.op(1, "next")
-    monkeypatch.setattr(core, "SIMULATE_MAX_WAITING", 0)
+    monkeypatch.setattr(core.estimate, "SIMULATE_MAX_WAITING", 0)
     # (2 ahead + 0.5) * 6 min / 1 window
     assert core.estimate_wait(h.state, "A", 2, h.now) == 15
 

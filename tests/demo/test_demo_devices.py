@@ -11,7 +11,7 @@ import textwrap
 import time
 
 from click.testing import CliRunner
-from hallq.controller.demo import cli as demo_cli
+from hallq.demo import cli as demo_cli
 from hallq.shared.demo import DemoContext, DemoProcess
 from harness import Monitor
 

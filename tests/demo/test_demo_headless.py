@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from hallq.controller import config
-from hallq.controller.demo.hall import shape_of
-from hallq.controller.demo.model import Rates, hhmm_to_s, simulate_visits
+from hallq.demo.hall import shape_of
+from hallq.demo.model import Rates, hhmm_to_s, simulate_visits
 
 SAMPLE = Path(__file__).resolve().parents[2] / "controller" / "examples" / "hall.toml"
 
@@ -60,7 +60,7 @@ def test_headless_demo_report_matches_the_simulated_day(mosquitto, tmp_path):
 
 def test_the_live_view_runs_the_day_and_ends_with_the_report(mosquitto, tmp_path):
     from click.testing import CliRunner
-    from hallq.controller.demo import cli as demo_cli
+    from hallq.demo import cli as demo_cli
 
     result = CliRunner().invoke(demo_cli.command, [
         "--no-devices", "--speed", "900", "--span", "09:00-09:15", "--broker", mosquitto.url,

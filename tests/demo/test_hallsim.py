@@ -7,8 +7,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hallq.controller import config
-from hallq.controller.demo.hall import shape_of
-from hallq.controller.demo.hallsim import SimHall, person_key
+from hallq.demo.hall import shape_of
+from hallq.demo.hallsim import SimHall, person_key
 from hallq.shared.clock import scaled
 from hallq.shared.schemas import TakeRequest
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from hallq.controller import config
-from hallq.controller.demo.hall import PROFILES, default_profile, shape_of
-from hallq.controller.demo.model import (
+from hallq.demo.hall import PROFILES, default_profile, shape_of
+from hallq.demo.model import (
     HALF_HOUR,
     LEVELS,
     Rates,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from hallq.controller import config
-from hallq.controller.demo.corepolicy import CorePolicy
-from hallq.controller.demo.hall import shape_of
-from hallq.controller.demo.model import CategoryProfile, HallShape, Item, simulate_visits
-from hallq.controller.demo.simulate import (
+from hallq.demo.corepolicy import CorePolicy
+from hallq.demo.hall import shape_of
+from hallq.demo.model import CategoryProfile, HallShape, Item, simulate_visits
+from hallq.demo.simulate import (
     NOSHOW_AFTER_S,
     RECALL_AFTER_S,
     WALK_S,
@@ -33,7 +33,7 @@ def cfg():
 
 
 def visit(i, t, cat, service=300.0, priority=None, answers=0):
-    from hallq.controller.demo.model import Visit
+    from hallq.demo.model import Visit
 
     return Visit(id=i, arrival_s=t, category=cat, priority=priority, channel="touch", service_s=service,
                  answers_after=answers, transfer=None, rates=True, rating_u=0.5, item=Item("X", "x"),

@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hallq.controller import config
-from hallq.controller.demo.view import HallPicture, render
+from hallq.demo.view import HallPicture, render
 from hallq.shared.mqtt import Message
 from hallq.shared.schemas import (
     Board,

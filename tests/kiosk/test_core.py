@@ -261,3 +261,48 @@ def test_a_printer_that_never_reports_stops_the_request_without_a_number():
     assert s.screen == "error" and s.failure.kind == "printer_offline" and s.pending is None
     _, eff = core.handle(s, PrinterChecked(True, "ok"), at(8))  # late: nothing is sent
     assert not any(isinstance(e, SendTake) for e in eff)
+
+
+LUNCH_HALL = HallConfig(hall="demo", name="示范中心", timezone="Asia/Shanghai", windows=[],
+                        hours=[("09:00", "12:00"), ("14:00", "18:00")], categories=HALL.categories)
+
+
+def test_closed_screen_follows_the_hall_clock():
+    """Outside the hours the idle kiosk shows the closed screen with the next opening, and home again at it."""
+    s = core.initial(Settings(device="k", req_prefix="k"), T0)
+    s, _ = core.handle(s, ConfigChanged(LUNCH_HALL), T0)
+    s, _ = core.handle(s, Tick(T0), T0)
+    assert s.screen == "home"
+    noon = T0.replace(hour=12, minute=0)
+    s, _ = core.handle(s, Tick(noon), noon)
+    assert s.screen == "closed" and s.opens_at == T0.replace(hour=14, minute=0) and s.opens_in_days == 0
+    s, fx = core.handle(s, Press("category", "A"), noon)
+    assert s.screen == "closed" and fx == []  # nothing to take
+    s, _ = core.handle(s, Press("language"), noon)
+    assert s.lang == "en" and s.screen == "closed"
+    two = T0.replace(hour=14, minute=0)
+    s, _ = core.handle(s, Tick(two), two)
+    assert s.screen == "home" and s.lang == "zh"
+    late = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("UTC"))  # 18:30 in the hall's time zone
+    s, _ = core.handle(s, Tick(late), two)
+    assert s.screen == "closed" and s.opens_at.hour == 9 and s.opens_in_days == 1
+
+
+def test_closing_time_does_not_cut_off_a_citizen_in_the_middle():
+    s = core.initial(Settings(device="k", req_prefix="k"), T0)
+    s, _ = core.handle(s, ConfigChanged(LUNCH_HALL), T0)
+    s, _ = core.handle(s, CardRead(YOUNG), T0)
+    noon = T0.replace(hour=12, minute=0)
+    s, _ = core.handle(s, Tick(noon), T0)
+    assert s.screen == "home" and s.card is YOUNG  # the controller's answer will say closed, if it comes to that
+    s, _ = core.handle(s, Tick(noon), T0 + timedelta(seconds=31))  # idle: the card is forgotten, then closed
+    s, _ = core.handle(s, Tick(noon), T0 + timedelta(seconds=31.2))
+    assert s.screen == "closed" and s.card is None
+
+
+def test_without_the_hall_clock_or_hours_nothing_closes():
+    s = core.initial(Settings(device="k", req_prefix="k"), T0)
+    s, _ = core.handle(s, ConfigChanged(HALL), T0)  # no hours: always open
+    midnight = T0.replace(hour=0)
+    s, _ = core.handle(s, Tick(midnight), T0)
+    assert s.screen == "home"

@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hallq.kiosk import core
 from hallq.kiosk.app import KioskApp
 from hallq.kiosk.config import load
 from hallq.kiosk.idcard import IdNumber
@@ -190,12 +191,37 @@ def test_hall_closed(tmp_path, mosquitto, make_kiosk):
     c = Controller(tmp_path / "closed", mosquitto.url, hours=f'hours = [["{start}", "{end}"]]').start()
     try:
         app = make_kiosk()
-        tap(app, "category", "A")
+        # the closed screen from the hours in `config`, before anyone taps (it once looked open until a tap)
+        assert app.run_until(lambda s: s.screen == "closed", 5)
+        assert app.state.opens_at is not None and app.state.opens_at.strftime("%H:%M") == start
+        with pytest.raises(LookupError):
+            app.ui.find("category", "A")
+        # a citizen who was already choosing when the hall closed gets the controller's refusal
+        app.feed(core.Press("category", "A"))  # as if tapped on the last home screen
+        app.state = core._home(app.state, app.now())
+        app.feed(core.Press("category", "A"))
         assert app.run_until(lambda s: s.screen == "error", 5)
         assert app.state.failure.kind == "closed"
-        app.run_until(lambda s: False, 0.2)
     finally:
         c.stop()
+
+
+def test_auto_tap_keeps_taking_numbers(controller, make_kiosk):
+    """`hallq kiosk --auto-tap` once crashed after the first ticket: it touched a category on a frame that
+    still showed the ticket (LookupError: no category B on this screen)."""
+    app = make_kiosk()
+    app.auto_tap = 0.05
+    numbers: set[str] = set()
+
+    def watch(s):
+        if s.shown is not None:
+            numbers.add(s.shown.ticket.number)
+        if s.screen == "ticket":
+            app.feed(core.Press("home"))  # the citizen takes the ticket and goes
+        return len(numbers) >= 3
+
+    assert app.run_until(watch, 30), numbers
+    assert {n[0] for n in numbers} >= {"A", "B", "C"}  # one category after the other
 
 
 def test_appointment_check_in_with_a_missing_wedge_reader(controller, monitor, make_kiosk):

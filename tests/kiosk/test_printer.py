@@ -3,6 +3,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -61,6 +62,13 @@ def test_a_transport_that_cannot_read_is_unknown():
     d = Dummy()
     assert query_status(d) == PrinterStatus(None, "unknown")
     assert d.output == b""  # nothing asked
+
+
+def test_the_ticket_shows_the_wait_as_a_range_when_the_controller_gives_one():
+    assert TICKET.lines()["wait"] == "预计等候约 12 分钟"
+    ranged = replace(TICKET, est_range=(10, 20))
+    assert ranged.lines()["wait"] == "预计等候约 10–20 分钟"
+    assert replace(ranged, lang="en").lines()["wait"] == "Estimated wait 10–20 min"
 
 
 def test_raster_ticket_bytes():

@@ -50,13 +50,18 @@ def states() -> dict[str, core.State]:
     taking = core.handle(out["home_card"], Press("category", "F"), T0)[0]
     out["taking"] = taking
     sent = core.handle(taking, PrinterChecked(True, "ok"), T0)[0]
-    tk = Ticket(number="F123", category="F", priority="elderly", issued_at=T0, ahead=17, est_wait_min=45)
+    tk = Ticket(number="F123", category="F", priority="elderly", issued_at=T0, ahead=17, est_wait_min=45,
+                est_wait_range=(35, 55))
     shown = core.handle(sent, core.TakeAnswered(sent.pending.request.req, tk), T0)[0]
     out["ticket"] = core.handle(shown, core.TicketPrinted("F123", True), T0)[0]
     out["ticket_failed"] = core.handle(shown, core.TicketPrinted("F123", False, "jam"), T0)[0]
     for kind in ("closed", "quota_full", "duplicate", "unreachable", "printer_out", "invalid_card"):
         out[f"error_{kind}"] = core._fail(s, T0, kind)
     out["attract"] = core.handle(s, core.Tick(), T0 + timedelta(seconds=61))[0]
+    lunch = T0.replace(hour=12, minute=30)
+    out["closed"] = core.handle(s, core.Tick(lunch), lunch)[0]
+    evening = T0.replace(hour=19)
+    out["closed_evening"] = core.handle(s, core.Tick(evening), evening)[0]
     return out
 
 
@@ -116,3 +121,49 @@ def test_home_with_few_or_many_categories(size, count, tmp_path):
         screen.screenshot(tmp_path / f"home-{count}.png")
     finally:
         screen.close()
+
+
+def test_the_closed_screen_says_when_numbers_are_issued_again(tmp_path):
+    """The kiosk once looked open at lunch time and said "closed" only after a tap."""
+    from hallq.kiosk.ui import opening_text
+
+    st = states()
+    assert st["closed"].screen == "closed" and st["closed_evening"].screen == "closed"
+    assert opening_text(st["closed"], T0) == "今天 14:00 开始取号"
+    assert opening_text(replace(st["closed_evening"], lang="en"), T0) == "Numbers again tomorrow from 09:00"
+    screen = open_screen((1920, 1080), "headless")
+    try:
+        ui = KioskUI(screen)
+        ui.draw(st["closed"], T0, "12:30")
+        assert [h.press.action for h in ui.hits] == ["language"]  # no category to tap while closed
+        screen.screenshot(tmp_path / "closed.png")
+    finally:
+        screen.close()
+
+
+def test_nobody_waiting_never_reads_as_a_wait(tmp_path):
+    """"0人 约2分钟": with nobody waiting the card says one is served at once, or when a window frees."""
+    from hallq.shared.wording import wait_line
+
+    q = QueueState(at=T0, categories={"A": CategoryQueue(waiting=0, est_wait_min=0),
+                                      "B": CategoryQueue(waiting=0, est_wait_min=2),
+                                      "C": CategoryQueue(waiting=3, est_wait_min=9)})
+    s = core.initial(core.Settings(device="k", req_prefix="k"), T0)
+    for ev in (ConfigChanged(HALL), QueueChanged(q), ControllerStatus("online")):
+        s, _ = core.handle(s, ev, T0)
+    screen = open_screen((1920, 1080), "headless")
+    try:
+        ui = KioskUI(screen)
+        shown: list[str] = []
+        real = ui.text
+
+        def spy(text, *a, **kw):
+            shown.append(text)
+            return real(text, *a, **kw)
+
+        ui.text = spy
+        ui.draw(s, T0, "09:30")
+    finally:
+        screen.close()
+    assert wait_line(0, 0, "zh") in shown and wait_line(0, 2, "zh") in shown and wait_line(3, 9, "zh") in shown
+    assert not any("0 人" in x or "0人" in x for x in shown)

@@ -73,7 +73,7 @@ class DisplayApp:
         self.stop_event = threading.Event()
         self.trace = Tracer(self.opts.trace)
         self.state = core.initial(core.Settings(
-            mode=d.mode, window=d.window, flash_seconds=d.flash_seconds, error_seconds=d.error_seconds,
+            mode=d.mode, window=d.window, hall=d.hall, flash_seconds=d.flash_seconds, error_seconds=d.error_seconds,
             recent_calls=d.recent_calls, voice=cfg.voice is not None,
         ))
         self.caller_state: callercore.CallerState | None = None
@@ -90,6 +90,7 @@ class DisplayApp:
         self._pending_frames: dict[tuple[str, int, int], float] = {}  # calls not yet on screen
         self._last_key: tuple | None = None  # what the last whole picture showed
         self.start_errors: list[str] = []  # trouble at start-up the display lives with (reported in health)
+        self.problem: tuple[str, str] | None = None  # what is wrong with the display's configuration, if anything
 
     # -- wiring -------------------------------------------------------------------------------------------
     def _open_screen(self) -> None:
@@ -109,6 +110,9 @@ class DisplayApp:
         v = self.cfg.voice
         if v is None:
             return
+        if self.opts.screenshot is not None and not self.opts.screenshot_every:
+            log.info("a one-shot screenshot: no voice (nothing is said, no voice pack is made)")
+            return
         from . import voice
 
         def started(call: Call, t0: float) -> None:
@@ -117,7 +121,8 @@ class DisplayApp:
         if isinstance(v, ClipVoice):
             pack_dir = Path(v.pack)
             if not pack_dir.exists() and v.make_if_missing:
-                log.info("making the voice pack %s with espeak-ng", pack_dir)
+                log.warning("the voice pack %s (voice.pack) does not exist: making it with espeak-ng "
+                            "(voice.make_if_missing)", pack_dir)
                 voice.make_pack(pack_dir, languages=v.languages)
             pack = voice.ClipPack(pack_dir, v.languages)
             try:
@@ -156,6 +161,12 @@ class DisplayApp:
         staff = Staff(id=c.staff.id, name=c.staff.name) if c.staff else None
         self.caller_state = callercore.initial(callercore.CallerSettings(n, c.hold_seconds, to, staff))
         if c.gpio is not None:
+            if self.opts.pin_factory is None:
+                from hallq.shared.gpio import pin_factory
+
+                self.opts.pin_factory = pin_factory(
+                    "native", what="window caller's GPIO",
+                    mock_hint="[caller.keypad] instead of [caller.gpio] (or no [caller])")
             self.inputs = callercore.GpioButtons(dict(c.gpio.buttons), self.events.put, pull_up=c.gpio.pull_up,
                                                  bounce_seconds=c.gpio.bounce_seconds,
                                                  pin_factory=self.opts.pin_factory)
@@ -200,6 +211,8 @@ class DisplayApp:
         if self.client is None or not self.client.connected:
             return
         errors: list[str] = list(self.start_errors)
+        if self.problem is not None:
+            errors.append(self.problem[1])
         if self.voice is not None and self.voice.errors:
             errors.append(f"voice: {self.voice.errors} announcements failed")
         if self.bad_messages:
@@ -260,10 +273,10 @@ class DisplayApp:
         wall = self._wall()
         if self.mode == "hall":
             view: Any = core.hall_view(self.state, now, wall)
-            key: tuple = (self.state.version, view.clock, view.flashing, view.flash_on)
+            key: tuple = (self.state.version, view.clock, view.flashing, view.flash_on, view.problem)
         else:
             view = core.window_view(self.state, now, wall)
-            key = (self.state.version, view.clock, view.flashing, view.flash_on, view.notice is None)
+            key = (self.state.version, view.clock, view.flashing, view.flash_on, view.notice is None, view.problem)
         if key == self._last_key:
             if self.pygame_led is not None:
                 if self.pygame_led.scrolling:
@@ -294,6 +307,18 @@ class DisplayApp:
                 elif now - self._pending_frames[call] > 5:
                     del self._pending_frames[call]
         return True
+
+    def _check_problem(self, now: float) -> None:
+        """Log (and report in health) what is wrong with this display's configuration, once per change."""
+        found = core.problem(self.state, now)
+        if found == self.problem:
+            return
+        self.problem = found
+        if found is not None:
+            log.error("%s", found[1])
+        else:
+            log.info("the display's hall and window are known now")
+        self._publish_health()
 
     def _shown_call(self, view: Any) -> tuple[str, int] | None:
         if isinstance(view, core.HallView):
@@ -359,6 +384,7 @@ class DisplayApp:
                     if pe.type == pygame.QUIT or (pe.type == pygame.KEYDOWN and pe.key == pygame.K_ESCAPE
                                                   and d.screen != "fullscreen"):
                         self.stop_event.set()
+                self._check_problem(now)
                 if self._draw(now) and not complete and self._complete():
                     complete = True
                     self.trace("complete")
@@ -372,6 +398,11 @@ class DisplayApp:
                         if now - last_shot >= self.opts.screenshot_every:
                             self.screen.screenshot(shot)
                             last_shot = now
+                    elif self.problem is not None and now - quiet_since > 0.3:
+                        self.screen.screenshot(shot)
+                        log.info("screenshot saved to %s", shot)
+                        code = 1
+                        break
                     elif self._complete() and now - quiet_since > 0.3:
                         self.screen.screenshot(shot)
                         log.info("screenshot saved to %s", shot)

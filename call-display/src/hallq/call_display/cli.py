@@ -2,7 +2,7 @@
 
     hallq display --config display.toml --mode hall
     hallq display --config display.toml --mode window --window 3      # with [caller]: the window's caller too
-    hallq display --config display.toml --headless --screenshot hall.png
+    hallq display --config display.toml --headless --screenshot /tmp/hall.png
     hallq display voice-pack --out /var/lib/hallq/voice
     hallq display announce A023 3 --out call.wav
 """
@@ -50,7 +50,8 @@ def command(ctx: click.Context, config_path: str | None, mode: str | None, windo
     if screenshot_every and not screenshot:
         raise click.UsageError("--screenshot-every needs --screenshot FILE")
     import serial
-    from hallq.shared.screen import FontNotFound
+    from hallq.shared.gpio import NoGpio
+    from hallq.shared.screen import FontNotFound, ScreenUnavailable
 
     from .app import DisplayApp, Options
     from .voice import PackError
@@ -59,7 +60,7 @@ def command(ctx: click.Context, config_path: str | None, mode: str | None, windo
                    wait=wait, trace=Path(trace) if trace else None)
     try:
         code = DisplayApp(cfg, opts).run()
-    except (serial.SerialException, PackError, FontNotFound) as exc:
+    except (serial.SerialException, PackError, FontNotFound, NoGpio, ScreenUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # a GPIO chip, an input device or a file that is not there
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None

@@ -35,6 +35,9 @@ from hallq.shared.schemas import (
 from hallq.shared.topics import HallTopics, TopicError
 
 FLASH_PERIOD = 0.5  # seconds per on/off phase of a flashing call
+#: Connected this long without the hall's retained ``config`` and ``controller/status``: the hall is not on
+#: this broker (a retained topic arrives with the subscription, within a second even on a Pi).
+NO_HALL_AFTER = 5.0
 
 
 # -- events ------------------------------------------------------------------------------------------
@@ -131,6 +134,7 @@ class Settings:
 
     mode: str = "hall"  # "hall" or "window"
     window: int | None = None
+    hall: str = ""  # the hall's id (display.hall): named when the hall cannot be found
     flash_seconds: float = 8.0
     error_seconds: float = 5.0
     recent_calls: int = 8
@@ -148,6 +152,7 @@ class DisplayState:
     stats: Stats | None = None
     controller: str | None = None  # None: not heard yet
     link_up: bool = False
+    link_since: float | None = None  # when the broker link last came up
     flash: Flash | None = None
     notice: Notice | None = None
     #: Increases on every change a screen must show (lets the app skip redrawing an unchanged frame).
@@ -188,7 +193,7 @@ def handle(state: DisplayState, event: Event, now: float) -> tuple[DisplayState,
         case ControllerStatus(status):
             state = replace(state, controller=status)
         case LinkChanged(up):
-            state = replace(state, link_up=up)
+            state = replace(state, link_up=up, link_since=now if up and not state.link_up else state.link_since)
         case CallerNotice(zh, en, error):
             state = replace(state, notice=Notice(zh, en, error, now + s.error_seconds))
             if error:
@@ -286,6 +291,7 @@ class WaitLine:
     name_en: str | None
     waiting: int
     est_wait_min: int
+    est_wait_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +309,7 @@ class HallView:
     date: str
     offline: bool
     ready: bool  # the hall's config has arrived
+    problem: tuple[str, str] | None = None  # what is wrong with this display's configuration (zh, en)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +329,7 @@ class WindowView:
     clock: str
     offline: bool
     ready: bool  # the window's state has arrived
+    problem: tuple[str, str] | None = None  # what is wrong with this display's configuration (zh, en)
 
 
 WEEKDAYS_ZH = "一二三四五六日"
@@ -337,6 +345,28 @@ def _flash(state: DisplayState, now: float) -> tuple[Flash | None, bool, bool]:
 
 def offline(state: DisplayState) -> bool:
     return not state.link_up or state.controller != "online"
+
+
+def problem(state: DisplayState, now: float) -> tuple[str, str] | None:
+    """What is wrong with what this display was told to show, in Chinese and English, or None.
+
+    - a window screen for a window the hall's ``config`` does not list;
+    - a hall whose retained ``config`` and ``controller/status`` have not come within
+      :data:`NO_HALL_AFTER` seconds of connecting: no controller ever ran that hall on this broker.
+    """
+    s = state.settings
+    if state.hall is not None:
+        if s.mode == "window" and s.window is not None and all(w.no != s.window for w in state.hall.windows):
+            nos = ", ".join(str(w.no) for w in state.hall.windows) or "none"
+            return (f"大厅 {state.hall.hall} 没有 {s.window} 号窗口（有：{nos}）",
+                    f"hall {state.hall.hall} has no window {s.window} (its windows: {nos})")
+        return None
+    if (state.link_up and state.controller is None and state.link_since is not None
+            and now - state.link_since >= NO_HALL_AFTER):
+        return (f"找不到大厅 {s.hall}：没有控制器发布过它（控制器是否在运行？hall 是否写对？）",
+                f"hall {s.hall} is not on this broker: no controller has published it "
+                f"(is its controller running, and is hall = \"{s.hall}\" right?)")
+    return None
 
 
 def _window_names(state: DisplayState) -> dict[int, tuple[str, str | None]]:
@@ -397,7 +427,8 @@ def hall_view(state: DisplayState, now: float, wall: datetime) -> HallView:
         q = state.queue.categories if state.queue is not None else {}
         for c in state.hall.categories:
             cq = q.get(c.code)
-            waiting.append(WaitLine(c.code, c.name, c.name_en, cq.waiting if cq else 0, cq.est_wait_min if cq else 0))
+            waiting.append(WaitLine(c.code, c.name, c.name_en, cq.waiting if cq else 0, cq.est_wait_min if cq else 0,
+                                    tuple(cq.est_wait_range) if cq and cq.est_wait_range else None))
     return HallView(
         title=state.hall.name if state.hall else "",
         title_en=state.hall.name_en if state.hall else None,
@@ -412,6 +443,7 @@ def hall_view(state: DisplayState, now: float, wall: datetime) -> HallView:
         date=f"{wall:%Y-%m-%d} 星期{WEEKDAYS_ZH[wall.weekday()]}",
         offline=offline(state),
         ready=state.hall is not None,
+        problem=problem(state, now),
     )
 
 
@@ -444,6 +476,7 @@ def window_view(state: DisplayState, now: float, wall: datetime) -> WindowView:
         clock=wall.strftime("%H:%M"),
         offline=offline(state),
         ready=ws is not None,
+        problem=problem(state, now),
     )
 
 
@@ -459,5 +492,5 @@ __all__ = [
     "Announce", "Beep", "BoardMsg", "CallLine", "CallMsg", "CallerNotice", "ConfigMsg", "ControllerStatus",
     "DisplayState", "Event", "HallView", "LinkChanged", "PayloadError", "QueueMsg", "Settings", "StatsMsg",
     "TopicError", "WindowMsg", "WindowView", "event_from_message", "hall_view", "handle", "initial",
-    "subscriptions", "window_view",
+    "problem", "subscriptions", "window_view",
 ]

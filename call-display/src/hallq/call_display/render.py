@@ -7,13 +7,24 @@ the surface, so a 1280×720 screen shows the same picture smaller. Every piece o
 box (smaller type, then an ellipsis), never drawn across a neighbour; each draw returns the
 :class:`Box` es it filled, which the tests check for clipping and overlap.
 
-Readable from 10 m: on a 55" 1080p screen a pixel is about 0.63 mm, so the called number (≥ 200 px,
-about 13 cm) and the window it goes to (≥ 80 px) read from the back of a hall; nothing a citizen needs
-is smaller than 30 px (about 2 cm).
+Readable from 10 m (:data:`MIN_GLYPH_PX`): on a 55" 1080p screen a pixel is about 0.63 mm and one
+minute of arc at 10 m is 2.9 mm, about 4.6 px. A letter a 20/20 eye just resolves is 5′ tall; text meant
+to be read, not just resolved, needs more. So, measured as the ink height of a capital (H) or of a
+full-height ideograph (国), whichever the text is written in, at 1080 px on the screen's short side:
+
+- the called number ≥ 200 px (13 cm) and the window it goes to ≥ 56 px (3.5 cm): read from anywhere in the hall;
+- everything a citizen acts on (numbers in lists, window names and states, category names, waiting counts,
+  the hall's name, the clock) ≥ 32 px (2 cm, 7′ at 10 m);
+- every other label (the English beside the Chinese, panel titles, estimates, the date, the scrolling
+  line) ≥ 26 px (1.6 cm, 5.6′ at 10 m): never smaller than a 20/20 letter at the back of the hall.
+
+A text too long for its box at its floor is cut with an ellipsis rather than shrunk below it. The layout
+tests check every box against these floors, and that a role's boxes share one size.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +32,7 @@ from typing import Any
 
 import pygame
 import pygame.freetype
+from hallq.shared.wording import wait_phrase
 
 from .core import CallLine, HallView, WindowView
 
@@ -39,6 +51,25 @@ RED = (240, 60, 60)
 FLASH_BG = (255, 196, 40)
 FLASH_FG = (120, 10, 10)
 
+#: Minimum glyph height in pixels per text role at 1080 px on the screen's short side (see the module
+#: docstring); a role is a box's label without its window or category suffix.
+FAR_TICKET, FAR_WINDOW, PRIMARY, SECONDARY = 200, 56, 32, 26
+MIN_GLYPH_PX: dict[str, int] = {
+    "newest_ticket": FAR_TICKET, "newest_window": FAR_WINDOW,
+    **dict.fromkeys(("title", "clock", "recent_ticket", "recent_window", "window_name", "window_ticket",
+                     "window_status", "waiting_name", "waiting_count", "newest_none", "connecting", "problem"),
+                    PRIMARY),
+    **dict.fromkeys(("title_en", "date", "newest_label", "newest_en", "recent_title", "windows_title",
+                     "waiting_title", "waiting_name_en", "waiting_est", "ticker", "offline", "problem_en"),
+                    SECONDARY),
+}
+
+
+def role_of(label: str) -> str:
+    """A box's text role: its label without the window number, category code or line index after ``:``."""
+    return label.partition(":")[0]
+
+
 STATUS_COLOR = {"serving": GREEN, "idle": GREY, "paused": RED, "closed": GREY, "unknown": GREY}
 
 
@@ -49,6 +80,8 @@ class Box:
     label: str
     rect: pygame.Rect
     text: str
+    size: int = 0  # the font's pixel size it was drawn in
+    bold: bool = False
 
 
 class TextCache:
@@ -109,13 +142,40 @@ class TextCache:
         return out, size
 
 
+def _has_cjk(text: str) -> bool:
+    return any("\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef"
+               for ch in text)
+
+
+def glyph_height(cache: TextCache, text: str, size: int, bold: bool = False) -> int:
+    """How tall ``text`` reads at ``size``: the ink height of a capital (H) when it has Latin letters or digits
+    (they are the smaller, "12人" reads by its digits), else of a full-height ideograph (国): the height the eye
+    must resolve from afar, whatever letters the text happens to have."""
+    latin = any(ch.isascii() and ch.isalnum() for ch in text) or not _has_cjk(text)
+    return cache.rect("H" if latin else "国", size, bold).height
+
+
 class Painter:
     """Text into boxes, recording what went where."""
 
-    def __init__(self, surface: Any, cache: TextCache):
+    def __init__(self, surface: Any, cache: TextCache, floors: dict[str, int] | None = None, scale: float = 1.0):
         self.surface = surface
         self.cache = cache
         self.boxes: list[Box] = []
+        self.floors = floors or {}  # role -> minimum glyph height at 1080 px
+        self.scale = scale  # the screen's short side / 1080
+
+    def floor_size(self, label: str, text: str, bold: bool = False) -> int:
+        """The smallest font size at which ``text`` reaches its role's minimum glyph height (0: no floor)."""
+        floor = self.floors.get(role_of(label))
+        if not floor:
+            return 0
+        want = max(1, round(floor * self.scale))
+        per_px = glyph_height(self.cache, text, 100, bold) / 100
+        size = max(1, int(want / per_px))
+        while glyph_height(self.cache, text, size, bold) < want:
+            size += 1
+        return size
 
     def text(
         self, label: str, text: str, rect: pygame.Rect, size: int, color: Color = WHITE, *, bold: bool = False,
@@ -123,6 +183,9 @@ class Painter:
     ) -> pygame.Rect | None:
         if not text or rect.width <= 0 or rect.height <= 0:
             return None
+        floor = self.floor_size(label, text, bold)
+        if floor:
+            min_size, size = max(min_size, floor), max(size, floor)
         fitted, fsize = self.cache.fit(text, rect.width, rect.height, size, bold, min_size)
         if not fitted:
             return None
@@ -142,11 +205,15 @@ class Painter:
             r.centery = rect.centery
         r = r.clamp(rect) if r.height <= rect.height else r
         self.surface.blit(surf, r)
-        self.boxes.append(Box(label, r.copy(), fitted))
+        self.boxes.append(Box(label, r.copy(), fitted, fsize, bold))
         return r
 
-    def common_size(self, texts: list[str], w: int, h: int, size: int, bold: bool = False, min_size: int = 18) -> int:
-        """One size at which all ``texts`` fit ``w``×``h`` (rows of a table read better in one size)."""
+    def common_size(self, texts: list[str], w: int, h: int, size: int, bold: bool = False, min_size: int = 18,
+                    label: str = "") -> int:
+        """One size at which all ``texts`` fit ``w``×``h`` (rows of a table read better in one size), never below
+        the floor of ``label``'s role (a text too long then gets an ellipsis)."""
+        floor = max((self.floor_size(label, t, bold) for t in texts if t), default=0) if label else 0
+        min_size, size = max(min_size, floor), max(size, floor)
         return min((self.cache.fit(t, w, h, size, bold, min_size)[1] for t in texts if t), default=size)
 
     def fill(self, rect: pygame.Rect, color: Color, radius: int = 0) -> None:
@@ -181,14 +248,50 @@ def _split_v(rect: pygame.Rect, *fractions: float, gap: int = 0) -> list[pygame.
 
 
 def _offline_mark(p: Painter, rect: pygame.Rect, unit: int) -> None:
-    """A small red mark (in the header slot ``rect``): the controller or the broker is not reachable, and the
-    picture is the last one known."""
-    r = pygame.Rect(0, 0, min(rect.width, int(unit * 9)), min(rect.height, int(unit * 1.8)))
+    """A red mark (in the header slot ``rect``): the controller or the broker is not reachable, and the
+    picture is the last one known. "离线 Offline" where it fits at its legible size, else "离线"."""
+    for text in ("离线 Offline", "离线"):
+        size = max(p.floor_size("offline", text), int(unit * 1.2))
+        h = int(size * 1.5)
+        w = p.cache.width(text, size, False) + 2 * h
+        if w <= rect.width or text == "离线":
+            break
+    r = pygame.Rect(0, 0, min(rect.width, w), min(rect.height, h))
     r.center = rect.center
     p.fill(r, (90, 10, 10), radius=r.height // 2)
     pygame.draw.circle(p.surface, RED, (r.left + r.height // 2, r.centery), r.height // 4)
-    inner = r.inflate(-r.height, -r.height // 4).move(r.height // 4, 0)
-    p.text("offline", "离线 Offline", inner, int(unit * 1.2), WHITE, min_size=10)
+    inner = pygame.Rect(r.left + r.height, r.top, r.width - r.height * 3 // 2, r.height)
+    p.text("offline", text, inner, size, WHITE, align="center")
+
+
+def _problem(p: Painter, rect: pygame.Rect, problem: tuple[str, str], unit: int) -> None:
+    """What is wrong with this display's configuration, in red, where the picture would be."""
+    box = rect.inflate(-2 * unit, -2 * unit)
+    p.fill(box, (90, 10, 10), radius=unit)
+    zh, en = _split_v(box.inflate(-2 * unit, -2 * unit), 0.55, 0.45, gap=unit)
+    _wrapped(p, "problem", problem[0], zh, unit * 3, WHITE, bold=True)
+    _wrapped(p, "problem_en", problem[1], en, int(unit * 2.4), WHITE)
+
+
+def _wrapped(p: Painter, label: str, text: str, rect: pygame.Rect, size: int, color: Color, *,
+             bold: bool = False) -> None:
+    """``text`` in lines of ``size`` (words for English, characters for Chinese), centred in ``rect``; one
+    fitted line when the lines would not fit its height."""
+    lines: list[str] = []
+    for w in re.findall(r"[\x21-\x7e]+|\s+|.", text):  # Latin words whole, CJK characters one by one
+        if lines and p.cache.width(lines[-1] + w, size, bold) <= rect.width:
+            lines[-1] += w
+        elif not w.isspace():
+            lines.append(w)
+    lines = [line.rstrip() for line in lines]
+    line_h = int(size * 1.35)
+    if len(lines) * line_h > rect.height:
+        p.text(label, text, rect, size, color, bold=bold, align="center", min_size=14)
+        return
+    top = rect.centery - len(lines) * line_h // 2
+    for i, line in enumerate(lines):
+        row = pygame.Rect(rect.x, top + i * line_h, rect.width, line_h)
+        p.text(label if i == 0 else f"{label}:{i}", line, row, size, color, bold=bold, align="center", min_size=14)
 
 
 def _ticker(p: Painter, rect: pygame.Rect, text: str, now: float, speed: int) -> None:
@@ -210,7 +313,7 @@ def _ticker(p: Painter, rect: pygame.Rect, text: str, now: float, speed: int) ->
         p.surface.blit(surf, (x, y))
         x += span
     p.surface.set_clip(old)
-    p.boxes.append(Box("ticker", rect.copy(), text))
+    p.boxes.append(Box("ticker", rect.copy(), text, size))
 
 
 def _ticker_rect(W: int, H: int) -> pygame.Rect:
@@ -230,55 +333,79 @@ class HallRenderer:
         portrait = H > W
         unit = max(8, min(W, H) // 54)  # 20 px on a 1080-wide screen
         pad = unit
-        p = Painter(surface, self.cache)
+        p = Painter(surface, self.cache, MIN_GLYPH_PX, min(W, H) / 1080)
         surface.fill(BG)
-        header_h = int(H * (0.075 if portrait else 0.1))
+        header_h = int(H * (0.075 if portrait else 0.11))
         ticker = _ticker_rect(W, H)
         ticker_h = ticker.height
         header = pygame.Rect(0, 0, W, header_h)
         body = pygame.Rect(pad, header_h + pad, W - 2 * pad, H - header_h - ticker_h - 2 * pad)
         self._header(p, header, view, unit)
-        if not view.ready:
+        if view.problem is not None:
+            _problem(p, body, view.problem, unit)
+        elif not view.ready:
             p.text("connecting", "正在连接控制器… Connecting to the hall controller…", body, unit * 3, GREY,
                    align="center")
         elif portrait:
-            newest, recent, windows, waiting = _split_v(body, 0.28, 0.22, 0.27, 0.23, gap=pad)
+            win_rows, wait_rows = self._rows_needed(view, wide=True)
+            rest = 1 - 0.27 - 0.2
+            share = win_rows / (win_rows + wait_rows)
+            newest, recent, windows, waiting = _split_v(body, 0.27, 0.2, rest * share, rest * (1 - share), gap=pad)
             self._newest(p, newest, view, unit, portrait=True)
             self._recent(p, recent, view.recent, unit, cols=2)
             self._windows(p, windows, view, unit)
-            self._waiting(p, waiting, view, unit, cols=1 if len(view.waiting) <= 5 else 2)
+            self._waiting(p, waiting, view, unit, self._waiting_cols(len(view.waiting), wide=True))
         else:
-            left, right = _split_h(body, 0.57, 0.43, gap=pad)
+            left, right = _split_h(body, 0.5, 0.5, gap=pad)
             newest, recent = _split_v(left, 0.52, 0.48, gap=pad)
-            windows, waiting = _split_v(right, 0.58, 0.42, gap=pad)
+            win_rows, wait_rows = self._rows_needed(view, wide=False)
+            share = min(0.62, max(0.3, win_rows / (win_rows + wait_rows)))
+            windows, waiting = _split_v(right, share, 1 - share, gap=pad)
             self._newest(p, newest, view, unit, portrait=False)
             self._recent(p, recent, view.recent, unit, cols=2)
             self._windows(p, windows, view, unit)
-            self._waiting(p, waiting, view, unit, cols=1 if len(view.waiting) <= 4 else 2)
+            self._waiting(p, waiting, view, unit, self._waiting_cols(len(view.waiting), wide=False))
         _ticker(p, ticker, view.ticker, now, self.ticker_speed)
         return p.boxes
 
+    def _rows_needed(self, view: HallView, wide: bool) -> tuple[float, float]:
+        """How much height the windows and the waiting table ask for, in rows of one window's height (a
+        category with its English name takes two lines), plus a title each."""
+        n = len(view.windows)
+        win = -(-n // (1 if n <= 7 else 2)) + 1
+        cats = len(view.waiting)
+        two_lines = self.english and any(c.name_en for c in view.waiting)
+        wait = -(-cats // self._waiting_cols(cats, wide)) * (1.9 if two_lines else 1) + 1
+        return float(win), float(wait)
+
+    @staticmethod
+    def _waiting_cols(n: int, wide: bool) -> int:
+        return 1 if n <= (4 if wide else 6) else 2
+
     def ticker(self, surface: Any, view: HallView, now: float) -> pygame.Rect:
         """Redraw only the scrolling line (between whole frames); returns the rectangle to update."""
-        rect = _ticker_rect(*surface.get_size())
-        _ticker(Painter(surface, self.cache), rect, view.ticker, now, self.ticker_speed)
+        W, H = surface.get_size()
+        rect = _ticker_rect(W, H)
+        _ticker(Painter(surface, self.cache, MIN_GLYPH_PX, min(W, H) / 1080), rect, view.ticker, now,
+                self.ticker_speed)
         return rect
 
     def _header(self, p: Painter, rect: pygame.Rect, view: HallView, unit: int) -> None:
         p.fill(rect, PANEL_DARK)
         inner = rect.inflate(-2 * unit, -unit // 2)
-        title, mark, clock = _split_h(inner, 0.6, 0.16, 0.24, gap=unit)
+        portrait = rect.width < rect.height * 10
+        title, mark, clock = _split_h(inner, *((0.52, 0.15, 0.33) if portrait else (0.6, 0.16, 0.24)), gap=unit)
         if view.offline:
             _offline_mark(p, mark, unit)
         if self.english and view.title_en:
-            zh, en = _split_v(title, 0.62, 0.38)
-            p.text("title", view.title, zh, int(rect.height * 0.5), WHITE, bold=True)
-            p.text("title_en", view.title_en, en, int(rect.height * 0.3), GREY)
+            zh, en = _split_v(title, 0.58, 0.42)
+            p.text("title", view.title, zh, int(zh.height * 0.9), WHITE, bold=True)
+            p.text("title_en", view.title_en, en, int(en.height * 0.85), GREY)
         else:
             p.text("title", view.title or "hallq", title, int(rect.height * 0.55), WHITE, bold=True)
-        t, d = _split_v(clock, 0.62, 0.38)
-        p.text("clock", view.clock, t, int(rect.height * 0.55), WHITE, bold=True, align="right")
-        p.text("date", view.date, d, int(rect.height * 0.3), GREY, align="right")
+        t, d = _split_v(clock, 0.58, 0.42)
+        p.text("clock", view.clock, t, int(t.height * 1.1), WHITE, bold=True, align="right")
+        p.text("date", view.date, d, int(d.height * 0.85), GREY, align="right")
 
     def _newest(self, p: Painter, rect: pygame.Rect, view: HallView, unit: int, portrait: bool) -> None:
         flash = view.flashing and view.flash_on
@@ -286,13 +413,13 @@ class HallRenderer:
         fg = FLASH_FG if flash else AMBER
         sub = FLASH_FG if flash else WHITE
         inner = rect.inflate(-2 * unit, -unit)
-        label, number, where, english = _split_v(inner, 0.10, 0.58, 0.19, 0.13)
+        label, number, where, english = _split_v(inner, 0.1, 0.54, 0.21, 0.15)
         c = view.newest
         again = c is not None and c.recall > 0
         if self.english:
-            text = "再次呼叫 · Calling again" if again else "请 · Now calling"
+            text = "再次呼叫 · Calling again" if again else "正在呼叫 · Now calling"
         else:
-            text = "再次呼叫" if again else "请"
+            text = "再次呼叫" if again else "正在呼叫"
         p.text("newest_label", text, label, int(label.height * 0.85), sub if flash else GREY)
         if c is None:
             p.text("newest_none", "暂无呼叫 · No calls yet" if self.english else "暂无呼叫", number,
@@ -316,75 +443,92 @@ class HallRenderer:
         per_col = max(1, -(-len(lines) // cols)) if lines else 1
         per_col = max(per_col, 4)
         columns = _split_h(grid, *([1 / cols] * cols), gap=unit * 2)
-        for i, line in enumerate(lines[: per_col * cols]):
+        row0 = _rows(columns[0], per_col, gap=unit // 2)[0]
+        t0, w0 = _split_h(row0, 0.44, 0.56, gap=unit)
+        shown = lines[: per_col * cols]
+        t_size = p.common_size([x.ticket for x in shown], t0.width, t0.height, int(row0.height * 1.2), bold=True,
+                               label="recent_ticket")
+        w_size = p.common_size([f"→ {x.window}号窗口" for x in shown], w0.width, w0.height, int(row0.height * 0.7),
+                               label="recent_window")
+        for i, line in enumerate(shown):
             row = _rows(columns[i // per_col], per_col, gap=unit // 2)[i % per_col]
-            t, w = _split_h(row, 0.48, 0.52, gap=unit)
-            p.text(f"recent_ticket_{i}", line.ticket, t, int(row.height * 1.2), AMBER, bold=True)
-            p.text(f"recent_window_{i}", f"→ {line.window}号窗口", w, int(row.height * 0.7), WHITE, min_size=16)
+            t, w = _split_h(row, 0.44, 0.56, gap=unit)
+            p.text(f"recent_ticket:{i}", line.ticket, t, t_size, AMBER, bold=True)
+            p.text(f"recent_window:{i}", f"→ {line.window}号窗口", w, w_size, WHITE)
 
     def _windows(self, p: Painter, rect: pygame.Rect, view: HallView, unit: int) -> None:
         p.fill(rect, PANEL, radius=unit)
         inner = rect.inflate(-2 * unit, -unit)
-        title_h = max(unit * 2, int(inner.height * 0.11))
+        n = len(view.windows)
+        cols = 1 if n <= 7 else 2
+        per_col = max(1, -(-n // cols))
+        title_h = max(unit * 2, min(int(inner.height / (per_col + 1)), unit * 3))
         p.text("windows_title", "窗口 · Windows" if self.english else "窗口",
                pygame.Rect(inner.x, inner.y, inner.width, title_h), int(title_h * 0.8), GREY)
         area = pygame.Rect(inner.x, inner.y + title_h, inner.width, inner.height - title_h)
-        n = len(view.windows)
         if n == 0:
             return
-        cols = 1 if n <= 7 else 2
-        per_col = -(-n // cols)
         columns = _split_h(area, *([1 / cols] * cols), gap=unit * 2)
         rows = _rows(columns[0], per_col, gap=max(1, unit // 4))
-        name0, _ = _split_h(rows[0], 0.66, 0.34, gap=unit)
+        name0, state0 = _split_h(rows[0], 0.64, 0.36, gap=unit)
         size = p.common_size([w.name for w in view.windows], name0.width, name0.height,
-                             min(int(rows[0].height * 0.62), unit * 3), min_size=14)
+                             min(int(rows[0].height * 0.7), unit * 3), label="window_name")
+        states = [_WINDOW_STATUS_ZH.get(w.status, w.status) for w in view.windows]
+        st_size = p.common_size(states, state0.width, state0.height, size, label="window_status")
         for i, w in enumerate(view.windows):
             row = _rows(columns[i // per_col], per_col, gap=max(1, unit // 4))[i % per_col]
             if i % per_col:
                 pygame.draw.line(p.surface, RULE, (row.left, row.top - 1), (row.right, row.top - 1))
-            name, now_serving = _split_h(row, 0.66, 0.34, gap=unit)
-            p.text(f"window_name_{w.no}", w.name, name, size, WHITE, min_size=14)
+            name, now_serving = _split_h(row, 0.64, 0.36, gap=unit)
+            p.text(f"window_name:{w.no}", w.name, name, size, WHITE)
             if w.status == "serving" and w.ticket:
-                p.text(f"window_ticket_{w.no}", w.ticket, now_serving, int(row.height * 0.8), AMBER, bold=True,
+                p.text(f"window_ticket:{w.no}", w.ticket, now_serving, int(row.height * 0.8), AMBER, bold=True,
                        align="right")
             else:
-                zh = {"paused": "暂停服务", "idle": "空闲", "closed": "未开放"}.get(w.status, w.status)
-                p.text(f"window_status_{w.no}", zh, now_serving, size, STATUS_COLOR.get(w.status, GREY),
-                       align="right", min_size=14)
+                p.text(f"window_status:{w.no}", states[i], now_serving, st_size, STATUS_COLOR.get(w.status, GREY),
+                       align="right")
 
     def _waiting(self, p: Painter, rect: pygame.Rect, view: HallView, unit: int, cols: int) -> None:
+        """Per category: its name, how many wait and the estimate on one line, its English name under them."""
         p.fill(rect, PANEL, radius=unit)
         inner = rect.inflate(-2 * unit, -unit)
-        title_h = max(unit * 2, int(inner.height * 0.16))
+        n = len(view.waiting)
+        per_col = max(1, -(-n // cols))
+        two_lines = self.english and any(c.name_en for c in view.waiting)
+        title_h = max(unit * 2, min(int(inner.height / (per_col * (1.9 if two_lines else 1) + 1)), unit * 3))
         p.text("waiting_title", "等候人数 · Waiting" if self.english else "等候人数",
                pygame.Rect(inner.x, inner.y, inner.width, title_h), int(title_h * 0.8), GREY)
         area = pygame.Rect(inner.x, inner.y + title_h, inner.width, inner.height - title_h)
-        n = len(view.waiting)
         if n == 0:
             return
-        per_col = -(-n // cols)
         columns = _split_h(area, *([1 / cols] * cols), gap=unit * 2)
-        row0 = _rows(columns[0], per_col, gap=max(1, unit // 4))[0]
-        name0 = _split_h(row0, 0.56, 0.2, 0.24, gap=unit // 2)[0]
-        zh0 = _split_v(name0, 0.6, 0.4)[0] if self.english else name0
-        zh_size = p.common_size([c.name for c in view.waiting], zh0.width, zh0.height,
-                                int(zh0.height * 0.95) if self.english else min(int(row0.height * 0.62), unit * 3),
-                                min_size=14)
+        rows = [_rows(col, per_col, gap=max(1, unit // 3)) for col in columns]
+
+        def parts(row: pygame.Rect) -> tuple[pygame.Rect, pygame.Rect, pygame.Rect, pygame.Rect | None]:
+            top, en = _split_v(row, 0.58, 0.42) if two_lines else (row, None)
+            name, count, est = _split_h(top, 0.46, 0.2, 0.34, gap=unit // 2)
+            return name, count, est, en
+
+        name0, count0, est0, en0 = parts(rows[0][0])
+        counts = [f"{c.waiting}人" for c in view.waiting]
+        ests = [wait_phrase(c.waiting, c.est_wait_min, c.est_wait_range)[0] for c in view.waiting]
+        name_size = p.common_size([c.name for c in view.waiting], name0.width, name0.height,
+                                  min(int(name0.height * 0.95), unit * 3), label="waiting_name")
+        count_size = p.common_size(counts, count0.width, count0.height, int(count0.height * 1.0), bold=True,
+                                   label="waiting_count")
+        est_size = p.common_size(ests, est0.width, est0.height, int(est0.height * 0.8), label="waiting_est")
+        en_size = (p.common_size([c.name_en or "" for c in view.waiting], en0.width, en0.height,
+                                 int(en0.height * 0.9), label="waiting_name_en") if en0 is not None else 0)
         for i, c in enumerate(view.waiting):
-            row = _rows(columns[i // per_col], per_col, gap=max(1, unit // 4))[i % per_col]
-            name, count, est = _split_h(row, 0.56, 0.2, 0.24, gap=unit // 2)
-            size = min(int(row.height * 0.62), unit * 3)
-            if self.english and c.name_en:
-                zh, en = _split_v(name, 0.6, 0.4)
-                p.text(f"waiting_name_{c.code}", c.name, zh, zh_size, WHITE, min_size=14)
-                p.text(f"waiting_name_en_{c.code}", c.name_en, en, int(en.height * 0.9), GREY, min_size=10)
-            else:
-                p.text(f"waiting_name_{c.code}", c.name, name, zh_size, WHITE, min_size=14)
-            p.text(f"waiting_count_{c.code}", f"{c.waiting}人", count, int(row.height * 0.8), AMBER, bold=True,
-                   align="right", min_size=14)
-            p.text(f"waiting_est_{c.code}", f"约{c.est_wait_min}分钟", est, int(size * 0.85), GREY,
-                   align="right", min_size=12)
+            name, count, est, en = parts(rows[i // per_col][i % per_col])
+            p.text(f"waiting_name:{c.code}", c.name, name, name_size, WHITE)
+            p.text(f"waiting_count:{c.code}", counts[i], count, count_size, AMBER, bold=True, align="right")
+            p.text(f"waiting_est:{c.code}", ests[i], est, est_size, GREY, align="right")
+            if en is not None and c.name_en:
+                p.text(f"waiting_name_en:{c.code}", c.name_en, en, en_size, GREY)
+
+
+_WINDOW_STATUS_ZH = {"paused": "暂停服务", "idle": "空闲", "closed": "未开放", "serving": "正在办理"}
 
 
 # -- the window screen --------------------------------------------------------------------------------------
@@ -423,7 +567,9 @@ class WindowRenderer:
 
         if view.notice is not None:
             middle, band = _split_v(middle, 0.72, 0.28)
-        if view.status == "serving" and view.ticket:
+        if view.problem is not None:
+            _problem(p, middle, view.problem, unit)
+        elif view.status == "serving" and view.ticket:
             label, number = _split_v(middle, 0.16, 0.84)
             again = view.flashing and view.recalls > 0
             zh_label = "再次呼叫" if again else "正在办理"

@@ -74,7 +74,7 @@ def command(ctx: click.Context, config_path: str | None, broker: str, db: str) -
 def report(db: str, day: str | None, as_csv: bool) -> None:
     """A day's figures: the hall, each window, each clerk, each half hour; the quietest half hours."""
     from . import stats
-    from .storage import connect
+    from .db import connect
 
     conn = connect(Path(db), readonly=True)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -148,7 +148,7 @@ def followups_command(ctx: click.Context, db: str | None, show_all: bool, as_jso
     import json as jsonlib
 
     from . import followups
-    from .storage import connect
+    from .db import connect
 
     conn = connect(Path(db), readonly=True)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -173,7 +173,7 @@ def followups_command(ctx: click.Context, db: str | None, show_all: bool, as_jso
 def followups_close(ctx: click.Context, followup_id: int, by: str, action: str, db: str | None) -> None:
     """Close follow-up ID: record who called the citizen back and what was done."""
     from . import followups
-    from .storage import connect
+    from .db import connect
 
     db = db or ctx.obj.get("db")
     if db is None:

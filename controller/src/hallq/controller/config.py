@@ -44,15 +44,13 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import time
+from datetime import date, time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hallq.shared.config import ConfigError, ConfigModel, load_config, parse_config
 from hallq.shared.schemas import CategoryInfo, HallConfig, WindowInfo
 from msgspec import Meta, field
-
-from .haocp import HaocpSection
 
 HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
 Code = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
@@ -93,6 +91,38 @@ class DispatchSection(ConfigModel, kw_only=True):
     priority_lead_min: Annotated[int, Meta(ge=0, le=480)] = 15
 
 
+DateStr = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+class HaocpSection(ConfigModel, kw_only=True):
+    """``[haocp]``: where and how ratings go to the province's 好差评 system, and the follow-up rules."""
+
+    url: str | None = None
+    area_code: Annotated[str, Meta(pattern=r"^[0-9]{6}([0-9]{3})?([0-9]{3})?$")]
+    scheme: Literal["gbt39046", "reverse"] = "gbt39046"
+    #: Working days to call back and settle a bad review (local rules say 5 to 15).
+    followup_days: Annotated[int, Meta(ge=1, le=60)] = 5
+    holidays: list[DateStr] = []
+    #: Weekend days that are working days (调休).
+    workdays: list[DateStr] = []
+    #: 评价渠道 code: 5 = 政务大厅其他终端 (a rating pad), 4 = 政务大厅平板电脑.
+    channel: Literal["1", "2", "3", "4", "5", "6", "7"] = "5"
+    timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
+    #: Backoff between tries: doubling from ``retry_min_seconds`` up to ``retry_max_seconds``.
+    retry_min_seconds: Annotated[float, Meta(gt=0, le=600)] = 1.0
+    retry_max_seconds: Annotated[float, Meta(gt=0, le=3600)] = 300.0
+
+    def __post_init__(self) -> None:
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"haocp.url {self.url!r} must be an http:// or https:// URL")
+        for key in ("holidays", "workdays"):
+            for d in getattr(self, key):
+                try:
+                    date.fromisoformat(d)
+                except ValueError:
+                    raise ValueError(f"haocp.{key}: {d!r} is not a date") from None
+
+
 class DeviceSection(ConfigModel, kw_only=True):
     id: Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,64}$")]
     role: Literal["kiosk", "window", "pad"]
@@ -107,7 +137,8 @@ class HallFile(ConfigModel, kw_only=True):
     windows: Annotated[list[WindowSection], Meta(min_length=1)]
     dispatch: DispatchSection = field(default_factory=DispatchSection)
     devices: list[DeviceSection] | None = None
-    #: The 好差评 link and the follow-up rules (see :mod:`.haocp`); left out: no upload, default rules.
+    #: The 好差评 link and the follow-up rules (see :mod:`.haocp`, :mod:`.followups`); left out: no upload,
+    #: default rules.
     haocp: HaocpSection | None = None
 
     # -- derived views (cheap; used by the core) -------------------------------------------------------

@@ -1,6 +1,6 @@
 """The 好差评 link: every rating goes to the province's good/bad review system, exactly once.
 
-- ``[haocp]`` in the hall config (:class:`HaocpSection`): ``url`` (left out: nothing is uploaded),
+- ``[haocp]`` in the hall config (:class:`~hallq.controller.config.HaocpSection`): ``url`` (left out: nothing is uploaded),
   ``area_code``, ``scheme``, ``followup_days``, ``holidays``.
 - The outbox: when the controller stores a rating it inserts, in the SAME transaction, one row into
   ``haocp_outbox`` holding the finished JSON record (:func:`outbox_row`). A rating is thus never stored
@@ -27,15 +27,12 @@ import json
 import logging
 import sqlite3
 import threading
-from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime, timedelta
+from typing import Any
 
-from hallq.shared.config import ConfigModel
-from msgspec import Meta
+from .config import HaocpSection
 
 log = logging.getLogger(__name__)
-
-DateStr = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 #: Satisfaction codes per scheme, best first (the order of ``hallq.shared.schemas.LEVELS``).
 SCHEMES: dict[str, dict[str, str]] = {
@@ -46,35 +43,6 @@ SCHEMES: dict[str, dict[str, str]] = {
 }
 #: 评价渠道 (GB/T 39046): 1 PC, 2 mobile, 3 QR code, 4 hall tablet, 5 hall other terminal, 6 phone, 7 SMS.
 CHANNELS = ("1", "2", "3", "4", "5", "6", "7")
-
-
-class HaocpSection(ConfigModel, kw_only=True):
-    """``[haocp]``: where and how ratings go to the province's 好差评 system, and the follow-up rules."""
-
-    url: str | None = None
-    area_code: Annotated[str, Meta(pattern=r"^[0-9]{6}([0-9]{3})?([0-9]{3})?$")]
-    scheme: Literal["gbt39046", "reverse"] = "gbt39046"
-    #: Working days to call back and settle a bad review (local rules say 5 to 15).
-    followup_days: Annotated[int, Meta(ge=1, le=60)] = 5
-    holidays: list[DateStr] = []
-    #: Weekend days that are working days (调休).
-    workdays: list[DateStr] = []
-    #: 评价渠道 code: 5 = 政务大厅其他终端 (a rating pad), 4 = 政务大厅平板电脑.
-    channel: Literal["1", "2", "3", "4", "5", "6", "7"] = "5"
-    timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
-    #: Backoff between tries: doubling from ``retry_min_seconds`` up to ``retry_max_seconds``.
-    retry_min_seconds: Annotated[float, Meta(gt=0, le=600)] = 1.0
-    retry_max_seconds: Annotated[float, Meta(gt=0, le=3600)] = 300.0
-
-    def __post_init__(self) -> None:
-        if self.url is not None and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"haocp.url {self.url!r} must be an http:// or https:// URL")
-        for key in ("holidays", "workdays"):
-            for d in getattr(self, key):
-                try:
-                    date.fromisoformat(d)
-                except ValueError:
-                    raise ValueError(f"haocp.{key}: {d!r} is not a date") from None
 
 
 # -- the code scheme, both ways ------------------------------------------------------------------------------
@@ -135,8 +103,8 @@ CREATE INDEX IF NOT EXISTS haocp_outbox_pending ON haocp_outbox (status, rating_
 def outbox_row(c: sqlite3.Connection, hall: str, r: Any, cfg: HaocpSection) -> None:
     """Insert the outbox row of rating ``r`` (a ``core.Rating``), inside the caller's transaction."""
     item_name = None
-    if r.visit_id is not None:
-        row = c.execute("SELECT item_name FROM calls WHERE id = ?", (r.visit_id,)).fetchone()
+    if r.call_id is not None:
+        row = c.execute("SELECT item_name FROM calls WHERE id = ?", (r.call_id,)).fetchone()
         item_name = row[0] if row else None
     day = r.day.isoformat()
     rec = record(hall=hall, day=day, ticket=r.number, window=r.window, level=r.level, at=r.at, case_id=r.case_id,
@@ -182,7 +150,7 @@ class Uploader:
 
         if not cfg.url:
             raise ValueError("haocp.url is not set: there is nowhere to upload to")
-        from .storage import connect
+        from .db import connect
 
         self.cfg = cfg
         self.url = cfg.url

@@ -30,6 +30,7 @@ from hallq.shared.schemas import Call, Staff
 
 from . import core, followups, haocp
 from .config import HallFile
+from .db import connect
 
 SCHEMA_VERSION = 1
 
@@ -90,22 +91,6 @@ def _dt(s: str | None) -> datetime | None:
     return None if s is None else datetime.fromisoformat(s)
 
 
-def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
-    """A connection with the controller's settings (WAL, ``synchronous=FULL``, explicit transactions)."""
-    if readonly:
-        conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, isolation_level=None,
-                               check_same_thread=False)
-    else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        # no checkpoint inside a request's commit: the app runs :meth:`Storage.checkpoint` when idle
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
-
-
 class Storage:
     """The controller's database; used from one thread (the app's worker)."""
 
@@ -160,16 +145,16 @@ class Storage:
             return
 
         def run(c: sqlite3.Connection) -> None:
-            if core.Ticket in by_type:
-                c.executemany(_TICKET_SQL, [_ticket_row(t) for t in by_type[core.Ticket].values()])
+            if core.TicketRec in by_type:
+                c.executemany(_TICKET_SQL, [_ticket_row(t) for t in by_type[core.TicketRec].values()])
             if core.Sequence in by_type:
                 c.executemany(
                     "INSERT INTO sequences (day, category, last) VALUES (?, ?, ?) "
                     "ON CONFLICT (day, category) DO UPDATE SET last = max(last, excluded.last)",
                     [(s.day.isoformat(), s.category, s.last) for s in by_type[core.Sequence].values()],
                 )
-            if core.Visit in by_type:
-                c.executemany(_CALL_SQL, [_call_row(v) for v in by_type[core.Visit].values()])
+            if core.CallRec in by_type:
+                c.executemany(_CALL_SQL, [_call_row(v) for v in by_type[core.CallRec].values()])
             if core.StaffSession in by_type:
                 c.executemany(
                     "INSERT OR REPLACE INTO staff_sessions (id, window, staff_id, staff_name, started_at, ended_at)"
@@ -205,7 +190,7 @@ class Storage:
             "INSERT INTO ratings (id, day, ticket, window, level, at, received_at, client, staff_id, staff_name,"
             " call_id, case_id, item_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(r.id, r.day.isoformat(), r.number, r.window, r.level, _iso(r.at), _iso(r.received_at), r.client,
-              r.staff_id, r.staff_name, r.visit_id, r.case_id, r.item_code) for r in ratings],
+              r.staff_id, r.staff_name, r.call_id, r.case_id, r.item_code) for r in ratings],
         )
         upload = self.cfg.haocp is not None and self.cfg.haocp.url
         rules = followups.Rules.of(self.cfg.haocp)
@@ -230,7 +215,7 @@ class Storage:
         day = date.fromisoformat(row[0]) if row and row[0] else now.date()
         d = day.isoformat()
         tickets = [_ticket(r) for r in c.execute(f"SELECT {_TICKET_COLS} FROM tickets WHERE day = ?", (d,))]
-        visits = [_visit(r) for r in c.execute(f"SELECT {_CALL_COLS} FROM calls WHERE day = ? ORDER BY id", (d,))]
+        calls = [_call(r) for r in c.execute(f"SELECT {_CALL_COLS} FROM calls WHERE day = ? ORDER BY id", (d,))]
         sessions = {
             r[0]: core.StaffSession(r[0], r[1], r[2], r[3], _dt(r[4]), _dt(r[5]))  # type: ignore[arg-type]
             for r in c.execute(
@@ -263,7 +248,7 @@ class Storage:
             Call(ticket=v.number, category=v.category, window=v.window,
                  window_name=(self.cfg.window(v.window).name if self.cfg.window(v.window) else f"{v.window}"),
                  recall=v.recalls, at=v.called_at)
-            for v in sorted(visits, key=lambda v: v.id, reverse=True)[: core.BOARD_SIZE]
+            for v in sorted(calls, key=lambda v: v.id, reverse=True)[: core.BOARD_SIZE]
         ]
 
         def next_id(table: str) -> int:
@@ -274,12 +259,12 @@ class Storage:
             now,
             day=day,
             tickets=tickets,
-            visits=visits,
+            calls=calls,
             windows=windows,
             sequences=sequences,
             replies=replies,
             rated=rated,
-            next_visit_id=next_id("calls"),
+            next_call_id=next_id("calls"),
             next_rating_id=next_id("ratings"),
             next_session_id=next_id("staff_sessions"),
             services=services,
@@ -295,7 +280,7 @@ _TICKET_COLS = (
 _TICKET_SQL = f"INSERT OR REPLACE INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 22)})"
 
 
-def _ticket_row(t: core.Ticket) -> tuple:
+def _ticket_row(t: core.TicketRec) -> tuple:
     return (
         t.day.isoformat(), t.number, t.category, t.seq, _iso(t.issued_at), t.priority, t.channel, t.person,
         t.appointment, t.client, t.est_wait_min, t.ahead, t.status, t.queue, t.to_window, _iso(t.transferred_at),
@@ -303,8 +288,8 @@ def _ticket_row(t: core.Ticket) -> tuple:
     )
 
 
-def _ticket(r: tuple) -> core.Ticket:
-    return core.Ticket(
+def _ticket(r: tuple) -> core.TicketRec:
+    return core.TicketRec(
         day=date.fromisoformat(r[0]), number=r[1], category=r[2], seq=r[3], issued_at=datetime.fromisoformat(r[4]),
         priority=r[5], channel=r[6], person=r[7], appointment=r[8], client=r[9] or "", est_wait_min=r[10] or 0,
         ahead=r[11] or 0, status=r[12], queue=r[13], to_window=r[14], transferred_at=_dt(r[15]), window=r[16],
@@ -319,7 +304,7 @@ _CALL_COLS = (
 _CALL_SQL = f"INSERT OR REPLACE INTO calls ({_CALL_COLS}) VALUES ({', '.join('?' * 19)})"
 
 
-def _call_row(v: core.Visit) -> tuple:
+def _call_row(v: core.CallRec) -> tuple:
     return (
         v.id, v.day.isoformat(), v.number, v.category, v.queue, v.window, v.staff_id, v.staff_name,
         _iso(v.called_at), v.wait_s, int(v.first), v.priority, v.recalls, _iso(v.ended_at), v.outcome, v.case_id,
@@ -327,8 +312,8 @@ def _call_row(v: core.Visit) -> tuple:
     )
 
 
-def _visit(r: tuple) -> core.Visit:
-    return core.Visit(
+def _call(r: tuple) -> core.CallRec:
+    return core.CallRec(
         id=r[0], day=date.fromisoformat(r[1]), number=r[2], category=r[3], queue=r[4], window=r[5], staff_id=r[6],
         staff_name=r[7], called_at=datetime.fromisoformat(r[8]), wait_s=r[9], first=bool(r[10]), priority=r[11],
         recalls=r[12], ended_at=_dt(r[13]), outcome=r[14], case_id=r[15], item_code=r[16], item_name=r[17],

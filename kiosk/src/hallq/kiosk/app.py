@@ -295,7 +295,7 @@ class KioskApp:
         text = TicketText(
             hall_name=eff.hall_name, number=tk.number, category_name=eff.category_name, ahead=tk.ahead,
             est_wait_min=tk.est_wait_min, issued_at=tk.issued_at, qr=self._qr(eff), masked_id=eff.masked_id,
-            footer=self.cfg.kiosk.footer, lang=eff.lang, priority=tk.priority,
+            footer=self.cfg.kiosk.footer, lang=eff.lang, priority=tk.priority, est_range=tk.est_wait_range,
         )
         try:
             self.printer.print_ticket(text)
@@ -365,7 +365,7 @@ class KioskApp:
         mono = time.monotonic()
         if mono - self._last_tick >= TICK:
             self._last_tick = mono
-            self.feed(Tick())
+            self.feed(Tick(self.clock.now()))
         if mono - self._last_printer_check >= PRINTER_CHECK_EVERY and self.state.screen in ("home", "attract"):
             self._check_printer_async()
         if self.auto_tap and self.ui is not None:
@@ -378,6 +378,8 @@ class KioskApp:
             self.render()
 
     def _auto_touch(self, mono: float) -> None:
+        if self._dirty:
+            return  # the frame on screen is not this state's yet: touch what a citizen would see, next turn
         s = self.state
         if s.screen == "attract" or (s.screen == "error" and mono - self._last_auto >= 10):
             self.tap(self.ui.find("wake" if s.screen == "attract" else "home"))

@@ -57,9 +57,9 @@ def command(ctx: click.Context, config_path: str | None, headless: bool, window:
     try:
         app.run()
     except Exception as exc:
-        from hallq.shared.screen import FontNotFound
+        from hallq.shared.screen import FontNotFound, ScreenUnavailable
 
-        if isinstance(exc, FontNotFound):
+        if isinstance(exc, FontNotFound | ScreenUnavailable):
             raise click.ClickException(str(exc)) from None
         raise
 

@@ -12,7 +12,9 @@ Promises:
 - a printer failure after the number was issued keeps the number on screen, with a note, for longer;
 - the card is kept only as a :class:`~hallq.kiosk.idcard.CardIdentity` (person key, masked number, birth
   date), and is forgotten when its request is answered, cancelled or the kiosk goes idle;
-- an event that does not fit the current screen changes nothing.
+- an event that does not fit the current screen changes nothing;
+- outside the hall's opening hours (``config.hours``, on the hall's clock that each :class:`Tick` carries) the
+  idle kiosk shows the closed screen with the next opening time, instead of a home screen that looks open.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
+from hallq.shared.hours import is_open, next_opening
 from hallq.shared.schemas import (
     CategoryQueue,
     HallConfig,
@@ -33,7 +37,7 @@ from hallq.shared.schemas import (
 
 from .idcard import CardIdentity, age_on
 
-ScreenName = Literal["home", "appointment", "taking", "ticket", "error", "attract"]
+ScreenName = Literal["home", "appointment", "taking", "ticket", "error", "attract", "closed"]
 ErrorKind = Literal[
     "closed",
     "quota_full",
@@ -117,6 +121,8 @@ class State:
     shown: Shown | None = None
     failure: Failure | None = None
     seq: int = 0
+    opens_at: datetime | None = None  # on the closed screen: when the hall opens next (its wall-clock time)
+    opens_in_days: int = 0  # 0: today, 1: tomorrow (on the hall's calendar)
 
 
 def initial(settings: Settings, now: datetime) -> State:
@@ -172,7 +178,10 @@ class TicketPrinted:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    pass
+    """Time passes. ``hall_now`` is the hall's clock (the demo's runs faster than the screens' timers); with
+    it the kiosk follows the opening hours."""
+
+    hall_now: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +319,7 @@ def handle(state: State, event: Event, now: datetime) -> tuple[State, list[Effec
         shown = replace(s, printed=event.ok, problem=None if event.ok else (event.problem or "printer"))
         return replace(state, shown=shown), ([] if event.ok else [CheckPrinter()])
     if isinstance(event, Tick):
-        return _tick(state, now), []
+        return _tick(_hours(state, event.hall_now, now), now), []
     if isinstance(event, ConfigChanged):
         return replace(state, hall=event.hall), []
     if isinstance(event, QueueChanged):
@@ -330,8 +339,10 @@ def handle(state: State, event: Event, now: datetime) -> tuple[State, list[Effec
 def _press(state: State, ev: Press, now: datetime) -> tuple[State, list[Effect]]:
     a = ev.action
     scr = state.screen
-    if a == "language" and scr in ("home", "appointment", "error", "ticket", "attract"):
+    if a == "language" and scr in ("home", "appointment", "error", "ticket", "attract", "closed"):
         return replace(state, lang="en" if state.lang == "zh" else "zh"), []
+    if scr == "closed":
+        return state, []  # nothing to take until the hall opens
     if scr == "attract":
         return _home(state, now), []
     if scr in ("error", "ticket"):
@@ -417,6 +428,34 @@ def _card(state: State, ev: CardRead, now: datetime) -> tuple[State, list[Effect
     return replace(state, screen="home", since=now, card=ev.card, failure=None, shown=None,
                    appointment_mode=keep_appointment,
                    appointment=state.appointment if keep_appointment else None), []
+
+
+def hall_local(state: State, at: datetime) -> datetime:
+    """``at`` on the hall's wall clock (its configured time zone)."""
+    if state.hall is not None and at.tzinfo is not None:
+        try:
+            return at.astimezone(ZoneInfo(state.hall.timezone))
+        except (KeyError, ValueError):
+            pass
+    return at
+
+
+def _hours(state: State, hall_now: datetime | None, now: datetime) -> State:
+    """The closed screen while the hall is closed and the kiosk idle; home again when it opens."""
+    if hall_now is None or state.hall is None:
+        return state
+    local = hall_local(state, hall_now)
+    if is_open(state.hall.hours, local):
+        return _idle_home(state, now) if state.screen == "closed" else state
+    idle = state.screen == "attract" or (state.screen == "home" and state.card is None and not state.appointment_mode)
+    if state.screen != "closed" and not idle:
+        return state  # a citizen is in the middle of something: the controller's answer will say closed
+    opens = next_opening(state.hall.hours, local)
+    if state.screen == "closed" and state.opens_at == opens:
+        return state
+    base = state if state.screen == "closed" else replace(_idle_home(state, now), lang=state.lang)
+    days = (opens.date() - local.date()).days if opens is not None else 0
+    return replace(base, screen="closed", since=now, opens_at=opens, opens_in_days=days)
 
 
 def _idle_home(state: State, now: datetime) -> State:

@@ -185,14 +185,20 @@ class TicketText:
     footer: str
     lang: Literal["zh", "en"] = "zh"
     priority: str | None = None
+    est_range: tuple[int, int] | None = None  # the controller's range (about 8 in 10 waits fall inside)
 
     def lines(self) -> dict[str, str]:
         zh = self.lang == "zh"
+        if self.est_range is not None:
+            lo, hi = self.est_range
+            wait = f"预计等候约 {lo}–{hi} 分钟" if zh else f"Estimated wait {lo}–{hi} min"
+        else:
+            wait = f"预计等候约 {self.est_wait_min} 分钟" if zh else f"Estimated wait {self.est_wait_min} min"
         prio = {"elderly": ("老年人优先", "Priority (senior)"), "appointment": ("预约优先", "Appointment")}
         return {
             "label": "您的号码" if zh else "Your number",
             "ahead": (f"前面还有 {self.ahead} 人" if zh else f"{self.ahead} ahead of you"),
-            "wait": (f"预计等候约 {self.est_wait_min} 分钟" if zh else f"Estimated wait {self.est_wait_min} min"),
+            "wait": wait,
             "time": ("取号时间 " if zh else "Issued ") + self.issued_at.strftime("%Y-%m-%d %H:%M"),
             "id": (("身份证 " if zh else "ID ") + self.masked_id) if self.masked_id else "",
             "priority": prio[self.priority][0 if zh else 1] if self.priority in prio else "",

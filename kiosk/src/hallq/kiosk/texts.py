@@ -17,13 +17,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "confirm": ("确认", "OK"),
     "back_home": ("返回首页", "Back"),
     "lang_toggle": ("English", "中文"),
-    "queue_line": ("等候 {waiting} 人 · 约 {minutes} 分钟", "{waiting} waiting · about {minutes} min"),
     "no_queue": ("暂无排队信息", "No queue information"),
     "waiting_config": ("正在连接服务中心…", "Connecting to the hall…"),
     "taking": ("正在为您取号…", "Getting your number…"),
     "taking_sub": ("请稍候", "Please wait"),
     "your_number": ("您的号码", "Your number"),
     "ahead_line": ("前面还有 {ahead} 人，预计等候约 {minutes} 分钟", "{ahead} ahead of you, about {minutes} min"),
+    "ahead_range_line": ("前面还有 {ahead} 人，预计等候约 {low}–{high} 分钟", "{ahead} ahead of you, about {low}–{high} min"),
     "printing": ("正在打印小票…", "Printing your ticket…"),
     "printed": ("请取走小票，留意大厅叫号", "Please take your ticket and watch the screens"),
     "print_failed": ("小票打印失败，请记住您的号码，或到导服台求助",
@@ -38,6 +38,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "quiet": ("错峰办事：这些时段人少", "Quieter times to come"),
     "touch_to_start": ("请触摸屏幕取号", "Touch the screen to take a number"),
     "offline_mark": ("● 未连接", "● offline"),
+    "closed_title": ("现在不是办公时间", "The hall is closed"),
+    "closed_body": ("现在不能取号，请在办公时间内前来。", "No numbers are issued now. Please come during opening hours."),
+    "opens_today": ("今天 {time} 开始取号", "Numbers again today from {time}"),
+    "opens_tomorrow": ("明天 {time} 开始取号", "Numbers again tomorrow from {time}"),
+    "opens_on": ("{date} {time} 开始取号", "Numbers again on {date} from {time}"),
 }
 
 # (title zh, title en), (body zh, body en)

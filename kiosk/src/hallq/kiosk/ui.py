@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hallq.shared.wording import wait_line
+
 from .core import Press, State, category_name, hall_name, priority_of
 from .texts import ERRORS, t
 
@@ -27,6 +29,18 @@ OK = (22, 128, 61)
 WARN = (190, 40, 40)
 AMBER = (176, 104, 0)
 BANNER = (255, 244, 214)
+
+
+def opening_text(s: State, now: datetime) -> str:
+    """When numbers are issued again: today / tomorrow / on a date, at the opening time."""
+    at = s.opens_at
+    assert at is not None
+    hhmm = at.strftime("%H:%M")
+    if s.opens_in_days == 0:
+        return t("opens_today", s.lang).format(time=hhmm)
+    if s.opens_in_days == 1:
+        return t("opens_tomorrow", s.lang).format(time=hhmm)
+    return t("opens_on", s.lang).format(date=at.strftime("%m-%d"), time=hhmm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +250,7 @@ class KioskUI:
             x = m + k * (cw + gap)
             y = top + r * (ch + gap)
             q = s.queue.get(c.code)
-            sub = t("queue_line", lang).format(waiting=q.waiting, minutes=q.est_wait_min) if q else t("no_queue", lang)
+            sub = wait_line(q.waiting, q.est_wait_min, lang, q.est_wait_range) if q else t("no_queue", lang)
             self.button((x, y, cw, ch), category_name(s, c.code), Press("category", c.code), fill=CARD, color=ACCENT,
                         edge=CARD_EDGE, size=u(64), sub=sub)
         if hint:
@@ -304,7 +318,11 @@ class KioskUI:
         y = r.bottom + u(36)
         self.text(sh.category_name, u(64), (cx, y), INK, True, "midtop")
         y += u(100)
-        line = t("ahead_line", lang).format(ahead=tk.ahead, minutes=tk.est_wait_min)
+        if tk.est_wait_range is not None:
+            low, high = tk.est_wait_range
+            line = t("ahead_range_line", lang).format(ahead=tk.ahead, low=low, high=high)
+        else:
+            line = t("ahead_line", lang).format(ahead=tk.ahead, minutes=tk.est_wait_min)
         self.text(line, u(44), (cx, y), INK, False, "midtop")
         y += u(70)
         if tk.priority:
@@ -346,6 +364,25 @@ class KioskUI:
         bh = u(140)
         self.button((self._primary_x(u(480)), self.h - bh - u(30), u(480), bh), t("back_home", lang), Press("home"),
                     size=u(50))
+        self._lang_button(s)
+
+    def _draw_closed(self, s: State, now: datetime) -> None:
+        """Outside the opening hours: closed, when numbers are issued again, and the hours."""
+        lang, u = s.lang, self.px
+        cx = self.w // 2
+        y = u(130) + (u(120) if not self.portrait else u(300))
+        self.text(t("closed_title", lang), u(80), (cx, y), WARN, True, "midtop", self.w - u(80))
+        y += u(140)
+        for line in self.wrap(t("closed_body", lang), u(44), self.w - u(240)):
+            self.text(line, u(44), (cx, y), INK, False, "midtop")
+            y += u(64)
+        if s.opens_at is not None:
+            y += u(30)
+            self.text(opening_text(s, now), u(64), (cx, y), ACCENT, True, "midtop", self.w - u(80))
+            y += u(110)
+        if s.hall and s.hall.hours:
+            hours = "  ".join(f"{a}–{b}" for a, b in s.hall.hours)
+            self.text(t("hours", lang) + " " + hours, u(44), (cx, y), MUTED, False, "midtop", self.w - u(80))
         self._lang_button(s)
 
     def _primary_x(self, width: int) -> int:

@@ -20,11 +20,11 @@ import threading
 import time
 from concurrent.futures import CancelledError
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from hallq.shared.clock import Clock, from_env
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
+from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import DeviceHealth, PayloadError, RateRequest, WindowState, decode, to_builtins
 
 from . import padcore, padjournal
@@ -48,7 +48,7 @@ class PadApp:
         self.events: queue.Queue[list[Any]] = queue.Queue()
         self.state = padcore.new_state(cfg.pad.window, cfg.core_settings)
         self.gpio = GpioPad(cfg.gpio, self._on_edge, pin_factory)
-        Path(cfg.pad.journal).parent.mkdir(parents=True, exist_ok=True)
+        ensure_parent(cfg.pad.journal, "the pad's ratings journal")
         self.journal = padjournal.Journal(cfg.pad.journal)
         self._journal_lock = threading.Lock()
         self.client = HallClient(broker or cfg.pad.broker, cfg.pad.hall, cfg.client_id)

@@ -33,9 +33,13 @@ def command(config_path: str, broker: str | None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    from hallq.shared.screen import FontNotFound, ScreenUnavailable
+
     app.start()
     try:
         app.run()
+    except (ScreenUnavailable, FontNotFound) as exc:
+        raise click.ClickException(f"the pad's screen: {exc}") from None
     finally:
         app.stop()
     sys.exit(0)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpiozero import PWMLED, ButtonBoard, GPIOZeroError
+from hallq.shared.gpio import NoGpio, pin_factory
 
 from .config import GpioSection
 
@@ -20,17 +21,13 @@ log = logging.getLogger(__name__)
 PULSE_SECONDS = 0.8  # fade in, then fade out
 
 
-class NoGpio(RuntimeError):
-    """The Pi's GPIO cannot be opened here."""
+__all__ = ["GpioPad", "NoGpio", "make_factory"]
 
 
 def make_factory(kind: str) -> Any:
-    """The pin factory ``kind`` names: None (gpiozero's default, the Pi's GPIO) or a MockFactory."""
-    if kind == "mock":
-        from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-        return MockFactory(pin_class=MockPWMPin)
-    return None
+    """The pin factory ``kind`` names (``native``: the Pi's GPIO; ``mock``: a MockFactory); :class:`NoGpio`
+    in one line when this machine has no GPIO."""
+    return pin_factory(kind, what="pad's GPIO", mock_hint='[gpio] pin_factory = "mock"')
 
 
 class GpioPad:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from importlib.metadata import entry_points
 
@@ -59,6 +60,7 @@ def main(log_level: str) -> None:
 
     Each device role is a subcommand; a device image installs only its own role.
     """
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame's greeting is not a log line
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

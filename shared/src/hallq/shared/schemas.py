@@ -32,6 +32,10 @@ TicketNumber = Annotated[
 WindowNo = Annotated[int, Meta(ge=1, le=999, description="a window number")]
 Count = Annotated[int, Meta(ge=0)]
 Minutes = Annotated[int, Meta(ge=0, description="whole minutes")]
+MinutesRange = Annotated[
+    tuple[Minutes, Minutes],
+    Meta(description="[low, high] whole minutes: the wait holds within it for about 8 tickets in 10"),
+]
 PersonKey = Annotated[
     str,
     Meta(
@@ -172,6 +176,15 @@ class Ticket(Schema, kw_only=True):
     issued_at: datetime
     ahead: Count
     est_wait_min: Minutes
+    est_wait_range: MinutesRange | None = None  # shown as "约 15–25 分钟"; low <= est_wait_min <= high
+
+    def __post_init__(self) -> None:
+        _check_range(self.est_wait_min, self.est_wait_range)
+
+
+def _check_range(minutes: int, rng: tuple[int, int] | None) -> None:
+    if rng is not None and not rng[0] <= minutes <= rng[1]:
+        raise ValueError(f"`est_wait_range` {list(rng)} must hold `est_wait_min` {minutes}")
 
 
 class WindowTicket(Schema, kw_only=True):
@@ -254,7 +267,11 @@ class HallConfig(Schema, kw_only=True):
 
 class CategoryQueue(Schema, kw_only=True):
     waiting: Count
-    est_wait_min: Minutes
+    est_wait_min: Minutes  # for a normal ticket taken now
+    est_wait_range: MinutesRange | None = None  # the range such a ticket would show
+
+    def __post_init__(self) -> None:
+        _check_range(self.est_wait_min, self.est_wait_range)
 
 
 class QueueState(Schema, kw_only=True):

@@ -30,6 +30,14 @@ class FontNotFound(FileNotFoundError):
     pass
 
 
+class ScreenUnavailable(RuntimeError):
+    """A screen was asked for and this machine has none that SDL can open."""
+
+
+#: SDL's video drivers that draw into memory only: nothing is ever seen.
+INVISIBLE_DRIVERS = ("offscreen", "dummy", "evdev")
+
+
 def find_cjk_font(path: str | None = None, index: int | None = None, *, bold: bool = False) -> tuple[str, int]:
     """The configured font, or the first installed CJK font (bold when asked and available)."""
     if path:
@@ -87,8 +95,9 @@ class Screen:
     def screenshot(self, path: str | os.PathLike[str]) -> Path:
         import pygame
 
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        from .paths import ensure_parent
+
+        p = ensure_parent(path, "screenshots")
         pygame.image.save(self.surface, str(p))
         return p
 
@@ -107,7 +116,18 @@ def open_screen(
     import pygame
     import pygame.freetype
 
-    pygame.display.init()
+    hint = "run it on the device's screen or a desktop, or pass --headless to run without a screen"
+    try:
+        pygame.display.init()
+    except pygame.error as exc:
+        raise ScreenUnavailable(f"no screen: SDL cannot open one ({exc}); {hint}") from None
+    driver = pygame.display.get_driver()
+    asked = os.environ.get("SDL_VIDEODRIVER", "")
+    if mode != "headless" and driver in INVISIBLE_DRIVERS and driver not in asked.split(","):
+        # SDL found no display and fell back to drawing into memory: a screen that nobody sees.
+        pygame.display.quit()
+        raise ScreenUnavailable(f"no screen: SDL found no display (DISPLAY and WAYLAND_DISPLAY are not set, no "
+                                f"KMS/DRM device) and would draw {driver}, where nobody sees it; {hint}")
     pygame.freetype.init()
     path, index = find_cjk_font(font_path, font_index)
     bold_path, bold_index = find_cjk_font(font_path, font_index, bold=True) if not font_path else (path, index)

@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from hallq.controller.config import HallFile
 from hallq.shared.clock import Clock
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
 from hallq.shared.schemas import (
@@ -41,7 +42,6 @@ from hallq.shared.schemas import (
     decode,
 )
 
-from ..config import HallFile
 from .model import MIN, HallShape, Visit, rating_level
 
 log = logging.getLogger(__name__)

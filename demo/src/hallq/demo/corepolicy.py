@@ -1,4 +1,4 @@
-"""The controller's own pure core as a :class:`~hallq.controller.demo.simulate.Dispatcher`.
+"""The controller's own pure core as a :class:`~hallq.demo.simulate.Dispatcher`.
 
 Every simulated action goes through :func:`hallq.controller.core.handle` as the contract's request
 (``take``, ``window`` with ``open``/``next``/``noshow``/``transfer``/``done``), at the simulated time, and the
@@ -13,6 +13,8 @@ from collections.abc import Hashable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from hallq.controller import core
+from hallq.controller.config import HallFile
 from hallq.shared.schemas import (
     ErrorReply,
     PayloadError,
@@ -25,8 +27,6 @@ from hallq.shared.schemas import (
     decode,
 )
 
-from .. import core
-from ..config import HallFile
 from .model import Visit
 
 

@@ -1,6 +1,7 @@
-"""The embedded MQTT broker (amqtt), for a hall or a laptop demo that has no Mosquitto.
+"""The embedded MQTT broker (amqtt), for the demo on a machine that has no Mosquitto.
 
-Production halls run Mosquitto; ``hallq broker`` is the default only where no broker is given.
+Production halls run Mosquitto (the tests too); ``hallq demo`` starts this one only when no broker is given,
+and ``hallq broker`` runs it alone (to try a device on a laptop).
 """
 
 from __future__ import annotations

@@ -28,13 +28,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
+from hallq.controller import config as hall_config
 from hallq.shared import clock as hclock
 from hallq.shared.config import ConfigError
 from hallq.shared.demo import DemoContext, DemoProcess, participants
 from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import ONLINE, to_builtins
 
-from .. import config as hall_config
 from .hall import shape_of
 from .hallsim import SimHall, Tally
 from .model import Rates, hhmm_to_s, simulate_visits
@@ -43,7 +43,7 @@ from .view import HallPicture, render
 log = logging.getLogger(__name__)
 
 #: The sample hall shipped with the controller (``controller/examples/hall.toml``).
-SAMPLE_HALL = Path(__file__).resolve().parents[4] / "examples" / "hall.toml"
+SAMPLE_HALL = Path(__file__).resolve().parents[4] / "controller" / "examples" / "hall.toml"
 #: Real seconds the controller gets to start before the simulated day begins.
 STARTUP_S = 3.0
 #: Simulated seconds between the clock's start and the first arrival.
@@ -195,7 +195,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     try:
         with ExitStack() as stack:
             if broker is None:
-                from ..broker import EmbeddedBroker
+                from .broker import EmbeddedBroker
 
                 emb = EmbeddedBroker("127.0.0.1", _free_port()).start()
                 stack.callback(emb.stop)
@@ -343,8 +343,8 @@ def _log_to(path: Path):
 
 def day_figures(db: Path, day: date, now: datetime) -> dict | None:
     """The controller's figures of ``day`` from its record (as ``hallq controller report`` computes them)."""
-    from .. import stats
-    from ..storage import connect
+    from hallq.controller import stats
+    from hallq.controller.db import connect
 
     try:
         conn = connect(db, readonly=True)

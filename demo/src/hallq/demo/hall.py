@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .model import CategoryProfile, HallShape, Item, hhmm_to_s
 
 if TYPE_CHECKING:
-    from ..config import HallFile
+    from hallq.controller.config import HallFile
 
 #: Behaviour of the sample hall's categories, by code: share of the visits, median service minutes,
 #: log-normal shape, and a few service items (事项) for the cases.

@@ -7,5 +7,9 @@
 - :mod:`.hall`: the simulation's view of a hall config;
 - :mod:`.hallsim`: the simulated hall over MQTT (kiosks, clerks, rating pads as contract clients);
 - :mod:`.view`: the live terminal view (rich), driven by the retained topics;
+- :mod:`.broker`: the embedded MQTT broker (amqtt, ``hallq broker``) the demo runs when no broker is given;
 - :mod:`.cli`: ``hallq demo``.
+
+A workspace member of its own (``hallq-demo``), so a hall's controller image does not install the demo,
+rich or amqtt.
 """

@@ -1,0 +1,94 @@
+"""The hall's pure core: numbers, dispatch, window operations and ratings as a state machine.
+
+No IO here: no MQTT, no SQLite, no clock. Time is passed in (an aware ``datetime`` in the hall's time zone).
+
+Where each rule lives
+---------------------
+- :mod:`.state`: the records (:class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, ...)
+  and :class:`HallState` with its lanes; :func:`new_state`.
+- :mod:`.machine`: :func:`handle` and :func:`restore`: numbering, window operations, ratings, midnight.
+- :mod:`.dispatch`: the dispatch policy, one pure function (:func:`pick_next`) the simulator reuses, and
+  its lane-based twin (:func:`~.dispatch.next_for`) and :func:`ahead_of`.
+- :mod:`.estimate`: the waiting-time model (:func:`estimate_wait`) and the learnt service times.
+- :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`).
+
+Imports go one way: ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``.
+
+API
+---
+``state = new_state(cfg, now)``
+    An empty hall for the day of ``now`` (``cfg`` is a checked :class:`~hallq.controller.config.HallFile`).
+    After a restart, :mod:`hallq.controller.storage` rebuilds the state with :func:`restore`.
+
+``state, fx = handle(state, event, now)``
+    Apply one event. ``state`` is the same object, changed in place. A refused request changes nothing,
+    with one exception: ``next`` at a window that is serving finishes that ticket even when nothing else
+    waits (the answer is then ``empty``). Every answer is kept, so the same ``req`` from the same client
+    gets the same answer again and changes nothing. ``event`` is one of
+
+    - :class:`Request` ``(client, payload)``: a decoded ``TakeRequest``, ``WindowRequest`` or ``RateRequest``;
+      the client's role and window come from the config's ``[[devices]]``;
+    - :class:`Malformed` ``(client, req, message)``: a payload that did not decode but whose ``req`` could
+      be read (answered ``bad_request``, or with the first answer if that ``req`` was answered before);
+    - :class:`Tick` ``()``: time passes; at local midnight yesterday's waiting tickets end as ``expired``,
+      numbering restarts, clerks are signed out. Every other event also rolls the day over first.
+
+    ``fx`` is an :class:`Effects`: ``reply`` (client and encoded reply bytes, or None), ``calls``
+    (:class:`~hallq.shared.schemas.Call` messages to publish, not retained), ``changed`` (which retained
+    topics to publish again: ``"queue"``, ``"board"``, or a window number; build them with
+    :func:`queue_state`, :func:`board`, :func:`window_state`), and ``records`` (the objects to persist:
+    :class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
+    :class:`Sequence`, :class:`CachedReply`; the storage writes their state as it is at commit).
+"""
+
+from .dispatch import Waiting, ahead_of, dispatch_key, eligible, next_for, pick_next
+from .estimate import SERVICE_PRIOR_MIN, estimate_wait
+from .machine import Effects, Event, Malformed, Refused, Request, Tick, handle, is_open, restore
+from .state import (
+    BOARD_SIZE,
+    MAX_NUMBER,
+    CachedReply,
+    CallRec,
+    HallState,
+    Rating,
+    Sequence,
+    StaffSession,
+    TicketRec,
+    WindowRec,
+    new_state,
+)
+from .views import board, queue_state, window_state
+
+__all__ = [
+    "BOARD_SIZE",
+    "MAX_NUMBER",
+    "SERVICE_PRIOR_MIN",
+    "CachedReply",
+    "CallRec",
+    "Effects",
+    "Event",
+    "HallState",
+    "Malformed",
+    "Rating",
+    "Refused",
+    "Request",
+    "Sequence",
+    "StaffSession",
+    "Tick",
+    "TicketRec",
+    "Waiting",
+    "WindowRec",
+    "ahead_of",
+    "board",
+    "dispatch_key",
+    "eligible",
+    "estimate_wait",
+    "handle",
+    "is_open",
+    "new_state",
+    "next_for",
+    "pick_next",
+    "queue_state",
+    "restore",
+    "window_state",
+]

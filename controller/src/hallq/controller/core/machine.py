@@ -1,0 +1,534 @@
+"""The state machine: ``handle(state, event, now)`` (numbering, window operations, ratings, midnight).
+
+See the package docstring (:mod:`hallq.controller.core`) for the events, the effects and the promises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from hallq.shared.schemas import (
+    Call,
+    Error,
+    ErrorReply,
+    RateReply,
+    RateRequest,
+    RatingRef,
+    Staff,
+    TakeReply,
+    TakeRequest,
+    WindowReply,
+    WindowRequest,
+    WindowTicket,
+    encode,
+)
+from hallq.shared.schemas import Ticket as TicketOut
+
+from ..config import HallFile
+from .dispatch import ahead_of, next_for
+from .estimate import estimate_wait, learn
+from .state import (
+    MAX_NUMBER,
+    CachedReply,
+    CallRec,
+    HallState,
+    Rating,
+    Sequence,
+    StaffSession,
+    TicketRec,
+    WindowRec,
+    count_issue,
+    dequeue,
+    enqueue,
+    new_state,
+)
+
+
+def restore(
+    cfg: HallFile,
+    now: datetime,
+    *,
+    day: date,
+    tickets: Iterable[TicketRec],
+    calls: Iterable[CallRec],
+    windows: Iterable[tuple[int, Staff | None, bool, str | None, StaffSession | None]],
+    sequences: dict[str, int],
+    replies: Iterable[CachedReply],
+    rated: Iterable[str],
+    next_call_id: int,
+    next_rating_id: int,
+    next_session_id: int,
+    services: Iterable[tuple[str, timedelta]] = (),
+    board: Iterable[Call] = (),
+) -> HallState:
+    """Rebuild the state from what the storage kept (``day`` is the day of the kept tickets).
+
+    ``tickets`` and ``calls`` are that day's; the waiting ones go back into their lanes in issue order
+    (transfers in transfer order). ``services`` (category, service time), oldest first, are recent
+    measured services: they feed the service-time means again.
+    If ``now`` is already a later day, the next :func:`handle` rolls over as at midnight.
+    """
+    st = new_state(cfg, datetime.combine(day, time(12), now.tzinfo))
+    st.seq.update(sequences)
+    st.next_call_id, st.next_rating_id, st.next_session_id = next_call_id, next_rating_id, next_session_id
+    ts = sorted(tickets, key=lambda t: t.seq)
+    by_number = {}
+    for t in ts:
+        by_number[t.number] = t
+        st.tickets[t.number] = t
+        st.hall_seq = max(st.hall_seq, t.seq)
+        count_issue(st, t)
+        # (a ticket of a category the config no longer has stays waiting until midnight expires it)
+        if t.waiting and (t.transferred_at is not None or (t.queue, t.priority is not None) in st.lanes):
+            enqueue(st, t)
+    st.transfers.sort(key=lambda t: (t.transferred_at, t.seq))
+    for v in sorted(calls, key=lambda v: v.id):
+        t = by_number.get(v.number)
+        if t is not None:
+            t.calls.append(v)
+    for v in sorted((v for t in ts for v in t.calls if v.ended_at is not None), key=lambda v: v.ended_at):
+        if v.window in st.windows:
+            st.windows[v.window].last = v
+    for category, took in services:
+        if cfg.category(category) is not None:
+            learn(st, category, took)
+    for no, staff, paused, current, session in windows:
+        w = st.windows.get(no)
+        if w is not None:
+            w.staff, w.paused, w.current, w.session = staff, paused, current, session
+            if current is not None and current not in st.tickets:
+                w.current = None
+    for r in replies:
+        st.replies[(r.client, r.req)] = r
+    for number in rated:
+        t = st.tickets.get(number)
+        if t is not None:
+            t.rated = True
+    st.board.extend(board)
+    return st
+
+
+# == events and effects ================================================================================
+@dataclass(slots=True, frozen=True)
+class Request:
+    client: str
+    payload: TakeRequest | WindowRequest | RateRequest
+
+
+@dataclass(slots=True, frozen=True)
+class Malformed:
+    client: str
+    req: str
+    message: str
+
+
+@dataclass(slots=True, frozen=True)
+class Tick:
+    pass
+
+
+Event = Request | Malformed | Tick
+
+
+@dataclass(slots=True)
+class Effects:
+    reply: tuple[str, bytes] | None = None  # (client, reply payload)
+    calls: list[Call] = field(default_factory=list)
+    changed: set[str | int] = field(default_factory=set)  # "queue", "board", window numbers
+    records: list[Any] = field(default_factory=list)
+
+
+class Refused(Exception):
+    """A request that is answered with an error and changes nothing."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Effects]:
+    """Apply ``event`` at ``now``; see the module docstring."""
+    fx = Effects()
+    if now.date() != state.day:
+        _rollover(state, now, fx)
+    if isinstance(event, Tick):
+        return state, fx
+    if isinstance(event, Malformed):
+        cached = state.replies.get((event.client, event.req))
+        if cached is not None:
+            fx.reply = (event.client, cached.payload)
+        else:
+            fx.reply = (event.client, _error(event.req, "bad_request", event.message))
+        return state, fx
+    p = event.payload
+    key = (event.client, p.req)
+    cached = state.replies.get(key)
+    if cached is not None:
+        fx.reply = (event.client, cached.payload)
+        return state, fx
+    try:
+        if isinstance(p, TakeRequest):
+            answer = _take(state, event.client, p, now, fx)
+        elif isinstance(p, WindowRequest):
+            answer = _window(state, event.client, p, now, fx)
+        else:
+            answer = _rate(state, event.client, p, now, fx)
+    except Refused as r:
+        # a refusal changes nothing (the checks come before any change), except as noted for ``next``
+        payload = _error(p.req, r.code, r.message)
+    else:
+        payload = encode(answer)
+    c = CachedReply(event.client, p.req, payload, now)
+    state.replies[key] = c
+    fx.records.append(c)
+    fx.reply = (event.client, payload)
+    return state, fx
+
+
+def _error(req: str, code: str, message: str) -> bytes:
+    return encode(ErrorReply(req=req, error=Error(code=code, message=message)))
+
+
+
+# -- devices ------------------------------------------------------------------------------------------
+def _allowed(state: HallState, client: str, role: str, window: int | None) -> None:
+    if state.devices is None:
+        return
+    d = state.devices.get(client)
+    if d is None:
+        raise Refused("not_allowed", f"{client!r} is not a device of this hall")
+    if d[0] != role:
+        raise Refused("not_allowed", f"{client!r} is a {d[0]} device and cannot send this request")
+    if window is not None and d[1] != window:
+        raise Refused("not_allowed", f"{client!r} belongs to window {d[1]}, not window {window}")
+
+
+# -- take ---------------------------------------------------------------------------------------------
+def is_open(state: HallState, now: datetime) -> bool:
+    """Whether ``now`` falls within the opening hours (always, when none are configured)."""
+    if not state.cfg.hall.hours:
+        return True
+    t = now.time()
+    return any(a <= t and (b is None or t < b) for a, b in state.cfg.open_intervals())
+
+
+def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
+    _allowed(state, client, "kiosk", None)
+    cat = state.cfg.category(p.category)
+    if cat is None:
+        raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
+    if not is_open(state, now):
+        hours = ", ".join(f"{a}–{b}" for a, b in state.cfg.hall.hours)
+        raise Refused("closed", f"the hall issues numbers during its opening hours ({hours})")
+    last = state.seq.get(cat.code, 0)
+    quota = min(cat.daily_quota or MAX_NUMBER, MAX_NUMBER)
+    if last >= quota:
+        raise Refused("quota_full", f"today's {quota} numbers of {cat.name} are all taken")
+    if p.person is not None and (cat.code, p.person) in state.waiting_persons:
+        raise Refused("duplicate", f"this person already waits for {cat.name}")
+
+    number = f"{cat.ticket_prefix}{last + 1:03d}"
+    state.seq[cat.code] = last + 1
+    state.hall_seq += 1
+    t = TicketRec(
+        day=state.day,
+        number=number,
+        category=cat.code,
+        seq=state.hall_seq,
+        issued_at=now,
+        priority=p.priority,
+        channel=p.channel,
+        person=p.person,
+        appointment=p.appointment,
+        client=client,
+    )
+    t.ahead = ahead_of(state, t)
+    t.est_wait_min = estimate_wait(state, cat.code, t.ahead, now, t)
+    state.tickets[number] = t
+    count_issue(state, t)
+    enqueue(state, t)
+    fx.records.append(t)
+    fx.records.append(Sequence(state.day, cat.code, last + 1))
+    fx.changed.add("queue")
+    return TakeReply(
+        req=p.req,
+        ticket=TicketOut(
+            number=number,
+            category=cat.code,
+            priority=p.priority,
+            issued_at=now,
+            ahead=t.ahead,
+            est_wait_min=t.est_wait_min,
+        ),
+    )
+
+
+
+# -- window operations -------------------------------------------------------------------------------
+def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: Effects) -> WindowReply:
+    if state.devices is not None:
+        _allowed(state, client, "window", None)
+    w = state.windows.get(p.window)
+    if w is None:
+        raise Refused("unknown_window", f"there is no window {p.window} in this hall")
+    _allowed(state, client, "window", p.window)
+    op = p.op
+    cur = state.tickets.get(w.current) if w.current else None
+
+    if op == "open":
+        assert p.staff is not None
+        if w.session is not None:
+            w.session.ended_at = now
+            fx.records.append(w.session)
+        w.staff = p.staff
+        w.session = StaffSession(state.next_session_id, w.no, p.staff.id, p.staff.name, now)
+        state.next_session_id += 1
+        if cur is not None and cur.call is not None and cur.call.staff_id is None:
+            cur.call.staff_id, cur.call.staff_name = p.staff.id, p.staff.name
+            fx.records.append(cur.call)
+        fx.records += [w, w.session]
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "close":
+        if cur is not None:
+            _finish(state, w, cur, "done", now, fx)
+        if w.session is not None:
+            w.session.ended_at = now
+            fx.records.append(w.session)
+        w.staff, w.session, w.paused = None, None, False
+        fx.records.append(w)
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op in ("next", "pause", "resume") and w.staff is None:
+        raise Refused("not_allowed", f"window {w.no} is closed: a clerk signs in with `open` first")
+
+    if op == "pause":
+        w.paused = True
+        fx.records.append(w)
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "resume":
+        w.paused = False
+        fx.records.append(w)
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "next":
+        if w.paused:
+            raise Refused("paused", f"window {w.no} is paused: `resume` before calling the next ticket")
+        nxt = next_for(state, w)
+        if cur is not None:
+            _finish(state, w, cur, "done", now, fx)  # kept also when nothing waits (see below)
+        if nxt is None:
+            if cur is not None:
+                # the current ticket has been finished; the clerk learns that nobody else waits
+                raise_empty = Refused("empty", f"{cur.number} is done; no ticket waits for window {w.no}")
+            else:
+                raise_empty = Refused("empty", f"no ticket waits for window {w.no}")
+            raise raise_empty
+        _call(state, w, nxt, now, fx)
+        return WindowReply(req=p.req, ticket=_wt(nxt))
+
+    # recall, noshow, transfer, done need the current ticket
+    if cur is None:
+        raise Refused("no_ticket", f"window {w.no} has no ticket called")
+
+    if op == "recall":
+        cur.recalls += 1
+        if cur.call is not None:
+            cur.call.recalls += 1
+            fx.records.append(cur.call)
+        fx.records.append(cur)
+        _announce(state, w, cur, now, fx)
+        _window_changed(w, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "noshow":
+        _finish(state, w, cur, "noshow", now, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    if op == "done":
+        if p.case is not None and cur.call is not None:
+            v = cur.call
+            v.case_id, v.item_code, v.item_name, v.case_kind = (
+                p.case.id, p.case.item_code, p.case.item_name, p.case.kind)
+        _finish(state, w, cur, "done", now, fx)
+        return WindowReply(req=p.req, ticket=_wt(cur))
+
+    # transfer
+    assert p.to is not None
+    if p.to.category is not None:
+        if state.cfg.category(p.to.category) is None:
+            raise Refused("unknown_category", f"there is no category {p.to.category!r} to transfer to")
+        to_window, queue = None, p.to.category
+    else:
+        if p.to.window not in state.windows:
+            raise Refused("unknown_window", f"there is no window {p.to.window} to transfer to")
+        if p.to.window == w.no:
+            raise Refused("bad_request", f"{cur.number} is already at window {w.no}")
+        to_window, queue = p.to.window, cur.queue
+    _finish(state, w, cur, "transferred", now, fx)
+    cur.status = "transferred"
+    cur.queue, cur.to_window, cur.transferred_at = queue, to_window, now
+    cur.finished_at = None
+    enqueue(state, cur)
+    fx.changed.add("queue")
+    return WindowReply(req=p.req, ticket=_wt(cur))
+
+
+
+def _call(state: HallState, w: WindowRec, t: TicketRec, now: datetime, fx: Effects) -> None:
+    since = t.transferred_at if t.transferred_at is not None else t.issued_at
+    first = t.first_called_at is None
+    dequeue(state, t)
+    v = CallRec(
+        id=state.next_call_id,
+        day=state.day,
+        number=t.number,
+        category=t.category,
+        queue=t.queue,
+        window=w.no,
+        staff_id=w.staff.id if w.staff else None,
+        staff_name=w.staff.name if w.staff else None,
+        called_at=now,
+        wait_s=max((now - since).total_seconds(), 0.0),
+        first=first,
+        priority=t.priority,
+    )
+    state.next_call_id += 1
+    t.status, t.window, t.called_at, t.recalls = "called", w.no, now, 0
+    t.calls.append(v)
+    t.to_window, t.transferred_at = None, None
+    if first:
+        t.first_called_at = now
+    w.current = t.number
+    fx.records += [t, v, w]
+    fx.changed.add("queue")
+    _announce(state, w, t, now, fx)
+    _window_changed(w, fx)
+
+
+def _announce(state: HallState, w: WindowRec, t: TicketRec, now: datetime, fx: Effects) -> None:
+    call = Call(ticket=t.number, category=t.category, window=w.no, window_name=w.name, recall=t.recalls, at=now)
+    fx.calls.append(call)
+    state.board.appendleft(call)
+    fx.changed.add("board")
+
+
+def _finish(state: HallState, w: WindowRec, t: TicketRec, outcome: str, now: datetime, fx: Effects) -> None:
+    t.status = outcome
+    t.finished_at = now
+    v = t.call
+    if v is not None:
+        v.outcome, v.ended_at = outcome, now
+        learn(state, v.queue, now - v.called_at)
+        fx.records.append(v)
+        w.last = v
+    w.current = None
+    fx.records += [t, w]
+    _window_changed(w, fx)
+
+
+def _window_changed(w: WindowRec, fx: Effects) -> None:
+    fx.changed.add(w.no)
+
+
+def _wt(t: TicketRec | None) -> WindowTicket | None:
+    if t is None:
+        return None
+    return WindowTicket(
+        number=t.number,
+        category=t.category,
+        priority=t.priority,
+        issued_at=t.issued_at,
+        status=t.status,
+        called_at=t.called_at if t.status != "transferred" else None,
+        recalls=t.recalls,
+    )
+
+
+# -- ratings ----------------------------------------------------------------------------------------------
+def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effects) -> RateReply:
+    if state.devices is not None:
+        _allowed(state, client, "pad", None)
+    _allowed(state, client, "pad", p.window)
+    t = state.tickets.get(p.ticket)
+    if t is None:
+        raise Refused("not_ratable", f"{p.ticket} is not a ticket of today")
+    if t.rated:
+        raise Refused("already_rated", f"{p.ticket} has already been rated")
+    # its last call at this window (a transferred ticket may have been served at several)
+    v = next((x for x in reversed(t.calls) if x.window == p.window), None)
+    if v is None:
+        raise Refused("not_ratable", f"{p.ticket} was not served at window {p.window}")
+    if v.outcome in ("noshow", "expired"):
+        raise Refused("not_ratable", f"{p.ticket} did not come to window {p.window} (过号): nothing to rate")
+    if p.at is None:
+        at = now
+    elif p.at.tzinfo is None:  # a pad's local time without an offset: the hall's
+        at = p.at.replace(tzinfo=now.tzinfo)
+    else:
+        at = p.at.astimezone(now.tzinfo)
+    r = Rating(
+        id=state.next_rating_id,
+        day=state.day,
+        number=t.number,
+        window=p.window,
+        level=p.level,
+        at=at,
+        received_at=now,
+        client=client,
+        staff_id=v.staff_id,
+        staff_name=v.staff_name,
+        call_id=v.id,
+        case_id=v.case_id,
+        item_code=v.item_code,
+    )
+    state.next_rating_id += 1
+    t.rated = True
+    fx.records += [r, t]
+    return RateReply(req=p.req, rating=RatingRef(id=r.id))
+
+
+
+# -- midnight -------------------------------------------------------------------------------------------
+def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
+    """Close yesterday: waiting tickets expire, served ones finish, clerks sign out, numbering restarts."""
+    for w in state.windows.values():
+        cur = state.tickets.get(w.current) if w.current else None
+        if cur is not None:
+            _finish(state, w, cur, "done", now, fx)
+        if w.session is not None:
+            w.session.ended_at = now
+            fx.records.append(w.session)
+        w.staff, w.session, w.paused, w.current = None, None, False, None
+        fx.records.append(w)
+        fx.changed.add(w.no)
+    for t in state.tickets.values():
+        if t.waiting:
+            t.status, t.finished_at = "expired", now
+            fx.records.append(t)
+    state.day = now.date()
+    state.seq.clear()
+    state.hall_seq = 0
+    state.priority_issued.clear()
+    state.first_issue = None
+    state.tickets.clear()
+    for lane in state.lanes.values():
+        lane.clear()
+    state.transfers.clear()
+    state.waiting_total = 0
+    state.waiting_persons.clear()
+    state.board.clear()
+    horizon = now - timedelta(days=1)
+    for key in [k for k, r in state.replies.items() if r.at < horizon]:
+        del state.replies[key]
+    fx.changed.update(("queue", "board"))
+

@@ -1,0 +1,35 @@
+"""How the kiosk and the hall screen word a category's wait, in Chinese and English, in one place.
+
+The ``queue`` topic gives, per category, how many wait and ``est_wait_min``: the minutes until a ticket
+taken now would be called. With nobody waiting that is 0 when a window is free, or the time until a busy
+window frees, so "0人 约2分钟" (nobody waiting, about 2 minutes) would read as a contradiction: with nobody
+waiting the words say that one is served at once, or when a window frees.
+"""
+
+from __future__ import annotations
+
+
+def wait_phrase(waiting: int, est_min: int, est_range: tuple[int, int] | None = None) -> tuple[str, str]:
+    """The estimated wait alone, short (the hall screen's column): (Chinese, English). ``est_range`` (the
+    queue's ``est_wait_range``, when the controller sends one) is shown as "约 15–25 分钟"."""
+    if est_range is not None and est_range[0] < est_range[1]:
+        zh_m, en_m = f"{est_range[0]}–{est_range[1]}", f"{est_range[0]}–{est_range[1]}"
+    else:
+        zh_m = en_m = str(est_min)
+    if waiting == 0:
+        if est_min <= 0:
+            return "即到即办", "served at once"
+        return f"约{zh_m}分钟后有空窗口", f"a window frees in about {en_m} min"
+    if est_min <= 0 and (est_range is None or est_range[1] <= 0):
+        return "即将叫号", "called soon"
+    return f"约{zh_m}分钟", f"about {en_m} min"
+
+
+def wait_line(waiting: int, est_min: int, lang: str, est_range: tuple[int, int] | None = None) -> str:
+    """The whole line a category shows on the kiosk: how many wait, and how long, in ``lang`` (zh or en)."""
+    zh, en = wait_phrase(waiting, est_min, est_range)
+    if waiting == 0:
+        return f"无人等候 · {zh}" if lang != "en" else f"Nobody waiting · {en}"
+    if lang == "en":
+        return f"{waiting} waiting · {en}"
+    return f"等候 {waiting} 人 · {zh}"
