@@ -7,10 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv
+# provisioning: mtools, dosfstools, fdisk (card), bmap-tools and zstd (flash), openssl (certificate checks)
+APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv mtools dosfstools fdisk bmap-tools zstd e2fsprogs openssl
   # the Raspberry Pi images (images/): an arm64 Debian base under emulation, disks without mounting, QEMU boots
-  mmdebstrap qemu-user-static binfmt-support arch-test qemu-system-arm qemu-utils genimage bmap-tools mtools
-  dosfstools e2fsprogs fdisk zstd)
+  mmdebstrap qemu-user-static binfmt-support arch-test qemu-system-arm qemu-utils genimage openssh-client)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -58,10 +58,16 @@ def command(ctx: click.Context, config_path: str | None, broker: str, db: str) -
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    from hallq.shared.service import Notifier
+
+    notifier = Notifier()  # systemd: READY once started, watchdog pings only while the worker turns
     controller.start()
     log.info("controller of hall %s: broker %s, record %s", cfg.hall.id, url, db)
+    notifier.ready(f"hall {cfg.hall.id}")
     while not done.wait(0.5):
-        pass
+        if controller.healthy():
+            notifier.alive()
+    notifier.stopping()
     controller.stop()
     log.info("controller stopped (%d requests handled in %d commits, %d malformed)", controller.handled,
              controller.batches, controller.malformed)
