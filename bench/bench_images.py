@@ -67,7 +67,7 @@ def _bundles(work: Path, broker_port: int) -> dict[str, Path]:
     url = f"mqtt://10.0.2.2:{broker_port}"
     kiosk = (REPO / "kiosk/examples/kiosk.toml").read_text().replace('broker = "mqtt://127.0.0.1:1883"',
                                                                      f'broker = "{url}"')
-    kiosk = kiosk.replace('url = "usb:0x0416:0x5011"', 'url = "file:/var/lib/hallq/state/tickets.bin"')
+    kiosk = kiosk.replace('url = "usb:0x0416:0x5011"', 'url = "file:/var/lib/hallq/tickets.bin"')
     kiosk = kiosk.split("[[readers]]")[0]
     out = {"controller": plain_bundle(work / "controller", device="controller", role="controller",
                                       broker="mqtt://127.0.0.1:1883",
@@ -189,8 +189,8 @@ def _power_cuts(image: Path, work: Path, cuts: int) -> dict:
         d.mkdir()
         fs = Ext4(part)
         for name in ("hall.db", "hall.db-wal"):
-            if fs.exists(f"/state/{name}"):
-                (d / name).write_bytes(fs.read(f"/state/{name}"))
+            if fs.exists(f"/hallq/{name}"):
+                (d / name).write_bytes(fs.read(f"/hallq/{name}"))
         conn = sqlite3.connect(d / "hall.db")
         ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
         if ok != "ok":

@@ -139,15 +139,18 @@ def configure(layer: Layer, rootfs: Path) -> None:
     hosts = rootfs / "etc/hosts"
     hosts.write_text("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")
     # writable places on a read-only root
-    for link, target in (("etc/hallq", "/var/lib/hallq/etc"),
+    for link, target in (("etc/hallq", "/data/etc"), ("var/lib/hallq", "/data/hallq"),
+                         ("var/log/journal", "/data/journal"),
                          ("etc/resolv.conf", "/run/systemd/resolve/stub-resolv.conf"),
                          ("etc/wpa_supplicant/wpa_supplicant-wlan0.conf", "/run/hallq/wpa_supplicant-wlan0.conf")):
         p = rootfs / link
         p.parent.mkdir(parents=True, exist_ok=True)
-        if p.is_symlink() or p.exists():
+        if p.is_symlink() or p.is_file():
             p.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p)
         os.symlink(target, p)
-    for d in ("var/lib/hallq", "boot/firmware", "var/log/journal"):
+    for d in ("data", "boot/firmware"):
         (rootfs / d).mkdir(parents=True, exist_ok=True)
     (rootfs / "etc/timezone").write_text("Asia/Shanghai\n")
     lt = rootfs / "etc/localtime"
@@ -194,6 +197,25 @@ def dpkg_packages(rootfs: Path) -> list[dict]:
     return sorted(out, key=lambda p: p["name"])
 
 
+def data_tree(role: str, rootfs: Path, where: Path) -> Path:
+    """The data partition's first contents: /data/etc (the identity, empty until first boot), /data/hallq
+    (the app's own: /var/lib/hallq), /data/journal; a display's voice clips (made here with espeak-ng)."""
+    users = {ln.split(":")[0]: ln.split(":") for ln in (rootfs / "etc/passwd").read_text().splitlines()}
+    uid, gid = int(users["hallq"][2]), int(users["hallq"][3])
+    jgid = next(int(ln.split(":")[2]) for ln in (rootfs / "etc/group").read_text().splitlines()
+                if ln.startswith("systemd-journal:"))
+    for d, mode, owner in (("etc", 0o700, (uid, gid)), ("hallq", 0o750, (uid, gid)), ("journal", 0o2755, (0, jgid))):
+        p = where / d
+        p.mkdir(parents=True)
+        os.chown(p, *owner)
+        p.chmod(mode)
+    if role == "display":
+        voice = where / "hallq" / "voice"
+        sh(REPO / ".venv/bin/hallq", "display", "voice-pack", "--out", voice, stdout=subprocess.DEVNULL)
+        sh("chown", "-R", f"{uid}:{gid}", voice)
+    return where
+
+
 def make_fs(role: str, rootfs: Path, bootfs: Path, work: Path, out: Path) -> Path:
     """The three file systems without mounting (mkfs.vfat + mtools, mkfs.ext4 -d), then the disk with
     genimage from those images."""
@@ -209,9 +231,7 @@ def make_fs(role: str, rootfs: Path, bootfs: Path, work: Path, out: Path) -> Pat
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     env = {**os.environ, **({"E2FSPROGS_FAKE_TIME": epoch} if epoch else {})}
     sh("mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-m", "0", "-d", rootfs, gin / "root.ext4", f"{root_mb}M", env=env)
-    datafs = work / "data"
-    (datafs / "journal").mkdir(parents=True)
-    (datafs / "etc").mkdir()
+    datafs = data_tree(role, rootfs, work / "data")
     sh("mkfs.ext4", "-q", "-F", "-L", DATA_LABEL, "-m", "0", "-d", datafs, gin / "data.ext4", f"{DATA_MB}M")
     sig = int(hashlib.sha256(role.encode()).hexdigest()[:8], 16) | 1
     cfg = work / "genimage.cfg"

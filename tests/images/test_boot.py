@@ -70,7 +70,7 @@ def test_controller_image_serves_a_take_from_the_host(images, tmp_path):
         assert ssh(sshp, key, "findmnt -no OPTIONS /").split(",")[0] == "ro"
         assert ssh(sshp, key, "hostname").strip() == "controller"
         assert ssh(sshp, key, "test -e /boot/firmware/hallq && echo present || echo gone").strip() == "gone"
-        assert ssh(sshp, key, "stat -c '%a %U %G' /etc/hallq/device.toml").split() == ["640", "root", "hallq"]
+        assert ssh(sshp, key, "stat -c '%a %U %G' /etc/hallq/device.toml").split() == ["600", "hallq", "hallq"]
         assert ssh(sshp, key, "systemctl is-active hallq-controller mosquitto chrony").split() == ["active"] * 3
         assert "WatchdogUSec=30s" in ssh(sshp, key, "systemctl show -p WatchdogUSec hallq-controller")
         failed = ssh(sshp, key, "systemctl list-units --failed --plain --no-legend").strip()
@@ -85,13 +85,13 @@ def test_controller_image_serves_a_take_from_the_host(images, tmp_path):
     assert data.size > size_before and data.start + data.size >= os.path.getsize(img) - (4 << 20), \
         "the data partition grew to fill the card"
     dfs = Ext4(disk.extract(3, tmp_path / "data.ext4"))
-    assert dfs.exists("/etc/device.toml") and dfs.exists("/state/hall.db")
+    assert dfs.exists("/etc/device.toml") and dfs.exists("/hallq/hall.db")
 
 
 def kiosk_toml(broker: str) -> str:
     text = (Path(__file__).resolve().parents[2] / "kiosk/examples/kiosk.toml").read_text()
     text = text.replace('broker = "mqtt://127.0.0.1:1883"', f'broker = "{broker}"')
-    text = text.replace('url = "usb:0x0416:0x5011"', 'url = "file:/var/lib/hallq/state/tickets.bin"')
+    text = text.replace('url = "usb:0x0416:0x5011"', 'url = "file:/var/lib/hallq/tickets.bin"')
     # no readers fitted in the test machine
     return text.split("[[readers]]")[0]
 

@@ -84,9 +84,13 @@ def test_fstab_root_read_only_data_by_label(unpacked, role):
     rows = [ln.split() for ln in root.read("/etc/fstab").decode().splitlines() if ln and not ln.startswith("#")]
     by_mount = {r[1]: r for r in rows}
     assert by_mount["/"][0] == "LABEL=hallq-root" and "ro" in by_mount["/"][3].split(",")
-    assert by_mount["/var/lib/hallq"][0] == "LABEL=hallq-data" and by_mount["/var/lib/hallq"][5] == "2"
+    assert by_mount["/data"][0] == "LABEL=hallq-data" and by_mount["/data"][5] == "2", "checked on every boot"
     assert by_mount["/boot/firmware"][0] == "LABEL=HALLQ-BOOT"
-    assert root.readlink("/etc/hallq") == "/var/lib/hallq/etc"
+    for m in ("/tmp", "/var/tmp", "/var/lib/systemd"):
+        assert by_mount[m][2] == "tmpfs"
+    assert root.readlink("/etc/hallq") == "/data/etc"
+    assert root.readlink("/var/lib/hallq") == "/data/hallq"
+    assert root.readlink("/var/log/journal") == "/data/journal"
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -161,6 +165,7 @@ def test_no_passwords_keys_or_identity_in_the_image(unpacked, role):
     assert root.read("/etc/machine-id") == b""
     assert "hallq" in root.read("/etc/passwd").decode()
     assert not Ext4(data).ls("/etc"), "no identity on the data partition before the first boot"
+    assert ("voice" in Ext4(data).ls("/hallq")) == (role == "display"), "a display's voice clips are made at build"
 
 
 @pytest.mark.parametrize("role", ["kiosk"])

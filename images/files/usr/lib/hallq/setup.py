@@ -1,8 +1,9 @@
 """hallq device set-up, on every boot before the network and the role's app (hallq-setup.service).
 
-1. The data partition (hallq-data, the card's last partition) is grown to fill the card, once.
+1. The data partition (hallq-data, the card's last partition, at /data) is grown to fill the card, once.
+   /data/hallq (= /var/lib/hallq) belongs to the hallq user the apps run as; the rest of /data to root.
 2. A provisioning bundle on the boot partition (/boot/firmware/hallq/) is moved to /etc/hallq
-   (= /var/lib/hallq/etc on the data partition) with tight permissions, then wiped from the FAT.
+   (= /data/etc; 0700/0600, owned by the hallq user), then wiped from the FAT.
 3. From the bundle: host name = device id, SSH host keys (made once), SSH only with the bundle's public key,
    Wi-Fi (wifi.toml), a static address (network.toml), the hall controller as time source, the broker's
    files on the controller.
@@ -23,8 +24,9 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DATA = Path("/var/lib/hallq")
+DATA = Path("/data")
 ETC = DATA / "etc"  # /etc/hallq is a symlink to it
+APP = DATA / "hallq"  # /var/lib/hallq is a symlink to it
 FAT_BUNDLE = Path("/boot/firmware/hallq")
 RUN = Path("/run/hallq")
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -93,16 +95,16 @@ def move_bundle() -> bool:
     hallq = pwd.getpwnam("hallq")
     new = DATA / "etc.new"
     shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(mode=0o750)
-    os.chown(new, 0, hallq.pw_gid)
+    new.mkdir(mode=0o700)
+    os.chown(new, hallq.pw_uid, hallq.pw_gid)
     for src in sorted(FAT_BUNDLE.rglob("*")):
         rel = src.relative_to(FAT_BUNDLE)
         dst = new / rel
         if src.is_dir():
-            dst.mkdir(mode=0o750, exist_ok=True)
-            os.chown(dst, 0, hallq.pw_gid)
-        else:
-            write_atomic(dst, src.read_bytes(), mode=0o640, uid=0, gid=hallq.pw_gid)
+            dst.mkdir(mode=0o700, exist_ok=True)
+            os.chown(dst, hallq.pw_uid, hallq.pw_gid)
+        else:  # the apps run as hallq and refuse an identity others can read
+            write_atomic(dst, src.read_bytes(), mode=0o600, uid=hallq.pw_uid, gid=hallq.pw_gid)
     old = DATA / "etc.old"
     shutil.rmtree(old, ignore_errors=True)
     if ETC.exists():
@@ -234,7 +236,7 @@ def broker(ident: dict | None) -> None:
     if conf.is_file():
         write_atomic(dst / "mosquitto.conf", device_broker_conf(conf.read_text(), dst), mode=0o600,
                      uid=mq.pw_uid, gid=mq.pw_gid)
-    (DATA / "mosquitto").mkdir(mode=0o750, exist_ok=True)
+    (DATA / "mosquitto").mkdir(mode=0o750, exist_ok=True)  # the broker's own store
     os.chown(DATA / "mosquitto", mq.pw_uid, mq.pw_gid)
 
 
@@ -261,16 +263,18 @@ def device_broker_conf(text: str, where: Path) -> str:
 
 def data_dirs() -> None:
     hallq = pwd.getpwnam("hallq")
-    DATA.chmod(0o755)
-    for d, owner in (("state", hallq.pw_uid), ("log", hallq.pw_uid)):
-        p = DATA / d
-        p.mkdir(mode=0o750, exist_ok=True)
-        os.chown(p, owner, hallq.pw_gid)
     os.chown(DATA, 0, 0)
-    # hall.db and the pad's journal are written by the hallq user straight into /var/lib/hallq/state
+    DATA.chmod(0o755)
+    APP.mkdir(mode=0o750, exist_ok=True)  # the controller's hall.db, the pad's journal, the voice pack
+    os.chown(APP, hallq.pw_uid, hallq.pw_gid)
     journal = DATA / "journal"
     journal.mkdir(mode=0o2755, exist_ok=True)
     os.chown(journal, 0, grp.getgrnam("systemd-journal").gr_gid)
+    # one journal folder per machine id; a Pi's id is made anew on each boot of a read-only root: keep the
+    # newest few (each is capped by journald), so the logs never fill the card
+    olds = sorted((d for d in journal.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime)
+    for d in olds[:-3]:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def main() -> int:
