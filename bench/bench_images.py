@@ -68,13 +68,13 @@ def _bundles(work: Path, broker_port: int) -> dict[str, Path]:
     kiosk = (REPO / "kiosk/examples/kiosk.toml").read_text().replace('broker = "mqtt://127.0.0.1:1883"',
                                                                      f'broker = "{url}"')
     kiosk = kiosk.replace('url = "usb:0x0416:0x5011"', 'url = "file:/var/lib/hallq/tickets.bin"')
-    kiosk = kiosk.split("[[readers]]")[0]
+    kiosk = kiosk.replace("/etc/hallq/hall.key", "/etc/hallq/kiosk.key").split("[[readers]]")[0]
     out = {"controller": plain_bundle(work / "controller", device="controller", role="controller",
                                       broker="mqtt://127.0.0.1:1883",
                                       files={"hall.toml": hall_toml_all_day(),
                                              "broker/mosquitto.conf": "listener 1883 0.0.0.0\nallow_anonymous true\n"}),
            "kiosk": plain_bundle(work / "kiosk", device="kiosk-1", role="kiosk", broker=url,
-                                 files={"kiosk.toml": kiosk, "hall.key": "0123456789abcdef0123456789abcdef\n"})}
+                                 files={"kiosk.toml": kiosk})}
     for role, cfg in (("display", "display.toml"), ("pad", "pad.toml")):
         examples = REPO / {"display": "call-display", "pad": "rating-pad"}[role] / "examples"
         src = next((p for p in sorted(examples.glob("*.toml")) if p.name == cfg), None)

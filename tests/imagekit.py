@@ -284,8 +284,12 @@ def plain_bundle(where: Path, *, device: str, role: str, broker: str, files: dic
     """A bundle in provisioning's format (device.toml + the role's files), on a broker without TLS."""
     b = where / "bundle"
     b.mkdir(parents=True)
+    key = 'kiosk_key = "kiosk.key"\n' if role == "kiosk" else ""
     (b / "device.toml").write_text(f'device = "{device}"\nrole = "{role}"\nhall = "demo"\nbroker = "{broker}"\n'
-                                   f'username = "{device}"\n')
+                                   f'username = "{device}"\npassword = "not-checked-by-an-open-broker"\n{key}')
+    (b / "device.toml").chmod(0o600)
+    if role == "kiosk":
+        (b / "kiosk.key").write_bytes(os.urandom(32))
     for name, text in files.items():
         p = b / name
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,7 @@ def kiosk_toml(broker: str) -> str:
     text = (Path(__file__).resolve().parents[2] / "kiosk/examples/kiosk.toml").read_text()
     text = text.replace('broker = "mqtt://127.0.0.1:1883"', f'broker = "{broker}"')
     text = text.replace('url = "usb:0x0416:0x5011"', 'url = "file:/var/lib/hallq/tickets.bin"')
+    text = text.replace("/etc/hallq/hall.key", "/etc/hallq/kiosk.key")
     # no readers fitted in the test machine
     return text.split("[[readers]]")[0]
 
@@ -103,8 +104,7 @@ def test_kiosk_image_reports_online_and_shows_its_home_screen(images, tmp_path):
     controller = ControllerProcess(tmp_path / "controller", broker.url, hall_toml_all_day()).start()
     img = copy_image(images["kiosk"], tmp_path / "kiosk.img", size=2 * GiB)
     bundle = plain_bundle(tmp_path, device="kiosk-1", role="kiosk", broker=f"mqtt://10.0.2.2:{broker.port}",
-                          files={"kiosk.toml": kiosk_toml(f"mqtt://10.0.2.2:{broker.port}"),
-                                 "hall.key": "0123456789abcdef0123456789abcdef\n"})
+                          files={"kiosk.toml": kiosk_toml(f"mqtt://10.0.2.2:{broker.port}")})
     write_card(img, bundle)
     vm = Qemu(img, tmp_path / "vm", gpu=True).start()
     try:
