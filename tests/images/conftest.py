@@ -33,13 +33,14 @@ def base_tar():
 
 
 @pytest.fixture(scope="session")
-def images(base_tar, tmp_path_factory) -> dict[str, Path]:
+def images(request, tmp_path_factory) -> dict[str, Path]:
     """Every role's image, built from this tree (HALLQ_TEST_IMAGES=DIR reuses images built there)."""
     reuse = os.environ.get("HALLQ_TEST_IMAGES")
     if reuse:
         return {r: Path(reuse) / f"hallq-{r}.img" for r in ROLES}
     from layer import build_image
 
+    base_tar = request.getfixturevalue("base_tar")
     out = tmp_path_factory.mktemp("images")
     return {r: build_image(r, base_tar, out) for r in ROLES}
 

@@ -141,13 +141,14 @@ def test_units_enabled_for_the_role(unpacked, role):
 def test_units_pass_systemd_analyze_verify(unpacked, role, tmp_path):
     _, root, _, _ = unpacked[role]
     tree = tmp_path / "root"
-    for d in ("/etc/systemd", "/usr/lib/systemd/system", "/usr/lib/hallq", "/usr/bin/hallq",
-              "/usr/bin/python3.11", "/usr/sbin/mosquitto"):
+    for d in ("/etc/systemd", "/usr/lib/systemd/system", "/usr/lib/hallq", "/usr/bin/hallq", "/usr/bin/python3",
+              "/usr/bin/python3.11", "/usr/sbin/mosquitto", "/usr/sbin/fake-hwclock", "/usr/bin/kill",
+              "/usr/bin/mkdir", "/usr/bin/chown"):
         dest = tree / d.lstrip("/")
         dest.parent.mkdir(parents=True, exist_ok=True)
         if root.exists(d):
             root.rdump(d, dest.parent)
-    units = [f"hallq-{role}.service", "hallq-setup.service"]
+    units = [f"hallq-{role}.service", "hallq-setup.service", "hallq-clock-save.service", "hallq-clock-save.timer"]
     r = subprocess.run(["systemd-analyze", "verify", f"--root={tree}", "--man=no", "--recursive-errors=no",
                         *[str(tree / "etc/systemd/system" / u) for u in units]],
                        capture_output=True, text=True)
