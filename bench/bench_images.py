@@ -123,7 +123,7 @@ def _boot_to_online(images: dict[str, Path], work: Path) -> dict:
                 topic = f"hallq/demo/device/{device}/status"
             vm = Qemu(disk, work / f"vm-{role}", hostfwd=fwd, gpu=role != "controller").start()
             try:
-                secs = wait_mqtt_status(port, topic, 600)
+                secs = wait_mqtt_status(port, topic, 600, vm)
                 out[role] = {"boot_to_online_s": round(secs, 1)}
                 if role == "controller":
                     out[role]["blame_top5"] = [b.strip() for b in ssh(sshp, key, "systemd-analyze blame | head -5")
@@ -155,7 +155,7 @@ def _power_cuts(image: Path, work: Path, cuts: int) -> dict:
         port = free_port()
         vm = Qemu(disk_path, work / f"vm-pc{i}", hostfwd={port: 1883}).start()
         try:
-            results["boot_s"].append(round(wait_mqtt_status(port, "hallq/demo/controller/status", 600), 1))
+            results["boot_s"].append(round(wait_mqtt_status(port, "hallq/demo/controller/status", 600, vm), 1))
         except AssertionError:
             results["boot_failures"] += 1
             vm.kill()

@@ -126,13 +126,14 @@ def enable_units(layer: Layer, rootfs: Path) -> None:
     if layer.role != "controller":
         # the screen belongs to the app: no login prompt over it
         systemctl("mask", "getty@tty1.service")
-    systemctl("enable", "wpa_supplicant@wlan0.service")
 
 
 def configure(layer: Layer, rootfs: Path) -> None:
     # identity and keys are a device's own, made on its first boot
     (rootfs / "etc/machine-id").write_text("")
-    (rootfs / "var/lib/dbus/machine-id").unlink(missing_ok=True)
+    dbus_id = rootfs / "var/lib/dbus/machine-id"
+    dbus_id.unlink(missing_ok=True)
+    os.symlink("/etc/machine-id", dbus_id)
     for k in (rootfs / "etc/ssh").glob("ssh_host_*"):
         k.unlink()
     (rootfs / "etc/hostname").write_text("hallq\n")
@@ -150,7 +151,10 @@ def configure(layer: Layer, rootfs: Path) -> None:
         elif p.is_dir():
             shutil.rmtree(p)
         os.symlink(target, p)
-    for d in ("data", "boot/firmware"):
+    # every mount point in fstab exists in the image (a read-only root cannot make one at boot)
+    fstab = (HERE / "files/etc/fstab").read_text().splitlines()
+    points = [ln.split()[1].lstrip("/") for ln in fstab if ln.strip() and not ln.startswith("#")]
+    for d in points:
         (rootfs / d).mkdir(parents=True, exist_ok=True)
     (rootfs / "etc/timezone").write_text("Asia/Shanghai\n")
     lt = rootfs / "etc/localtime"
@@ -182,6 +186,19 @@ def boot_files(rootfs: Path, bootfs: Path) -> None:
         "# the screen: vc4 KMS is in Debian's device trees; an RTC HAT (DS3231): images/README.md\n"
         "dtparam=i2c_arm=on\n")
     (bootfs / "cmdline.txt").write_text(CMDLINE + "\n")
+
+
+def prune(rootfs: Path, bootfs: Path) -> None:
+    """What a read-only device never uses: the second copy of the kernel, initrd, device trees and Pi firmware
+    on the root (the FAT has them; a device is updated by a new image, not by apt), and the Pi firmware's debug
+    and camera variants."""
+    for pattern in ("boot/vmlinuz-*", "boot/initrd.img-*", "boot/System.map-*", "usr/lib/raspi-firmware/*",
+                    "usr/lib/linux-image-*"):
+        for p in rootfs.glob(pattern):
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    for pattern in ("start_db.elf", "start4db.elf", "fixup_db.dat", "fixup4db.dat", "start_x.elf", "start4x.elf",
+                    "fixup_x.dat", "fixup4x.dat", "start_cd.elf", "start4cd.elf", "fixup_cd.dat", "fixup4cd.dat"):
+        (bootfs / pattern).unlink(missing_ok=True)
 
 
 def dpkg_packages(rootfs: Path) -> list[dict]:
@@ -284,6 +301,7 @@ def build_image(role: str, base_tar: Path, out: Path = OUT) -> Path:
         dists = install_python(layer, rootfs, work)
         enable_units(layer, rootfs)
         boot_files(rootfs, bootfs)
+        prune(rootfs, bootfs)
         debs = dpkg_packages(rootfs)
         (rootfs / "usr/lib/hallq/manifest.json").write_text(json.dumps(
             {"role": role, "debian": debs, "python": dists}, indent=1))

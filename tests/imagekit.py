@@ -193,6 +193,15 @@ class Qemu:
             time.sleep(0.5)
         return None
 
+    def check(self) -> None:
+        """Raise when the guest cannot come up any more (emergency mode, a kernel panic, QEMU gone)."""
+        log = self.log()
+        for bad in ("You are in emergency mode", "Kernel panic", "Give root password for maintenance"):
+            if bad in log:
+                raise AssertionError(f"guest: {bad}\n{log[-4000:]}")
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"QEMU ended ({self.proc.returncode})\n{log[-4000:]}")
+
     def qmp(self, command: str, **arguments) -> dict:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(30)
@@ -308,8 +317,9 @@ def ssh(port: int, key: Path, command: str, timeout: float = 60) -> str:
     return r.stdout
 
 
-def wait_mqtt_status(port: int, topic: str, timeout: float) -> float:
-    """Seconds until ``topic`` (retained) says online on the broker at 127.0.0.1:port."""
+def wait_mqtt_status(port: int, topic: str, timeout: float, vm: Qemu | None = None) -> float:
+    """Seconds until ``topic`` (retained) says online on the broker at 127.0.0.1:port (fails at once when the
+    guest ``vm`` dropped to emergency mode or QEMU ended)."""
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -317,6 +327,8 @@ def wait_mqtt_status(port: int, topic: str, timeout: float) -> float:
     deadline = t0 + timeout
     seen: list[bytes] = []
     while time.monotonic() < deadline:
+        if vm is not None:
+            vm.check()
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"boot-test-{port}")
         c.on_connect = lambda cl, *a: cl.subscribe(topic, qos=1)
         c.on_message = lambda cl, u, m: seen.append(m.payload)

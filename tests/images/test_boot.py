@@ -32,7 +32,7 @@ from imagekit import (
 
 pytestmark = pytest.mark.timeout(3600)
 
-BOOT_TIMEOUT = 420  # seconds from power-on to online, generous: emulated arm64 on a shared 2-core machine
+BOOT_TIMEOUT = 600  # seconds from power-on to online: emulated arm64 (TCG) on a shared 2-core machine
 GiB = 1 << 30
 RESULTS = Path(os.environ.get("HALLQ_IMAGE_RESULTS", "images/out/boot-results.json"))
 
@@ -62,7 +62,7 @@ def test_controller_image_serves_a_take_from_the_host(images, tmp_path):
     mqtt, sshp = free_port(), free_port()
     vm = Qemu(img, tmp_path / "vm", hostfwd={mqtt: 1883, sshp: 22}).start()
     try:
-        online = wait_mqtt_status(mqtt, "hallq/demo/controller/status", BOOT_TIMEOUT)
+        online = wait_mqtt_status(mqtt, "hallq/demo/controller/status", BOOT_TIMEOUT, vm)
         with HallClient(f"mqtt://127.0.0.1:{mqtt}", "demo", "kiosk-1") as kiosk:
             assert kiosk.wait_connected(30)
             reply = kiosk.request("take", TakeRequest(req=kiosk.new_req(), category="A"), timeout=30)
@@ -108,7 +108,7 @@ def test_kiosk_image_reports_online_and_shows_its_home_screen(images, tmp_path):
     write_card(img, bundle)
     vm = Qemu(img, tmp_path / "vm", gpu=True).start()
     try:
-        online = wait_mqtt_status(broker.port, "hallq/demo/device/kiosk-1/status", BOOT_TIMEOUT)
+        online = wait_mqtt_status(broker.port, "hallq/demo/device/kiosk-1/status", BOOT_TIMEOUT, vm)
         time.sleep(5)  # the first frames after the retained config arrived
         shot = vm.screendump(tmp_path / "kiosk-screen.png")
         from PIL import Image

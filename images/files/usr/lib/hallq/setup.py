@@ -162,7 +162,7 @@ def set_hostname(ident: dict | None) -> None:
 def ssh(ident: dict | None) -> None:
     keys = DATA / "ssh"
     keys.mkdir(mode=0o700, exist_ok=True)
-    for kind in ("ed25519", "rsa"):
+    for kind in ("ed25519",):  # every current client speaks it; an RSA key takes a Pi 3 long to make
         key = keys / f"ssh_host_{kind}_key"
         if not key.exists():
             tmp = keys / f".ssh_host_{kind}_key"
@@ -191,6 +191,7 @@ def network() -> None:
         secret = f"psk={json.dumps(psk)}" if psk else "key_mgmt=NONE"
         write_atomic(conf, f"ctrl_interface=DIR=/run/wpa_supplicant GROUP=netdev\ncountry={country}\n"
                            f"network={{\n\tssid={ssid}\n\t{secret}\n}}\n", mode=0o600)
+        run("systemctl", "--no-block", "start", "wpa_supplicant@wlan0.service", check=False)
     else:
         conf.unlink(missing_ok=True)
     static = ETC / "network.toml"
