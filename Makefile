@@ -23,7 +23,7 @@ bench: setup
 	$(VENV)/python -m bench
 
 demo: setup
-	$(VENV)/hallq demo $(if $(BROKER),--broker $(BROKER),) $(DEMO_ARGS)
+	$(VENV)/hallq demo $(if $(BROKER),--broker $(BROKER),) $(if $(SECURE),--secure,) $(DEMO_ARGS)
 
 # Raspberry Pi images (images/README.md): all four roles, or one (make image ROLE=kiosk); output in images/out/.
 # The arm64 base is built once under emulation (≈12 min) and cached in /var/cache/hallq/images.

@@ -1,7 +1,8 @@
 """Run the benchmarks: ``make bench`` or ``python -m bench [NAME ...]``.
 
 Every ``bench/bench_*.py`` module has ``run() -> dict`` returning its figures (and the targets it is
-measured against). Results are printed and written to ``bench/out/results.json``.
+measured against). Results are printed and written to ``bench/out/results.json`` (running only some
+benchmarks replaces only their figures there).
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ def main(argv: list[str]) -> int:
         print(json.dumps(figures, ensure_ascii=False, indent=2), flush=True)
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2))
+    path = out / "results.json"
+    if argv and path.exists():  # a subset run replaces only its own benchmarks' figures
+        try:
+            results = json.loads(path.read_text()) | results
+        except ValueError:
+            pass
+    path.write_text(json.dumps(results, ensure_ascii=False, indent=2))
     return 0
 
 

@@ -1,133 +1,309 @@
-"""Dispatch quality and wait estimates on a simulated day (issue 3, benchmarks 3 and 4).
+"""Dispatch quality and wait estimates on simulated days (issue 10 §2), one table per load.
 
 The sample hall (``controller/examples/hall.toml``: six categories, eight windows with overlapping skills,
-two of them comprehensive) has a simulated day (``hallq.demo.model``, fixed seed) played in
-virtual time, with a clerk at every window, against three policies at the same staffing:
+two of them comprehensive) gets the demo's simulated day (``hallq.demo.model``) at loads 0.75, 0.85 and
+0.95, seeds 1 to 10, played in virtual time with a clerk at every window against three policies at the
+same staffing, on exactly the same citizens:
 
-- ``controller``: the controller's pure core itself (``hallq.controller.core.handle``, driven with contract
-  requests), i.e. its dispatch policy and its ``est_wait_min``;
+- ``controller``: the controller's pure core itself (``hallq.controller.core.handle`` driven with contract
+  requests), i.e. its dispatch policy (:mod:`hallq.controller.core.dispatch`) and its estimate with the
+  range (:mod:`hallq.controller.core.estimate`), read back from the take replies;
+- ``before``: the policy the controller had before issue 10 (transfers first, then the longest
+  *effective* wait, a priority or appointment ticket credited 15 minutes), as a plain policy here;
+- ``service_level``: a service-level rule (as service-level-driven systems such as Qmatic's dispatch):
+  transfers first, then the ticket furthest along its class's target wait (waited / target; 5 min for
+  priority and appointment tickets, 60 min for the others: the same promise and guard as ours);
 - ``fifo_per_category``: one first-come-first-served queue per category, a window taking from its
-  categories in the order it lists them;
-- ``fifo_per_category_round_robin``: the same queues, a shared window taking its categories in turn
-  (reported too: the target is met or missed against the plainer reading above, this one shows how much
-  of the gain is only the shared windows' fixed order);
-- ``global_fifo``: the longest-waiting ticket among the window's categories, no priority.
+  categories in the order it lists them.
 
-Targets: controller p90 wait <= 0.7 x FIFO-per-category; priority p90 <= 5 min; ``est_wait_min`` mean
-absolute error against the realised wait <= 3 min. The simulation is the demo's, not tuned for this
-benchmark; other seeds and loads are reported too so one lucky day does not decide, and what a longer
-``priority_lead_min`` would change (the sample hall uses 15).
+Figures per day, then averaged over the ten seeds (percentiles are nearest-rank, :mod:`bench.figures`):
+
+- ``priority_p90``: the wait (issue to first call) of priority tickets (elderly, disabled, pregnant,
+  military); ``appointment_p90`` of appointment tickets, from their slot's start or their arrival,
+  whichever is later (the model's appointment holders come from 10 minutes before their slot to 20
+  minutes into it); ``transfer_p90``: the wait of a transferred ticket from its transfer to its call at the new
+  category (transfers go first); ``p90`` of every ticket; ``normal_p99`` of normal tickets;
+- ``normal_p99_no_priority``: the same normal tickets' p99 on the same day with no priority tickets at all
+  (the priority citizens take normal tickets), with the same policy; ``starvation`` is the ratio;
+- ``est_mae``: mean absolute error of ``est_wait_min`` against the realised wait; ``range_coverage``: the
+  share of realised waits inside ``est_wait_range``; ``range_width``: its mean width.
+
+Targets (issue 10): priority p90 <= 5 min; p90 <= 0.7 x FIFO per category; normal p99 <= 1.2 x its value
+with no priority tickets; estimate MAE <= 3 min; range coverage >= 80 %. The day's model is the demo's,
+not tuned for this benchmark. ``seeds_met`` counts the single days that meet each target.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from hallq.controller import config
 from hallq.demo.corepolicy import CorePolicy
 from hallq.demo.hall import shape_of
-from hallq.demo.model import Rates, simulate_visits
-from hallq.demo.simulate import (
-    FifoPerCategory,
-    FifoPerCategoryRoundRobin,
-    GlobalFifo,
-    estimate_error,
-    run_day,
-    wait_figures,
-)
+from hallq.demo.model import MIN, HallShape, Rates, Visit, simulate_visits
+from hallq.demo.simulate import RECALL_AFTER_S, WALK_S, DayResult, FifoPerCategory, run_day
+
+from .figures import percentile
 
 HALL = Path(__file__).resolve().parent.parent / "controller" / "examples" / "hall.toml"
-SEED = 1
 DAY = date(2024, 6, 3)  # a Monday
+LOADS = (0.75, 0.85, 0.95)
+SEEDS = range(1, 11)
+PRIORITY_KINDS = ("elderly", "disabled", "pregnant", "military")
+BEFORE_LEAD_MIN = 15.0  # the sample hall's `priority_lead_min` before issue 10
+
+TARGETS = {
+    "priority_p90": "<= 5 min",
+    "p90_vs_fifo": "<= 0.7",
+    "starvation": "<= 1.2",
+    "est_mae": "<= 3 min",
+    "range_coverage": ">= 0.80",
+}
 
 
-def one_day(cfg: config.HallFile, seed: int, load: float) -> dict:
-    shape = shape_of(cfg)
-    visits = simulate_visits(shape, Rates(load=load), seed=seed)
-    out: dict = {"visits": len(visits)}
-    ctl = CorePolicy(cfg, DAY)
-    r = run_day(shape, visits, ctl)
-    out["controller"] = wait_figures(r) | estimate_error(r)
-    if ctl.refusals:
-        out["controller"]["take_refused"] = dict(ctl.refusals)
-    for policy in (FifoPerCategory(shape), FifoPerCategoryRoundRobin(shape), GlobalFifo(shape)):
-        out[policy.name] = wait_figures(run_day(shape, visits, policy))
+class BeforePolicy:
+    """The dispatch before issue 10: transfers first (oldest transfer first), then the ticket with the
+    smallest ``issued - lead`` for priority and appointment tickets, ``issued`` for the others."""
+
+    name = "before"
+
+    def __init__(self, shape: HallShape, lead_min: float = BEFORE_LEAD_MIN):
+        self.shape, self.lead = shape, lead_min * MIN
+        self.waiting: dict[int, tuple[tuple[int, float, int], str]] = {}  # id -> (key, queue)
+        self.serving: dict[int, int] = {}
+        self.visits: dict[int, Visit] = {}
+        self._n = 0
+
+    def start(self, windows: list[int], now: float) -> None:
+        pass
+
+    def issue(self, visit: Visit, now: float) -> tuple[Hashable, float | None]:
+        self._n += 1
+        key = (1, now - self.lead if visit.priority else now, self._n)
+        self.waiting[self._n] = (key, visit.category)
+        return self._n, None
+
+    def call_next(self, window: int, now: float) -> Hashable | None:
+        cats = self.shape.windows[window]
+        best = min((v for v in self.waiting.items() if v[1][1] in cats), key=lambda v: v[1][0], default=None)
+        if best is None:
+            return None
+        del self.waiting[best[0]]
+        self.serving[window] = best[0]
+        return best[0]
+
+    def done(self, window: int, now: float) -> None:
+        self.serving.pop(window, None)
+
+    noshow = done
+
+    def transfer(self, window: int, category: str, now: float) -> None:
+        t = self.serving.pop(window)
+        self.waiting[t] = ((0, now, t), category)
+
+
+class ServiceLevelPolicy(BeforePolicy):
+    """Transfers first (oldest first), then the largest ``waited / target`` among the window's tickets:
+    ``target`` is 5 min for priority and appointment tickets, 60 min for the others."""
+
+    name = "service_level"
+
+    def __init__(self, shape: HallShape, precedence_min: float = 5.0, normal_min: float = 60.0):
+        super().__init__(shape)
+        self.targets = (precedence_min * MIN, normal_min * MIN)
+        self.issued: dict[int, tuple[float, float]] = {}  # id -> (issued, target)
+
+    def issue(self, visit: Visit, now: float) -> tuple[Hashable, float | None]:
+        t, est = super().issue(visit, now)
+        self.issued[t] = (now, self.targets[0] if visit.priority else self.targets[1])  # type: ignore[index]
+        return t, est
+
+    def call_next(self, window: int, now: float) -> Hashable | None:
+        cats = self.shape.windows[window]
+
+        def key(item: tuple[int, tuple[tuple[int, float, int], str]]) -> tuple[int, float, int]:
+            t, (k, _) = item
+            if k[0] == 0:  # a transfer
+                return k
+            issued, target = self.issued[t]
+            return (1, -(now - issued) / target, t)
+
+        best = min((v for v in self.waiting.items() if v[1][1] in cats), key=key, default=None)
+        if best is None:
+            return None
+        del self.waiting[best[0]]
+        self.serving[window] = best[0]
+        return best[0]
+
+
+def _waits(result: DayResult, which) -> list[float]:
+    return [r.wait_s / MIN for r in result.tickets if r.wait_s is not None and which(r.visit)]  # type: ignore[operator]
+
+
+def appointment_waits(result: DayResult) -> list[float]:
+    """Minutes from an appointment's slot start or its holder's arrival, whichever is later, to its call."""
+    out = []
+    for r in result.tickets:
+        if r.visit.priority != "appointment" or r.first_call_s is None:
+            continue
+        slot = getattr(r.visit, "slot", None)
+        due = max(r.issued_s, slot[0]) if slot is not None else r.issued_s
+        out.append(max(r.first_call_s - due, 0.0) / MIN)
     return out
 
 
-def verdict(day: dict) -> dict:
-    ctl, fifo = day["controller"], day["fifo_per_category"]
-    ratio = ctl["wait_p90_min"] / fifo["wait_p90_min"] if fifo["wait_p90_min"] else None
-    rr = day["fifo_per_category_round_robin"]["wait_p90_min"]
+def _p(xs: list[float], p: float) -> float | None:
+    return round(percentile(xs, p), 2) if xs else None
+
+
+def transfer_waits(result: DayResult) -> list[float]:
+    """Minutes from each transfer to the ticket's call at its new category (the model's transfer happens
+    ``after_s`` into the first service, which starts after the walk, and a recall for a late citizen)."""
+    out = []
+    for r in result.tickets:
+        v = r.visit
+        if v.transfer is None or len(r.calls) < 2:
+            continue
+        first = r.calls[0][0] + WALK_S + (RECALL_AFTER_S if v.answers_after == 1 else 0.0)
+        out.append((r.calls[1][0] - (first + v.transfer.after_s)) / MIN)
+    return out
+
+
+def wait_figures(result: DayResult) -> dict:
     return {
-        "p90_ratio_vs_fifo_per_category": None if ratio is None else round(ratio, 3),
-        "p90_ratio_vs_round_robin": round(ctl["wait_p90_min"] / rr, 3) if rr else None,
-        "p90_ratio_ok": ratio is not None and ratio <= 0.7,
-        "priority_p90_ok": ctl["priority_wait_p90_min"] is not None and ctl["priority_wait_p90_min"] <= 5.0,
-        "est_mae_ok": ctl["est_mae_min"] is not None and ctl["est_mae_min"] <= 3.0,
+        "transfer_p90": _p(transfer_waits(result), 90),
+        "p90": _p(_waits(result, lambda v: True), 90),
+        "priority_p90": _p(_waits(result, lambda v: v.priority in PRIORITY_KINDS), 90),
+        "appointment_p90": _p(appointment_waits(result), 90),
+        "normal_p99": _p(_waits(result, lambda v: v.priority is None), 99),
+        "wait_mean": round(sum(w := _waits(result, lambda v: True)) / len(w), 2),
     }
+
+
+def estimate_figures(result: DayResult, ranges: dict[Hashable, tuple[int, int]]) -> dict:
+    pairs = [(r, r.wait_s / MIN) for r in result.tickets if r.wait_s is not None and r.est_wait_min is not None]
+    inside = [lo <= w <= hi for r, w in pairs if (rng := ranges.get(r.ticket)) is not None for lo, hi in [rng]]
+    widths = [hi - lo for r, _ in pairs if (rng := ranges.get(r.ticket)) is not None for lo, hi in [rng]]
+    return {
+        "est_mae": round(sum(abs(r.est_wait_min - w) for r, w in pairs) / len(pairs), 2),  # type: ignore[operator]
+        "est_bias": round(sum(r.est_wait_min - w for r, w in pairs) / len(pairs), 2),  # type: ignore[operator]
+        "range_coverage": round(sum(inside) / len(inside), 3) if inside else None,
+        "range_width": round(sum(widths) / len(widths), 1) if widths else None,
+        "ranged": len(inside),
+    }
+
+
+def without_priority(visits: list[Visit]) -> list[Visit]:
+    """The same day with no priority tickets at all: the priority citizens take normal tickets."""
+    return [replace(v, priority=None) if v.priority in PRIORITY_KINDS else v for v in visits]
+
+
+def one_day(cfg: config.HallFile, shape: HallShape, load: float, seed: int) -> dict:
+    visits = simulate_visits(shape, Rates(load=load), seed=seed)
+    ctl = CorePolicy(cfg, DAY)
+    r = run_day(shape, visits, ctl)
+    normal = {v.id for v in visits if v.priority is None}
+    r0 = run_day(shape, without_priority(visits), CorePolicy(cfg, DAY))
+    out = {"visits": len(visits), "controller": wait_figures(r) | estimate_figures(r, ctl.ranges)}
+    c = out["controller"]
+    c["normal_p99_no_priority"] = _p(_waits(r0, lambda v: v.id in normal), 99)
+    c["starvation"] = round(c["normal_p99"] / c["normal_p99_no_priority"], 3)
+    if ctl.refusals:
+        c["take_refused"] = dict(ctl.refusals)
+    out["before"] = wait_figures(run_day(shape, visits, BeforePolicy(shape)))
+    out["service_level"] = wait_figures(run_day(shape, visits, ServiceLevelPolicy(shape)))
+    out["fifo_per_category"] = wait_figures(run_day(shape, visits, FifoPerCategory(shape)))
+    c["p90_vs_fifo"] = round(c["p90"] / out["fifo_per_category"]["p90"], 3)
+    return out
+
+
+def _mean(xs: list[float | None]) -> float | None:
+    ys = [x for x in xs if x is not None]
+    return round(sum(ys) / len(ys), 3) if ys else None
+
+
+def summary(days: list[dict]) -> dict:
+    """Each figure averaged over the days, per policy; the ratio targets also as ratios of the means."""
+    out: dict = {}
+    for policy in ("controller", "before", "service_level", "fifo_per_category"):
+        keys = days[0][policy].keys()
+        out[policy] = {k: _mean([d[policy].get(k) for d in days]) for k in keys
+                       if isinstance(days[0][policy][k], (int, float))}
+    c, f = out["controller"], out["fifo_per_category"]
+    c["p90_vs_fifo_of_means"] = round(c["p90"] / f["p90"], 3)
+    c["starvation_of_means"] = round(c["normal_p99"] / c["normal_p99_no_priority"], 3)
+    for other in ("before", "service_level"):
+        out[other]["p90_vs_fifo"] = _mean([d[other]["p90"] / d["fifo_per_category"]["p90"] for d in days])
+    c = out["controller"]
+    out["met"] = {
+        "priority_p90": c["priority_p90"] <= 5.0,
+        "p90_vs_fifo": c["p90_vs_fifo"] <= 0.7,
+        "starvation": c["starvation"] <= 1.2,
+        "est_mae": c["est_mae"] <= 3.0,
+        "range_coverage": c["range_coverage"] >= 0.8,
+    }
+    out["seeds_met"] = {
+        "priority_p90": sum(d["controller"]["priority_p90"] <= 5.0 for d in days),
+        "p90_vs_fifo": sum(d["controller"]["p90_vs_fifo"] <= 0.7 for d in days),
+        "starvation": sum(d["controller"]["starvation"] <= 1.2 for d in days),
+        "est_mae": sum(d["controller"]["est_mae"] <= 3.0 for d in days),
+        "range_coverage": sum(d["controller"]["range_coverage"] >= 0.8 for d in days),
+        "of": len(days),
+    }
+    return out
+
+
+def table(load: float, s: dict) -> list[str]:
+    """The load's table as text lines: each figure for the three policies, the target, met or not."""
+    c, b, sl, f = s["controller"], s["before"], s["service_level"], s["fifo_per_category"]
+    met, n = s["met"], s["seeds_met"]
+
+    def row(name: str, key: str, target: str = "", ok_key: str | None = None, unit: str = "") -> str:
+        def cell(d: dict) -> str:
+            v = d.get(key)
+            return "-" if v is None else f"{v:g}{unit}"
+        verdict = ""
+        if ok_key is not None:
+            verdict = ("met" if met[ok_key] else "MISSED") + f" ({n[ok_key]}/{n['of']} days)"
+        return f"{name:<34}{cell(c):>12}{cell(b):>12}{cell(sl):>12}{cell(f):>12}   {target:<14}{verdict}"
+
+    return [
+        f"load {load}: mean of seeds {SEEDS.start}-{SEEDS.stop - 1}"
+        f"{'':<8}{'controller':>12}{'before':>12}{'svc-level':>12}{'fifo/cat':>12}   target",
+        row("priority wait p90 (min)", "priority_p90", "<= 5", "priority_p90"),
+        row("appointment wait p90, from due (min)", "appointment_p90"),
+        row("transferred: wait after it p90 (min)", "transfer_p90"),
+        row("wait p90, every ticket (min)", "p90"),
+        row("  p90 / FIFO-per-category p90", "p90_vs_fifo", "<= 0.7", "p90_vs_fifo"),
+        row("wait mean (min)", "wait_mean"),
+        row("normal tickets' wait p99 (min)", "normal_p99"),
+        row("  same, no priority tickets (min)", "normal_p99_no_priority"),
+        row("  ratio (no starvation)", "starvation", "<= 1.2", "starvation"),
+        row("estimate MAE (min)", "est_mae", "<= 3", "est_mae"),
+        row("estimate bias (min)", "est_bias"),
+        row("range coverage", "range_coverage", ">= 0.80", "range_coverage"),
+        row("range width (min)", "range_width"),
+    ]
 
 
 def run() -> dict:
     cfg = config.load(HALL)
-    main = one_day(cfg, SEED, Rates().load)
-    seeds = {}
-    for seed in range(1, 11):
-        d = one_day(cfg, seed, Rates().load)
-        seeds[str(seed)] = {
-            "visits": d["visits"],
-            "controller_p90": d["controller"]["wait_p90_min"],
-            "fifo_per_category_p90": d["fifo_per_category"]["wait_p90_min"],
-            "round_robin_p90": d["fifo_per_category_round_robin"]["wait_p90_min"],
-            "global_fifo_p90": d["global_fifo"]["wait_p90_min"],
-            "controller_priority_p90": d["controller"]["priority_wait_p90_min"],
-            "est_mae": d["controller"]["est_mae_min"],
-        } | verdict(d)
-    loads = {}
-    for load in (0.6, 0.75, 0.85, 1.0):
-        d = one_day(cfg, SEED, load)
-        loads[str(load)] = {
-            "visits": d["visits"],
-            "controller_p90": d["controller"]["wait_p90_min"],
-            "fifo_per_category_p90": d["fifo_per_category"]["wait_p90_min"],
-            "controller_priority_p90": d["controller"]["priority_wait_p90_min"],
-            "est_mae": d["controller"]["est_mae_min"],
-        } | verdict(d)
-    leads = {}
-    for lead in (15, 30, 45):  # the sample hall's setting is 15: what a longer lead would do
-        lc = config.load(HALL)
-        lc.dispatch.priority_lead_min = lead
-        d = one_day(lc, SEED, Rates().load)
-        leads[str(lead)] = {
-            "controller_p90": d["controller"]["wait_p90_min"],
-            "controller_priority_p90": d["controller"]["priority_wait_p90_min"],
-            "normal_wait_max_min": d["controller"]["normal_wait_max_min"],
-            "est_mae": d["controller"]["est_mae_min"],
-        } | verdict(d)
-    n = len(seeds)
+    shape = shape_of(cfg)
+    by_load: dict = {}
+    tables: dict = {}
+    for load in LOADS:
+        days = {seed: one_day(cfg, shape, load, seed) for seed in SEEDS}
+        s = summary(list(days.values()))
+        by_load[str(load)] = {"summary": s, "days": days}
+        tables[str(load)] = table(load, s)
+        print("\n".join(tables[str(load)]), flush=True)
     return {
         "hall": str(HALL.relative_to(HALL.parent.parent.parent)),
-        "seed": SEED,
-        "load": Rates().load,
-        "day": main,
-        "verdict": verdict(main),
-        "targets": {
-            "p90_ratio_vs_fifo_per_category": "<= 0.7",
-            "priority_wait_p90_min": "<= 5",
-            "est_mae_min": "<= 3",
-        },
-        "seeds_1_to_10": seeds,
-        "seeds_summary": {
-            "p90_ratio_ok": sum(s["p90_ratio_ok"] for s in seeds.values()),
-            "priority_p90_ok": sum(s["priority_p90_ok"] for s in seeds.values()),
-            "est_mae_ok": sum(s["est_mae_ok"] for s in seeds.values()),
-            "of": n,
-            "mean_p90_ratio": round(sum(s["p90_ratio_vs_fifo_per_category"] for s in seeds.values()) / n, 3),
-            "mean_p90_ratio_vs_round_robin": round(sum(s["p90_ratio_vs_round_robin"] for s in seeds.values()) / n, 3),
-            "mean_priority_p90": round(sum(s["controller_priority_p90"] for s in seeds.values()) / n, 2),
-            "mean_est_mae": round(sum(s["est_mae"] for s in seeds.values()) / n, 2),
-        },
-        "by_load_seed_1": loads,
-        "by_priority_lead_min_seed_1": leads,
+        "targets": TARGETS,
+        "guard_min": cfg.dispatch.priority_lead_min,
+        "tables": tables,
+        "by_load": by_load,
     }

@@ -23,6 +23,7 @@ OPTIONAL = {
     "port": 1883,
     "user": None,
     "mqtt_password": None,
+    "ca": None,  # the hall's CA (DER file on the board): TLS to the broker, as `hallq provision pico` writes it
     "leds": [],
     "utc_offset_min": 480,
     "invite_ms": 30000,
@@ -57,6 +58,17 @@ def load_config(path=CONFIG_FILE):
     if not isinstance(cfg["leds"], list) or len(cfg["leds"]) not in (0, 5):
         raise ValueError(path + ": leds must be five GPIO numbers, or none")
     return cfg
+
+
+def tls_context(ca_file):
+    """TLS that trusts only the hall's CA and checks the broker's name (umqtt.simple's ``ssl``)."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    with open(ca_file, "rb") as f:
+        ctx.load_verify_locations(cadata=f.read())
+    return ctx
 
 
 class Monotonic:
@@ -164,8 +176,12 @@ class PicoPad:
                 time.sleep_ms(POLL_MS)
         if not self.time_known:
             self.set_time()
-        c = MQTTClient(cfg["client"], cfg["broker"], port=cfg["port"], user=cfg["user"],
-                       password=cfg["mqtt_password"], keepalive=KEEPALIVE_S)
+        if cfg["ca"]:
+            c = MQTTClient(cfg["client"], cfg["broker"], port=cfg["port"], user=cfg["user"],
+                           password=cfg["mqtt_password"], keepalive=KEEPALIVE_S, ssl=tls_context(cfg["ca"]))
+        else:
+            c = MQTTClient(cfg["client"], cfg["broker"], port=cfg["port"], user=cfg["user"],
+                           password=cfg["mqtt_password"], keepalive=KEEPALIVE_S)
         c.set_callback(self.on_message)
         c.set_last_will(self.t_status, "offline", retain=True, qos=1)
         c.connect()

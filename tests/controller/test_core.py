@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 
 import msgspec
 import pytest
 from controller_kit import HALL_TOML, Hall, at, code, number
 from hallq.controller import core
+from hallq.controller.core import state as core_state
 from hallq.shared.schemas import Case, TakeRequest, WindowRequest
 
 
@@ -307,47 +307,6 @@ def test_window_serves_all_its_categories_by_longest_wait(hall):
     assert number(hall.op(2, "next")) == "A001"
 
 
-def test_no_starvation_under_a_stream_of_priority_tickets(hall):
-    hall.take("A")  # normal, 09:00
-    hall.op(1, "open")
-    served = []
-    for _ in range(40):  # a priority ticket every minute, the window serves one a minute
-        hall.later(1)
-        hall.take("A", priority="elderly")
-        served.append(number(hall.op(1, "next")))
-        hall.state.seq["A"] = 0  # keep under the test hall's quota
-    # A001 is called once the priority tickets issued in the first lead minutes are through
-    assert "A001" in served[:17]
-
-
-def test_core_dispatch_matches_pick_next():
-    h = Hall().at("09:00")
-    h.state.cfg.categories[0].daily_quota = None
-    rng = random.Random(7)
-    for w in (1, 2, 3):
-        h.op(w, "open")
-    for _ in range(400):
-        h.later(rng.random() * 2)
-        r = rng.random()
-        if r < 0.5:
-            h.take(rng.choice("ABC"), priority=rng.choice([None, None, None, "elderly"]))
-        else:
-            w = rng.choice((1, 2, 3))
-            win = h.state.windows[w]
-            if win.current and rng.random() < 0.2:
-                target = rng.choice([{"category": rng.choice("ABC")}, {"window": rng.choice([x for x in (1, 2, 3) if x != w])}])
-                h.op(w, "transfer", to=target)
-                continue
-            waiting = [t for t in h.state.tickets.values() if t.waiting]
-            assert h.state.waiting_total == len(waiting)
-            expect = core.pick_next(w, win.categories, waiting, h.state.lead)
-            rep = h.op(w, "next")
-            if expect is None:
-                assert code(rep) == "empty"
-            else:
-                assert number(rep) == expect.number
-
-
 # -- ratings --------------------------------------------------------------------------------------------------
 def test_rate_once_per_ticket_called_at_that_window(hall):
     hall.take("A")
@@ -537,6 +496,87 @@ def test_estimate_before_clerks_sign_in_counts_every_serving_window():
     for _ in range(3):
         h.take("C")  # only window 3 serves C, nobody signed in yet
     assert core.estimate_wait(h.state, "C", 3, h.now) == 18
+
+
+def test_the_take_answer_and_the_queue_carry_the_range(hall):
+    hall.op(1, "open")
+    hall.op(1, "next")
+    for _ in range(4):
+        t = hall.take("A")["ticket"]
+        low, high = t["est_wait_range"]
+        assert low <= t["est_wait_min"] <= high and low % 5 == 0 and high % 5 == 0 and high > low
+    q = core.queue_state(hall.state, hall.now).categories["A"]
+    assert q.est_wait_range is not None and q.est_wait_range[0] <= q.est_wait_min <= q.est_wait_range[1]
+
+
+def test_the_range_learns_from_today_s_calls():
+    h = Hall().at("09:00")
+    h.op(1, "open")
+    h.take("A")
+    h.op(1, "next")
+    for _ in range(4):
+        h.take("A")
+    before = core.wait_estimate(h.state, "A", 4, h.now)
+    # A001 until 09:06, then A002..A005 six minutes each: 30 min; the prior range is -25 % .. +49 % of
+    # (30 + 5) around it (21.25 .. 47.15), out to whole five minutes
+    assert (before.minutes, before.low, before.high) == (30, 20, 50)
+    for _ in range(30):  # today the waits ran twice the estimate
+        h.state.wait_errors.append((10.0, 20.0))
+    after = core.wait_estimate(h.state, "A", 4, h.now)
+    assert after.minutes == before.minutes  # the estimate itself stays the model's
+    assert after.low > before.low and after.high > before.high
+
+
+def test_the_range_learns_from_first_calls():
+    h = Hall().at("09:00")
+    h.op(1, "open")
+    h.take("A")
+    h.later(3)
+    h.take("A")
+    h.op(1, "next")  # A001 called 3 min after it was taken, told 0
+    assert list(h.state.wait_errors) == [(0.0, 3.0)]
+    h.later(6)
+    h.op(1, "next")  # A002: its estimate then, against 6 min
+    e, w = h.state.wait_errors[-1]
+    assert w == 6.0 and e == h.state.tickets["A002"].est_raw
+
+
+def test_an_appointment_before_its_slot_waits_at_least_until_then(hall):
+    hall.op(1, "open")
+    est = core.wait_estimate(hall.state, "A", 0, hall.now,
+                             core.estimate._NewTicket(99, hall.now, "appointment", "A", slot_start=at("09:40")))
+    assert est.minutes == 40
+
+
+def test_the_estimate_plays_an_appointment_at_its_slot():
+    h = Hall().at("09:20")
+    h.op(1, "open")
+    h.take("A")
+    h.op(1, "next")  # A001 at window 1 until 09:26 (the 6-minute prior)
+    h.take("A", priority="appointment")
+    t = h.state.tickets["A002"]
+    core_state.dequeue(h.state, t)
+    t.slot_start = at("09:30")  # checked in for the 09:30 slot
+    core_state.enqueue(h.state, t)
+    h.state.priority_issued.clear()  # no stream of priority tickets expected: the play alone
+    # 09:26 the window is free, A002 is not due yet: it takes A003
+    assert h.take("A")["ticket"]["est_wait_min"] == 6
+    # then A002, due since 09:30, at 09:32; A004 at 09:38
+    assert h.take("A")["ticket"]["est_wait_min"] == 18
+
+
+def test_no_priority_arrivals_are_expected_after_the_hall_stops_issuing_numbers():
+    h = Hall().at("11:20")
+    h.op(1, "open")
+    for _ in range(6):
+        h.take("A")
+    h.op(1, "next")
+    h.state.priority_issued["A"] = 100
+    h.state.first_issue = at("09:00")
+    late = core.estimate_wait(h.state, "A", 5, h.now)
+    h.at("10:20")
+    early = core.estimate_wait(h.state, "A", 5, h.now)
+    assert late < early  # 11:20: numbers stop at 12:00, so 40 min of arrivals at most
 
 
 def test_queue_and_board_payloads(hall):

@@ -83,10 +83,9 @@ class Kiosk(threading.Thread):
 
     def run(self) -> None:
         for i in range(PER_CLIENT):
-            if not self.slots.acquire(timeout=1.0):
-                # nobody answers (the controller is down): send what is unanswered again, then go on
+            while not self.slots.acquire(timeout=1.0):
+                # nobody answers (the controller is down or still starting): send what is unanswered again
                 self._resend()
-                self.slots.acquire()
             self._send(i)
         deadline = time.monotonic() + 40
         while not self.all_answered.wait(1.0) and time.monotonic() < deadline:

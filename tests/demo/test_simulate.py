@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hallq.controller import config
+from hallq.demo import simulate
 from hallq.demo.corepolicy import CorePolicy
 from hallq.demo.hall import shape_of
 from hallq.demo.model import CategoryProfile, HallShape, Item, simulate_visits
@@ -101,8 +102,13 @@ def test_a_whole_day_through_each_policy_serves_everyone(cfg):
     assert e["est_pairs"] == len(vs) and e["est_mae_min"] >= 0
 
 
-def test_percentile():
-    assert percentile([], 0.9) is None
-    assert percentile([5.0], 0.9) == 5.0
-    assert percentile([float(x) for x in range(11)], 0.9) == 9.0
-    assert percentile([0.0, 10.0], 0.5) == 5.0
+def test_percentile_is_the_nearest_rank_one_everywhere():
+    from hallq.controller import stats
+
+    assert simulate.percentile is percentile and stats.percentile is percentile
+    with pytest.raises(ValueError):
+        percentile([], 90)
+    assert percentile([5.0], 90) == 5.0
+    assert percentile([float(x) for x in range(1, 11)], 90) == 9.0  # 9 of 10 values are at most 9
+    assert percentile([float(x) for x in range(11)], 90) == 9.0
+    assert percentile([0.0, 10.0], 50) == 0.0  # never interpolated: one of the values

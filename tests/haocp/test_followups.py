@@ -10,7 +10,7 @@ import sys
 import time
 from datetime import date
 
-from hallq.controller.followups import due_date
+from hallq.controller.core.workdays import Calendar
 from hallq.shared.schemas import FollowUps, decode
 from harness import Monitor
 
@@ -39,7 +39,7 @@ def test_bad_reviews_open_follow_ups_that_are_called_back_and_closed(hall, provi
     first = fu.open[0]
     assert first.staff is not None and first.staff.name == "李娜" and first.window == 1
     opened = first.rated_at.date()
-    assert first.due == due_date(opened, 5).isoformat() and not first.overdue
+    assert first.due == Calendar().due_date(opened, 5).isoformat() and not first.overdue
     assert good not in [f.ticket for f in fu.open]
     fresh = Monitor(mosquitto.url, TOPIC)  # a screen that starts now gets the open follow-ups at once
     try:

@@ -7,8 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from hallq.controller import config
-from hallq.controller.followups import due_date, is_working_day
-from hallq.controller.haocp import HaocpSection, assess_time, level_of, record, satisfaction_code
+from hallq.controller.config import HaocpSection
+from hallq.controller.core.workdays import LAST_KNOWN_YEAR, Calendar
+from hallq.controller.haocp.record import assess_time, level_of, record, satisfaction_code
 from hallq.shared.config import ConfigError
 from hallq.shared.schemas import LEVELS
 
@@ -79,16 +80,42 @@ D = date.fromisoformat
     ],
 )
 def test_due_date_skips_weekends_and_holidays(start, days, holidays, workdays, due):
-    assert due_date(D(start), days, [D(h) for h in holidays], [D(w) for w in workdays]) == D(due)
+    assert Calendar.of(holidays, workdays).due_date(D(start), days) == D(due)
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "due"),
+    [
+        # the national calendar alone (chinesecalendar): National Day 2026-10-01..07 off, Saturday 10-10 worked
+        ("2026-09-30", 2, "2026-10-09"),
+        ("2026-10-09", 1, "2026-10-10"),
+        # Spring Festival 2026: Saturdays 02-14 and 02-28 worked, 02-15..02-23 off
+        ("2026-02-13", 3, "2026-02-25"),
+    ],
+)
+def test_due_date_knows_chinas_public_holidays(start, days, due):
+    assert Calendar().due_date(D(start), days) == D(due)
+
+
+def test_past_the_calendars_last_year_weekdays_count_unless_the_hall_says_otherwise():
+    year = LAST_KNOWN_YEAR + 1
+    new_year = date(year, 1, 1)
+    monday_before = new_year - timedelta(days=new_year.weekday())
+    # not known: New Year's Day counts as a working day if it is a weekday ...
+    assert Calendar().is_working_day(new_year) == (new_year.weekday() < 5)
+    # ... until the hall lists it
+    assert not Calendar.of([new_year]).is_working_day(new_year)
+    assert Calendar.of(workdays=[monday_before + timedelta(days=5)]).is_working_day(monday_before + timedelta(days=5))
 
 
 def test_working_days():
-    assert is_working_day(D("2026-11-27"))  # Friday
-    assert not is_working_day(D("2026-11-28"))  # Saturday
-    assert is_working_day(D("2026-11-28"), workdays=[D("2026-11-28")])
-    assert not is_working_day(D("2026-10-01"), holidays=[D("2026-10-01")])
+    assert Calendar().is_working_day(D("2026-11-27"))  # Friday
+    assert not Calendar().is_working_day(D("2026-11-28"))  # Saturday
+    assert Calendar.of(workdays=[D("2026-11-28")]).is_working_day(D("2026-11-28"))
+    assert not Calendar().is_working_day(D("2026-10-01"))  # National Day, from the library
+    assert not Calendar.of(holidays=[D("2026-11-27")]).is_working_day(D("2026-11-27"))  # the hall's own
     with pytest.raises(ValueError):
-        due_date(D("2026-11-23"), 0)
+        Calendar().due_date(D("2026-11-23"), 0)
 
 
 # -- config -----------------------------------------------------------------------------------------------------
@@ -143,10 +170,10 @@ class _Clock:
 def test_the_publisher_republishes_on_changes_and_on_a_new_day(tmp_path):
     import sqlite3
 
-    from hallq.controller import followups
+    from hallq.controller import followups, schema
 
     conn = sqlite3.connect(tmp_path / "f.db", isolation_level=None)
-    conn.executescript(followups.SCHEMA)
+    schema.migrate(conn)
     clock = _Clock(datetime(2026, 11, 27, 17, 0, tzinfo=CST))
     client = _Client()
     pub = followups.Publisher(conn, client, clock)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from hallq.controller import haocp
+from hallq.controller.haocp import outbox as haocp_outbox
 
 
 def outbox(db) -> dict[str, tuple]:
@@ -61,7 +61,7 @@ def test_every_rating_is_accepted_once_through_refusals_timeouts_and_a_restart(h
     assert all(p["key"] == p["body"]["idempotencyKey"] for p in province.posts)
     time.sleep(0.3)
     assert sorted(s for s, _ in outbox(hall.db).values()) == ["sent", "sent", "sent"]
-    assert haocp.summary(sqlite3.connect(hall.db)) == {"sent": 3, "pending": 0, "rejected": 0}
+    assert haocp_outbox.summary(sqlite3.connect(hall.db)) == {"sent": 3, "pending": 0, "rejected": 0}
 
 
 def test_a_record_the_province_refuses_is_not_sent_again(hall, province):

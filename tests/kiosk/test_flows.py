@@ -16,6 +16,7 @@ from hallq.kiosk import core
 from hallq.kiosk.app import KioskApp
 from hallq.kiosk.config import load
 from hallq.kiosk.idcard import IdNumber
+from hallq.shared.personkey import day_key
 from kiosk_kit import Controller, StatusDummy, make_id
 
 SENIOR = make_id(date(1950, 6, 1), area="320102", seq="771")
@@ -115,7 +116,7 @@ def test_card_flow_elderly_duplicate_and_privacy(controller, monitor, make_kiosk
     masked = SENIOR[:3] + "*" * 11 + SENIOR[-4:]
     assert app.state.shown.masked_id == masked
     sent = takes(monitor)[-1]
-    key = IdNumber(SENIOR).person_key(bytes.fromhex(secret_file.read_text().strip()))
+    key = IdNumber(SENIOR).person_key(day_key(bytes.fromhex(secret_file.read_text().strip()), app.clock.now().date()))
     assert (sent["channel"], sent["priority"], sent["person"]) == ("idcard", "elderly", key)
     assert masked.encode("gb18030") in printer.output  # masked on paper
     app.run_until(lambda s: False, 0.3)

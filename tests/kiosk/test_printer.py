@@ -69,6 +69,7 @@ def test_the_ticket_shows_the_wait_as_a_range_when_the_controller_gives_one():
     ranged = replace(TICKET, est_range=(10, 20))
     assert ranged.lines()["wait"] == "预计等候约 10–20 分钟"
     assert replace(ranged, lang="en").lines()["wait"] == "Estimated wait 10–20 min"
+    assert replace(TICKET, est_range=(0, 5)).lines()["wait"] == "预计约 5 分钟内叫号"
 
 
 def test_raster_ticket_bytes():

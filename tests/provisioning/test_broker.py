@@ -254,3 +254,30 @@ def test_our_hashes_are_mosquitto_passwds(tmp_path):
     assert not brokerfiles.check_password("s3cret", hashed)
     ours = brokerfiles.hash_password("s3cret pass")
     assert ours.startswith(f"$7${brokerfiles.ITERATIONS}$") and brokerfiles.check_password("s3cret pass", ours)
+
+
+def test_the_dashboard_reads_the_hall_and_its_devices_and_publishes_nothing_but_its_status(hall, spy):
+    shown = [T.calls, T.queue, T.window_state(2), T.followups, T.devices, T.device_health("kiosk-1"),
+             T.device_status("kiosk-1")]
+    got = reads(hall, "dashboard", [*shown, T.reply("kiosk-1"), T.request("kiosk-1", "take")])
+    assert got == {**dict.fromkeys(shown, True), T.reply("kiosk-1"): False, T.request("kiosk-1", "take"): False}
+    d = hall.login("dashboard")
+    for topic in (T.request("dashboard", "window"), T.request("window-1", "window"), T.calls, T.devices):
+        before = len(spy.got(topic))
+        d.publish(topic, b'{"forged":1}')
+        time.sleep(0.3)
+        assert len(spy.got(topic)) == before, topic
+
+
+def test_a_monitor_reads_everything_and_publishes_nothing(hall, spy):
+    topics = [T.calls, T.reply("kiosk-1"), T.request("kiosk-1", "take"), T.devices, T.device_health("pad-1")]
+    cfg = hall.kr.hall_file
+    cfg.write_text(cfg.read_text() + '\n[[devices]]\nid = "tech-monitor"\nrole = "monitor"\n')
+    hall.kr.init(cfg)
+    hall.broker.reload()
+    assert reads(hall, "tech-monitor", topics) == dict.fromkeys(topics, True)
+    m = hall.login("tech-monitor")
+    before = len(spy.got(T.calls))
+    m.publish(T.calls, b'{"forged":1}')
+    time.sleep(0.3)
+    assert len(spy.got(T.calls)) == before

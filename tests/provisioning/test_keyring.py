@@ -248,3 +248,19 @@ def test_the_command_line(tmp_path):
     password = (kr / "credentials" / "window-1").read_text().strip()
     p = run("bundle", "window-1", "--keyring", str(kr), "--out", str(tmp_path / "w1"))
     assert p.returncode == 0 and password not in p.stdout + p.stderr
+
+
+def test_apply_refuses_the_keyring_of_another_hall_and_installs_nothing(tmp_path):
+    from hallq.provisioning.apply import apply
+
+    kr = make_keyring(tmp_path)
+    other = make_keyring(tmp_path, hall="other")
+    to, conf = tmp_path / "inst", tmp_path / "conf.d" / "hallq.conf"
+    r = apply(kr.path, to, conf, systemd=False)
+    assert set(r.changed) == {"ca.crt", "server.crt", "server.key", "passwd", "acl", "hallq.conf"}
+    assert "installed" in r.how
+    before = snapshot(to)
+    with pytest.raises(ProvisionError, match="serves hall 't1'"):
+        apply(other.path, to, conf, systemd=False)
+    assert snapshot(to) == before
+    assert apply(kr.path, to, conf, systemd=False).how == "nothing to do"

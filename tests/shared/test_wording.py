@@ -28,3 +28,6 @@ def test_a_range_reads_as_a_range():
     assert wait_phrase(0, 3, (2, 5)) == ("约2–5分钟后有空窗口", "a window frees in about 2–5 min")
     assert wait_phrase(0, 0, (0, 3)) == ("即到即办", "served at once")
     assert wait_line(4, 20, "zh", (20, 20)) == "等候 4 人 · 约20分钟"  # a range of one value is that value
+    # a range from 0 reads "within": not "in about 0–5 minutes a window frees"
+    assert wait_phrase(0, 2, (0, 5)) == ("约5分钟内有空窗口", "a window frees within about 5 min")
+    assert wait_phrase(3, 4, (0, 10)) == ("约10分钟内", "within about 10 min")

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hallq.shared import software_version
 from hallq.shared.clock import Clock, from_env
+from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import Call, DeviceHealth, PayloadError, Staff, TransferTo, encode
 from hallq.shared.topics import HallTopics, TopicError
@@ -43,6 +45,7 @@ class Options:
     trace: Path | None = None  # JSON lines: call received, first frame showing it, announcement start
     pin_factory: Any = None  # gpiozero pin factory (MockFactory in tests)
     keypad_device: Any = None  # an open input device instead of [caller.keypad].device
+    broker: BrokerURL | None = None  # the identity's broker (credentials, CA) instead of display.broker
 
 
 class Tracer:
@@ -188,7 +191,7 @@ class DisplayApp:
             ev = core.event_from_message(self.topics, msg.topic, msg.payload)
         except (PayloadError, TopicError) as exc:
             self.bad_messages += 1
-            log.warning("ignoring a bad message on %s: %s", msg.topic, exc)
+            self.client.bad_payload(msg.topic, exc)  # counted; logged once per topic
             return
         if isinstance(ev, core.CallMsg):
             self.trace("call", ticket=ev.call.ticket, window=ev.call.window, recall=ev.call.recall)
@@ -196,7 +199,7 @@ class DisplayApp:
 
     def _connect(self) -> None:
         d = self.cfg.display
-        self.client = HallClient(d.broker, d.hall, self.cfg.client_id)
+        self.client = HallClient(self.opts.broker or d.broker, d.hall, self.cfg.client_id)
         for f in core.subscriptions(self.topics):
             self.client.subscribe(f, self._on_message)
         self.client.on_connected = self._connected
@@ -220,7 +223,8 @@ class DisplayApp:
         if self.led is not None and self.led.last_error:
             errors.append(f"LED board: {self.led.last_error}")
         role = "window" if self.caller_state is not None else "display"
-        health = DeviceHealth(at=self.clock.now(), role=role, errors=errors)  # type: ignore[arg-type]
+        health = DeviceHealth(at=self.clock.now(), role=role, errors=errors,
+                              version=software_version("hallq-call-display"))  # type: ignore[arg-type]
         self.client.publish(self.topics.device_health(self.cfg.client_id), encode(health), retain=True)
 
     # -- the loop ------------------------------------------------------------------------------------------

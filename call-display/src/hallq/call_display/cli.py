@@ -16,12 +16,14 @@ from pathlib import Path
 import click
 import msgspec
 from hallq.shared.config import ConfigError
+from hallq.shared.identity import DEVICE_HELP, for_app
 
 from .config import DisplayConfig, load
 
 
 @click.group("display", invoke_without_command=True)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="display.toml")
+@click.option("--device", "device_path", type=click.Path(dir_okay=False), help=DEVICE_HELP)
 @click.option("--mode", type=click.Choice(["hall", "window"]), help="Overrides display.mode.")
 @click.option("--window", type=click.IntRange(1, 999), help="The window number (window mode).")
 @click.option("--broker", help="Overrides display.broker (mqtt://host:port).")
@@ -33,16 +35,22 @@ from .config import DisplayConfig, load
 @click.option("--wait", type=float, default=10.0, show_default=True, help="How long --screenshot waits.")
 @click.option("--trace", type=click.Path(dir_okay=False), help="Write call/frame/announce times (JSON lines).")
 @click.pass_context
-def command(ctx: click.Context, config_path: str | None, mode: str | None, window: int | None, broker: str | None,
-            headless: bool, fullscreen: bool, size: str | None, screenshot: str | None,
-            screenshot_every: float | None, wait: float, trace: str | None) -> None:
+def command(ctx: click.Context, config_path: str | None, device_path: str | None, mode: str | None,
+            window: int | None, broker: str | None, headless: bool, fullscreen: bool, size: str | None,
+            screenshot: str | None, screenshot_every: float | None, wait: float, trace: str | None) -> None:
     """Run a call display: the hall screen (大厅综合屏) or a window screen (窗口屏) and its caller."""
     if ctx.invoked_subcommand is not None:
         return
+    try:
+        ident, config_path = for_app(device_path, config_path, "display", "window")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     if not config_path:
         raise click.UsageError("--config display.toml is needed (see call-display/examples/display.toml)")
     try:
         cfg = load(config_path)
+        if ident is not None:  # who the display is comes from its identity, not from display.toml
+            cfg = _as_identity(cfg, ident.device, ident.hall)
         cfg = _override(cfg, mode=mode, window=window, broker=broker, headless=headless, fullscreen=fullscreen,
                         size=size)
     except ConfigError as exc:
@@ -57,7 +65,8 @@ def command(ctx: click.Context, config_path: str | None, mode: str | None, windo
     from .voice import PackError
 
     opts = Options(screenshot=Path(screenshot) if screenshot else None, screenshot_every=screenshot_every,
-                   wait=wait, trace=Path(trace) if trace else None)
+                   wait=wait, trace=Path(trace) if trace else None,
+                   broker=ident.broker if ident is not None and not broker else None)
     try:
         code = DisplayApp(cfg, opts).run()
     except (serial.SerialException, PackError, FontNotFound, NoGpio, ScreenUnavailable) as exc:
@@ -65,6 +74,12 @@ def command(ctx: click.Context, config_path: str | None, mode: str | None, windo
     except OSError as exc:  # a GPIO chip, an input device or a file that is not there
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     ctx.exit(code)
+
+
+def _as_identity(cfg: DisplayConfig, device: str, hall: str) -> DisplayConfig:
+    d = msgspec.structs.replace(cfg.display, client_id=device, hall=hall)
+    caller = msgspec.structs.replace(cfg.caller, device_id=device) if cfg.caller is not None else None
+    return msgspec.structs.replace(cfg, display=d, caller=caller)
 
 
 def _override(cfg: DisplayConfig, *, mode: str | None, window: int | None, broker: str | None, headless: bool,

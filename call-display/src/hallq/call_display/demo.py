@@ -52,7 +52,7 @@ def participants(ctx: DemoContext) -> list[DemoProcess]:
     for mode, name in (("hall", "display-hall"), ("window", f"display-window-{window}")):
         cfg = ctx.out_dir / f"{name}.toml"
         cfg.write_text(config_text(ctx, mode, window), encoding="utf-8")
-        argv = [sys.executable, "-m", "hallq.shared.cli", "display", "--config", str(cfg)]
+        argv = [sys.executable, "-m", "hallq.shared.cli", "display", "--config", str(cfg), *ctx.device_args(name)]
         if ctx.headless:
             argv += ["--screenshot", str(ctx.out_dir / f"{name}.png"), "--screenshot-every", "2"]
         out.append(DemoProcess(name=name, argv=argv))

@@ -12,6 +12,13 @@ Threads:
 On every (re)connection the worker publishes all retained state (config, queue, every window, board,
 stats) and only then ``online`` on ``controller/status``. Once a minute it publishes ``stats`` (when
 anything changed) and at local midnight it rolls the day over.
+
+Memory is never ahead of the database: a payload that does not fit the contract is answered
+``bad_request`` (or dropped when no ``req`` can be read) and the rest of its batch goes on. Anything else
+that fails in the core or the batch loop is a bug whose effect on the state in memory is unknown: the
+worker commits and answers what the batch applied before it, then ends the process with
+:data:`EXIT_BUG` (systemd restarts it, and the restart loads the last commit). A failed commit ends it
+with :data:`EXIT_STORAGE` without answering.
 """
 
 from __future__ import annotations
@@ -25,14 +32,26 @@ import time
 from datetime import datetime
 from typing import Any
 
+from hallq.shared import hallkey
 from hallq.shared.clock import Clock
 from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message
-from hallq.shared.schemas import ONLINE, REQUEST_TYPES, STOPPED, PayloadError, decode, encode, peek_req
+from hallq.shared.schemas import (
+    ONLINE,
+    REQUEST_TYPES,
+    STOPPED,
+    PayloadError,
+    decode,
+    encode,
+    peek_req,
+    shorten,
+)
 from hallq.shared.topics import HallTopics, TopicError
 
-from . import core, followups, haocp, stats
+from . import core, devices, followups, stats
 from .config import HallFile
+from .core import workdays
+from .haocp.uploader import Uploader
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -46,8 +65,10 @@ STATS_EVERY = 60.0
 CHECKPOINT_IDLE_S = 5.0
 #: ... and at least this often under a load that never pauses.
 CHECKPOINT_MAX_S = 60.0
-#: Exit status when the database cannot be written.
+#: Exit status when the database cannot be written (``EX_TEMPFAIL``).
 EXIT_STORAGE = 75
+#: Exit status after an unexpected exception in the core or the batch loop (``EX_SOFTWARE``).
+EXIT_BUG = 70
 
 _CONNECTED = object()
 _STOP = object()
@@ -89,21 +110,30 @@ class Controller:
         self._checkpoint_at = time.monotonic()
         now = clock.now()
         self.state = self.storage.load(now)
+        if cfg.follow is not None:
+            self.state.follow_key = hallkey.load(cfg.follow.key_file)
         # a restart on a later day closes the old day at once (waiting tickets expire)
         self.state, fx = core.handle(self.state, core.Tick(), now)
         self.storage.write(fx.records)
         self.storage.prune(now)
         log.info("hall %s, %s: %d tickets waiting, %d windows open", cfg.hall.id, self.state.day,
                  self.state.waiting_total, sum(1 for w in self.state.windows.values() if w.staff is not None))
+        if not workdays.known(now.date()):
+            log.warning("the working-day calendar (chinesecalendar) knows China's public holidays up to %d only: "
+                        "follow-up deadlines count Monday to Friday; update it, or list this year's holidays and "
+                        "调休 days under [haocp] holidays / workdays", workdays.LAST_KNOWN_YEAR)
         #: the open follow-ups of bad reviews, retained on ``followups``; the 好差评 upload (if configured)
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
-        self.uploader = haocp.Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
+        #: the retained ``devices`` registry: every listed device, its status, health and version
+        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
+        self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> Controller:
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
+        self.devices.start()
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
@@ -116,6 +146,7 @@ class Controller:
             self._worker.join(10)
         if self.uploader is not None:
             self.uploader.stop()
+        self.devices.stop()
         self.client.stop(status=STOPPED)
         self.storage.close()
 
@@ -130,6 +161,20 @@ class Controller:
         return w is not None and w.is_alive() and time.monotonic() - self._beat < 15
 
     def _work(self) -> None:
+        try:
+            self._work_loop()
+        except BaseException as exc:  # a bug: memory may be ahead of the database; only a restart is safe
+            code = EXIT_STORAGE if isinstance(exc, sqlite3.Error) else EXIT_BUG
+            log.critical("controller worker failed; exiting with %d so that the restart reloads the record",
+                         code, exc_info=True)
+            self._fatal(code)
+
+    def _fatal(self, code: int) -> None:
+        """End the process at once (no ``stopped``: the broker publishes the Last Will ``offline``)."""
+        logging.shutdown()
+        os._exit(code)
+
+    def _work_loop(self) -> None:
         while True:
             self._beat = time.monotonic()
             try:
@@ -156,12 +201,9 @@ class Controller:
                     self._publish_all()
                 else:
                     requests.append(it)
-            try:
-                if requests:
-                    self._process(requests)
-                self._housekeeping()
-            except Exception:  # the worker must outlive any single bad batch
-                log.exception("controller worker failed on a batch")
+            if requests:
+                self._process(requests)
+            self._housekeeping()
             if stop:
                 return
 
@@ -171,16 +213,17 @@ class Controller:
         calls: list[Any] = []
         changed: set[str | int] = set()
         records: list[Any] = []
+        failure: BaseException | None = None
         for msg in msgs:
-            event = self._event(msg)
-            if event is None:
-                continue
             try:
+                event = self._event(msg)
+                if event is None:
+                    continue
                 self.state, fx = core.handle(self.state, event, now)
-            except Exception:
-                self.malformed += 1
-                log.exception("request on %s could not be handled", msg.topic)
-                continue
+            except Exception as exc:  # a bug: stop applying, keep what was applied
+                failure = exc
+                log.critical("request on %s failed in the core", shorten(msg.topic, 160), exc_info=True)
+                break
             self.handled += 1
             if fx.reply is not None:
                 replies.append(fx.reply)
@@ -196,6 +239,12 @@ class Controller:
             self.client.publish(self.topics.reply(client), payload)
         for call in calls:
             self.client.publish(self.topics.calls, call)
+        if failure is not None:
+            # what the batch applied is committed and answered; the state in memory may hold a half-made
+            # change of the failed request: it must not serve another request
+            log.critical("exiting with %d: the restart reloads the record (%d earlier requests of the batch "
+                         "committed and answered)", EXIT_BUG, len(replies))
+            self._fatal(EXIT_BUG)
         self._publish_retained(changed, now)
 
     def _write(self, records: list[Any]) -> None:
@@ -208,25 +257,24 @@ class Controller:
             self.storage.write(records)
         except sqlite3.Error as exc:
             log.critical("cannot commit to %s (%s): stopping without answering", self.storage.path, exc)
-            logging.shutdown()
-            os._exit(EXIT_STORAGE)
+            self._fatal(EXIT_STORAGE)
 
     def _event(self, msg: Message) -> core.Event | None:
         try:
             r = self.topics.parse_request(msg.topic)
         except TopicError as exc:
             self.malformed += 1
-            log.warning("ignored a message on %s: %s", msg.topic, exc)
+            self.client.bad_payload(msg.topic, exc)  # counted; logged once per topic
             return None
         try:
             payload = decode(msg.payload, REQUEST_TYPES[r.action])
         except PayloadError as exc:
             self.malformed += 1
             req = peek_req(msg.payload)
-            log.warning("malformed %s request from %s (req %r): %s", r.action, r.client, req, exc)
+            self.client.bad_payload(msg.topic, exc)  # counted; logged once per topic
             if req is None:
                 return None
-            return core.Malformed(r.client, req, f"{r.action}: {exc}")
+            return core.Malformed(r.client, req, shorten(f"{r.action}: {exc}", 200))
         return core.Request(r.client, payload)  # type: ignore[arg-type]
 
     def _publish_retained(self, changed: set[str | int], now: datetime) -> None:
@@ -245,6 +293,7 @@ class Controller:
         self._publish_retained({"queue", "board", *self.state.windows}, now)
         self._publish_stats(now)
         self.followups.publish()
+        self.devices.publish_soon()
         self.client.publish(self.topics.controller_status, ONLINE, retain=True)
         log.info("hall %s online: retained state published", self.cfg.hall.id)
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import click
 from hallq.shared import clock
 from hallq.shared.config import BrokerURL, ConfigError
+from hallq.shared.identity import DEVICE_HELP, for_app
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS, Figures
 
 log = logging.getLogger(__name__)
@@ -22,19 +23,26 @@ log = logging.getLogger(__name__)
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The hall config (TOML).")
-@click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="HALLQ_BROKER",
+@click.option("--device", "device_path", type=click.Path(dir_okay=False), help=DEVICE_HELP)
+@click.option("--broker", envvar="HALLQ_BROKER",
               help="mqtt://[user[:password]@]host[:port] or mqtts://...; user and password may also come from "
-                   "HALLQ_MQTT_USERNAME / HALLQ_MQTT_PASSWORD.")
+                   "HALLQ_MQTT_USERNAME / HALLQ_MQTT_PASSWORD. Default: the identity's broker, else "
+                   "mqtt://127.0.0.1:1883.")
 @click.option("--db", type=click.Path(dir_okay=False), default="/var/lib/hallq/hall.db", show_default=True,
               help="The hall's SQLite record.")
 @click.pass_context
-def command(ctx: click.Context, config_path: str | None, broker: str, db: str) -> None:
+def command(ctx: click.Context, config_path: str | None, device_path: str | None, broker: str | None,
+            db: str) -> None:
     """The hall controller: issues the numbers, dispatches them, keeps the hall's record.
 
     Runs until SIGTERM or Ctrl-C (then publishes `stopped`). `hallq controller report` prints a day's figures.
     """
     if ctx.invoked_subcommand is not None:
         return
+    try:
+        ident, config_path = for_app(device_path, config_path, "controller")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     if config_path is None:
         raise click.UsageError("--config is needed to run the controller")
     from hallq.shared.clock import from_env
@@ -45,9 +53,16 @@ def command(ctx: click.Context, config_path: str | None, broker: str, db: str) -
 
     try:
         cfg = hall_config.load(config_path)
-        url = BrokerURL.parse(broker)
+        if broker:
+            url = BrokerURL.parse(broker)
+        elif ident is not None:
+            url = ident.broker
+            if ident.hall != cfg.hall.id:
+                raise ConfigError(f"{config_path} is hall {cfg.hall.id!r} but the identity is of hall {ident.hall!r}")
+        else:
+            url = BrokerURL.parse("mqtt://127.0.0.1:1883")
         clock = from_env(cfg.hall.timezone)
-        controller = Controller(cfg, url, db, clock)
+        controller = Controller(cfg, url, db, clock, client_id=ident.device if ident is not None else None)
     except (ConfigError, StorageError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -123,9 +138,10 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
 
 def _haocp_report(conn: object, d: date, now: object) -> None:
     """The 好差评 uploads of the day's ratings and the open follow-ups of bad reviews."""
-    from . import followups, haocp
+    from . import followups
+    from .haocp import outbox
 
-    up = haocp.summary(conn, d.isoformat())  # type: ignore[arg-type]
+    up = outbox.summary(conn, d.isoformat())  # type: ignore[arg-type]
     click.echo(f"好差评上传 uploads: 已上传 sent {up['sent']}, 待上传 pending {up['pending']}, "
                f"被拒 rejected {up['rejected']}")
     open_ = followups.rows(conn)  # type: ignore[arg-type]

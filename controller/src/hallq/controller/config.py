@@ -21,7 +21,7 @@ name = "1号窗口"
 categories = ["A", "B"]  # or ["*"]: a comprehensive window (综合窗口) serves every category
 
 [dispatch]
-priority_lead_min = 15   # optional, this default
+priority_lead_min = 60   # optional, this default: the guard of the dispatch policy (core/dispatch.py)
 
 [haocp]                  # optional: the province's 好差评 system and the follow-up of bad reviews
 url = "https://..."      # omitted = no upload
@@ -30,11 +30,20 @@ scheme = "gbt39046"      # or "reverse" (5 = 非常满意)
 followup_days = 5        # working days
 holidays = ["2026-10-01"]
 
+[broker]                 # optional: how devices reach the broker over TLS (hallq provision)
+host = "hallq-controller.local"
+port = 8883
+
+[follow]                 # optional: every ticket links to its live follow page (the dashboard's server)
+url = "http://192.168.1.10:8080/f/{token}"   # {token}: the ticket's unguessable follow token
+key_file = "/etc/hallq/follow.key"           # the tokens' key (hex or raw, >= 16 bytes; the dashboard reads it too)
+
 [[devices]]              # optional; when present, only these clients may send requests
 id = "kiosk-1"
-role = "kiosk"           # kiosk: take | window: ops of its window | pad: rate for its window
-window = 1               # for window and pad devices
+role = "kiosk"           # kiosk | sms: take | window: ops of its window | pad: rate for its window
+window = 1               # for window and pad devices    | display: nothing (mode = "hall" | "window")
 ```
+``[[devices]]`` and ``[broker]`` are :mod:`hallq.shared.inventory`'s models, which ``hallq provision`` reads too.
 
 :func:`load` reads a file, :func:`parse` a text; both raise :class:`~hallq.shared.config.ConfigError`
 whose message names the file and the key. :meth:`HallFile.public` is the retained ``config`` payload.
@@ -49,6 +58,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hallq.shared.config import ConfigError, ConfigModel, load_config, parse_config
+from hallq.shared.inventory import BrokerSection, DeviceEntry, check_broker, check_devices
 from hallq.shared.schemas import CategoryInfo, HallConfig, WindowInfo
 from msgspec import Meta, field
 
@@ -88,7 +98,7 @@ class WindowSection(ConfigModel, kw_only=True):
 
 
 class DispatchSection(ConfigModel, kw_only=True):
-    priority_lead_min: Annotated[int, Meta(ge=0, le=480)] = 15
+    priority_lead_min: Annotated[int, Meta(ge=0, le=480)] = 60
 
 
 DateStr = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
@@ -123,10 +133,15 @@ class HaocpSection(ConfigModel, kw_only=True):
                     raise ValueError(f"haocp.{key}: {d!r} is not a date") from None
 
 
-class DeviceSection(ConfigModel, kw_only=True):
-    id: Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,64}$")]
-    role: Literal["kiosk", "window", "pad"]
-    window: Annotated[int, Meta(ge=1, le=999)] | None = None
+#: ``[[devices]]`` and ``[broker]`` are the hall's inventory, shared with ``hallq provision``.
+DeviceSection = DeviceEntry
+
+
+class FollowSection(ConfigModel, kw_only=True):
+    """Follow pages: the URL template tickets link to and the key of their tokens (:mod:`hallq.shared.follow`)."""
+
+    url: Annotated[str, Meta(pattern=r"^https?://[^\s]*\{token\}[^\s]*$", max_length=200)]
+    key_file: str
 
 
 class HallFile(ConfigModel, kw_only=True):
@@ -136,10 +151,14 @@ class HallFile(ConfigModel, kw_only=True):
     categories: Annotated[list[CategorySection], Meta(min_length=1)]
     windows: Annotated[list[WindowSection], Meta(min_length=1)]
     dispatch: DispatchSection = field(default_factory=DispatchSection)
-    devices: list[DeviceSection] | None = None
+    devices: list[DeviceEntry] | None = None
+    #: How devices reach the hall's broker over TLS (``hallq provision`` makes the certificate for it).
+    broker: BrokerSection | None = None
     #: The 好差评 link and the follow-up rules (see :mod:`.haocp`, :mod:`.followups`); left out: no upload,
     #: default rules.
     haocp: HaocpSection | None = None
+    #: Follow pages (``[follow]``); left out: tickets carry no follow link.
+    follow: FollowSection | None = None
 
     # -- derived views (cheap; used by the core) -------------------------------------------------------
     def category(self, code: str) -> CategorySection | None:
@@ -175,6 +194,7 @@ class HallFile(ConfigModel, kw_only=True):
                 for w in self.windows
             ],
             notices=list(self.hall.notices),
+            follow_url=self.follow.url if self.follow is not None else None,
         )
 
 
@@ -244,18 +264,9 @@ def check(cfg: HallFile, source: str = "config") -> HallFile:
             fail(f"categories[{i}]", f"no window serves category {c.code!r}")
 
     if cfg.devices is not None:
-        ids: dict[str, int] = {}
-        for i, d in enumerate(cfg.devices):
-            if d.id in ids:
-                fail(f"devices[{i}].id", f"{d.id!r} is already devices[{ids[d.id]}]")
-            ids[d.id] = i
-            if d.role in ("window", "pad"):
-                if d.window is None:
-                    fail(f"devices[{i}].window", f"a {d.role} device needs `window`")
-                elif d.window not in numbers:
-                    fail(f"devices[{i}].window", f"unknown window {d.window}")
-            elif d.window is not None:
-                fail(f"devices[{i}].window", "only window and pad devices have a window")
+        check_devices(cfg.devices, set(numbers), source)
+    if cfg.broker is not None:
+        check_broker(cfg.broker, source)
     return cfg
 
 

@@ -20,12 +20,12 @@ Half hours are keyed by their start, ``HH:MM``; windows by number; clerks by sta
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from hallq.shared.figures import percentile
 from hallq.shared.schemas import LEVELS, Figures, Stats
 
 QUIET_COUNT = 3
@@ -53,7 +53,7 @@ class _Acc:
             noshow=self.noshow,
             transferred=self.transferred,
             wait_mean_min=_round(sum(self.waits) / len(self.waits) / 60) if self.waits else None,
-            wait_p90_min=_round(_p90(self.waits) / 60) if self.waits else None,
+            wait_p90_min=_round(percentile(self.waits, 90) / 60) if self.waits else None,
             service_mean_min=_round(sum(self.services) / len(self.services) / 60) if self.services else None,
             ratings={lv: self.ratings[lv] for lv in LEVELS if self.ratings[lv]},  # type: ignore[misc]
             satisfaction=round(good / rated, 4) if rated else None,
@@ -64,9 +64,6 @@ def _round(x: float) -> float:
     return round(x, 1)
 
 
-def _p90(xs: list[float]) -> float:
-    s = sorted(xs)
-    return s[max(math.ceil(0.9 * len(s)) - 1, 0)]
 
 
 def half_hour(t: str | datetime) -> str:

@@ -10,10 +10,9 @@
   (waiting ones back in their queues), window states and clerks, numbering, and the cached answers to
   earlier ``req``s, so a repeated request gets its first answer again.
 
-Tables: ``meta`` (hall id, name, time zone, hours: what ``report`` needs without the config file),
-``tickets``, ``sequences``, ``windows``, ``staff_sessions``, ``calls`` (one row per call of a ticket to a
-window, with its outcome, service time and case), ``ratings`` and ``replies``. Times are ISO 8601 with
-the hall's UTC offset; days are local ``YYYY-MM-DD``.
+The storage decides nothing: every rule (a rating's 好差评 upload, a bad review's follow-up and its due
+date, ...) is decided in the core and arrives here as a record to write. The tables and their numbered
+migrations: :mod:`.schema`; the one place that opens the file: :mod:`.db`.
 """
 
 from __future__ import annotations
@@ -28,52 +27,9 @@ from typing import Any
 
 from hallq.shared.schemas import Call, Staff
 
-from . import core, followups, haocp
+from . import core, schema
 from .config import HallFile
 from .db import connect
-
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tickets (
-    day TEXT NOT NULL, number TEXT NOT NULL, category TEXT NOT NULL, seq INTEGER NOT NULL,
-    issued_at TEXT NOT NULL, priority TEXT, channel TEXT, person TEXT, appointment TEXT, client TEXT,
-    est_wait_min INTEGER, ahead INTEGER, status TEXT NOT NULL, queue TEXT NOT NULL, to_window INTEGER,
-    transferred_at TEXT, window INTEGER, called_at TEXT, recalls INTEGER NOT NULL DEFAULT 0,
-    first_called_at TEXT, finished_at TEXT, rated INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, number)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sequences (
-    day TEXT NOT NULL, category TEXT NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (day, category)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS windows (
-    no INTEGER PRIMARY KEY, staff_id TEXT, staff_name TEXT, paused INTEGER NOT NULL DEFAULT 0,
-    current TEXT, session_id INTEGER
-);
-CREATE TABLE IF NOT EXISTS staff_sessions (
-    id INTEGER PRIMARY KEY, window INTEGER NOT NULL, staff_id TEXT NOT NULL, staff_name TEXT NOT NULL,
-    started_at TEXT NOT NULL, ended_at TEXT
-);
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, category TEXT NOT NULL,
-    queue TEXT NOT NULL, window INTEGER NOT NULL, staff_id TEXT, staff_name TEXT, called_at TEXT NOT NULL,
-    wait_s REAL NOT NULL, first INTEGER NOT NULL, priority TEXT, recalls INTEGER NOT NULL DEFAULT 0,
-    ended_at TEXT, outcome TEXT NOT NULL, case_id TEXT, item_code TEXT, item_name TEXT, case_kind TEXT
-);
-CREATE INDEX IF NOT EXISTS calls_day ON calls (day);
-CREATE TABLE IF NOT EXISTS ratings (
-    id INTEGER PRIMARY KEY, day TEXT NOT NULL, ticket TEXT NOT NULL, window INTEGER NOT NULL,
-    level TEXT NOT NULL, at TEXT NOT NULL, received_at TEXT NOT NULL, client TEXT NOT NULL,
-    staff_id TEXT, staff_name TEXT, call_id INTEGER, case_id TEXT, item_code TEXT,
-    UNIQUE (day, ticket)
-);
-CREATE TABLE IF NOT EXISTS replies (
-    client TEXT NOT NULL, req TEXT NOT NULL, payload BLOB NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (client, req)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS replies_at ON replies (at);
-"""
 
 #: Answers to earlier requests are kept this long (a client repeats a request within seconds or minutes).
 REPLY_RETENTION = timedelta(days=2)
@@ -99,8 +55,9 @@ class Storage:
         self.cfg = cfg
         try:
             self.conn = connect(self.path)
-            self.conn.executescript(SCHEMA)
-            self.conn.executescript(haocp.SCHEMA + followups.SCHEMA)
+            schema.migrate(self.conn)
+        except schema.SchemaError as exc:
+            raise StorageError(f"{self.path}: {exc}") from None
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open the database: {exc}") from None
         except OSError as exc:
@@ -108,12 +65,9 @@ class Storage:
         meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
         if meta.get("hall") not in (None, cfg.hall.id):
             raise StorageError(f"{self.path} holds the record of hall {meta['hall']!r}, not {cfg.hall.id!r}")
-        if int(meta.get("schema", SCHEMA_VERSION)) > SCHEMA_VERSION:
-            raise StorageError(f"{self.path} was written by a newer hallq (schema {meta['schema']})")
         self._tx(lambda c: c.executemany(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
             [
-                ("schema", str(SCHEMA_VERSION)),
                 ("hall", cfg.hall.id),
                 ("name", cfg.hall.name),
                 ("timezone", cfg.hall.timezone),
@@ -172,6 +126,19 @@ class Storage:
                 )
             if core.Rating in by_type:
                 self._insert_ratings(c, list(by_type[core.Rating].values()))
+            if core.UploadRec in by_type:
+                c.executemany(
+                    "INSERT OR IGNORE INTO haocp_outbox (rating_id, key, record, created_at) VALUES (?, ?, ?, ?)",
+                    [(u.rating_id, u.key, u.record, _iso(u.created_at)) for u in by_type[core.UploadRec].values()],
+                )
+            if core.FollowUpRec in by_type:
+                c.executemany(
+                    "INSERT OR IGNORE INTO followups (rating_id, day, ticket, window, level, rated_at, opened_at, due,"
+                    " staff_id, staff_name, case_id, item_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(f.rating_id, f.day.isoformat(), f.ticket, f.window, f.level, _iso(f.rated_at), _iso(f.opened_at),
+                      f.due.isoformat(), f.staff_id, f.staff_name, f.case_id, f.item_code)
+                     for f in by_type[core.FollowUpRec].values()],
+                )
             if core.CachedReply in by_type:
                 c.executemany(
                     "INSERT OR IGNORE INTO replies (client, req, payload, at) VALUES (?, ?, ?, ?)",
@@ -181,23 +148,12 @@ class Storage:
         self._tx(run)
 
     def _insert_ratings(self, c: sqlite3.Connection, ratings: list[core.Rating]) -> None:
-        """Ratings, inside the batch's transaction.
-
-        A rating and everything that must follow from it (such as a row for the province's 好差评 outbox)
-        belong in this same transaction: add those inserts here.
-        """
         c.executemany(
             "INSERT INTO ratings (id, day, ticket, window, level, at, received_at, client, staff_id, staff_name,"
             " call_id, case_id, item_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(r.id, r.day.isoformat(), r.number, r.window, r.level, _iso(r.at), _iso(r.received_at), r.client,
               r.staff_id, r.staff_name, r.call_id, r.case_id, r.item_code) for r in ratings],
         )
-        upload = self.cfg.haocp is not None and self.cfg.haocp.url
-        rules = followups.Rules.of(self.cfg.haocp)
-        for r in ratings:
-            if upload:
-                haocp.outbox_row(c, self.cfg.hall.id, r, self.cfg.haocp)
-            followups.open_row(c, r, rules)
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database (the app does this when no request waits)."""

@@ -147,10 +147,13 @@ class Stop(Exception):
 @click.option("--quiet", is_flag=True, help="The devices do not speak, even where there is a sound device.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the day's figures as JSON here.")
+@click.option("--secure", is_flag=True,
+              help="Provision a throwaway keyring and run the hall on Mosquitto with TLS and the ACL, every "
+                   "process as its own identity (make demo SECURE=1).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Output folder: hall.db, logs, the devices' files.")
 def command(broker: str | None, config_path: Path, speed: float, seed: int, load: float, span: str | None,
-            headless: bool, no_devices: bool, quiet: bool, report_path: Path | None, out: Path) -> None:
+            headless: bool, no_devices: bool, quiet: bool, report_path: Path | None, secure: bool, out: Path) -> None:
     """Run a whole simulated hall day on this machine: broker, controller, devices, citizens, clerks."""
     try:
         cfg = hall_config.load(config_path)
@@ -192,9 +195,23 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     picture: HallPicture | None = None
     interrupted = False
     started: list[DemoProcess] = []
+    secure_hall = None
+    if secure and broker is not None:
+        raise click.UsageError("--secure runs its own Mosquitto: leave --broker out")
     try:
         with ExitStack() as stack:
-            if broker is None:
+            if secure:
+                from . import secure as secure_mode
+
+                try:
+                    secure_hall = secure_mode.start(config_path, cfg, out)
+                except (ConfigError, ValueError, OSError) as exc:
+                    raise click.ClickException(f"--secure: {exc}") from None
+                stack.callback(secure_hall.stop)
+                broker = secure_hall.url
+                click.echo(f"demo: secure broker (TLS + ACL, {len(list(secure_hall.identities.iterdir()))} "
+                           f"identities) from the keyring in {secure_hall.identities.parent}", err=True)
+            elif broker is None:
                 from .broker import EmbeddedBroker
 
                 emb = EmbeddedBroker("127.0.0.1", _free_port()).start()
@@ -204,7 +221,8 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
             click.echo(f"demo: broker {broker}, hall {cfg.hall.id!r}, {len(visits)} citizens, "
                        f"speed x{speed:g}, output {out}", err=True)
 
-            watcher = HallClient(broker, cfg.hall.id, "demo-view", auto_online=False)
+            watcher = HallClient(secure_hall.connect_as("demo-view") if secure_hall else broker, cfg.hall.id,
+                                 "demo-view", auto_online=False)
             picture = HallPicture(watcher.topics)
             live_online = threading.Event()
 
@@ -219,8 +237,12 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
             if not watcher.wait_connected(10):
                 raise click.ClickException(f"cannot reach the broker {broker}")
 
-            ctl = running.start("controller", _hallq("controller", "--config", str(config_path.resolve()),
-                                                     "--broker", broker, "--db", str(db)),
+            if secure_hall is not None:  # the controller as its identity, on the hall.toml that lists every device
+                ctl_args = ("--config", str(secure_hall.hall_toml), "--device",
+                            str(secure_hall.device_file("controller")))
+            else:
+                ctl_args = ("--config", str(config_path.resolve()), "--broker", broker)
+            ctl = running.start("controller", _hallq("controller", *ctl_args, "--db", str(db)),
                                 env, out / "logs" / "controller.log")
             deadline = time.monotonic() + 30
             while not live_online.wait(0.1):
@@ -233,17 +255,24 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
                 ctx = DemoContext(hall=cfg.hall.id, broker=broker, out_dir=out,
                                   headless=headless or not has_screen(),
                                   windows=tuple(sorted(shape.windows)), secret_file=secret_file, env=dict(env),
-                                  sound=not quiet and has_sound())
+                                  sound=not quiet and has_sound(),
+                                  identities=secure_hall.identities if secure_hall else None)
                 try:
                     started = participants(ctx)
                 except Exception as exc:  # a broken role must not take the demo down
                     click.echo(f"demo: the device roles could not be loaded ({exc}); going on without them", err=True)
+                if secure_hall is not None:
+                    lost = [p.name for p in started if not secure_hall.device_file(p.name).exists()]
+                    if lost:
+                        raise click.ClickException(f"--secure: no identity for the demo's {', '.join(lost)} "
+                                                   "(hallq.demo.secure.demo_devices must list it)")
                 for p in started:
                     running.start(p.name, p.argv, ctx.env, out / "logs" / f"{p.name}.log")
                     replaces.update(p.replaces)
 
             sim = SimHall(broker=broker, cfg=cfg, shape=shape, visits=visits, clock=clock, midnight=midnight,
                           replaces=replaces, secret=secret, seed=seed, stop=stop,
+                          connect_as=secure_hall.connect_as if secure_hall else None,
                           until_s=min(span_s[1], max(b for _, b in shape.hours)) if span_s else None)
             result: list[Tally] = []
             runner = threading.Thread(target=lambda: result.append(sim.run()), name="sim", daemon=True)
@@ -376,6 +405,10 @@ def _print_report(db: Path, day: date, tally: Tally, picture: HallPicture, env: 
         f"{t['served']} served, {t['noshow']} no-shows, {t['transferred']} transfers, "
         f"{t['rated']} ratings (satisfaction {sat}), wait mean/p90 {t['wait_mean_min']}/{t['wait_p90_min']} min"
     )
+    if t["est_mae_min"] is not None:
+        cover = f"{t['est_range_coverage'] * 100:.0f}%" if t["est_range_coverage"] is not None else "-"
+        click.echo(f"estimates: mean absolute error {t['est_mae_min']} min; the ticket's range held the wait "
+                   f"for {cover} of the tickets")
 
 
 def _write_json(path: Path, db: Path, hall: str, day: date, speed: float, seed: int, load: float,

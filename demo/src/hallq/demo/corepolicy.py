@@ -41,6 +41,7 @@ class CorePolicy:
         self.state = core.new_state(cfg, self.midnight)
         self._req = itertools.count(1)
         self.refusals: dict[str, int] = {}
+        self.ranges: dict[Hashable, tuple[int, int]] = {}  # ticket -> the range its take reply showed
 
     def at(self, s: float) -> datetime:
         return self.midnight + timedelta(seconds=s)
@@ -81,6 +82,8 @@ class CorePolicy:
             self.refusals[code] = self.refusals.get(code, 0) + 1
             return None
         t = decode(raw, TakeReply).ticket
+        if t.est_wait_range is not None:
+            self.ranges[t.number] = t.est_wait_range
         return t.number, float(t.est_wait_min)
 
     def call_next(self, window: int, now: float) -> Hashable | None:

@@ -22,11 +22,13 @@ import logging
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from hallq.controller.config import HallFile
 from hallq.shared.clock import Clock
+from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
 from hallq.shared.schemas import (
     Case,
@@ -61,6 +63,7 @@ class SimTicket:
     number: str
     issued_s: float
     est_wait_min: int | None = None  # what the kiosk was told
+    est_wait_range: tuple[int, int] | None = None  # and the range on the ticket
     first_call_s: float | None = None
     transferred: bool = False
     ended: bool = False
@@ -86,6 +89,7 @@ class Tally:
     errors: Counter = field(default_factory=Counter)  # other refusals of window operations
     wait_s: list[float] = field(default_factory=list)  # realised waits (first call - issue)
     est_error_min: list[float] = field(default_factory=list)  # |est_wait_min - realised wait|
+    est_in_range: list[bool] = field(default_factory=list)  # the realised wait within the ticket's range
 
     def as_dict(self) -> dict:
         rated = sum(self.rated.values())
@@ -109,6 +113,7 @@ class Tally:
             "wait_mean_min": round(sum(waits) / len(waits) / MIN, 2) if waits else None,
             "wait_p90_min": round(waits[min(len(waits) - 1, int(0.9 * len(waits)))] / MIN, 2) if waits else None,
             "est_mae_min": round(sum(self.est_error_min) / len(self.est_error_min), 2) if self.est_error_min else None,
+            "est_range_coverage": round(sum(self.est_in_range) / len(self.est_in_range), 4) if self.est_in_range else None,
             "timeouts": self.timeouts,
             "errors": dict(self.errors),
         }
@@ -138,7 +143,10 @@ class SimHall:
         drain_s: float = 3600.0,
         until_s: float | None = None,
         stop: threading.Event | None = None,
+        connect_as: Callable[[str], BrokerURL] | None = None,
     ):
+        #: the secure demo: each simulated client logs in as itself (its bundle's credentials)
+        self.connect_as = connect_as
         self.broker, self.cfg, self.shape, self.visits = broker, cfg, shape, visits
         self.clock, self.midnight, self.secret, self.seed = clock, midnight, secret, seed
         self.replaces = set(replaces)
@@ -177,12 +185,12 @@ class SimHall:
         for d in self.cfg.devices:
             if d.role == "kiosk":
                 out["kiosk"].append(d.id)
-            elif d.window is not None and d.window not in out[d.role]:
+            elif d.role in ("window", "pad") and d.window is not None and d.window not in out[d.role]:
                 out[d.role][d.window] = d.id
         return out
 
     def _client(self, client_id: str) -> HallClient:
-        c = HallClient(self.broker, self.hall, client_id)
+        c = HallClient(self.connect_as(client_id) if self.connect_as else self.broker, self.hall, client_id)
         with self._lock:
             self._clients.append(c)
         c.start()
@@ -304,7 +312,8 @@ class SimHall:
             tk = reply.ticket
             with self._lock:
                 self.tally.taken += 1
-                self.tickets[tk.number] = SimTicket(v, tk.number, self._sim_s(tk.issued_at), tk.est_wait_min)
+                self.tickets[tk.number] = SimTicket(v, tk.number, self._sim_s(tk.issued_at), tk.est_wait_min,
+                                                    tk.est_wait_range)
         finally:
             with self._work:
                 self._taking -= 1
@@ -392,6 +401,9 @@ class SimHall:
                     self.tally.wait_s.append(now - t.issued_s)
                     if t.est_wait_min is not None:
                         self.tally.est_error_min.append(abs(t.est_wait_min - (now - t.issued_s) / MIN))
+                    if t.est_wait_range is not None:
+                        low, high = t.est_wait_range
+                        self.tally.est_in_range.append(low <= (now - t.issued_s) / MIN <= high)
         v = t.visit
         # Every step is timed from the call (the controller's time stamp), not from the previous answer,
         # so the requests' own latency does not stretch the day at high speeds.

@@ -17,10 +17,11 @@ longest among all the categories it serves; priority ignored).
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from hallq.shared.figures import percentile
 
 from .model import MIN, HallShape, Visit
 
@@ -250,16 +251,6 @@ def run_day(shape: HallShape, visits: list[Visit], policy: Dispatcher, *,
 
 
 # -- figures ------------------------------------------------------------------------------------------------
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-quantile (0..1) by linear interpolation between order statistics; None for no values."""
-    if not values:
-        return None
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
 def wait_figures(result: DayResult) -> dict[str, float | int | None]:
     """Mean and p90 wait (minutes) of everyone and of priority tickets, and the longest normal wait."""
     called = [r for r in result.tickets if r.wait_s is not None]
@@ -275,9 +266,9 @@ def wait_figures(result: DayResult) -> dict[str, float | int | None]:
         "called": len(called),
         "priority_tickets": len(prio),
         "wait_mean_min": r2(sum(every) / len(every)) if every else None,
-        "wait_p90_min": r2(percentile(every, 0.9)),
+        "wait_p90_min": r2(percentile(every, 90)) if every else None,
         "priority_wait_mean_min": r2(sum(prio) / len(prio)) if prio else None,
-        "priority_wait_p90_min": r2(percentile(prio, 0.9)),
+        "priority_wait_p90_min": r2(percentile(prio, 90)) if prio else None,
         "normal_wait_max_min": r2(max(normal)) if normal else None,
         "day_ends": round(result.end_s / 3600, 2),
     }
@@ -295,5 +286,5 @@ def estimate_error(result: DayResult) -> dict[str, float | int | None]:
         "est_pairs": len(pairs),
         "est_mae_min": round(sum(errors) / len(errors), 2),
         "est_bias_min": round(bias, 2),
-        "est_p90_abs_error_min": round(percentile(errors, 0.9) or 0.0, 2),
+        "est_p90_abs_error_min": round(percentile(errors, 90), 2),
     }

@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from escpos.escpos import Escpos
+from hallq.shared import software_version
 from hallq.shared.clock import from_env
+from hallq.shared.config import BrokerURL
+from hallq.shared.follow import url
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
+from hallq.shared.personkey import day_key
 from hallq.shared.schemas import DeviceHealth, HallConfig, PayloadError, QueueState, Stats, decode
 
 from . import core
@@ -59,7 +63,7 @@ class KioskApp:
     the config. Drive it with :meth:`run`, or :meth:`start` then :meth:`step` (tests)."""
 
     def __init__(self, cfg: KioskConfig, *, mode: str | None = None, screenshot_dir: str | os.PathLike | None = None,
-                 broker: str | None = None, printer: Any = None, open_readers: bool = True,
+                 broker: BrokerURL | str | None = None, printer: Any = None, open_readers: bool = True,
                  auto_tap: float | None = None):
         self.cfg = cfg
         k = cfg.kiosk
@@ -176,7 +180,8 @@ class KioskApp:
                 log.info("card on %s cannot be used: %s", source, problem)
                 self.events.put(CardRead(None, problem))
                 return
-            ident = identity(number, self.secret, source)
+            # the person key of today only: two days' records of one person cannot be joined
+            ident = identity(number, day_key(self.secret, self.clock.now().date()), source)
             del number
             log.info("card read on %s", source)
             self.events.put(CardRead(ident))
@@ -213,20 +218,20 @@ class KioskApp:
     def _on_config(self, msg: Message) -> None:
         try:
             self.events.put(ConfigChanged(decode(msg.payload, HallConfig)))
-        except PayloadError as exc:
-            log.warning("ignoring a config payload that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
 
     def _on_queue(self, msg: Message) -> None:
         try:
             self.events.put(QueueChanged(decode(msg.payload, QueueState)))
-        except PayloadError as exc:
-            log.warning("ignoring a queue payload that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
 
     def _on_stats(self, msg: Message) -> None:
         try:
             self.events.put(QuietChanged(tuple(decode(msg.payload, Stats).quiet_half_hours)))
-        except PayloadError as exc:
-            log.warning("ignoring a stats payload that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
 
     def _on_controller_status(self, msg: Message) -> None:
         text = msg.payload.decode("utf-8", "replace").strip()
@@ -283,10 +288,15 @@ class KioskApp:
             self.events.put(TakeAnswered(r.req, ticket))
 
     def _qr(self, eff: PrintTicket) -> str | None:
+        """The ticket's QR code: ``kiosk.qr_url`` when set, else its follow page when the hall has them."""
         tpl = self.cfg.kiosk.qr_url
-        if not tpl:
-            return None
         tk = eff.ticket
+        hall = self.state.hall
+        follow_page = url(hall.follow_url, tk.follow) if hall is not None and hall.follow_url and tk.follow else None
+        if not tpl:
+            return follow_page
+        if "{follow}" in tpl:
+            return follow_page
         return tpl.format(number=tk.number, category=tk.category, hall=self.cfg.kiosk.hall,
                           date=tk.issued_at.date().isoformat())
 
@@ -313,7 +323,7 @@ class KioskApp:
         if eff.printer.online is False:
             errors.append("printer: offline")
         health = DeviceHealth(at=self.clock.now(), role="kiosk", printer=eff.printer, readers=list(eff.readers),
-                              errors=errors)
+                              errors=errors, version=software_version("hallq-kiosk"))
         self.client.publish(self.topics.device_health(self.cfg.kiosk.id), health, retain=True)
 
     # -- the loop --------------------------------------------------------------------------------------

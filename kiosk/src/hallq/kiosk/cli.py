@@ -10,12 +10,14 @@ from datetime import date, datetime
 
 import click
 from hallq.shared.config import ConfigError
+from hallq.shared.identity import DEVICE_HELP, for_app
 
 log = logging.getLogger(__name__)
 
 
 @click.group(invoke_without_command=True)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The kiosk's kiosk.toml.")
+@click.option("--device", "device_path", type=click.Path(dir_okay=False), help=DEVICE_HELP)
 @click.option("--headless", is_flag=True, help="No screen: SDL's dummy drivers (tests, the demo without a screen).")
 @click.option("--window", is_flag=True, help="A window instead of the configured mode (a desk).")
 @click.option("--screenshot", "screenshot_dir", type=click.Path(file_okay=False),
@@ -25,27 +27,35 @@ log = logging.getLogger(__name__)
 @click.option("--auto-tap", type=float, metavar="SECONDS",
               help="Demo only: touch the next category every SECONDS on the home screen (a headless kiosk's visitors).")
 @click.pass_context
-def command(ctx: click.Context, config_path: str | None, headless: bool, window: bool, screenshot_dir: str | None,
-            broker: str | None, printer_url: str | None, auto_tap: float | None) -> None:
+def command(ctx: click.Context, config_path: str | None, device_path: str | None, headless: bool, window: bool,
+            screenshot_dir: str | None, broker: str | None, printer_url: str | None, auto_tap: float | None) -> None:
     """The ticket kiosk: touch screen, ID card readers, thermal tickets, appointments."""
     if ctx.invoked_subcommand is not None:
         return
+    try:
+        ident, config_path = for_app(device_path, config_path, "kiosk")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     if not config_path:
         raise click.UsageError("--config kiosk.toml is needed")
+    import msgspec
+
     from .app import KioskApp
     from .config import load
 
     try:
         cfg = load(config_path)
+        if ident is not None:  # who the kiosk is comes from its identity, not from kiosk.toml
+            cfg = msgspec.structs.replace(cfg, kiosk=msgspec.structs.replace(
+                cfg.kiosk, id=ident.device, hall=ident.hall, secret_key_file=str(ident.kiosk_key_file)))
         if printer_url:
-            import msgspec
-
             from .config import check
 
             cfg = check(msgspec.structs.replace(cfg, printer=msgspec.structs.replace(cfg.printer, url=printer_url)),
                         "--printer")
         mode = "headless" if headless else ("window" if window else None)
-        app = KioskApp(cfg, mode=mode, screenshot_dir=screenshot_dir, broker=broker, auto_tap=auto_tap)
+        app = KioskApp(cfg, mode=mode, screenshot_dir=screenshot_dir, broker=broker or (ident and ident.broker),
+                       auto_tap=auto_tap)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -81,7 +91,7 @@ def test_print(url: str, chinese: str, width: int, font: str | None) -> None:
     online = {True: "online", False: "offline", None: "unknown (the transport cannot answer)"}[st.online]
     click.echo(f"printer {url}: {online}; paper {st.paper}")
     sample = TicketText(
-        hall_name="示范政务服务中心", number="A001", category_name="社保医保", ahead=3, est_wait_min=12,
+        hall_name="示范政务服务中心", number="A001", category_name="社保医保", ahead=3, est_wait_min=12, est_range=(10, 20),
         issued_at=datetime.now().astimezone(), qr="https://example.gov.cn/q?n=A001", masked_id="110***********1234",
         footer="过号请重新取号 · 测试小票 test ticket",
     )

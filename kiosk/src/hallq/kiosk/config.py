@@ -8,7 +8,9 @@ broker = "mqtt://127.0.0.1:1883"
 secret_key_file = "/etc/hallq/hall.key"   # the hall's key for person keys (provisioned, never committed)
 language = "zh"                      # zh | en: the default; citizens can toggle
 elderly_age = 65                     # priority from the ID card at or above this age
-qr_url = "https://hall.example.gov.cn/q?n={number}"   # optional; {number} {category} {hall} {date}
+qr_url = "https://hall.example.gov.cn/q?n={number}"   # optional; {number} {category} {hall} {date};
+                                     # "{follow}" alone: the ticket's follow page (also when left out and
+                                     # the hall has follow pages: [follow] in hall.toml)
 footer = "过号请重新取号"
 idle_timeout_s = 30                  # back home from a half-finished screen
 attract_after_s = 60                 # the attract screen after this long on home
@@ -42,7 +44,7 @@ from hallq.shared.config import BrokerURL, ConfigError, ConfigModel, load_config
 from hallq.shared.topics import TopicError, check_client_id, check_hall_id
 from msgspec import Meta
 
-QR_FIELDS = {"number": "A001", "category": "A", "hall": "demo", "date": "2026-01-01"}
+QR_FIELDS = {"number": "A001", "category": "A", "hall": "demo", "date": "2026-01-01", "follow": ""}
 
 
 class KioskSection(ConfigModel, kw_only=True):

@@ -32,7 +32,7 @@ def participants(ctx: DemoContext) -> list[DemoProcess]:
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     cfg = ctx.out_dir / f"{DEVICE}.toml"
     cfg.write_text(config_text(ctx), encoding="utf-8")
-    argv = [sys.executable, "-m", "hallq.shared.cli", "kiosk", "--config", str(cfg)]
+    argv = [sys.executable, "-m", "hallq.shared.cli", "kiosk", "--config", str(cfg), *ctx.device_args(DEVICE)]
     if ctx.headless:
         # nobody can touch a headless kiosk: it touches a category itself now and then, so the screenshots
         # show the whole flow (its tickets are called like the simulated ones)

@@ -191,7 +191,10 @@ class TicketText:
         zh = self.lang == "zh"
         if self.est_range is not None:
             lo, hi = self.est_range
-            wait = f"预计等候约 {lo}–{hi} 分钟" if zh else f"Estimated wait {lo}–{hi} min"
+            if lo == 0:
+                wait = f"预计约 {hi} 分钟内叫号" if zh else f"Called within about {hi} min"
+            else:
+                wait = f"预计等候约 {lo}–{hi} 分钟" if zh else f"Estimated wait {lo}–{hi} min"
         else:
             wait = f"预计等候约 {self.est_wait_min} 分钟" if zh else f"Estimated wait {self.est_wait_min} min"
         prio = {"elderly": ("老年人优先", "Priority (senior)"), "appointment": ("预约优先", "Appointment")}

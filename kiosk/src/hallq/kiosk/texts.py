@@ -24,6 +24,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "your_number": ("您的号码", "Your number"),
     "ahead_line": ("前面还有 {ahead} 人，预计等候约 {minutes} 分钟", "{ahead} ahead of you, about {minutes} min"),
     "ahead_range_line": ("前面还有 {ahead} 人，预计等候约 {low}–{high} 分钟", "{ahead} ahead of you, about {low}–{high} min"),
+    "ahead_within_line": ("前面还有 {ahead} 人，预计约 {high} 分钟内叫号", "{ahead} ahead of you, called within about {high} min"),
     "printing": ("正在打印小票…", "Printing your ticket…"),
     "printed": ("请取走小票，留意大厅叫号", "Please take your ticket and watch the screens"),
     "print_failed": ("小票打印失败，请记住您的号码，或到导服台求助",

@@ -320,7 +320,8 @@ class KioskUI:
         y += u(100)
         if tk.est_wait_range is not None:
             low, high = tk.est_wait_range
-            line = t("ahead_range_line", lang).format(ahead=tk.ahead, low=low, high=high)
+            key = "ahead_within_line" if low == 0 else "ahead_range_line"
+            line = t(key, lang).format(ahead=tk.ahead, low=low, high=high)
         else:
             line = t("ahead_line", lang).format(ahead=tk.ahead, minutes=tk.est_wait_min)
         self.text(line, u(44), (cx, y), INK, False, "midtop")

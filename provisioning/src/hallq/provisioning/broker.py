@@ -63,6 +63,8 @@ def role_rules(t: HallTopics, a: Account) -> list[tuple[str, str]]:
     """(access, topic) the role adds to the common ``pattern`` rules."""
     if a.role == "controller":
         return [("readwrite", t.everything)]
+    if a.role == "monitor":  # a technician's monitor (and the demo's view): reads everything, says nothing
+        return [("read", t.everything)]
     public = [t.config, t.controller_status]
     screens = [t.queue, t.all_window_states, t.board, t.stats, t.calls]
     if a.role == "kiosk":
@@ -77,10 +79,9 @@ def role_rules(t: HallTopics, a: Account) -> list[tuple[str, str]]:
     if a.role == "sms":  # the SMS gateway takes (and cancels) numbers for citizens' phones
         return [*(("write", t.request(a.user, x)) for x in ("take", "cancel") if x in ACTIONS),
                 *(("read", x) for x in [*public, t.queue, t.all_window_states, t.calls])]
-    if a.role == "dashboard":
-        return [("write", f"{t.root}/req/{a.user}/+"),
-                *(("read", x) for x in [*public, *screens, t.followups, t.all_device_status,
-                                        t.all_device_health, f"{t.root}/devices"])]
+    if a.role == "dashboard":  # it reads; its web callers are window devices of their own (web-caller-N)
+        return [("read", x) for x in [*public, *screens, t.followups, t.all_device_status, t.all_device_health,
+                                      t.devices]]
     raise ValueError(f"unknown role {a.role!r}")
 
 

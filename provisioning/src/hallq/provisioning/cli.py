@@ -143,6 +143,49 @@ def flash(device: str, keyring: str, image: str, target: str, wifi_ssid, wifi_ps
                f"read back {times['verify']:.0f} s, bundle {times['bundle']:.1f} s; {times['total']:.0f} s in all")
 
 
+def _firmware_default() -> Path | None:
+    """The pad firmware of this source tree (rating-pad/firmware), when provisioning runs from one."""
+    import hallq.provisioning
+
+    here = Path(hallq.provisioning.__file__).resolve().parents[4] / "rating-pad" / "firmware"
+    return here if (here / "picopad.py").is_file() else None
+
+
+def _pins(text: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: GPIO numbers separated by commas", param_hint=what) from None
+
+
+@command.command()
+@click.argument("device")
+@click.option("--keyring", required=True, type=click.Path(file_okay=False), help=KEYRING_HELP)
+@click.option("--port", required=True, help="The Pico W's serial port, e.g. /dev/ttyACM0.")
+@click.option("--wifi-ssid", required=True, help="The Wi-Fi network the pad joins.")
+@click.option("--wifi-psk-file", required=True, type=click.Path(dir_okay=False),
+              help="A file holding the Wi-Fi passphrase (never given on the command line).")
+@click.option("--buttons", default="2,3,4,5,6", show_default=True, help="The five buttons' GPIOs, 非常满意 first.")
+@click.option("--leds", default="16,17,18,19,20", show_default=True, help="The five LEDs' GPIOs, or '' for none.")
+@click.option("--firmware", type=click.Path(file_okay=False, path_type=Path),
+              help="The pad firmware folder, installed when the board lacks it (default: this tree's "
+                   "rating-pad/firmware).")
+def pico(device: str, keyring: str, port: str, wifi_ssid: str, wifi_psk_file: str, buttons: str, leds: str,
+         firmware: Path | None) -> None:
+    """Write a Pico W pad's pad.json (its credentials, TLS with the hall's CA) and read it back."""
+    from .pico import pad_files, write_pico
+
+    extras = _extras(wifi_ssid, wifi_psk_file, "CN", None)
+    try:
+        files = pad_files(_keyring(keyring), device, ssid=wifi_ssid, psk=extras.wifi_psk or "",
+                          buttons=_pins(buttons, "--buttons"), leds=_pins(leds, "--leds"))
+        installed = write_pico(port, files, firmware=firmware or _firmware_default())
+    except ProvisionError as exc:
+        raise _fail(exc) from None
+    what = "the firmware, " if installed else ""
+    click.echo(f"{port}: {device} has {what}pad.json and ca.der, read back and verified; it restarts now")
+
+
 @command.command()
 @click.argument("device")
 @click.option("--keyring", required=True, type=click.Path(file_okay=False), help=KEYRING_HELP)

@@ -22,8 +22,10 @@ from concurrent.futures import CancelledError
 from datetime import datetime
 from typing import Any
 
+from hallq.shared import software_version
 from hallq.shared.clock import Clock, from_env
-from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
+from hallq.shared.config import BrokerURL
+from hallq.shared.mqtt import HallClient, LinkDown, Message, RequestError, RequestTimeout
 from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import DeviceHealth, PayloadError, RateRequest, WindowState, decode, to_builtins
 
@@ -41,7 +43,7 @@ def monotonic_ms() -> int:
 
 
 class PadApp:
-    def __init__(self, cfg: PadConfig, *, broker: str | None = None, clock: Clock | None = None,
+    def __init__(self, cfg: PadConfig, *, broker: BrokerURL | str | None = None, clock: Clock | None = None,
                  pin_factory: Any = None):
         self.cfg = cfg
         self.clock = clock or from_env(cfg.pad.timezone)
@@ -66,8 +68,8 @@ class PadApp:
     def _on_window_state(self, msg: Message) -> None:
         try:
             ws = decode(msg.payload, WindowState)
-        except PayloadError as exc:
-            log.warning("ignored a window state that does not fit the contract: %s", exc)
+        except PayloadError as exc:  # counted; logged once per topic
+            self.client.bad_payload(msg.topic, exc)
             return
         self.events.put(["sync" if msg.retain else "state", to_builtins(ws)])
 
@@ -106,7 +108,8 @@ class PadApp:
         n = len(self.pending)
         errors = [f"{n} rating(s) kept, waiting for the controller"] if n else []
         self.client.publish(self.topics.device_health(self.cfg.client_id),
-                            DeviceHealth(at=self.clock.now(), role="pad", errors=errors), retain=True)
+                            DeviceHealth(at=self.clock.now(), role="pad", errors=errors,
+                                         version=software_version("hallq-rating-pad")), retain=True)
 
     def request_stop(self) -> None:
         """Make :meth:`run` return (safe from a signal handler)."""
@@ -187,6 +190,9 @@ class PadApp:
             )
             try:
                 self.client.request("rate", payload, timeout=resend * 5, resend_every=resend)
+            except LinkDown:  # the link went down just now: nothing was sent
+                self._stop.wait(0.5)
+                continue
             except RequestTimeout:
                 continue  # not answered yet: the same req again
             except CancelledError:

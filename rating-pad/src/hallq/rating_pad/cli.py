@@ -7,22 +7,32 @@ import sys
 
 import click
 from hallq.shared.config import ConfigError
+from hallq.shared.identity import DEVICE_HELP, for_app
 
 from .config import load
 from .hardware import NoGpio
 
 
 @click.command("pad")
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="The pad's TOML config (see rating-pad/examples/pad.toml).")
+@click.option("--device", "device_path", type=click.Path(dir_okay=False), help=DEVICE_HELP)
 @click.option("--broker", help="Broker URL (mqtt://host:port); overrides [pad] broker.")
-def command(config_path: str, broker: str | None) -> None:
+def command(config_path: str | None, device_path: str | None, broker: str | None) -> None:
     """The five-level rating pad at a window: five buttons, five LEDs, an optional small screen."""
+    import msgspec
+
     from .app import PadApp
 
     try:
+        ident, config_path = for_app(device_path, config_path, "pad")
+        if not config_path:
+            raise click.UsageError("--config pad.toml is needed")
         cfg = load(config_path)
-        app = PadApp(cfg, broker=broker)
+        if ident is not None:  # who the pad is comes from its identity, not from pad.toml
+            cfg = msgspec.structs.replace(cfg, pad=msgspec.structs.replace(cfg.pad, client_id=ident.device,
+                                                                           hall=ident.hall))
+        app = PadApp(cfg, broker=broker or (ident and ident.broker))
     except (ConfigError, NoGpio) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # the journal cannot be opened or created

@@ -38,5 +38,5 @@ def participants(ctx: DemoContext) -> list[DemoProcess]:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"pad-{window}.toml"
     path.write_text(config_text(ctx, window), encoding="utf-8")
-    argv = [sys.executable, "-m", "hallq.shared.cli", "pad", "--config", str(path)]
+    argv = [sys.executable, "-m", "hallq.shared.cli", "pad", "--config", str(path), *ctx.device_args(f"pad-{window}")]
     return [DemoProcess(name=f"pad-{window}", argv=argv, replaces=(f"pad:{window}",))]

@@ -8,3 +8,13 @@
 """
 
 CONTRACT_VERSION = 1
+
+
+def software_version(dist: str) -> str | None:
+    """The installed version of a hallq package (``hallq-kiosk``), for the health messages."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None

@@ -27,6 +27,14 @@ class DemoContext:
     secret_file: Path  # the hall's secret key (for person keys)
     env: dict[str, str] = field(default_factory=dict)  # HALLQ_CLOCK and the like
     sound: bool = False  # a sound device is there: voices may speak
+    #: ``make demo SECURE=1``: a folder of bundles, one per device id (``{id}/device.toml``)
+    identities: Path | None = None
+
+    def device_args(self, device: str) -> list[str]:
+        """``--device`` of the device's bundle when the demo runs the secure broker (nothing otherwise)."""
+        if self.identities is None:
+            return []
+        return ["--device", str(self.identities / device / "device.toml")]
 
 
 @dataclass(frozen=True)

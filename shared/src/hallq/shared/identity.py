@@ -30,7 +30,7 @@ from .topics import TopicError, check_client_id, check_hall_id
 #: Where a device's first boot installs its bundle.
 DEFAULT_PATH = Path("/etc/hallq/device.toml")
 ENV = "HALLQ_DEVICE"
-ROLES = ("kiosk", "window", "pad", "display", "sms", "controller", "dashboard")
+ROLES = ("kiosk", "window", "pad", "display", "sms", "monitor", "controller", "dashboard")
 #: The roles that hold the hall's kiosk key (person keys of ID numbers and phone numbers).
 KEY_ROLES = ("kiosk", "sms")
 #: The role's own config file in a bundle.
@@ -40,7 +40,7 @@ ROLE_CONFIG = {"kiosk": "kiosk.toml", "window": "display.toml", "display": "disp
 
 class DeviceFile(ConfigModel, kw_only=True):
     device: str
-    role: Literal["kiosk", "window", "pad", "display", "sms", "controller", "dashboard"]
+    role: Literal["kiosk", "window", "pad", "display", "sms", "monitor", "controller", "dashboard"]
     hall: str
     broker: str
     username: str
@@ -123,3 +123,21 @@ def expect_role(ident: Identity, *roles: str) -> Identity:
         raise ConfigError(f"{ident.folder / 'device.toml'}: this is the identity of a {ident.role} "
                           f"({ident.device}), not of a {' or '.join(roles)}")
     return ident
+
+
+def for_app(device: str | os.PathLike[str] | None, config: str | None, *roles: str) -> tuple[Identity | None, str | None]:
+    """What a role's app runs as: its identity (``None`` without one) and the config file to read (``--config``,
+    else the role's config beside ``device.toml``). Raises :class:`ConfigError` for an identity of another role."""
+    ident = find_identity(device)
+    if ident is None:
+        return None, config
+    expect_role(ident, *roles)
+    if config is None and ident.config_file is not None and ident.config_file.exists():
+        config = str(ident.config_file)
+    return ident, config
+
+
+#: The ``--device`` option's help, the same for every role.
+DEVICE_HELP = ("The device's identity (device.toml of its bundle); default: $HALLQ_DEVICE, else "
+               f"{DEFAULT_PATH} when it exists. Its broker, user, password and CA are used, and the role's "
+               "config beside it when --config is not given.")

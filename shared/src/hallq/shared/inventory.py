@@ -13,6 +13,7 @@ addresses = ["192.168.10.2"]   # optional: more names or addresses the certifica
 [[devices]]
 id = "kiosk-1"                 # the MQTT client id, also the broker user name
 role = "kiosk"                 # kiosk | window (a window's caller) | pad | display (reads only) | sms
+                               # | monitor (reads everything of the hall: a technician's monitor, the demo)
 window = 1                     # window and pad devices; display devices in window mode
 mode = "hall"                  # display devices: "hall" (大厅综合屏) or "window" (窗口屏, with `window`)
 ```
@@ -36,7 +37,7 @@ from .config import ConfigError, ConfigModel, _humanise
 
 DeviceId = Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,64}$")]
 WindowNo = Annotated[int, Meta(ge=1, le=999)]
-Role = Literal["kiosk", "window", "pad", "display", "sms"]
+Role = Literal["kiosk", "window", "pad", "display", "sms", "monitor"]
 #: The identities every hall has without listing them.
 BUILTIN = {"controller": "controller", "dashboard": "dashboard"}
 HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$")
@@ -97,8 +98,8 @@ def check_devices(devices: list[DeviceEntry], windows: set[int], source: str = "
             raise ConfigError(f"{where}.mode: only display devices have a mode")
         if d.role in ("window", "pad") and d.window is None:
             raise ConfigError(f"{where}.window: a {d.role} device needs `window`")
-        if d.role in ("kiosk", "sms") and d.window is not None:
-            raise ConfigError(f"{where}.window: a {d.role} device has no window")
+        if d.role in ("kiosk", "sms", "monitor") and d.window is not None:
+            raise ConfigError(f"{where}.window: only window, pad and window-screen display devices have a window")
         if d.window is not None and d.window not in windows:
             raise ConfigError(f"{where}.window: unknown window {d.window}")
 

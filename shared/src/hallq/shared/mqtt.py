@@ -10,12 +10,23 @@ What it promises:
 - handlers run on one dispatcher thread, in arrival order, never on paho's network thread, so a slow
   handler cannot stall acknowledgements or keepalives; a handler that raises is logged and counted;
 - :meth:`HallClient.request` publishes a request with a ``req`` id, matches the controller's reply, and
-  times out cleanly (:class:`RequestTimeout`) when nobody answers; a refusal raises :class:`RequestError`.
+  times out cleanly (:class:`RequestTimeout`) when nobody answers; a refusal raises :class:`RequestError`;
+- nothing that runs on paho's network thread can raise: a payload that cannot be decoded in any way (bad
+  UTF-8, nesting too deep, not JSON) is counted and logged once per topic (:meth:`HallClient.bad_payload`);
+  if the network thread or the dispatcher dies all the same, a watchdog ends the process with exit code 70
+  (``EX_SOFTWARE``) so that its supervisor restarts it, rather than leaving it alive and deaf;
+- while the broker cannot be reached it says so at once and then every ``unreachable_log_every`` seconds,
+  naming the broker and the reason (connection refused, no such host, TLS, not authorised, …);
+- a request is never queued while the link is down (:class:`LinkDown` at once), and a request given up on
+  is taken out of paho's outgoing queue, so a reconnection never delivers a request its sender already
+  reported as failed (no ghost tickets).
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import errno
 import itertools
 import logging
 import os
@@ -43,12 +54,16 @@ from .schemas import (
     decode,
     encode,
     peek_req,
+    shorten,
 )
 from .topics import HallTopics, check_client_id
 
 log = logging.getLogger(__name__)
 
 QOS = 1
+
+#: Exit code when the client's threads died under the process (``EX_SOFTWARE`` of sysexits.h).
+EXIT_DEAD_LOOP = 70
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +95,57 @@ class RequestTimeout(TimeoutError):
         self.req = req
 
 
+class LinkDown(RequestTimeout):
+    """The request was not sent: the link to the broker is down (it is not queued for later either)."""
+
+    def __init__(self, action: str, req: str):
+        TimeoutError.__init__(self, f"{action} request {req!r} not sent: no link to the broker")
+        self.action = action
+        self.req = req
+
+
+def describe_connect_error(exc: BaseException, host: str, port: int, tls: bool = False) -> str:
+    """Why a connection to the broker failed, in words a technician acts on."""
+    if isinstance(exc, socket.gaierror):
+        return f"no such host {host!r} ({exc.strerror or exc})"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: the broker's certificate is not trusted ({exc.verify_message or exc})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    if tls and isinstance(exc, ConnectionResetError | BrokenPipeError | EOFError):
+        return f"TLS: the handshake was cut off ({exc.strerror or exc}); is {host}:{port} a TLS listener?"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused (nothing listens on {host}:{port})"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out (host down or a firewall drops the packets)"
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return f"unreachable network or host ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}"
+
+
+def describe_connack(reason: Any) -> str:
+    """Why the broker refused the MQTT connection (its CONNACK reason)."""
+    text = str(reason)
+    if getattr(reason, "value", None) in (4, 5, 0x86, 0x87, 0x8C) or "authori" in text.lower() or "password" in text.lower():
+        return f"auth: {text} (check the user name, password or client certificate)"
+    return f"refused by the broker: {text}"
+
+
+class _Paho(paho.Client):
+    """paho's client, remembering why the last connection attempt failed (paho's callback is not told)."""
+
+    last_connect_error: BaseException | None = None
+
+    def reconnect(self) -> paho.MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except BaseException as exc:
+            self.last_connect_error = exc
+            raise
+
+
 _counter = itertools.count(1)
 
 
@@ -98,6 +164,8 @@ class HallClient:
         keepalive: int = 15,
         min_reconnect_delay: float = 0.5,
         max_reconnect_delay: float = 30.0,
+        unreachable_log_every: float = 30.0,
+        on_fatal: Callable[[str], None] | None = None,
     ):
         self.broker = BrokerURL.parse(broker) if isinstance(broker, str) else broker
         self.topics = HallTopics(hall)
@@ -106,8 +174,21 @@ class HallClient:
         self.auto_online = auto_online
         #: Called on the dispatcher thread after each (re)connection, subscriptions restored.
         self.on_connected: Callable[[], None] | None = None
+        #: Called on the dispatcher thread when the link is lost (not on a clean stop).
+        self.on_disconnected: Callable[[], None] | None = None
         #: Handler exceptions caught so far (they are logged too).
         self.handler_errors = 0
+        #: Exceptions caught on paho's network thread (a bug if ever non-zero; logged).
+        self.network_errors = 0
+        #: Payloads that could not be decoded, per topic (each topic is logged once).
+        self.decode_errors: collections.Counter[str] = collections.Counter()
+        #: Failed connection attempts since the last successful one.
+        self.connect_failures = 0
+        #: Why the broker is unreachable, or None while connected / not yet tried.
+        self.unreachable_reason: str | None = None
+        self.unreachable_log_every = unreachable_log_every
+        #: What to do when the network thread or the dispatcher died: default, end the process (exit 70).
+        self.on_fatal: Callable[[str], None] = on_fatal or _exit_process
 
         self._handlers: list[tuple[str, Handler]] = []
         self._subscriptions: set[str] = set()
@@ -118,10 +199,14 @@ class HallClient:
         self._stopping = False
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._dispatcher: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
+        self._net_thread: threading.Thread | None = None
+        self._last_unreachable_log = -1e9
+        self._req_mids: dict[str, list[int]] = {}
         self._req_prefix = f"{os.getpid():x}-{int(time.time() * 1000) % 10**9:x}"
         self._reply_topic = self.topics.reply(client_id)
 
-        c = paho.Client(
+        c = _Paho(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=not persistent_session,
@@ -138,6 +223,7 @@ class HallClient:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_socket_open = self._on_socket_open
+        c.on_connect_fail = self._on_connect_fail
         self._keepalive = keepalive
         self._paho = c
 
@@ -150,6 +236,10 @@ class HallClient:
             self._dispatcher.start()
         self._paho.connect_async(self.broker.host, self.broker.port, keepalive=self._keepalive)
         self._paho.loop_start()
+        self._net_thread = self._paho._thread  # (paho keeps no public handle on its thread)
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, name=f"mqtt-watch-{self.client_id}", daemon=True)
+            self._watchdog.start()
         return self
 
     def wait_connected(self, timeout: float | None = None) -> bool:
@@ -162,6 +252,7 @@ class HallClient:
     def stop(self, *, status: str = STOPPED, timeout: float = 2.0) -> None:
         """Publish ``stopped`` (retained), disconnect cleanly and end the threads."""
         self._stopping = True
+        self._watchdog = None
         if self._connected.is_set():
             try:
                 self._paho.publish(self.status_topic, status, qos=QOS, retain=True).wait_for_publish(timeout)
@@ -214,15 +305,49 @@ class HallClient:
         return f"{self._req_prefix}-{next(_counter)}"
 
     def request_async(self, action: str, payload: Schema) -> concurrent.futures.Future[bytes]:
-        """Publish a request; the future resolves to the raw reply payload."""
+        """Publish a request; the future resolves to the raw reply payload.
+
+        Raises :class:`LinkDown` (and sends nothing, now or later) while the link to the broker is down.
+        Call :meth:`give_up` when no longer waiting, so that an unsent copy is never delivered later.
+        """
         req = getattr(payload, "req", None)
         if not isinstance(req, str):
             raise ValueError("a request payload needs a `req`")
         fut: concurrent.futures.Future[bytes] = concurrent.futures.Future()
         with self._lock:
+            if not self._net_up:
+                raise LinkDown(action, req)
             self._pending[req] = fut
-        self.publish(self.topics.request(self.client_id, action), payload)
+        self._publish_request(action, req, payload)
         return fut
+
+    def _publish_request(self, action: str, req: str, payload: Schema) -> None:
+        info = self.publish(self.topics.request(self.client_id, action), payload)
+        with self._lock:
+            self._req_mids.setdefault(req, []).append(info.mid)
+
+    def give_up(self, req: str) -> int:
+        """Stop waiting for ``req`` and take its copies not yet acknowledged by the broker out of paho's
+        outgoing queue, so that a reconnection cannot deliver them. Returns how many were taken out."""
+        with self._lock:
+            self._pending.pop(req, None)
+            mids = self._req_mids.pop(req, [])
+        return self._drop_unacked(mids)
+
+    def _drop_unacked(self, mids: list[int]) -> int:
+        c = self._paho
+        dropped = 0
+        with c._out_message_mutex:  # (paho has no public way to withdraw a queued publish)
+            for mid in mids:
+                m = c._out_messages.pop(mid, None)
+                if m is None:
+                    continue  # acknowledged by the broker already
+                dropped += 1
+                if m.state == paho.mqtt_ms_wait_for_puback and c._inflight_messages > 0:
+                    c._inflight_messages -= 1
+                m.info.rc = paho.MQTT_ERR_CONN_LOST
+                m.info._set_as_published()  # (wake anyone waiting on it)
+        return dropped
 
     def request(self, action: str, payload: Schema, *, timeout: float = 5.0, resend_every: float = 0) -> Schema:
         """Send a request and wait for its answer.
@@ -245,14 +370,22 @@ class HallClient:
                     raw = fut.result(wait)
                     break
                 except concurrent.futures.TimeoutError:
-                    if resend_every > 0 and deadline - time.monotonic() > 0:
-                        self.publish(self.topics.request(self.client_id, action), payload)
+                    if resend_every > 0 and deadline - time.monotonic() > 0 and self._net_up:
+                        self._publish_request(action, req, payload)
         finally:
-            with self._lock:
-                self._pending.pop(req, None)
+            self.give_up(req)
         return parse_reply(action, raw)
 
-    # -- paho callbacks (network thread: never block here) -----------------------------------------
+    # -- paho callbacks (network thread: never block here, never raise) ------------------------------
+    # paho re-raises a callback's exception on its network thread, which ends the thread: the process
+    # would stay alive and deaf. Every callback is therefore wrapped; `_watch` catches what is left.
+    def _guarded(self, what: str, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            self.network_errors += 1
+            log.exception("%s failed on the network thread (caught; the connection goes on)", what)
+
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -260,31 +393,84 @@ class HallClient:
             pass
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._guarded("on_connect", self._handle_connect, client, reason)
+
+    def _handle_connect(self, client: paho.Client, reason: Any) -> None:
         if reason.is_failure:
-            log.warning("broker %s refused the connection: %s", self.broker, reason)
+            self._unreachable(describe_connack(reason))
             return
+        if self.connect_failures:
+            log.info("reached the broker %s after %d failed attempts", self.broker, self.connect_failures)
+        self.connect_failures = 0
+        self.unreachable_reason = None
         with self._lock:
             filters = sorted(self._subscriptions | {self._reply_topic})
             self._net_up = True
         client.subscribe([(f, QOS) for f in filters])
         self._inbox.put(_CONNECTED)
 
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self._guarded("on_connect_fail", self._handle_connect_fail)
+
+    def _handle_connect_fail(self) -> None:
+        exc = getattr(self._paho, "last_connect_error", None)
+        self._unreachable(describe_connect_error(exc, self.broker.host, self.broker.port, self.broker.tls) if exc else "unknown")
+
+    def _unreachable(self, reason: str) -> None:
+        """Log that the broker cannot be reached: at once, then every ``unreachable_log_every`` seconds."""
+        self.connect_failures += 1
+        changed = reason != self.unreachable_reason
+        self.unreachable_reason = reason
+        now = time.monotonic()
+        if changed or now - self._last_unreachable_log >= self.unreachable_log_every:
+            self._last_unreachable_log = now
+            log.error(
+                "cannot reach the broker %s: %s (attempt %d; retrying every %g s at most)",
+                self.broker, reason, self.connect_failures, self._paho._reconnect_max_delay,
+            )
+
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._guarded("on_disconnect", self._handle_disconnect, reason)
+
+    def _handle_disconnect(self, reason: Any) -> None:
         with self._lock:
+            was_up = self._net_up
             self._net_up = False
         if self._connected.is_set() and not self._stopping:
             log.warning("lost the broker %s (%s); reconnecting", self.broker, reason)
         self._connected.clear()
+        if was_up and not self._stopping:
+            self._inbox.put(_DISCONNECTED)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        if msg.topic == self._reply_topic:
+        self._guarded("on_message", self._handle_message, msg)
+
+    def _handle_message(self, msg: paho.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # brokers refuse such topics; never let one through all the same
+            self.bad_payload(repr(msg._topic[:80]), "the topic is not UTF-8")
+            return
+        if topic == self._reply_topic:
             req = peek_req(msg.payload)
             with self._lock:
                 fut = self._pending.get(req) if req else None
             if fut is not None and not fut.done():
                 fut.set_result(msg.payload)
+            elif req is None:
+                self.bad_payload(topic, "a reply without a readable `req`")
             return
-        self._inbox.put(Message(msg.topic, msg.payload, bool(msg.retain)))
+        self._inbox.put(Message(topic, msg.payload, bool(msg.retain)))
+
+    def bad_payload(self, topic: str, error: object) -> None:
+        """Count a payload that could not be decoded; the first one on each topic is logged."""
+        topic = shorten(topic, 160)
+        self.decode_errors[topic] += 1
+        if self.decode_errors[topic] == 1:
+            log.warning(
+                "a payload on %s does not fit the contract: %s (counted; further ones on this topic are not logged)",
+                topic, shorten(str(error), 200),
+            )
 
     # -- dispatcher thread --------------------------------------------------------------------------
     def _dispatch(self) -> None:
@@ -297,7 +483,10 @@ class HallClient:
                 log.info("connected to %s as %s", self.broker, self.client_id)
                 self._run(self.on_connected)
                 if self.auto_online:
-                    self.publish_status(ONLINE)
+                    self._run(self.publish_status, ONLINE)
+                continue
+            if item is _DISCONNECTED:
+                self._run(self.on_disconnected)
                 continue
             with self._lock:
                 handlers = [h for f, h in self._handlers if paho.topic_matches_sub(f, item.topic)]
@@ -309,12 +498,36 @@ class HallClient:
             return
         try:
             fn(*args)
+        except PayloadError as exc:  # a handler that lets a bad payload through: counted like the others
+            topic = args[0].topic if args and isinstance(args[0], Message) else "?"
+            self.bad_payload(topic, exc)
         except Exception:
             self.handler_errors += 1
             log.exception("handler %r failed", fn)
 
+    # -- watchdog ------------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        """End the process when paho's network thread or the dispatcher died under a running client."""
+        me = threading.current_thread()
+        while self._watchdog is me and not self._stopping:
+            time.sleep(0.5)
+            if self._watchdog is not me or self._stopping:
+                return
+            for name, t in (("network", self._net_thread), ("dispatcher", self._dispatcher)):
+                if t is not None and not t.is_alive() and not self._stopping:
+                    why = f"the MQTT {name} thread of {self.client_id} died; the process cannot serve any more"
+                    log.critical("%s: exiting with code %d so that the supervisor restarts it", why, EXIT_DEAD_LOOP)
+                    self.on_fatal(why)
+                    return
+
+
+def _exit_process(why: str) -> None:
+    logging.shutdown()
+    os._exit(EXIT_DEAD_LOOP)
+
 
 _CONNECTED = object()
+_DISCONNECTED = object()
 
 
 def parse_reply(action: str, raw: bytes) -> Schema:

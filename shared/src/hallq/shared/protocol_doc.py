@@ -18,10 +18,14 @@ from .schemas import (
     Board,
     Call,
     CalledTicket,
+    CancelReply,
+    CancelRequest,
     Case,
     CategoryInfo,
     CategoryQueue,
     DeviceHealth,
+    DeviceRegistry,
+    DeviceState,
     Error,
     ErrorReply,
     Figures,
@@ -29,6 +33,7 @@ from .schemas import (
     FollowUps,
     HallConfig,
     LastService,
+    ModemHealth,
     PrinterHealth,
     QueueState,
     RateReply,
@@ -110,11 +115,19 @@ def _entries() -> list[Entry]:
             "`at` (optional) is when the citizen pressed, for ratings kept while the pad was offline.",
         ),
         Entry(
-            T.reply("kiosk-1"), "controller", "no", (TakeReply, WindowReply, RateReply, ErrorReply, Error),
+            T.request("sms-1", "cancel"), "SMS gateway, kiosk", "no", (CancelRequest,),
+            (CancelRequest(req="sms-3f9a-A023", ticket="A023", person="5f0c6a1b0e9d4c7a8b2f3e1d6c5b4a39" * 2),),
+            "The holder of a waiting ticket gives it up (取消排号): `person` must be the key it was taken with. "
+            "Refused with `no_ticket` when the ticket does not wait (any more) or is not that person's.",
+        ),
+        Entry(
+            T.reply("kiosk-1"), "controller", "no", (TakeReply, WindowReply, RateReply, CancelReply, ErrorReply, Error),
             (
                 TakeReply(req="k1-0001", ticket=ticket),
                 WindowReply(req="w3-0102", ticket=served),
                 RateReply(req="p3-0042", rating=RatingRef(id=311)),
+                CancelReply(req="sms-3f9a-A023", ticket=WindowTicket(number="A023", category="A", issued_at=T0,
+                                                                     status="cancelled")),
                 ErrorReply(req="k1-0003", error=Error(code="quota_full", message="今日A类号已取完 / today's quota is used up")),
             ),
             "The same `req` from the same client is answered again with the first answer and changes nothing.",
@@ -135,7 +148,8 @@ def _entries() -> list[Entry]:
         ),
         Entry(
             T.queue, "controller", "yes", (QueueState, CategoryQueue),
-            (QueueState(at=T0, categories={"A": CategoryQueue(waiting=12, est_wait_min=18)}),),
+            (QueueState(at=T0, categories={"A": CategoryQueue(waiting=3, est_wait_min=8, est_wait_range=(5, 12), order=["A021", "A022", "A023"])}),),
+            "`order`: the waiting numbers of each queue in the order they will be called as things stand.",
         ),
         Entry(
             T.window_state(3), "controller", "yes", (WindowState, CalledTicket, Staff, LastService),
@@ -166,12 +180,26 @@ def _entries() -> list[Entry]:
             "The open follow-ups of bad reviews (不满意, 非常不满意), oldest first; `due` is `followup_days` "
             "working days after the rating. Published again whenever one is opened or closed.",
         ),
+        Entry(
+            T.devices, "controller", "yes", (DeviceRegistry, DeviceState, DeviceHealth, PrinterHealth, ReaderHealth),
+            (DeviceRegistry(at=T0, devices=[
+                DeviceState(id="kiosk-1", role="kiosk", status="online", version="0.1.0", last_seen=T0,
+                            health=DeviceHealth(at=T0, role="kiosk", printer=PrinterHealth(online=True, paper="ok"),
+                                                version="0.1.0")),
+                DeviceState(id="pad-3", role="pad", window=3, status="never_seen"),
+            ]),),
+            "Every device listed in hall.toml `[[devices]]` (and any other that speaks up, `listed` false): "
+            "`status` online, offline, stopped or never_seen, its last health, software version and when it "
+            "was last heard of. Published again whenever one of them changes.",
+        ),
         Entry(T.device_status("kiosk-1"), "every device", "yes", (), ("online",),
               "Plain text, like the controller's status."),
         Entry(
-            T.device_health("kiosk-1"), "every device", "yes", (DeviceHealth, PrinterHealth, ReaderHealth),
+            T.device_health("kiosk-1"), "every device", "yes", (DeviceHealth, PrinterHealth, ReaderHealth, ModemHealth),
             (DeviceHealth(at=T0, role="kiosk", printer=PrinterHealth(online=True, paper="near_end"),
-                          readers=[ReaderHealth(name="GA 467 /dev/ttyUSB0", online=True)]),),
+                          readers=[ReaderHealth(name="GA 467 /dev/ttyUSB0", online=True)], version="0.1.0"),
+             DeviceHealth(at=T0, role="sms", modem=ModemHealth(online=True, sim="ready", registration="home",
+                                                               signal_dbm=-83, outbox=0))),
         ),
     ]
 

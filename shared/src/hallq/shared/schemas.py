@@ -53,7 +53,7 @@ WindowOp = Literal["next", "recall", "noshow", "transfer", "done", "pause", "res
 CaseKind = Literal["instant", "promised", "joint", "reported", "refused"]
 Level = Literal["very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied"]
 WindowStatus = Literal["idle", "serving", "paused", "closed"]
-TicketStatus = Literal["waiting", "called", "done", "noshow", "transferred", "expired"]
+TicketStatus = Literal["waiting", "called", "done", "noshow", "transferred", "expired", "cancelled"]
 ErrorCode = Literal[
     "bad_request",
     "not_allowed",
@@ -163,7 +163,19 @@ class RateRequest(Schema, kw_only=True):
     at: datetime | None = None  # when it was pressed, for ratings kept while offline
 
 
-REQUEST_TYPES: dict[str, type[Schema]] = {"take": TakeRequest, "window": WindowRequest, "rate": RateRequest}
+class CancelRequest(Schema, kw_only=True):
+    """``cancel``: the holder of a waiting ticket gives it up (取消排号), e.g. by texting ``取消``.
+
+    ``person`` must be the person key the ticket was taken with: only its holder can cancel it."""
+
+    req: ReqId
+    ticket: TicketNumber
+    person: PersonKey
+
+
+REQUEST_TYPES: dict[str, type[Schema]] = {
+    "take": TakeRequest, "window": WindowRequest, "rate": RateRequest, "cancel": CancelRequest,
+}
 
 
 # -- replies ---------------------------------------------------------------------------------------
@@ -177,6 +189,7 @@ class Ticket(Schema, kw_only=True):
     ahead: Count
     est_wait_min: Minutes
     est_wait_range: MinutesRange | None = None  # shown as "约 15–25 分钟"; low <= est_wait_min <= high
+    follow: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{16}$")] | None = None  # the follow page's token
 
     def __post_init__(self) -> None:
         _check_range(self.est_wait_min, self.est_wait_range)
@@ -226,6 +239,12 @@ class RateReply(Schema, kw_only=True, omit_defaults=False):
     rating: RatingRef
 
 
+class CancelReply(Schema, kw_only=True, omit_defaults=False):
+    req: ReqId
+    ok: Literal[True] = True
+    ticket: WindowTicket
+
+
 class ErrorReply(Schema, kw_only=True, omit_defaults=False):
     req: ReqId
     ok: Literal[False] = False
@@ -234,7 +253,9 @@ class ErrorReply(Schema, kw_only=True, omit_defaults=False):
 
 # The four answer types above write every field (`omit_defaults=False`): `ok` has a default so that code
 # need not say it, yet it must always be on the wire.
-REPLY_TYPES: dict[str, type[Schema]] = {"take": TakeReply, "window": WindowReply, "rate": RateReply}
+REPLY_TYPES: dict[str, type[Schema]] = {
+    "take": TakeReply, "window": WindowReply, "rate": RateReply, "cancel": CancelReply,
+}
 
 
 # -- published by the controller -----------------------------------------------------------------------
@@ -263,12 +284,17 @@ class HallConfig(Schema, kw_only=True):
     windows: list[WindowInfo]
     name_en: ShortText | None = None
     notices: list[ShortText] = []
+    #: Where a ticket's follow page is: an http(s) URL with ``{token}`` (``Ticket.follow``) in it.
+    follow_url: Annotated[str, Meta(pattern=r"^https?://[^\s]*\{token\}[^\s]*$", max_length=200)] | None = None
 
 
 class CategoryQueue(Schema, kw_only=True):
     waiting: Count
     est_wait_min: Minutes  # for a normal ticket taken now
     est_wait_range: MinutesRange | None = None  # the range such a ticket would show
+    #: The numbers waiting in this queue, in the order they will be called as things stand (a ticket's
+    #: index is how many are ahead of it); tickets transferred to one window are not in any queue's order.
+    order: list[TicketNumber] = []
 
     def __post_init__(self) -> None:
         _check_range(self.est_wait_min, self.est_wait_range)
@@ -387,14 +413,56 @@ class ReaderHealth(Schema, kw_only=True):
     detail: str | None = None
 
 
+class ModemHealth(Schema, kw_only=True):
+    """A GSM/4G modem (the SMS gateway): can it reach the network, and how much waits to be sent."""
+
+    online: bool  # the modem answers AT commands
+    sim: Literal["ready", "pin", "puk", "absent", "unknown"] = "unknown"
+    registration: Literal["home", "roaming", "searching", "denied", "not_registered", "unknown"] = "unknown"
+    signal_dbm: Annotated[int, Meta(ge=-120, le=0)] | None = None  # None: unknown (AT+CSQ 99)
+    outbox: Count = 0  # messages waiting to be sent
+    failed_today: Count = 0  # messages given up today
+    detail: str | None = None
+
+
 class DeviceHealth(Schema, kw_only=True):
     """``device/{client}/health``: what a device knows about its own hardware."""
 
     at: datetime
-    role: Literal["kiosk", "display", "window", "pad", "controller"]
+    role: Literal["kiosk", "display", "window", "pad", "controller", "sms"]
     printer: PrinterHealth | None = None
+    modem: ModemHealth | None = None
     readers: list[ReaderHealth] = []
     errors: list[str] = []
+    #: The device's hallq software version (its role's package), for the devices registry.
+    version: Annotated[str, Meta(max_length=64)] | None = None
+
+
+DeviceStatus = Literal["online", "offline", "stopped", "never_seen"]
+
+
+class DeviceState(Schema, kw_only=True):
+    """One device in the ``devices`` registry."""
+
+    id: Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,64}$", description="a client id")]
+    role: Annotated[str, Meta(max_length=32)]
+    window: WindowNo | None = None
+    #: ``never_seen``: listed in hall.toml, but no status or health from it yet.
+    status: DeviceStatus
+    #: Its last health message (printer, readers, errors).
+    health: DeviceHealth | None = None
+    version: Annotated[str, Meta(max_length=64)] | None = None
+    #: When a status or health message of it last arrived (the controller's time).
+    last_seen: datetime | None = None
+    #: Listed in hall.toml ``[[devices]]`` (false: seen on the broker but not listed).
+    listed: bool = True
+
+
+class DeviceRegistry(Schema, kw_only=True):
+    """``devices`` (retained, by the controller): every listed device and how it is."""
+
+    at: datetime
+    devices: list[DeviceState]
 
 
 # -- encoding and decoding -------------------------------------------------------------------------------
@@ -421,9 +489,27 @@ def decode(payload: bytes | str, type_: type[T]) -> T:
     try:
         return decoder.decode(payload)
     except msgspec.ValidationError as exc:
-        raise PayloadError(str(exc)) from None
+        raise PayloadError(shorten(str(exc), 200)) from None
     except msgspec.DecodeError as exc:
-        raise PayloadError(f"not valid JSON: {exc}") from None
+        raise PayloadError(f"not valid JSON: {shorten(str(exc))}") from None
+    except UnicodeDecodeError:  # a JSON string holding bytes that are not UTF-8
+        raise PayloadError("not valid JSON: a string is not UTF-8") from None
+    except RecursionError:  # nesting deeper than the decoder's stack
+        raise PayloadError("not valid JSON: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:  # any other way a payload can be wrong
+        raise PayloadError(f"not valid JSON: {type(exc).__name__}") from None
+
+
+#: The longest piece of outside input copied into an error message or a log line.
+MAX_ECHO = 120
+
+
+def shorten(text: object, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters (with how much was cut), so no input is echoed unbounded."""
+    s = text if isinstance(text, str) else repr(text)
+    if len(s) <= limit:
+        return s
+    return f"{s[:limit]}…(+{len(s) - limit})"
 
 
 def to_builtins(obj: Any) -> Any:
@@ -435,10 +521,16 @@ def peek_req(payload: bytes) -> str | None:
     """The ``req`` of a payload that may be otherwise broken, or None when none can be read."""
     try:
         obj = msgspec.json.decode(payload)
-    except msgspec.DecodeError:
+    except UnicodeDecodeError:  # bytes that are not UTF-8 in some string: the req may still be readable
+        try:
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else str(payload)
+            obj = msgspec.json.decode(text)
+        except Exception:
+            return None
+    except Exception:  # undecodable in any other way (nested too deeply, not JSON): no req
         return None
     if isinstance(obj, dict):
         req = obj.get("req")
-        if isinstance(req, str) and 1 <= len(req) <= 64:
+        if isinstance(req, str) and 1 <= len(req) <= 64 and "\ufffd" not in req:
             return req
     return None

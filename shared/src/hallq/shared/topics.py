@@ -16,7 +16,7 @@ HALL_ID_RE = re.compile(r"[a-z0-9_-]{1,32}")
 CLIENT_ID_RE = re.compile(r"[a-z0-9_-]{1,64}")
 
 #: The request actions of contract v1 (the last topic level of a request).
-ACTIONS = ("take", "window", "rate")
+ACTIONS = ("take", "window", "rate", "cancel")
 
 
 class TopicError(ValueError):
@@ -134,6 +134,18 @@ class HallTopics:
     @property
     def followups(self) -> str:
         return f"{self.root}/followups"
+
+    @property
+    def devices(self) -> str:
+        """The controller's registry of the hall's devices (retained)."""
+        return f"{self.root}/devices"
+
+    def parse_device_topic(self, topic: str) -> tuple[str, str]:
+        """``(client, "status" | "health")`` of a device status or health topic."""
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[:3] != [PREFIX, self.hall, "device"] or parts[4] not in ("status", "health"):
+            raise TopicError(f"{topic!r} is not a device status or health topic of hall {self.hall!r}")
+        return check_client_id(parts[3]), parts[4]
 
     # -- published by devices ---------------------------------------------------------------------
     def device_status(self, client: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 def wait_phrase(waiting: int, est_min: int, est_range: tuple[int, int] | None = None) -> tuple[str, str]:
     """The estimated wait alone, short (the hall screen's column): (Chinese, English). ``est_range`` (the
     queue's ``est_wait_range``, when the controller sends one) is shown as "约 15–25 分钟"."""
+    within = est_range is not None and est_range[0] == 0 < est_range[1]  # "0–5 min" reads "within 5 min"
     if est_range is not None and est_range[0] < est_range[1]:
         zh_m, en_m = f"{est_range[0]}–{est_range[1]}", f"{est_range[0]}–{est_range[1]}"
     else:
@@ -19,9 +20,13 @@ def wait_phrase(waiting: int, est_min: int, est_range: tuple[int, int] | None = 
     if waiting == 0:
         if est_min <= 0:
             return "即到即办", "served at once"
+        if within:
+            return f"约{est_range[1]}分钟内有空窗口", f"a window frees within about {est_range[1]} min"
         return f"约{zh_m}分钟后有空窗口", f"a window frees in about {en_m} min"
     if est_min <= 0 and (est_range is None or est_range[1] <= 0):
         return "即将叫号", "called soon"
+    if within:
+        return f"约{est_range[1]}分钟内", f"within about {est_range[1]} min"
     return f"约{zh_m}分钟", f"about {en_m} min"
 
 

@@ -19,7 +19,7 @@ class _Sock:
 
 
 class MQTTClient:
-    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0):
+    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0, ssl=None):
         self.server = server
         self.port = port or 1883
         self.keepalive = keepalive or 60
@@ -28,6 +28,8 @@ class MQTTClient:
         self.c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
         if user:
             self.c.username_pw_set(user, password)
+        if ssl is not None:  # umqtt.simple wraps its socket with this context, for the server's name
+            self.c.tls_set_context(ssl)
         self.c.on_message = lambda c, u, m: self.inbox.put((m.topic.encode(), m.payload))
         self.sock = _Sock(self.c)
 

@@ -9,10 +9,13 @@ Where each rule lives
 - :mod:`.machine`: :func:`handle` and :func:`restore`: numbering, window operations, ratings, midnight.
 - :mod:`.dispatch`: the dispatch policy, one pure function (:func:`pick_next`) the simulator reuses, and
   its lane-based twin (:func:`~.dispatch.next_for`) and :func:`ahead_of`.
-- :mod:`.estimate`: the waiting-time model (:func:`estimate_wait`) and the learnt service times.
+- :mod:`.estimate`: the waiting-time model (:func:`wait_estimate`: minutes and the range shown on the ticket)
+  and the learnt service times.
 - :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`).
+- :mod:`.workdays`: working days (China's public holidays from ``chinesecalendar``, the hall's overrides).
 
-Imports go one way: ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``.
+Imports go one way: ``workdays`` <- ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``;
+beyond the package, only the config and the pure 好差评 mapping (:mod:`hallq.controller.haocp.record`).
 
 API
 ---
@@ -38,22 +41,26 @@ API
     topics to publish again: ``"queue"``, ``"board"``, or a window number; build them with
     :func:`queue_state`, :func:`board`, :func:`window_state`), and ``records`` (the objects to persist:
     :class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
-    :class:`Sequence`, :class:`CachedReply`; the storage writes their state as it is at commit).
+    :class:`Sequence`, :class:`CachedReply`, and what a rating sets off: :class:`UploadRec` (its 好差评
+    record) and :class:`FollowUpRec` (a bad review to call back by its due date); the storage writes their
+    state as it is at commit, and decides nothing).
 """
 
-from .dispatch import Waiting, ahead_of, dispatch_key, eligible, next_for, pick_next
-from .estimate import SERVICE_PRIOR_MIN, estimate_wait
+from .dispatch import Waiting, ahead_of, eligible, next_for, pick_next, rank
+from .estimate import SERVICE_PRIOR_MIN, Estimate, estimate_wait, wait_estimate
 from .machine import Effects, Event, Malformed, Refused, Request, Tick, handle, is_open, restore
 from .state import (
     BOARD_SIZE,
     MAX_NUMBER,
     CachedReply,
     CallRec,
+    FollowUpRec,
     HallState,
     Rating,
     Sequence,
     StaffSession,
     TicketRec,
+    UploadRec,
     WindowRec,
     new_state,
 )
@@ -66,7 +73,9 @@ __all__ = [
     "CachedReply",
     "CallRec",
     "Effects",
+    "Estimate",
     "Event",
+    "FollowUpRec",
     "HallState",
     "Malformed",
     "Rating",
@@ -76,11 +85,11 @@ __all__ = [
     "StaffSession",
     "Tick",
     "TicketRec",
+    "UploadRec",
     "Waiting",
     "WindowRec",
     "ahead_of",
     "board",
-    "dispatch_key",
     "eligible",
     "estimate_wait",
     "handle",
@@ -89,6 +98,8 @@ __all__ = [
     "next_for",
     "pick_next",
     "queue_state",
+    "rank",
     "restore",
+    "wait_estimate",
     "window_state",
 ]

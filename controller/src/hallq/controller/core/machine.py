@@ -5,13 +5,18 @@ See the package docstring (:mod:`hallq.controller.core`) for the events, the eff
 
 from __future__ import annotations
 
+import hmac
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from hallq.shared import follow
 from hallq.shared.schemas import (
     Call,
+    CancelReply,
+    CancelRequest,
     Error,
     ErrorReply,
     RateReply,
@@ -28,21 +33,25 @@ from hallq.shared.schemas import (
 from hallq.shared.schemas import Ticket as TicketOut
 
 from ..config import HallFile
+from ..haocp import record as haocp_record
 from .dispatch import ahead_of, next_for
-from .estimate import estimate_wait, learn
+from .estimate import learn, observe, wait_estimate
 from .state import (
     MAX_NUMBER,
     CachedReply,
     CallRec,
+    FollowUpRec,
     HallState,
     Rating,
     Sequence,
     StaffSession,
     TicketRec,
+    UploadRec,
     WindowRec,
     count_issue,
     dequeue,
     enqueue,
+    lane_class,
     new_state,
 )
 
@@ -82,7 +91,7 @@ def restore(
         st.hall_seq = max(st.hall_seq, t.seq)
         count_issue(st, t)
         # (a ticket of a category the config no longer has stays waiting until midnight expires it)
-        if t.waiting and (t.transferred_at is not None or (t.queue, t.priority is not None) in st.lanes):
+        if t.waiting and (t.transferred_at is not None or (t.queue, lane_class(t)) in st.lanes):
             enqueue(st, t)
     st.transfers.sort(key=lambda t: (t.transferred_at, t.seq))
     for v in sorted(calls, key=lambda v: v.id):
@@ -92,6 +101,8 @@ def restore(
     for v in sorted((v for t in ts for v in t.calls if v.ended_at is not None), key=lambda v: v.ended_at):
         if v.window in st.windows:
             st.windows[v.window].last = v
+    for t in sorted((t for t in ts if t.first_called_at is not None), key=lambda t: t.first_called_at):
+        observe(st, t, t.first_called_at)  # the range learns again from today's calls
     for category, took in services:
         if cfg.category(category) is not None:
             learn(st, category, took)
@@ -115,7 +126,7 @@ def restore(
 @dataclass(slots=True, frozen=True)
 class Request:
     client: str
-    payload: TakeRequest | WindowRequest | RateRequest
+    payload: TakeRequest | WindowRequest | RateRequest | CancelRequest
 
 
 @dataclass(slots=True, frozen=True)
@@ -175,6 +186,8 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
             answer = _take(state, event.client, p, now, fx)
         elif isinstance(p, WindowRequest):
             answer = _window(state, event.client, p, now, fx)
+        elif isinstance(p, CancelRequest):
+            answer = _cancel(state, event.client, p, now, fx)
         else:
             answer = _rate(state, event.client, p, now, fx)
     except Refused as r:
@@ -195,13 +208,14 @@ def _error(req: str, code: str, message: str) -> bytes:
 
 
 # -- devices ------------------------------------------------------------------------------------------
-def _allowed(state: HallState, client: str, role: str, window: int | None) -> None:
+def _allowed(state: HallState, client: str, role: str | tuple[str, ...], window: int | None) -> None:
+    """The controller's own check of ``[[devices]]``, the second line after the broker's ACL."""
     if state.devices is None:
         return
     d = state.devices.get(client)
     if d is None:
         raise Refused("not_allowed", f"{client!r} is not a device of this hall")
-    if d[0] != role:
+    if d[0] not in ((role,) if isinstance(role, str) else role):
         raise Refused("not_allowed", f"{client!r} is a {d[0]} device and cannot send this request")
     if window is not None and d[1] != window:
         raise Refused("not_allowed", f"{client!r} belongs to window {d[1]}, not window {window}")
@@ -216,8 +230,12 @@ def is_open(state: HallState, now: datetime) -> bool:
     return any(a <= t and (b is None or t < b) for a, b in state.cfg.open_intervals())
 
 
+#: The roles that take numbers for citizens (and may cancel them for their holder).
+TAKERS = ("kiosk", "sms")
+
+
 def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
-    _allowed(state, client, "kiosk", None)
+    _allowed(state, client, TAKERS, None)
     cat = state.cfg.category(p.category)
     if cat is None:
         raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
@@ -247,7 +265,8 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
         client=client,
     )
     t.ahead = ahead_of(state, t)
-    t.est_wait_min = estimate_wait(state, cat.code, t.ahead, now, t)
+    est = wait_estimate(state, cat.code, t.ahead, now, t)
+    t.est_wait_min, t.est_range, t.est_raw = est.minutes, (est.low, est.high), est.raw
     state.tickets[number] = t
     count_issue(state, t)
     enqueue(state, t)
@@ -263,9 +282,25 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
             issued_at=now,
             ahead=t.ahead,
             est_wait_min=t.est_wait_min,
+            est_wait_range=t.est_range,
+            follow=follow.token(state.follow_key, state.cfg.hall.id, state.day, number) if state.follow_key else None,
         ),
     )
 
+
+
+# -- cancel ---------------------------------------------------------------------------------------------
+def _cancel(state: HallState, client: str, p: CancelRequest, now: datetime, fx: Effects) -> CancelReply:
+    """The holder of a waiting ticket gives it up: only with the person key it was taken with."""
+    _allowed(state, client, TAKERS, None)
+    t = state.tickets.get(p.ticket)
+    if t is None or not t.waiting or t.person is None or not hmac.compare_digest(t.person, p.person):
+        raise Refused("no_ticket", f"{p.ticket} is not a waiting ticket of this person")
+    dequeue(state, t)
+    t.status, t.finished_at = "cancelled", now
+    fx.records.append(t)
+    fx.changed.add("queue")
+    return CancelReply(req=p.req, ticket=_wt(t))
 
 
 # -- window operations -------------------------------------------------------------------------------
@@ -323,7 +358,7 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
     if op == "next":
         if w.paused:
             raise Refused("paused", f"window {w.no} is paused: `resume` before calling the next ticket")
-        nxt = next_for(state, w)
+        nxt = next_for(state, w, now)
         if cur is not None:
             _finish(state, w, cur, "done", now, fx)  # kept also when nothing waits (see below)
         if nxt is None:
@@ -408,6 +443,7 @@ def _call(state: HallState, w: WindowRec, t: TicketRec, now: datetime, fx: Effec
     t.to_window, t.transferred_at = None, None
     if first:
         t.first_called_at = now
+        observe(state, t, now)
     w.current = t.number
     fx.records += [t, v, w]
     fx.changed.add("queue")
@@ -493,8 +529,30 @@ def _rate(state: HallState, client: str, p: RateRequest, now: datetime, fx: Effe
     )
     state.next_rating_id += 1
     t.rated = True
-    fx.records += [r, t]
+    fx.records += [r, t, *_after_rating(state, r, v)]
     return RateReply(req=p.req, rating=RatingRef(id=r.id))
+
+
+#: Ratings that open a follow-up (差评: 不满意, 非常不满意).
+BAD_LEVELS = ("dissatisfied", "very_dissatisfied")
+
+
+def _after_rating(state: HallState, r: Rating, v: CallRec) -> list[UploadRec | FollowUpRec]:
+    """What a rating sets off: its 好差评 upload (when ``[haocp] url`` is set) and, for a bad review, a
+    follow-up due ``followup_days`` working days after the day it came in."""
+    out: list[UploadRec | FollowUpRec] = []
+    h = state.cfg.haocp
+    if h is not None and h.url:
+        rec = haocp_record.record(hall=state.cfg.hall.id, day=r.day.isoformat(), ticket=r.number, window=r.window,
+                                  level=r.level, at=r.at, case_id=r.case_id, item_code=r.item_code,
+                                  item_name=v.item_name, cfg=h)
+        out.append(UploadRec(r.id, rec["idempotencyKey"], json.dumps(rec, ensure_ascii=False), r.received_at))
+    if r.level in BAD_LEVELS:
+        out.append(FollowUpRec(
+            rating_id=r.id, day=r.day, ticket=r.number, window=r.window, level=r.level, rated_at=r.at,
+            opened_at=r.received_at, due=state.calendar.due_date(r.received_at.date(), state.followup_days),
+            staff_id=r.staff_id, staff_name=r.staff_name, case_id=r.case_id, item_code=r.item_code))
+    return out
 
 
 
@@ -519,6 +577,7 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     state.seq.clear()
     state.hall_seq = 0
     state.priority_issued.clear()
+    state.wait_errors.clear()
     state.first_issue = None
     state.tickets.clear()
     for lane in state.lanes.values():

@@ -7,18 +7,42 @@ lanes (see :mod:`.dispatch` for the order they are called in).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from hallq.shared.schemas import Call, Staff
 
 from ..config import HallFile
+from .workdays import Calendar
 
 #: How many calls the ``board`` keeps.
 BOARD_SIZE = 10
 #: Max ticket number per category per day (three digits).
 MAX_NUMBER = 999
+#: How many (estimate, realised wait) pairs of today's calls the estimate's range learns from.
+WAIT_ERRORS_KEPT = 150
+
+#: The lanes a category's waiting tickets are kept in (see :mod:`.dispatch` for the order they are called
+#: in): normal tickets and priority tickets in issue order, appointment tickets in the order they are due.
+NORMAL, PRIORITY, APPOINTMENT = "normal", "priority", "appointment"
+LANE_CLASSES = (NORMAL, PRIORITY, APPOINTMENT)
+
+
+def lane_class(t: Any) -> str:
+    """The lane of a waiting ticket (anything with ``priority`` and, optionally, ``slot_start``)."""
+    if t.priority == "appointment" or getattr(t, "slot_start", None) is not None:
+        return APPOINTMENT
+    return NORMAL if t.priority is None else PRIORITY
+
+
+def due_at(t: Any) -> datetime:
+    """When a ticket may be called: an appointment ticket at its slot's start or its check-in, whichever
+    is later; any other ticket from its issue."""
+    slot = getattr(t, "slot_start", None)
+    return t.issued_at if slot is None or slot <= t.issued_at else slot
 
 
 @dataclass(slots=True, eq=False)
@@ -37,6 +61,9 @@ class TicketRec:
     client: str = ""
     est_wait_min: int = 0
     ahead: int = 0
+    slot_start: datetime | None = None  # an appointment ticket: its booked slot's start (see .dispatch)
+    est_range: tuple[int, int] | None = None  # the range the ticket showed (not kept across a restart)
+    est_raw: float | None = None  # the model's unrounded estimate (not kept across a restart)
     status: str = "waiting"  # waiting | called | done | noshow | transferred (waiting again) | expired
     queue: str = ""  # the category whose queue it waits in
     to_window: int | None = None
@@ -136,6 +163,34 @@ class Rating:
 
 
 @dataclass(slots=True, frozen=True)
+class UploadRec:
+    """A 好差评 record to upload, decided with its rating (a ``haocp_outbox`` row)."""
+
+    rating_id: int
+    key: str  # the idempotency key
+    record: str  # the JSON body, as the province receives it
+    created_at: datetime
+
+
+@dataclass(slots=True, frozen=True)
+class FollowUpRec:
+    """A bad review to call back and settle by ``due`` (差评回访), opened with its rating."""
+
+    rating_id: int
+    day: date
+    ticket: str
+    window: int
+    level: str
+    rated_at: datetime
+    opened_at: datetime
+    due: date
+    staff_id: str | None
+    staff_name: str | None
+    case_id: str | None
+    item_code: str | None
+
+
+@dataclass(slots=True, frozen=True)
 class Sequence:
     day: date
     category: str
@@ -159,12 +214,14 @@ class HallState:
     seq: dict[str, int] = field(default_factory=dict)  # category -> last number issued today
     hall_seq: int = 0  # tickets issued today in the hall
     tickets: dict[str, TicketRec] = field(default_factory=dict)  # number -> today's ticket
-    lanes: dict[tuple[str, bool], deque[TicketRec]] = field(default_factory=dict)  # (category, priority)
+    lanes: dict[tuple[str, str], deque[TicketRec]] = field(default_factory=dict)  # (category, lane class)
     transfers: list[TicketRec] = field(default_factory=list)  # waiting transferred tickets, in transfer order
     waiting_total: int = 0  # tickets in the lanes and transfers
     waiting_persons: set[tuple[str, str]] = field(default_factory=set)  # (category, person) waiting
     service_min: dict[str, float] = field(default_factory=dict)  # category -> EWMA of service minutes (see .estimate)
-    priority_issued: dict[str, int] = field(default_factory=dict)  # category -> priority tickets today
+    priority_issued: dict[str, int] = field(default_factory=dict)  # category -> priority/appointment tickets today
+    # (estimate, realised wait) in minutes of today's latest first calls, for the estimate's range
+    wait_errors: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=WAIT_ERRORS_KEPT))
     first_issue: datetime | None = None  # today's first ticket
     board: deque[Call] = field(default_factory=lambda: deque(maxlen=BOARD_SIZE))
     replies: dict[tuple[str, str], CachedReply] = field(default_factory=dict)
@@ -172,9 +229,12 @@ class HallState:
     next_rating_id: int = 1
     next_session_id: int = 1
     devices: dict[str, tuple[str, int | None]] | None = None  # client -> (role, window)
+    follow_key: bytes | None = None  # the key of the tickets' follow tokens (``[follow]``), set by the app
+    calendar: Calendar = field(default_factory=Calendar)  # working days, for follow-up deadlines
+    followup_days: int = 5  # working days to settle a bad review
 
     def waiting_count(self, category: str) -> int:
-        n = len(self.lanes[(category, False)]) + len(self.lanes[(category, True)])
+        n = sum(len(self.lanes[(category, cls)]) for cls in LANE_CLASSES)
         if not self.transfers:
             return n
         return n + sum(1 for t in self.transfers if t.to_window is None and t.queue == category)
@@ -190,10 +250,13 @@ def new_state(cfg: HallFile, now: datetime) -> HallState:
         windows={w.no: WindowRec(w.no, w.name, tuple(w.categories)) for w in cfg.windows},
     )
     for c in cfg.categories:
-        st.lanes[(c.code, False)] = deque()
-        st.lanes[(c.code, True)] = deque()
+        for cls in LANE_CLASSES:
+            st.lanes[(c.code, cls)] = deque()
     if cfg.devices is not None:
         st.devices = {d.id: (d.role, d.window) for d in cfg.devices}
+    if cfg.haocp is not None:
+        st.calendar = Calendar.of(cfg.haocp.holidays, cfg.haocp.workdays)
+        st.followup_days = cfg.haocp.followup_days
     return st
 
 
@@ -210,7 +273,12 @@ def enqueue(state: HallState, t: TicketRec) -> None:
     if t.transferred_at is not None:
         state.transfers.append(t)
     else:
-        state.lanes[(t.queue, t.priority is not None)].append(t)
+        cls = lane_class(t)
+        lane = state.lanes[(t.queue, cls)]
+        if cls == APPOINTMENT and lane and (due_at(lane[-1]), lane[-1].seq) > (due_at(t), t.seq):
+            lane.insert(bisect_right(lane, (due_at(t), t.seq), key=lambda x: (due_at(x), x.seq)), t)
+        else:
+            lane.append(t)
     if t.person is not None:
         state.waiting_persons.add((t.category, t.person))
 
@@ -220,7 +288,7 @@ def dequeue(state: HallState, t: TicketRec) -> None:
     if t.transferred_at is not None:
         state.transfers.remove(t)
     else:
-        lane = state.lanes[(t.queue, t.priority is not None)]
+        lane = state.lanes[(t.queue, lane_class(t))]
         if lane and lane[0] is t:
             lane.popleft()
         else:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
 from datetime import datetime
 
 from hallq.shared.schemas import Board, CalledTicket, CategoryQueue, LastService, QueueState, WindowState
 
-from .estimate import estimate_wait
+from .dispatch import APPOINTMENT, NORMAL, PRIORITY, rank
+from .estimate import wait_estimate
 from .state import HallState
 
 
@@ -15,8 +17,21 @@ def queue_state(state: HallState, now: datetime) -> QueueState:
     cats = {}
     for c in state.cfg.categories:
         n = state.waiting_count(c.code)
-        cats[c.code] = CategoryQueue(waiting=n, est_wait_min=estimate_wait(state, c.code, n, now))
+        e = wait_estimate(state, c.code, n, now)
+        cats[c.code] = CategoryQueue(waiting=n, est_wait_min=e.minutes, est_wait_range=(e.low, e.high),
+                                     order=queue_order(state, c.code))
     return QueueState(at=now, categories=cats)
+
+
+def queue_order(state: HallState, category: str) -> list[str]:
+    """The numbers waiting in ``category``'s queue in the order the rules call them as things stand: the
+    transfers to the category, then its lanes merged by :func:`~.dispatch.rank`. A ticket's index is its
+    :func:`~.dispatch.ahead_of` (the SMS gateway's "three ahead" and the follow pages read it)."""
+    guard = state.lead
+    transfers = sorted((t for t in state.transfers if t.to_window is None and t.queue == category),
+                       key=lambda t: rank(t, guard))
+    lanes = [state.lanes.get((category, cls)) or () for cls in (NORMAL, PRIORITY, APPOINTMENT)]
+    return [t.number for t in heapq.merge(transfers, *lanes, key=lambda t: rank(t, guard))]
 
 
 def window_state(state: HallState, no: int) -> WindowState:

@@ -1,0 +1,130 @@
+"""The hall record's schema: numbered migrations, applied in order, counted by ``PRAGMA user_version``.
+
+:func:`migrate` brings a database to :data:`VERSION` in place, each step in one transaction with the new
+``user_version`` (a crash mid-way leaves the database at the last whole step). Migration 1 is the schema of
+the first release exactly as it created it (``CREATE ... IF NOT EXISTS``): a database of that release has
+``user_version`` 0 and all of those tables, so running migration 1 over it changes nothing but the
+version, and the later steps upgrade it like any other. A database newer than this code is refused.
+
+Never edit a migration that has been released: add the next one.
+
+Tables: ``meta`` (hall id, name, time zone, hours: what ``report`` needs without the config file),
+``tickets``, ``sequences``, ``windows``, ``staff_sessions``, ``calls`` (one row per call of a ticket to a
+window, with its outcome, service time and case), ``ratings``, ``replies`` (the answers kept for repeated
+``req``s), ``haocp_outbox`` (好差评 records to upload) and ``followups`` (bad reviews to call back).
+Times are ISO 8601 with the hall's UTC offset; days are local ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first release (tickets, calls, ratings, replies; the 好差评 outbox; follow-ups)
+    """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tickets (
+    day TEXT NOT NULL, number TEXT NOT NULL, category TEXT NOT NULL, seq INTEGER NOT NULL,
+    issued_at TEXT NOT NULL, priority TEXT, channel TEXT, person TEXT, appointment TEXT, client TEXT,
+    est_wait_min INTEGER, ahead INTEGER, status TEXT NOT NULL, queue TEXT NOT NULL, to_window INTEGER,
+    transferred_at TEXT, window INTEGER, called_at TEXT, recalls INTEGER NOT NULL DEFAULT 0,
+    first_called_at TEXT, finished_at TEXT, rated INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sequences (
+    day TEXT NOT NULL, category TEXT NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (day, category)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS windows (
+    no INTEGER PRIMARY KEY, staff_id TEXT, staff_name TEXT, paused INTEGER NOT NULL DEFAULT 0,
+    current TEXT, session_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS staff_sessions (
+    id INTEGER PRIMARY KEY, window INTEGER NOT NULL, staff_id TEXT NOT NULL, staff_name TEXT NOT NULL,
+    started_at TEXT NOT NULL, ended_at TEXT
+);
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY, day TEXT NOT NULL, number TEXT NOT NULL, category TEXT NOT NULL,
+    queue TEXT NOT NULL, window INTEGER NOT NULL, staff_id TEXT, staff_name TEXT, called_at TEXT NOT NULL,
+    wait_s REAL NOT NULL, first INTEGER NOT NULL, priority TEXT, recalls INTEGER NOT NULL DEFAULT 0,
+    ended_at TEXT, outcome TEXT NOT NULL, case_id TEXT, item_code TEXT, item_name TEXT, case_kind TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_day ON calls (day);
+CREATE TABLE IF NOT EXISTS ratings (
+    id INTEGER PRIMARY KEY, day TEXT NOT NULL, ticket TEXT NOT NULL, window INTEGER NOT NULL,
+    level TEXT NOT NULL, at TEXT NOT NULL, received_at TEXT NOT NULL, client TEXT NOT NULL,
+    staff_id TEXT, staff_name TEXT, call_id INTEGER, case_id TEXT, item_code TEXT,
+    UNIQUE (day, ticket)
+);
+CREATE TABLE IF NOT EXISTS replies (
+    client TEXT NOT NULL, req TEXT NOT NULL, payload BLOB NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (client, req)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS replies_at ON replies (at);
+CREATE TABLE IF NOT EXISTS haocp_outbox (
+    rating_id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, record TEXT NOT NULL, created_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+    next_try_at TEXT, sent_at TEXT, answer TEXT
+);
+CREATE INDEX IF NOT EXISTS haocp_outbox_pending ON haocp_outbox (status, rating_id);
+CREATE TABLE IF NOT EXISTS followups (
+    id INTEGER PRIMARY KEY, rating_id INTEGER NOT NULL UNIQUE, day TEXT NOT NULL, ticket TEXT NOT NULL,
+    window INTEGER NOT NULL, level TEXT NOT NULL, rated_at TEXT NOT NULL, opened_at TEXT NOT NULL,
+    due TEXT NOT NULL, staff_id TEXT, staff_name TEXT, case_id TEXT, item_code TEXT,
+    closed_at TEXT, called_back_by TEXT, action TEXT
+);
+CREATE INDEX IF NOT EXISTS followups_open ON followups (closed_at, due);
+""",
+    # 2: the schema version is PRAGMA user_version, no longer a row of meta
+    """
+DELETE FROM meta WHERE key = 'schema';
+""",
+)
+
+#: The schema version this code writes.
+VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The database cannot be brought to :data:`VERSION` (newer than this code, or a step failed)."""
+
+
+def version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Apply the missing migrations; returns (version before, version after).
+
+    ``conn`` is in autocommit mode (``isolation_level=None``), as :func:`~hallq.controller.db.connect`
+    makes it.
+    """
+    before = version(conn)
+    if before > VERSION:
+        raise SchemaError(f"written by a newer hallq (schema {before}; this one knows up to {VERSION})")
+    for n in range(before + 1, VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[n - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {n}")
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise SchemaError(f"migration {n} failed: {exc}") from exc
+            raise
+        conn.execute("COMMIT")
+    return before, VERSION
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration (``executescript`` would commit the transaction first)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"an unfinished statement in a migration: {buf.strip()[:80]!r}")
+    return out
