@@ -17,13 +17,13 @@ def test_broker_conf_points_at_the_files_on_the_data_partition():
             "keyfile /x/server.key\npassword_file /etc/mosquitto/passwd\nacl_file acl\n"
             "log_dest file /var/log/mosquitto/mosquitto.log\npersistence true\npersistence_location /var/lib/mosquitto/\n"
             "# cafile in a comment stays\nallow_anonymous false\n")
-    out = setup.device_broker_conf(conf, Path("/var/lib/hallq/broker")).splitlines()
-    assert "cafile /var/lib/hallq/broker/ca.crt" in out
-    assert "certfile /var/lib/hallq/broker/server.crt" in out
-    assert "keyfile /var/lib/hallq/broker/server.key" in out
-    assert "password_file /var/lib/hallq/broker/passwd" in out
-    assert "acl_file /var/lib/hallq/broker/acl" in out
-    assert "persistence_location /var/lib/hallq/mosquitto/" in out
+    out = setup.device_broker_conf(conf, Path("/data/broker")).splitlines()
+    assert "cafile /data/broker/ca.crt" in out
+    assert "certfile /data/broker/server.crt" in out
+    assert "keyfile /data/broker/server.key" in out
+    assert "password_file /data/broker/passwd" in out
+    assert "acl_file /data/broker/acl" in out
+    assert "persistence_location /data/mosquitto/" in out
     assert not any(line.startswith("log_dest file") for line in out) and out[-1] == "log_dest stderr"
     assert "# cafile in a comment stays" in out and "allow_anonymous false" in out and "listener 8883" in out
 
