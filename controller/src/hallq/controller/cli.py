@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
                    "mqtt://127.0.0.1:1883.")
 @click.option("--db", type=click.Path(dir_okay=False), default="/var/lib/hallq/hall.db", show_default=True,
               help="The hall's SQLite record.")
+@click.option("--haocp-url", metavar="URL", help="Upload ratings here instead of [haocp] url (`hallq demo` gives "
+                                                 "its local stand-in for the province).")
 @click.pass_context
 def command(ctx: click.Context, config_path: str | None, device_path: str | None, broker: str | None,
-            db: str) -> None:
+            db: str, haocp_url: str | None) -> None:
     """The hall controller: issues the numbers, dispatches them, keeps the hall's record.
 
     Runs until SIGTERM or Ctrl-C (then publishes `stopped`). `hallq controller report` prints a day's figures.
@@ -53,6 +55,13 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 
     try:
         cfg = hall_config.load(config_path)
+        if haocp_url:
+            if cfg.haocp is None:
+                raise ConfigError(f"--haocp-url: {config_path} has no [haocp] section (area_code, scheme) to upload with")
+            import msgspec
+
+            cfg = msgspec.structs.replace(cfg, haocp=hall_config.HaocpSection(
+                **{**msgspec.structs.asdict(cfg.haocp), "url": haocp_url}))
         if broker:
             url = BrokerURL.parse(broker)
         elif ident is not None:
@@ -75,8 +84,14 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
     signal.signal(signal.SIGINT, on_signal)
     from hallq.shared.service import Notifier
 
+    from .claim import OtherController
+
     notifier = Notifier()  # systemd: READY once started, watchdog pings only while the worker turns
-    controller.start()
+    try:
+        controller.start()
+    except OtherController as exc:
+        controller.storage.close()
+        raise click.ClickException(str(exc)) from None
     log.info("controller of hall %s: broker %s, record %s", cfg.hall.id, url, db)
     notifier.ready(f"hall {cfg.hall.id}")
     while not done.wait(0.5):
@@ -95,9 +110,8 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 def report(db: str, day: str | None, as_csv: bool) -> None:
     """A day's figures: the hall, each window, each clerk, each half hour; the quietest half hours."""
     from . import stats
-    from .db import connect
 
-    conn = connect(Path(db), readonly=True)
+    conn = _record(db)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     tz = ZoneInfo(meta.get("timezone", "Asia/Shanghai"))
     now = _now(str(tz))
@@ -116,7 +130,10 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         w = csv.writer(sys.stdout)
         w.writerow(["date", "slice", "name", *_COLUMNS, *LEVELS, "satisfaction"])
         for kind, name, f in rows:
-            w.writerow([s.date, kind, name, *_values(f), *(f.ratings.get(lv, 0) for lv in LEVELS),
+            values = _values(f)
+            if kind in ("window", "clerk"):
+                values[0] = ""  # issued: numbers are taken at a kiosk, not at a window
+            w.writerow([s.date, kind, name, *values, *(f.ratings.get(lv, 0) for lv in LEVELS),
                         "" if f.satisfaction is None else f.satisfaction])
         return
     click.echo(f"{meta.get('name', '')} ({meta.get('hall', '')}) — {s.date}")
@@ -127,9 +144,20 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         if not table:
             continue
         click.echo(f"\n{title}")
-        click.echo(_table(header, table))
+        if kind in ("window", "clerk"):  # numbers are taken at a kiosk: a window or a clerk issues none
+            click.echo(_table([header[0], *header[2:]], [[r[0], *r[2:]] for r in table]))
+        else:
+            click.echo(_table(header, table))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
+    else:
+        click.echo(f"\n错时办事 quietest half hours: 取号不足 {stats.QUIET_MIN_TICKETS} 个，暂不推荐 "
+                   f"(fewer than {stats.QUIET_MIN_TICKETS} numbers taken: none named yet)")
+    if s.appointments is not None:
+        a = s.appointments
+        wait = "" if a.wait_p90_min is None else f", 时段后等候 wait after the slot: 平均 mean {a.wait_mean_min}, P90 {a.wait_p90_min} 分钟 min"
+        click.echo(f"预约 appointments: 预约 booked {a.booked}, 签到 checked in {a.checked_in}, 迟到 late {a.late}, "
+                   f"爽约 no-show {a.noshow}{wait}")
     if s.hall.ratings:
         levels = ", ".join(f"{LEVEL_NAMES_ZH[lv]} {s.hall.ratings.get(lv, 0)}" for lv in LEVELS)
         click.echo(f"评价 ratings: {levels}")
@@ -170,9 +198,8 @@ def followups_command(ctx: click.Context, db: str | None, show_all: bool, as_jso
     import json as jsonlib
 
     from . import followups
-    from .db import connect
 
-    conn = connect(Path(db), readonly=True)
+    conn = _record(db)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     today = date.today() if "timezone" not in meta else _today(meta["timezone"])
     found = followups.rows(conn, include_closed=show_all)
@@ -211,6 +238,57 @@ def followups_close(ctx: click.Context, followup_id: int, by: str, action: str, 
         conn.close()
     click.echo(f"follow-up {r['id']} ({r['ticket']}, window {r['window']}) closed by {r['called_back_by']}: "
                f"{r['action']}")
+
+
+@command.command("bookings")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The hall config (its categories).")
+def bookings_command(files: tuple[Path, ...], config_path: str) -> None:
+    """Check booking files (CSV or JSON) before dropping them in the bookings folder: every malformed row
+    with its line; exit status 1 if there is one."""
+    from . import config as hall_config
+    from .bookings import kind_of, parse
+
+    try:
+        cfg = hall_config.load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    bad = 0
+    for f in files:
+        kind = kind_of(f.name)
+        if kind is None:
+            raise click.ClickException(f"{f}: a booking file ends in .csv or .json")
+        try:
+            text = f.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{f}: not UTF-8 text") from None
+        got, errors = parse(text, kind, [c.code for c in cfg.categories])
+        for e in errors:
+            click.echo(f"{f} {e}")
+        days = sorted({b.day for b in got})
+        span = f" for {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "") if days else ""
+        click.echo(f"{f}: {len(got)} bookings{span}, {len(errors)} malformed rows (skipped on import)")
+        bad += len(errors)
+    if bad:
+        sys.exit(1)
+
+
+def _record(db: str) -> object:
+    """The hall's record, read-only, at the schema this hallq reads (or a clear error)."""
+    from . import schema
+    from .db import connect
+
+    conn = connect(Path(db), readonly=True)
+    v = schema.version(conn)
+    if v > schema.VERSION:
+        conn.close()
+        raise click.ClickException(f"{db} was written by a newer hallq (schema {v}; this one reads {schema.VERSION})")
+    if v < schema.VERSION:
+        conn.close()
+        raise click.ClickException(f"{db} was written by an older hallq (schema {v}): start this hallq's "
+                                   "controller on it once, which upgrades it in place, then ask again")
+    return conn
 
 
 def _now(tz: str) -> datetime:

@@ -30,6 +30,12 @@ scheme = "gbt39046"      # or "reverse" (5 = 非常满意)
 followup_days = 5        # working days
 holidays = ["2026-10-01"]
 
+[appointments]           # optional: bookings (预约) and check-in rules
+folder = "/var/lib/hallq/bookings"   # CSV/JSON files dropped here (code,category,date,start,end,person,name)
+url = "https://..."      # or/and an endpoint polled every poll_seconds (300)
+grace_min = 15           # minutes after the slot's end a check-in is still in time
+late = "normal"          # beyond that: a normal ticket ("normal") or the answer too_late ("refuse")
+
 [broker]                 # optional: how devices reach the broker over TLS (hallq provision)
 host = "hallq-controller.local"
 port = 8883
@@ -133,6 +139,27 @@ class HaocpSection(ConfigModel, kw_only=True):
                     raise ValueError(f"haocp.{key}: {d!r} is not a date") from None
 
 
+class AppointmentsSection(ConfigModel, kw_only=True):
+    """``[appointments]``: where bookings come from, and the check-in rules (预约取号)."""
+
+    #: A folder where CSV or JSON booking files are dropped (read again whenever one changes).
+    folder: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    #: An HTTP(S) endpoint answering the bookings (CSV or JSON), polled every ``poll_seconds``.
+    url: str | None = None
+    poll_seconds: Annotated[float, Meta(ge=5, le=86400)] = 300.0
+    timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
+    retries: Annotated[int, Meta(ge=0, le=10)] = 3
+    retry_min_seconds: Annotated[float, Meta(gt=0, le=600)] = 2.0
+    #: Minutes after the slot's end a check-in still counts as in time (迟到宽限).
+    grace_min: Annotated[int, Meta(ge=0, le=240)] = 15
+    #: Beyond the grace: ``normal`` issues a normal ticket (and says so), ``refuse`` answers ``too_late``.
+    late: Literal["normal", "refuse"] = "normal"
+
+    def __post_init__(self) -> None:
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"appointments.url {self.url!r} must be an http:// or https:// URL")
+
+
 #: ``[[devices]]`` and ``[broker]`` are the hall's inventory, shared with ``hallq provision``.
 DeviceSection = DeviceEntry
 
@@ -157,6 +184,9 @@ class HallFile(ConfigModel, kw_only=True):
     #: The 好差评 link and the follow-up rules (see :mod:`.haocp`, :mod:`.followups`); left out: no upload,
     #: default rules.
     haocp: HaocpSection | None = None
+    #: Bookings and check-in rules; left out: no booking source, the default rules (every check-in is
+    #: checked against the bookings the hall holds).
+    appointments: AppointmentsSection = field(default_factory=AppointmentsSection)
     #: Follow pages (``[follow]``); left out: tickets carry no follow link.
     follow: FollowSection | None = None
 

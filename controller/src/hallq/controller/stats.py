@@ -12,7 +12,14 @@ Used for the retained ``stats`` topic and ``hallq controller report``. What each
 - ``ratings`` per level and ``satisfaction`` as halls report it: (very satisfied + satisfied) / rated;
 - ``quiet_half_hours``: the three half hours of the opening hours with the fewest numbers taken over the
   seven days before (or, on a hall's first day, the half hours of the day that are over) (错时办事: when
-  to tell citizens to come).
+  to tell citizens to come); none until at least :data:`QUIET_MIN_TICKETS` numbers were counted (with one
+  ticket in the day, every half hour but one has none: "quiet" would mean nothing).
+
+``issued`` counts numbers taken, which happens at a kiosk, not at a window: a window's or a clerk's
+figures have no ``issued`` (the report leaves that column out for them).
+
+- ``appointments``: booked, checked in (in time / late), no-shows, and the wait after the slot's start
+  (:func:`appointment_figures`).
 
 Half hours are keyed by their start, ``HH:MM``; windows by number; clerks by staff id.
 """
@@ -26,10 +33,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from hallq.shared.figures import percentile
-from hallq.shared.schemas import LEVELS, Figures, Stats
+from hallq.shared.schemas import LEVELS, AppointmentFigures, Figures, Stats
 
 QUIET_COUNT = 3
 QUIET_DAYS = 7
+#: Fewer numbers than this over the counted days name no quiet half hours.
+QUIET_MIN_TICKETS = 30
 
 
 @dataclass
@@ -140,7 +149,39 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
         staff={k: staff[k].figures() for k in sorted(staff)},
         half_hours={k: halves[k].figures() for k in sorted(halves)},
         quiet_half_hours=quiet_half_hours(conn, day, at),
+        appointments=appointment_figures(conn, day, at),
     )
+
+
+def appointment_figures(conn: sqlite3.Connection, day: date, at: datetime) -> AppointmentFigures | None:
+    """``day``'s bookings: how many, checked in (in time / late), no-shows (not checked in by the slot's end,
+    as of ``at``), and the wait of appointment tickets from the slot's start or the check-in, whichever is
+    later, to their first call. None when the hall had no booking that day."""
+    d = day.isoformat()
+    rows = conn.execute("SELECT slot_end, checked_in_at, arrival FROM appointments WHERE day = ?", (d,)).fetchall()
+    if not rows:
+        return None
+    f = AppointmentFigures(booked=len(rows))
+    for slot_end, checked_in_at, arrival in rows:
+        if checked_in_at is None:
+            if datetime.fromisoformat(slot_end) < at:
+                f.noshow += 1
+        elif arrival == "late":
+            f.late += 1
+        else:
+            f.checked_in += 1
+    waits = [
+        (datetime.fromisoformat(called) - max(datetime.fromisoformat(start), datetime.fromisoformat(issued)))
+        .total_seconds() / 60
+        for start, issued, called in conn.execute(
+            "SELECT slot_start, issued_at, first_called_at FROM tickets WHERE day = ? AND slot_start IS NOT NULL"
+            " AND first_called_at IS NOT NULL", (d,))
+    ]
+    if waits:
+        waits = [max(w, 0.0) for w in waits]
+        f.wait_mean_min = _round(sum(waits) / len(waits))
+        f.wait_p90_min = _round(percentile(waits, 90))
+    return f
 
 
 def opening_slots(hours: list[list[str]] | list[tuple[str, str]]) -> list[str]:
@@ -184,6 +225,8 @@ def quiet_half_hours(conn: sqlite3.Connection, day: date, at: datetime | None = 
         if at is not None and at.date() == day:
             over = at.hour * 60 + at.minute - 30
             slots = [s for s in slots if int(s[:2]) * 60 + int(s[3:]) <= over]
+    if sum(counts.values()) < QUIET_MIN_TICKETS:
+        return []
     if not hours:  # no opening hours: only the half hours in which anything happened
         slots = [s for s in slots if counts[s]]
     quiet = sorted(slots, key=lambda s: (counts[s], s))[:QUIET_COUNT]

@@ -32,15 +32,15 @@ Why these rules (measured with ``bench/bench_controller_dispatch.py``: the simul
 - A priority ticket can only wait for the first window of its category to free; giving it a short lead
   (the earlier rule: 15 min of credited waiting) let it queue behind every normal ticket that had waited
   longer than that, which at a busy morning is most of them: priority p90 6.3 / 14.7 / 23.8 min at the
-  three loads, against 3.9 / 4.2 / 4.4 with these rules. Novo SGA orders by appointment time, then the
+  three loads, against 3.4 / 4.5 / 4.8 with these rules. Novo SGA orders by appointment time, then the
   clerk's and the priority's weights, then arrival: a strict order with no bound, so a stream of priority
   tickets holds normal ones back without limit. A service-level rule (the ticket furthest along its
   target, waited / target, as service-level-driven systems such as Qmatic dispatch) with targets of 5 min
   for priority and 60 for the others lets a fresh priority ticket lose to normal tickets near their
   target at a busy morning: 4.6 / 6.5 / 7.0 min (the benchmark's ``service_level`` column). Here
   precedence is strict in practice (normal waits rarely exceed the guard) and bounded in principle (the
-  guard); what it costs normal tickets is measured too (their p99 is 1.11 x the same day's without
-  priority tickets).
+  guard); what it costs normal tickets is measured too (their p99 is 1.06–1.11 x the same day's
+  without priority tickets).
 - Appointments share the precedence class with priority tickets instead of going strictly before them,
   and yield to them by 5 minutes: appointment slots start on the hour and the half hour, so the holders
   who came early all become due at once, and ordered only by due time that burst held the priority
