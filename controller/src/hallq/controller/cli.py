@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import signal
 import sys
@@ -17,6 +16,8 @@ from hallq.shared import clock
 from hallq.shared.config import BrokerURL, ConfigError
 from hallq.shared.identity import DEVICE_HELP, for_app
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS, Figures
+
+from .report import COLUMN_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -109,35 +110,23 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 @click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values for a spreadsheet.")
 def report(db: str, day: str | None, as_csv: bool) -> None:
     """A day's figures: the hall, each window, each clerk, each half hour; the quietest half hours."""
+    from . import report as day_report
     from . import stats
 
     conn = _record(db)
-    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    meta = day_report.meta(conn)  # type: ignore[arg-type]
     tz = ZoneInfo(meta.get("timezone", "Asia/Shanghai"))
     now = _now(str(tz))
     try:
         d = date.fromisoformat(day) if day else now.date()
     except ValueError:
         raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
-    s = stats.compute(conn, d, now)
-    staff = stats.staff_names(conn, d)
-    wnames = stats.window_names(conn)
-    rows: list[tuple[str, str, Figures]] = [("hall", meta.get("name", meta.get("hall", "")), s.hall)]
-    rows += [("window", wnames.get(k, k), f) for k, f in s.windows.items()]
-    rows += [("clerk", f"{staff.get(k, '')} ({k})", f) for k, f in s.staff.items()]
-    rows += [("half_hour", k, f) for k, f in s.half_hours.items()]
     if as_csv:
-        w = csv.writer(sys.stdout)
-        w.writerow(["date", "slice", "name", *_COLUMNS, *LEVELS, "satisfaction"])
-        for kind, name, f in rows:
-            values = _values(f)
-            if kind in ("window", "clerk"):
-                values[0] = ""  # issued: numbers are taken at a kiosk, not at a window
-            w.writerow([s.date, kind, name, *values, *(f.ratings.get(lv, 0) for lv in LEVELS),
-                        "" if f.satisfaction is None else f.satisfaction])
+        day_report.write_csv(sys.stdout, conn, d, now)  # type: ignore[arg-type]
         return
+    s, rows = day_report.rows(conn, d, now)  # type: ignore[arg-type]
     click.echo(f"{meta.get('name', '')} ({meta.get('hall', '')}) — {s.date}")
-    header = ["", *_COLUMN_NAMES, "评价数", "满意率"]
+    header = ["", *COLUMN_NAMES, "评价数", "满意率"]
     for title, kind in (("全厅 hall", "hall"), ("窗口 windows", "window"), ("工作人员 clerks", "clerk"),
                         ("每半小时 half hours", "half_hour")):
         table = [[name, *_show(f)] for k, name, f in rows if k == kind]
@@ -311,19 +300,9 @@ def _followup_table(found: list[dict], today: str) -> str:
     return _table(header, table)
 
 
-_COLUMNS = ["issued", "called", "served", "noshow", "transferred", "wait_mean_min", "wait_p90_min",
-            "service_mean_min"]
-_COLUMN_NAMES = ["取号", "叫号", "办结", "过号", "转号", "平均等候", "P90等候", "平均办理"]
-
-
-def _values(f: Figures) -> list[object]:
-    return [f.issued, f.called, f.served, f.noshow, f.transferred,
-            "" if f.wait_mean_min is None else f.wait_mean_min,
-            "" if f.wait_p90_min is None else f.wait_p90_min,
-            "" if f.service_mean_min is None else f.service_mean_min]
-
-
 def _show(f: Figures) -> list[str]:
+    from .report import values as _values
+
     rated = sum(f.ratings.values())
     sat = "" if f.satisfaction is None else f"{f.satisfaction * 100:.2f}%"
     return [str(v) for v in _values(f)] + [str(rated) if rated else "", sat]

@@ -44,6 +44,17 @@ port = 8883
 url = "http://192.168.1.10:8080/f/{token}"   # {token}: the ticket's unguessable follow token
 key_file = "/etc/hallq/follow.key"           # the tokens' key (hex or raw, >= 16 bytes; the dashboard reads it too)
 
+[alerts]                 # optional: when the dashboard (hallq dashboard) alerts the managers
+wait_min = 30            # a ticket has waited longer than this (minutes) ...
+wait_min_by_category = { B = 45 }   # ... or than its category's own limit
+idle_min = 5             # a window with a clerk idle this long while people wait for it
+paused_min = 15          # a window paused this long while people wait for it
+followup_warn_days = 1   # a follow-up due within this many days (overdue ones always)
+
+[staffing]               # optional: the dashboard's staffing advice (DB3310/T 58 §5.2.6)
+target_p90_min = 20      # keep the 90th percentile of waits under this
+weeks = 4                # learn arrivals and service times from this many same weekdays before
+
 [[devices]]              # optional; when present, only these clients may send requests
 id = "kiosk-1"
 role = "kiosk"           # kiosk | sms: take | window: ops of its window | pad: rate for its window
@@ -171,6 +182,23 @@ class FollowSection(ConfigModel, kw_only=True):
     key_file: str
 
 
+class AlertsSection(ConfigModel, kw_only=True):
+    """The dashboard's alert thresholds (the controller does not use them)."""
+
+    wait_min: Annotated[int, Meta(ge=1, le=600)] = 30
+    wait_min_by_category: dict[str, Annotated[int, Meta(ge=1, le=600)]] = {}
+    idle_min: Annotated[int, Meta(ge=1, le=600)] = 5
+    paused_min: Annotated[int, Meta(ge=1, le=600)] = 15
+    followup_warn_days: Annotated[int, Meta(ge=0, le=30)] = 1
+
+
+class StaffingSection(ConfigModel, kw_only=True):
+    """The dashboard's staffing advice (the controller does not use it)."""
+
+    target_p90_min: Annotated[int, Meta(ge=1, le=240)] = 20
+    weeks: Annotated[int, Meta(ge=1, le=12)] = 4
+
+
 class HallFile(ConfigModel, kw_only=True):
     """The whole hall config file (after :func:`check`, window categories are expanded, never ``*``)."""
 
@@ -189,6 +217,9 @@ class HallFile(ConfigModel, kw_only=True):
     appointments: AppointmentsSection = field(default_factory=AppointmentsSection)
     #: Follow pages (``[follow]``); left out: tickets carry no follow link.
     follow: FollowSection | None = None
+    #: The dashboard's alert thresholds and staffing target (see ``hallq.dashboard``); defaults when left out.
+    alerts: AlertsSection = field(default_factory=AlertsSection)
+    staffing: StaffingSection = field(default_factory=StaffingSection)
 
     # -- derived views (cheap; used by the core) -------------------------------------------------------
     def category(self, code: str) -> CategorySection | None:
@@ -292,6 +323,10 @@ def check(cfg: HallFile, source: str = "config") -> HallFile:
     for i, c in enumerate(cfg.categories):
         if c.code not in served:
             fail(f"categories[{i}]", f"no window serves category {c.code!r}")
+
+    for code in cfg.alerts.wait_min_by_category:
+        if code not in codes:
+            fail(f"alerts.wait_min_by_category.{code}", f"unknown category {code!r}")
 
     if cfg.devices is not None:
         check_devices(cfg.devices, set(numbers), source)

@@ -21,7 +21,11 @@ figures have no ``issued`` (the report leaves that column out for them).
 - ``appointments``: booked, checked in (in time / late), no-shows, and the wait after the slot's start
   (:func:`appointment_figures`).
 
-Half hours are keyed by their start, ``HH:MM``; windows by number; clerks by staff id.
+Half hours are keyed by their start, ``HH:MM``; windows by number; clerks by staff id; categories by code
+(a ticket's calls count for the category whose queue it was called from, its issue for the one it was
+taken for).
+
+:func:`arrivals` counts the numbers taken per category and half hour (the staffing advice's input).
 """
 
 from __future__ import annotations
@@ -94,19 +98,24 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
     windows: dict[str, _Acc] = defaultdict(_Acc)
     staff: dict[str, _Acc] = defaultdict(_Acc)
     halves: dict[str, _Acc] = defaultdict(_Acc)
+    cats: dict[str, _Acc] = defaultdict(_Acc)
 
     issue_slot: dict[str, str] = {}
-    for number, issued_at in conn.execute("SELECT number, issued_at FROM tickets WHERE day = ?", (d,)):
+    for number, category, issued_at in conn.execute(
+        "SELECT number, category, issued_at FROM tickets WHERE day = ?", (d,)
+    ):
         slot = half_hour(issued_at)
         issue_slot[number] = slot
         hall.issued += 1
         halves[slot].issued += 1
+        cats[category].issued += 1
 
-    for number, window, staff_id, called_at, ended_at, wait_s, first, outcome in conn.execute(
-        "SELECT number, window, staff_id, called_at, ended_at, wait_s, first, outcome FROM calls WHERE day = ?",
+    for number, queue, window, staff_id, called_at, ended_at, wait_s, first, outcome in conn.execute(
+        "SELECT number, queue, window, staff_id, called_at, ended_at, wait_s, first, outcome FROM calls"
+        " WHERE day = ?",
         (d,),
     ):
-        slices = [windows[str(window)], halves[half_hour(called_at)]]
+        slices = [windows[str(window)], halves[half_hour(called_at)], cats[queue]]
         if staff_id:
             slices.append(staff[staff_id])
         if first:
@@ -116,6 +125,7 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
             if slot is not None:
                 halves[slot].waits.append(wait_s)
         windows[str(window)].waits.append(wait_s)
+        cats[queue].waits.append(wait_s)
         if staff_id:
             staff[staff_id].waits.append(wait_s)
         service = None
@@ -133,11 +143,14 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
             if service is not None:
                 acc.services.append(service)
 
-    for window, staff_id, level, rated_at in conn.execute(
-        "SELECT window, staff_id, level, at FROM ratings WHERE day = ?", (d,)
+    for window, staff_id, level, rated_at, queue in conn.execute(
+        "SELECT r.window, r.staff_id, r.level, r.at, c.queue FROM ratings r LEFT JOIN calls c ON c.id = r.call_id"
+        " WHERE r.day = ?", (d,)
     ):
         for acc in (hall, windows[str(window)], halves[half_hour(rated_at)]):
             acc.ratings[level] += 1
+        if queue:
+            cats[queue].ratings[level] += 1
         if staff_id:
             staff[staff_id].ratings[level] += 1
 
@@ -148,6 +161,7 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
         windows={k: windows[k].figures() for k in sorted(windows, key=int)},
         staff={k: staff[k].figures() for k in sorted(staff)},
         half_hours={k: halves[k].figures() for k in sorted(halves)},
+        categories={k: cats[k].figures() for k in sorted(cats)},
         quiet_half_hours=quiet_half_hours(conn, day, at),
         appointments=appointment_figures(conn, day, at),
     )
@@ -242,3 +256,12 @@ def staff_names(conn: sqlite3.Connection, day: date) -> dict[str, str]:
 
 def window_names(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(k): v for k, v in json.loads(_meta(conn).get("windows", "{}")).items()}
+
+
+def arrivals(conn: sqlite3.Connection, day: date) -> dict[str, Counter]:
+    """Numbers taken on ``day`` per category and half hour: ``{category: Counter({"HH:MM": n})}``."""
+    out: dict[str, Counter] = defaultdict(Counter)
+    for category, issued_at in conn.execute("SELECT category, issued_at FROM tickets WHERE day = ?",
+                                            (day.isoformat(),)):
+        out[category][half_hour(issued_at)] += 1
+    return dict(out)

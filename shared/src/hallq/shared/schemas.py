@@ -322,6 +322,7 @@ class CategoryQueue(Schema, kw_only=True):
     #: The numbers waiting in this queue, in the order they will be called as things stand (a ticket's
     #: index is how many are ahead of it); tickets transferred to one window are not in any queue's order.
     order: list[TicketNumber] = []
+    oldest_at: datetime | None = None  # when the longest-waiting ticket of this queue was issued (or transferred)
 
     def __post_init__(self) -> None:
         _check_range(self.est_wait_min, self.est_wait_range)
@@ -409,7 +410,7 @@ class AppointmentFigures(Schema, kw_only=True):
 
 
 class Stats(Schema, kw_only=True):
-    """``stats``: today's figures, per window, per clerk and per half hour (keys ``HH:MM``)."""
+    """``stats``: today's figures, per window, per clerk, per half hour (keys ``HH:MM``) and per category."""
 
     date: DateStr
     at: datetime
@@ -417,6 +418,7 @@ class Stats(Schema, kw_only=True):
     windows: dict[str, Figures] = {}
     staff: dict[str, Figures] = {}
     half_hours: dict[str, Figures] = {}
+    categories: dict[str, Figures] = {}  # by the category's code
     quiet_half_hours: list[HHMM] = []
     appointments: AppointmentFigures | None = None  # when the hall had bookings that day
 
