@@ -37,3 +37,13 @@ def test_called_at_a_window_and_gone_after():
     assert ticket_view("A002", CFG, Q, ws).status == "gone"
     assert ticket_view("H001", CFG, Q, ws).category == "户籍"
     assert ticket_view("A002", None, None, {}).status == "unknown"
+
+
+def test_all_views_agree_with_one_view_each():
+    from hallq.follow.view import all_views
+
+    ws = {3: WindowState(window=3, status="serving", ticket=CalledTicket(number="A003", category="A", called_at=T0))}
+    every = all_views(CFG, Q, ws)
+    assert set(every) == {"A003", "A004", "A005", "A006"}
+    for n, v in every.items():
+        assert v == ticket_view(n, CFG, Q, ws)

@@ -44,7 +44,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .view import TicketView, ticket_view
+from .view import TicketView, all_views, ticket_view
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ class PhonePages:
         self._client: HallClient | None = None
         self.per_address = RateLimit(PER_ADDRESS, WINDOW_S)
         self.per_phone = RateLimit(PER_PHONE, 86400.0)
+        self._views_version = -1
+        self._views: dict[str, str] = {}
+        if self.take_client_id:  # connected before the first citizen comes
+            self.client()
 
     # -- helpers -------------------------------------------------------------------------------------
     def today(self):
@@ -104,6 +108,19 @@ class PhonePages:
         s = self.ctx.live.snapshot()
         return ticket_view(number, s.config, s.queue, s.windows)
 
+    def view_json(self, number: str, version: int) -> str:
+        """The page's update as JSON, worked out once per change of the hall for every open page."""
+        if self._views_version != version:
+            s = self.ctx.live.snapshot()
+            views = all_views(s.config, s.queue, s.windows)
+            self._views = {n: json.dumps(v.as_dict(), ensure_ascii=False) for n, v in views.items()}
+            self._views_version = version
+        got = self._views.get(number)
+        if got is None:
+            got = json.dumps(self.view(number).as_dict(), ensure_ascii=False)  # gone (or not known yet)
+            self._views[number] = got
+        return got
+
     def render(self, request: Request, name: str, status: int = 200, **kw: Any) -> HTMLResponse:
         snap = self.ctx.live.snapshot()
         hall = snap.config.name if snap.config else self.ctx.cfg.hall.name
@@ -111,7 +128,6 @@ class PhonePages:
         resp = self.ctx.templates.TemplateResponse(request, name, {"hall_name": hall, "hall_name_en": hall_en, **kw},
                                                    status_code=status)
         resp.headers["Cache-Control"] = "no-store"
-        resp.headers["Referrer-Policy"] = "no-referrer"  # the follow token never leaves in a Referer
         return resp
 
     def _cookie(self, request: Request) -> tuple[str, bool]:
@@ -155,10 +171,10 @@ class PhonePages:
             while True:
                 v = await hub.wait_newer(seen, timeout=30)
                 seen = v
-                view = self.view(number)
-                if view != last:
-                    last = view
-                    yield {"event": "ticket", "data": json.dumps(view.as_dict(), ensure_ascii=False), "id": str(v)}
+                data = self.view_json(number, v)
+                if data != last:
+                    last = data
+                    yield {"event": "ticket", "data": data, "id": str(v)}
 
         return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
 
@@ -216,7 +232,7 @@ class PhonePages:
         client = self.client()
         req = TakeRequest(req=client.new_req(), category=category, channel="qr", person=person)
         try:
-            reply = await asyncio.to_thread(client.request, "take", req, timeout=5.0, resend_every=1.0)
+            reply = await asyncio.to_thread(self._take, client, req)
         except RequestError as exc:
             msg = {
                 "closed": ("现在不是取号时间。", "Numbers are not issued now."),
@@ -235,6 +251,11 @@ class PhonePages:
         log.info("scan-to-take: %s (%s)", ticket.number, "with a phone" if phone else "no phone")
         resp = RedirectResponse(f"{PREFIX}/f/{ticket.follow}", status_code=303)
         return resp
+
+    @staticmethod
+    def _take(client: HallClient, req: TakeRequest) -> Any:
+        client.wait_connected(5.0)
+        return client.request("take", req, timeout=5.0, resend_every=1.0)
 
     def stop(self) -> None:
         if self._client is not None:

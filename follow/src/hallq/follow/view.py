@@ -57,3 +57,28 @@ def ticket_view(number: str, config: HallConfig | None, queue: QueueState | None
                               ahead=ahead, waiting=q.waiting, est_low=math.floor(rng[0] * f),
                               est_high=math.ceil(rng[1] * f))
     return TicketView(number, "gone", **names)
+
+
+def all_views(config: HallConfig | None, queue: QueueState | None,
+              windows: dict[int, WindowState]) -> dict[str, TicketView]:
+    """The view of every ticket that waits or is called, in one pass (the others are *gone*): what 500 open
+    follow pages share after each change, instead of each working it out again."""
+    if config is None or queue is None:
+        return {}
+    out: dict[str, TicketView] = {}
+    for w in windows.values():
+        if w.ticket is not None and w.status in ("serving", "paused"):
+            out[w.ticket.number] = ticket_view(w.ticket.number, config, queue, {w.window: w})
+    cats = {c.code: c for c in config.categories}
+    for code, q in queue.categories.items():
+        c = cats.get(code)
+        rng = q.est_wait_range or (q.est_wait_min, q.est_wait_min)
+        n = len(q.order)
+        for ahead, number in enumerate(q.order):
+            if number in out:
+                continue
+            f = (ahead + 1) / (n + 1)
+            out[number] = TicketView(number, "waiting", category=c.name if c else "",
+                                     category_en=(c.name_en or "") if c else "", ahead=ahead, waiting=q.waiting,
+                                     est_low=math.floor(rng[0] * f), est_high=math.ceil(rng[1] * f))
+    return out
