@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# provisioning: mtools, dosfstools, fdisk (card), bmap-tools and zstd (flash), openssl (certificate checks)
-APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv mtools dosfstools fdisk bmap-tools zstd e2fsprogs openssl)
+# provisioning: mtools, dosfstools, fdisk (card), bmap-tools and zstd (flash), openssl (certificate checks);
+# chromium + chromium-driver: the dashboard's browser tests (Selenium drives Debian's own browser)
+APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv mtools dosfstools fdisk bmap-tools zstd e2fsprogs openssl chromium chromium-driver)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -67,3 +67,22 @@ def test_subscription_walk_tolerates_new_filters():
         walked.append(topic)
         subs[f"new/{topic}"] = []  # another client's SUBSCRIBE lands mid-walk
     assert walked == ["a/#", "b/+"] and len(subs) == 4
+
+
+def test_a_port_in_use_is_one_clear_line():
+    """`hallq broker --port N` with N taken once printed three chained tracebacks."""
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    hallq = str(Path(sys.executable).with_name("hallq"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([hallq, "broker", "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"Error: port {port} on 127.0.0.1 is in use: another broker (Mosquitto?) or program listens there; "
+        "choose another --port, or use that broker"]

@@ -38,7 +38,14 @@ def test_report_table(tmp_path):
     hall_line = next(line for line in out.splitlines()[1:] if line.startswith("测试政务服务中心 "))
     assert hall_line.split()[1:6] == ["3", "2", "1", "1", "0"]
     assert "100.00%" in out
-    assert "错时办事" in out
+    # three numbers in the day say nothing about quiet times; windows and clerks take no numbers
+    assert _quiet_line(out) == ("错时办事 quietest half hours: 取号不足 30 个，暂不推荐 (fewer than 30 numbers taken: "
+                                "none named yet)")
+    window_table = out.split("窗口 windows")[1].split("工作人员 clerks")[0].strip().splitlines()
+    clerk_table = out.split("工作人员 clerks")[1].split("每半小时")[0].strip().splitlines()
+    for table in (window_table, clerk_table):
+        assert table[0].split()[:2] == ["叫号", "办结"], table[0]  # no 取号 (issued) column of zeros
+    assert window_table[1].split()[1:4] == ["2", "1", "1"]
 
 
 def test_report_csv(tmp_path):
@@ -51,6 +58,7 @@ def test_report_csv(tmp_path):
     assert hall["very_satisfied"] == "1" and hall["satisfaction"] == "1.0"
     assert hall["wait_mean_min"] == "14.5"  # 12 and 17 minutes
     assert {r["slice"] for r in rows} == {"hall", "window", "clerk", "half_hour"}
+    assert {r["issued"] for r in rows if r["slice"] in ("window", "clerk")} == {""}  # not 0: not theirs to count
 
 
 def test_report_bad_date(tmp_path):
@@ -79,7 +87,8 @@ def test_report_judges_the_day_by_the_demo_clock(tmp_path, monkeypatch):
 
     h = StoredHall(tmp_path / "hall.db").at("09:00")
     for _ in range(6):
-        assert h.take("B")["ok"]
+        for _ in range(5):  # 30 numbers: enough to tell quiet from busy
+            assert h.take("B")["ok"]
         h.later(30)
     h.storage.close()
     args = ["report", "--db", str(h.db), "--date", "2026-03-02"]
@@ -89,3 +98,27 @@ def test_report_judges_the_day_by_the_demo_clock(tmp_path, monkeypatch):
     evening = _quiet_line(CliRunner().invoke(command, args).output)
     assert morning.endswith("09:00, 09:30, 10:00")
     assert evening.endswith("14:00, 14:30, 15:00")
+
+
+def test_report_counts_the_days_appointments(tmp_path):
+    from datetime import date, time
+
+    from hallq.controller import core
+
+    h = StoredHall(tmp_path / "hall.db").at("08:30")
+    bookings = tuple(core.Booking(code=f"200{i}", category="A", day=date(2026, 3, 2), start=time(9), end=time(9, 30))
+                     for i in range(1, 4))
+    _, fx = core.handle(h.state, core.BookingsIn("day.csv", bookings), h.now)
+    h.storage.write(fx.records)
+    h.at("09:10")
+    h.op(1, "open", staff=Staff(id="w1", name="王芳"))
+    h.take("A", channel="appointment", priority="appointment", appointment="2001")
+    h.later(2)
+    h.op(1, "next")
+    h.at("10:00")
+    h.take("A", channel="appointment", priority="appointment", appointment="2002")  # late: a normal ticket
+    h.storage.close()
+    res = CliRunner().invoke(command, ["report", "--db", str(h.db), "--date", "2026-03-02"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("预约 appointments"))
+    assert "booked 3, 签到 checked in 1, 迟到 late 1, 爽约 no-show" in line and "P90 2.0" in line

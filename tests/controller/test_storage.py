@@ -99,6 +99,9 @@ def test_another_halls_database_is_refused(stored, tmp_path):
     from hallq.controller import config
 
     other = config.parse(HALL_TOML.replace('id = "test"', 'id = "other"'))
+    with pytest.raises(StorageError, match="is in use by another controller"):
+        Storage(stored.db, other)  # the lock first: the record is open
+    stored.storage.close()
     with pytest.raises(StorageError, match="hall 'test'"):
         Storage(stored.db, other)
 
@@ -164,7 +167,7 @@ def test_statistics_of_a_day(stored):
     assert s.staff["w1"].ratings == {"very_satisfied": 1, "dissatisfied": 1}
     assert s.half_hours["09:00"].issued == 4 and s.half_hours["09:30"].issued == 1
     assert s.half_hours["09:30"].called == 4 and s.half_hours["09:00"].wait_mean_min == pytest.approx(48.0)
-    assert s.quiet_half_hours == ["09:00"]  # on a first day, only the half hours that are over
+    assert s.quiet_half_hours == []  # five numbers tell nothing about quiet times
     assert stats.staff_names(h.storage.conn, h.state.day) == {"w1": "甲", "w2": "乙"}
     # the payload fits the contract
     msgspec.json.decode(msgspec.json.encode(s))
@@ -181,6 +184,22 @@ def test_opening_slots():
         "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "14:00", "14:30"]
     assert stats.opening_slots([["08:45", "09:30"]]) == ["08:30", "09:00"]
     assert len(stats.opening_slots([])) == 48
+
+
+def test_quiet_half_hours_on_a_first_day_only_from_what_is_over_and_enough(tmp_path):
+    h = StoredHall(tmp_path / "hall.db").at(at("09:00"))
+    assert h.take("B")["ok"]
+    h.at(at("15:00"))
+    s = stats.compute(h.storage.conn, h.now.date(), h.now)
+    assert s.quiet_half_hours == []  # one ticket in the day once named three "quietest half hours"
+    for slot, n in (("09:00", 9), ("09:30", 8), ("10:00", 3), ("10:30", 9)):
+        h.at(at(slot))
+        for _ in range(n):
+            assert h.take("B")["ok"]
+    h.at(at("11:00"))
+    s = stats.compute(h.storage.conn, h.now.date(), h.now)
+    assert s.quiet_half_hours == ["09:30", "10:00", "10:30"]  # 11:00 onwards is not over yet
+    h.storage.close()
 
 
 def test_quiet_half_hours_from_the_days_before(tmp_path):

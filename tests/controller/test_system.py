@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 from controller_kit import HALL_TOML, ControllerProc, Requester
 
@@ -190,15 +191,17 @@ def test_midnight_rollover_in_the_running_controller(mosquitto, tmp_path):
 
     toml = HALL_TOML.replace('hours = [["09:00", "12:00"], ["14:00", "18:00"]]\n', "")
     r = Requester(mosquitto.port)
-    c = ControllerProc(tmp_path, mosquitto.url, toml, start="2026-03-02T23:59:57.5+08:00").start()
+    # 10 s before midnight: a controller slow to start on a loaded machine still takes the first day's numbers
+    c = ControllerProc(tmp_path, mosquitto.url, toml, start="2026-03-02T23:59:50+08:00").start()
     try:
         r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"online", timeout=15)
-        ok(r.send("kiosk-1", "take", {"req": "1", "category": "B"}))
+        first = ok(r.send("kiosk-1", "take", {"req": "1", "category": "B"}))
+        assert first["ticket"]["issued_at"].startswith("2026-03-02"), "too slow to start before midnight"
         ok(r.send("kiosk-1", "take", {"req": "2", "category": "B"}))
         ok(r.send("caller-1", "window", {"req": "3", "window": 2, "op": "open", "staff": {"id": "s", "name": "夜"}}))
         ok(r.send("caller-1", "window", {"req": "4", "window": 2, "op": "next"}))
         # after midnight, without any request: the queue empties, the window closes
-        q = r.mon.wait_for("hallq/test/queue", lambda m: json.loads(m.payload)["at"].startswith("2026-03-03"), 10)
+        q = r.mon.wait_for("hallq/test/queue", lambda m: json.loads(m.payload)["at"].startswith("2026-03-03"), 30)
         assert json.loads(q.payload)["categories"]["B"]["waiting"] == 0
         r.mon.wait_for("hallq/test/window/2/state", lambda m: json.loads(m.payload)["status"] == "closed")
         assert ok(r.send("kiosk-1", "take", {"req": "5", "category": "B"}))["ticket"]["number"] == "B001"
@@ -281,3 +284,53 @@ def test_stats_follow_the_day(mosquitto, tmp_path):
     finally:
         c.kill()
         r.close()
+
+
+def test_a_second_controller_of_the_hall_refuses_and_the_first_serves_on(system, tmp_path):
+    """Two controllers of one hall once kicked each other off the broker twice a second. The second now
+    refuses to start, naming the first, whether on another machine's record or on the same one."""
+    import subprocess
+
+    from controller_kit import HALL_TOML, SYSTEM_DEVICES, ControllerProc
+
+    c, r = system
+    first = ok(r.send("kiosk-1", "take", {"req": "k-1", "category": "A"}))["ticket"]["number"]
+    mark = len(r.mon.messages)
+    # another machine: its own record, the same broker
+    second = ControllerProc(tmp_path / "second", c.url, HALL_TOML + SYSTEM_DEVICES)
+    assert second.start().proc.wait(30) == 1
+    log = second.log.read_text()
+    assert f"Error: another controller already serves hall test on {c.url}: pid {c.proc.pid} on host " in log
+    assert f"record {c.db}" in log
+    # the same record (a service started twice): the database lock says so before anything else
+    same = subprocess.run([*second.proc.args[:-1], str(c.db)], env=second.env, capture_output=True, text=True,
+                          timeout=30)
+    assert same.returncode == 1
+    assert f"Error: {c.db} is in use by another controller (pid {c.proc.pid} on " in same.stderr
+    # the first went on untouched: never offline, never reconnected (it republishes its config when it does)
+    time.sleep(0.5)
+    seen = [m.topic for m in r.mon.messages[mark:]]
+    assert "hallq/test/controller/status" not in seen and "hallq/test/config" not in seen, seen
+    assert "hallq/test/controller/instance" in seen  # it beats
+    assert c.alive() and [m.payload for m in r.mon.messages if m.topic == "hallq/test/controller/status"][-1] == b"online"
+    assert ok(r.send("kiosk-1", "take", {"req": "k-2", "category": "A"}))["ticket"]["number"] == f"A{int(first[1:]) + 1:03d}"
+
+
+def test_a_controller_that_died_does_not_keep_the_next_one_out(system, tmp_path):
+    """A crash leaves its record on the broker but no beat: the next controller (another machine) starts;
+    a clean stop empties the record."""
+    from controller_kit import HALL_TOML, SYSTEM_DEVICES, ControllerProc
+
+    c, r = system
+    c.kill()
+    r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"offline", timeout=30)
+    mark = len(r.mon.messages)
+    nxt = ControllerProc(tmp_path / "next", c.url, HALL_TOML + SYSTEM_DEVICES).start()
+    try:
+        r.mon.wait_for("hallq/test/controller/status", lambda m: m.payload == b"online" and m in r.mon.messages[mark:],
+                       timeout=20)
+        assert nxt.alive()
+        assert nxt.terminate() == 0
+        r.mon.wait_for("hallq/test/controller/instance", lambda m: m.payload == b"" and m in r.mon.messages[mark:])
+    finally:
+        nxt.kill()

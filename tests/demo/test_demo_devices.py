@@ -80,7 +80,9 @@ def test_ctrl_c_stops_everything_cleanly(mosquitto, tmp_path):
         assert "stopping" in err
         # the controller was stopped with SIGTERM while the broker was still up: it said so
         mon.wait_for("hallq/demo/controller/status", lambda m: m.payload == b"stopped", timeout=5)
-        assert "满意率" not in out  # no report for an interrupted day
+        # the report of the day so far, on screen and kept (it was once lost with the terminal)
+        assert "demo: stopped at " in out and "the report of the day so far" in out and "满意率" in out
+        assert (tmp_path / "out" / "report.txt").read_text(encoding="utf-8").strip() == out.strip()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -93,13 +95,15 @@ def _children(pid: int) -> list[int]:
 
 
 def test_a_controller_that_dies_ends_the_demo_with_an_error(mosquitto, tmp_path):
-    mon = Monitor(mosquitto.url, "hallq/demo/controller/status")
+    mon = Monitor(mosquitto.url, "hallq/demo/#")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hallq.shared.cli", "demo", "--headless", "--no-devices", "--speed", "60",
          "--broker", mosquitto.url, "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         mon.wait_for("hallq/demo/controller/status", lambda m: m.payload == b"online", timeout=30)
+        # the day has begun (the demo saw the controller online and its clerks sign in): then it dies
+        mon.wait_for("hallq/demo/req/sim-window-1/window", timeout=30)
         (controller,) = _children(proc.pid)  # the demo's only child: no devices
         os.kill(controller, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
@@ -109,3 +113,56 @@ def test_a_controller_that_dies_ends_the_demo_with_an_error(mosquitto, tmp_path)
         if proc.poll() is None:
             proc.kill()
         mon.close()
+
+
+def test_the_real_pad_rates_and_the_province_takes_the_uploads(mosquitto, tmp_path, monkeypatch):
+    """The demo's real pad once never rated (window 1 and its clerk had no ratings) and "uploads 0" always:
+    now the simulated citizens press its mock buttons, and a local 好差评 stand-in takes the uploads."""
+    from hallq.rating_pad.demo import participants as pad_participants
+
+    monkeypatch.setattr(demo_cli, "participants", pad_participants)
+    report = tmp_path / "r.json"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(demo_cli.command, [
+        "--headless", "--speed", "400", "--span", "09:00-10:30", "--seed", "2", "--broker", mosquitto.url,
+        "--out", str(out), "--report", str(report)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(report.read_text())
+    assert doc["devices"] == ["pad-1"]
+    pad_ratings = sum(doc["controller"]["windows"]["1"].get("ratings", {}).values())
+    assert pad_ratings > 0 and doc["simulated"]["pad_presses"] >= pad_ratings
+    clerk = next(f for k, f in doc["controller"]["staff"].items() if f["called"] == doc["controller"]["windows"]["1"]["called"])
+    assert sum(clerk.get("ratings", {}).values()) == pad_ratings
+    journal = [json.loads(line) for line in (out / "pad" / "ratings-1.jsonl").read_text().splitlines()]
+    assert len({r["req"] for r in journal if "level" in r}) >= pad_ratings
+    uploads = next(line for line in result.output.splitlines() if line.startswith("好差评上传"))
+    sent = int(uploads.split("已上传 sent ")[1].split(",")[0])
+    assert sent > 0, uploads
+    assert "评价 " in result.output and "真实评价器 on the real pad (pad-1" in result.output
+
+
+def test_each_run_starts_clean_and_the_same_seed_draws_the_same_citizens(mosquitto, tmp_path):
+    out = tmp_path / "out"
+    docs = []
+    for _ in range(2):
+        report = tmp_path / "r.json"
+        result = CliRunner().invoke(demo_cli.command, [
+            "--headless", "--no-devices", "--speed", "900", "--span", "09:00-09:30", "--seed", "5",
+            "--broker", mosquitto.url, "--out", str(out), "--report", str(report)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        docs.append(json.loads(report.read_text()))
+        # logs were once appended across runs while hall.db was new: one run's log only
+        assert (out / "logs" / "controller.log").read_text().count("INFO hallq.controller.cli: controller of hall") == 1
+    a, b = (d["simulated"] for d in docs)
+    for key in ("visits", "arrived", "taken", "refused"):
+        assert a[key] == b[key], key
+    assert docs[0]["controller"]["hall"]["issued"] == docs[1]["controller"]["hall"]["issued"] == a["taken"]
+
+
+def test_a_folder_that_is_not_the_demos_is_not_emptied(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    result = CliRunner().invoke(demo_cli.command, ["--out", str(mine), "--no-devices"])
+    assert result.exit_code == 1 and "not a demo output folder" in result.output
+    assert (mine / "thesis.tex").read_text() == "years of work"

@@ -64,10 +64,17 @@ def test_view_shows_what_the_retained_topics_say():
     assert "示范县政务服务中心" in out and "10:12" in out and "online" in out
     assert "王丽" in out and "A017 (重呼1)" in out and "3 分" in out  # called three minutes ago
     assert "张伟" in out and "空闲" in out
-    assert "未开" in out  # windows nobody has opened
-    assert "A 社保医保" in out and "18 分" in out
+    assert "未开放" in out  # windows nobody has opened
+    assert "A 社保医保" in out and "约18分钟" in out
     assert "C005" in out and "5号窗口" in out
-    assert "满意度 95.45%" in out and "取号 40" in out
+    assert "满意率 95.45%" in out and "取号 40" in out
+    # one term each, the report's and the hall screen's (the view once said 转办, 未开, 等待, 满意度)
+    import re
+
+    from hallq.controller.cli import _COLUMN_NAMES
+
+    assert not re.search(r"转办|未开(?!放)|等待|满意度|办理中", out)
+    assert {"转号", "过号", "办结", "取号"} <= set(_COLUMN_NAMES) and "等候(平均/P90)" in out
     assert "x270 · seed 1" in out
 
 

@@ -38,7 +38,9 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            subs = [f"{mod}.{a.name}" for a in node.names]
+            # ``from pkg import module`` imports that module; ``from pkg import name`` the package itself
+            targets = subs if all(t in modules for t in subs) else [mod, *subs]
         else:
             continue
         for t in targets:

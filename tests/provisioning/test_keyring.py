@@ -28,7 +28,7 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
 def test_init_makes_a_private_keyring(tmp_path):
     kr = make_keyring(tmp_path)
     assert stat.S_IMODE(kr.path.stat().st_mode) == 0o700
-    for secret in ("ca.key", "kiosk.key", "keyring.toml", "broker/passwd", "broker/server.key",
+    for secret in ("ca.key", "kiosk.key", "follow.key", "keyring.toml", "broker/passwd", "broker/server.key",
                    *(f"credentials/{d}" for d in ("kiosk-1", "window-1", "pad-1", "display-hall", "controller",
                                                   "dashboard"))):
         assert stat.S_IMODE((kr.path / secret).stat().st_mode) == 0o600, secret
@@ -150,6 +150,11 @@ def test_bundles_of_every_role(tmp_path):
             if dev == "pad-1":
                 assert cfg.client_id == "pad-1" and cfg.pad.window == 1
         assert ("kiosk.key" in {p.name for p in out.iterdir()}) == (dev == "kiosk-1"), "the kiosk key left kiosks"
+        has_follow = (out / "follow.key").exists()
+        assert has_follow == (dev in ("controller", "dashboard")), dev
+        if has_follow:
+            assert (out / "follow.key").read_bytes() == kr.follow_key_file.read_bytes()
+            assert stat.S_IMODE((out / "follow.key").stat().st_mode) == 0o600
 
 
 def test_bundle_extras_and_their_refusals(tmp_path):
@@ -248,3 +253,19 @@ def test_the_command_line(tmp_path):
     password = (kr / "credentials" / "window-1").read_text().strip()
     p = run("bundle", "window-1", "--keyring", str(kr), "--out", str(tmp_path / "w1"))
     assert p.returncode == 0 and password not in p.stdout + p.stderr
+
+
+def test_apply_refuses_the_keyring_of_another_hall_and_installs_nothing(tmp_path):
+    from hallq.provisioning.apply import apply
+
+    kr = make_keyring(tmp_path)
+    other = make_keyring(tmp_path, hall="other")
+    to, conf = tmp_path / "inst", tmp_path / "conf.d" / "hallq.conf"
+    r = apply(kr.path, to, conf, systemd=False)
+    assert set(r.changed) == {"ca.crt", "server.crt", "server.key", "passwd", "acl", "hallq.conf"}
+    assert "installed" in r.how
+    before = snapshot(to)
+    with pytest.raises(ProvisionError, match="serves hall 't1'"):
+        apply(other.path, to, conf, systemd=False)
+    assert snapshot(to) == before
+    assert apply(kr.path, to, conf, systemd=False).how == "nothing to do"

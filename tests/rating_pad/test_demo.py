@@ -24,14 +24,14 @@ def test_the_pad_is_registered_for_the_demo():
 
 def test_a_window_with_a_screen_pictures_without(tmp_path):
     (p,) = participants(ctx(tmp_path, "mqtt://127.0.0.1:1883", headless=False))
-    cfg = load(p.argv[-1])
+    cfg = load(p.argv[p.argv.index("--config") + 1])
     assert cfg.screen is not None and cfg.screen.touch
     (p,) = participants(ctx(tmp_path, "mqtt://127.0.0.1:1883", headless=True))
-    cfg = load(p.argv[-1])
+    cfg = load(p.argv[p.argv.index("--config") + 1])
     assert cfg.screen is not None and cfg.screen.mode == "headless" and not cfg.screen.touch
     assert cfg.screen.screenshot_dir == str(tmp_path / "pad" / "screens")
     assert cfg.gpio.pin_factory == "mock"
-    assert p.replaces == ("pad:1",)
+    assert p.replaces == ("pad:1", "press:1") and "--demo-presses" in p.argv  # the simulated citizens press it
 
 
 def test_the_demo_pad_comes_online_and_stops(mosquitto, monitor, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
@@ -15,6 +16,8 @@ from hallq.rating_pad.config import ConfigError, GpioSection, load, parse
 from hallq.rating_pad.hardware import GpioPad
 from hallq.shared.schemas import DeviceHealth, decode
 from padkit import pad_toml
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_until(fn, timeout: float = 10.0, what: str = "condition"):
@@ -197,3 +200,24 @@ def test_a_touch_on_the_screen_rates_like_a_button(mosquitto, controller, clerk,
         pad.stop()
     with sqlite3.connect(controller.db) as db:
         assert db.execute("SELECT ticket, level FROM ratings").fetchall() == [(ticket, "very_dissatisfied")]
+
+
+@pytest.mark.skipif(Path("/proc/device-tree/model").exists(), reason="this machine has GPIO")
+def test_native_gpio_on_a_machine_without_it_is_one_clear_line(tmp_path):
+    """gpiozero once printed four fallback warnings and an ignored exception before the real message."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "pad.toml"
+    text = (ROOT / "rating-pad/examples/pad.toml").read_text(encoding="utf-8")
+    cfg.write_text(text.replace('pin_factory = "mock"', 'pin_factory = "native"')
+                   .replace("/var/lib/hallq/pad-ratings.jsonl", str(tmp_path / "pad.jsonl")), encoding="utf-8")
+    assert 'pin_factory = "native"' in cfg.read_text()
+    hallq = str(Path(sys.executable).with_name("hallq"))
+    r = subprocess.run([hallq, "pad", "--config", str(cfg), "--broker", "mqtt://127.0.0.1:9"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("Error: cannot open the pad's GPIO: this machine has no Raspberry Pi GPIO (")
+    assert lines[0].endswith('on a desk without buttons set [gpio] pin_factory = "mock"')

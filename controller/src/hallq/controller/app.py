@@ -48,7 +48,8 @@ from hallq.shared.schemas import (
 )
 from hallq.shared.topics import HallTopics, TopicError
 
-from . import core, devices, followups, stats
+from . import claim, core, devices, followups, stats
+from .bookings import Feed
 from .config import HallFile
 from .core import workdays
 from .haocp.uploader import Uploader
@@ -123,12 +124,27 @@ class Controller:
                         "调休 days under [haocp] holidays / workdays", workdays.LAST_KNOWN_YEAR)
         #: the open follow-ups of bad reviews, retained on ``followups``; the 好差评 upload (if configured)
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
+        #: this process, on ``controller/instance`` (a second controller of the hall names it and stops)
+        self.instance = claim.new_record(db, datetime.now().astimezone())
+        self._beat_at = 0.0
         #: the retained ``devices`` registry: every listed device, its status, health and version
         self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
+        #: bookings from ``[appointments] folder`` / ``url``, handed to the worker as core events
+        ap = cfg.appointments
+        self.bookings = Feed(ap, [c.code for c in cfg.categories], self._inbox.put) if ap.folder or ap.url else None
+        if self.bookings is not None and ap.folder:
+            self.bookings.scan()  # the folder's bookings are in before `online` (handled first by the worker)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
-    def start(self) -> Controller:
+    def start(self, *, look: bool = True) -> Controller:
+        """Serve. First, unless ``look`` is False, make sure no other controller serves the hall on this broker
+        (:class:`~hallq.controller.claim.OtherController` says which one does; nothing was published)."""
+        if look:
+            earlier = claim.look(self.client.broker, self.cfg.hall.id, self.client.client_id, self.instance)
+            if earlier is not None:
+                log.info("the last controller of hall %s (pid %d on %s) is gone: this one takes over",
+                         self.cfg.hall.id, earlier.pid, earlier.host)
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
@@ -136,6 +152,8 @@ class Controller:
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
+        if self.bookings is not None:
+            self.bookings.start()
         return self
 
     def stop(self) -> None:
@@ -145,6 +163,10 @@ class Controller:
             self._worker.join(10)
         if self.uploader is not None:
             self.uploader.stop()
+        if self.client.connected:  # a clean stop: no record left to make the next controller wait
+            self.client.publish(self.topics.controller_instance, b"", retain=True)
+        if self.bookings is not None:
+            self.bookings.stop()
         self.devices.stop()
         self.client.stop(status=STOPPED)
         self.storage.close()
@@ -209,7 +231,7 @@ class Controller:
         failure: BaseException | None = None
         for msg in msgs:
             try:
-                event = self._event(msg)
+                event = msg if isinstance(msg, core.BookingsIn) else self._event(msg)
                 if event is None:
                     continue
                 self.state, fx = core.handle(self.state, event, now)
@@ -286,9 +308,16 @@ class Controller:
         self._publish_retained({"queue", "board", *self.state.windows}, now)
         self._publish_stats(now)
         self.followups.publish()
+        self._beat()
         self.devices.publish_soon()
         self.client.publish(self.topics.controller_status, ONLINE, retain=True)
         log.info("hall %s online: retained state published", self.cfg.hall.id)
+
+    def _beat(self) -> None:
+        """Republish ``controller/instance`` (retained), counting up: this controller still serves."""
+        self.instance.beat += 1
+        self.client.publish(self.topics.controller_instance, self.instance, retain=True)
+        self._beat_at = time.monotonic()
 
     def _publish_stats(self, now: datetime) -> None:
         try:
@@ -316,3 +345,5 @@ class Controller:
             self.storage.checkpoint()
             self._checkpoint_at = time.monotonic()
         self.followups.poll()
+        if self.client.connected and time.monotonic() - self._beat_at >= claim.BEAT_S:
+            self._beat()

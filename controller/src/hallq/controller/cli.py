@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import signal
 import sys
@@ -18,6 +17,8 @@ from hallq.shared.config import BrokerURL, ConfigError
 from hallq.shared.identity import DEVICE_HELP, for_app
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS, Figures
 
+from .report import COLUMN_NAMES
+
 log = logging.getLogger(__name__)
 
 
@@ -30,9 +31,11 @@ log = logging.getLogger(__name__)
                    "mqtt://127.0.0.1:1883.")
 @click.option("--db", type=click.Path(dir_okay=False), default="/var/lib/hallq/hall.db", show_default=True,
               help="The hall's SQLite record.")
+@click.option("--haocp-url", metavar="URL", help="Upload ratings here instead of [haocp] url (`hallq demo` gives "
+                                                 "its local stand-in for the province).")
 @click.pass_context
 def command(ctx: click.Context, config_path: str | None, device_path: str | None, broker: str | None,
-            db: str) -> None:
+            db: str, haocp_url: str | None) -> None:
     """The hall controller: issues the numbers, dispatches them, keeps the hall's record.
 
     Runs until SIGTERM or Ctrl-C (then publishes `stopped`). `hallq controller report` prints a day's figures.
@@ -53,6 +56,13 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 
     try:
         cfg = hall_config.load(config_path)
+        if haocp_url:
+            if cfg.haocp is None:
+                raise ConfigError(f"--haocp-url: {config_path} has no [haocp] section (area_code, scheme) to upload with")
+            import msgspec
+
+            cfg = msgspec.structs.replace(cfg, haocp=hall_config.HaocpSection(
+                **{**msgspec.structs.asdict(cfg.haocp), "url": haocp_url}))
         if broker:
             url = BrokerURL.parse(broker)
         elif ident is not None:
@@ -73,7 +83,13 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    controller.start()
+    from .claim import OtherController
+
+    try:
+        controller.start()
+    except OtherController as exc:
+        controller.storage.close()
+        raise click.ClickException(str(exc)) from None
     log.info("controller of hall %s: broker %s, record %s", cfg.hall.id, url, db)
     while not done.wait(0.5):
         pass
@@ -88,42 +104,43 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 @click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values for a spreadsheet.")
 def report(db: str, day: str | None, as_csv: bool) -> None:
     """A day's figures: the hall, each window, each clerk, each half hour; the quietest half hours."""
+    from . import report as day_report
     from . import stats
-    from .db import connect
 
-    conn = connect(Path(db), readonly=True)
-    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    conn = _record(db)
+    meta = day_report.meta(conn)  # type: ignore[arg-type]
     tz = ZoneInfo(meta.get("timezone", "Asia/Shanghai"))
     now = _now(str(tz))
     try:
         d = date.fromisoformat(day) if day else now.date()
     except ValueError:
         raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
-    s = stats.compute(conn, d, now)
-    staff = stats.staff_names(conn, d)
-    wnames = stats.window_names(conn)
-    rows: list[tuple[str, str, Figures]] = [("hall", meta.get("name", meta.get("hall", "")), s.hall)]
-    rows += [("window", wnames.get(k, k), f) for k, f in s.windows.items()]
-    rows += [("clerk", f"{staff.get(k, '')} ({k})", f) for k, f in s.staff.items()]
-    rows += [("half_hour", k, f) for k, f in s.half_hours.items()]
     if as_csv:
-        w = csv.writer(sys.stdout)
-        w.writerow(["date", "slice", "name", *_COLUMNS, *LEVELS, "satisfaction"])
-        for kind, name, f in rows:
-            w.writerow([s.date, kind, name, *_values(f), *(f.ratings.get(lv, 0) for lv in LEVELS),
-                        "" if f.satisfaction is None else f.satisfaction])
+        day_report.write_csv(sys.stdout, conn, d, now)  # type: ignore[arg-type]
         return
+    s, rows = day_report.rows(conn, d, now)  # type: ignore[arg-type]
     click.echo(f"{meta.get('name', '')} ({meta.get('hall', '')}) — {s.date}")
-    header = ["", *_COLUMN_NAMES, "评价数", "满意率"]
+    header = ["", *COLUMN_NAMES, "评价数", "满意率"]
     for title, kind in (("全厅 hall", "hall"), ("窗口 windows", "window"), ("工作人员 clerks", "clerk"),
                         ("每半小时 half hours", "half_hour")):
         table = [[name, *_show(f)] for k, name, f in rows if k == kind]
         if not table:
             continue
         click.echo(f"\n{title}")
-        click.echo(_table(header, table))
+        if kind in ("window", "clerk"):  # numbers are taken at a kiosk: a window or a clerk issues none
+            click.echo(_table([header[0], *header[2:]], [[r[0], *r[2:]] for r in table]))
+        else:
+            click.echo(_table(header, table))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
+    else:
+        click.echo(f"\n错时办事 quietest half hours: 取号不足 {stats.QUIET_MIN_TICKETS} 个，暂不推荐 "
+                   f"(fewer than {stats.QUIET_MIN_TICKETS} numbers taken: none named yet)")
+    if s.appointments is not None:
+        a = s.appointments
+        wait = "" if a.wait_p90_min is None else f", 时段后等候 wait after the slot: 平均 mean {a.wait_mean_min}, P90 {a.wait_p90_min} 分钟 min"
+        click.echo(f"预约 appointments: 预约 booked {a.booked}, 签到 checked in {a.checked_in}, 迟到 late {a.late}, "
+                   f"爽约 no-show {a.noshow}{wait}")
     if s.hall.ratings:
         levels = ", ".join(f"{LEVEL_NAMES_ZH[lv]} {s.hall.ratings.get(lv, 0)}" for lv in LEVELS)
         click.echo(f"评价 ratings: {levels}")
@@ -164,9 +181,8 @@ def followups_command(ctx: click.Context, db: str | None, show_all: bool, as_jso
     import json as jsonlib
 
     from . import followups
-    from .db import connect
 
-    conn = connect(Path(db), readonly=True)
+    conn = _record(db)
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     today = date.today() if "timezone" not in meta else _today(meta["timezone"])
     found = followups.rows(conn, include_closed=show_all)
@@ -207,6 +223,57 @@ def followups_close(ctx: click.Context, followup_id: int, by: str, action: str, 
                f"{r['action']}")
 
 
+@command.command("bookings")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The hall config (its categories).")
+def bookings_command(files: tuple[Path, ...], config_path: str) -> None:
+    """Check booking files (CSV or JSON) before dropping them in the bookings folder: every malformed row
+    with its line; exit status 1 if there is one."""
+    from . import config as hall_config
+    from .bookings import kind_of, parse
+
+    try:
+        cfg = hall_config.load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    bad = 0
+    for f in files:
+        kind = kind_of(f.name)
+        if kind is None:
+            raise click.ClickException(f"{f}: a booking file ends in .csv or .json")
+        try:
+            text = f.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{f}: not UTF-8 text") from None
+        got, errors = parse(text, kind, [c.code for c in cfg.categories])
+        for e in errors:
+            click.echo(f"{f} {e}")
+        days = sorted({b.day for b in got})
+        span = f" for {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "") if days else ""
+        click.echo(f"{f}: {len(got)} bookings{span}, {len(errors)} malformed rows (skipped on import)")
+        bad += len(errors)
+    if bad:
+        sys.exit(1)
+
+
+def _record(db: str) -> object:
+    """The hall's record, read-only, at the schema this hallq reads (or a clear error)."""
+    from . import schema
+    from .db import connect
+
+    conn = connect(Path(db), readonly=True)
+    v = schema.version(conn)
+    if v > schema.VERSION:
+        conn.close()
+        raise click.ClickException(f"{db} was written by a newer hallq (schema {v}; this one reads {schema.VERSION})")
+    if v < schema.VERSION:
+        conn.close()
+        raise click.ClickException(f"{db} was written by an older hallq (schema {v}): start this hallq's "
+                                   "controller on it once, which upgrades it in place, then ask again")
+    return conn
+
+
 def _now(tz: str) -> datetime:
     """Now in the hall's time zone: the demo's scaled clock when the demo runs us, else the real one."""
     return clock.from_env(tz).now()
@@ -227,19 +294,9 @@ def _followup_table(found: list[dict], today: str) -> str:
     return _table(header, table)
 
 
-_COLUMNS = ["issued", "called", "served", "noshow", "transferred", "wait_mean_min", "wait_p90_min",
-            "service_mean_min"]
-_COLUMN_NAMES = ["取号", "叫号", "办结", "过号", "转号", "平均等候", "P90等候", "平均办理"]
-
-
-def _values(f: Figures) -> list[object]:
-    return [f.issued, f.called, f.served, f.noshow, f.transferred,
-            "" if f.wait_mean_min is None else f.wait_mean_min,
-            "" if f.wait_p90_min is None else f.wait_p90_min,
-            "" if f.service_mean_min is None else f.service_mean_min]
-
-
 def _show(f: Figures) -> list[str]:
+    from .report import values as _values
+
     rated = sum(f.ratings.values())
     sat = "" if f.satisfaction is None else f"{f.satisfaction * 100:.2f}%"
     return [str(v) for v in _values(f)] + [str(rated) if rated else "", sat]

@@ -30,6 +30,12 @@ scheme = "gbt39046"      # or "reverse" (5 = 非常满意)
 followup_days = 5        # working days
 holidays = ["2026-10-01"]
 
+[appointments]           # optional: bookings (预约) and check-in rules
+folder = "/var/lib/hallq/bookings"   # CSV/JSON files dropped here (code,category,date,start,end,person,name)
+url = "https://..."      # or/and an endpoint polled every poll_seconds (300)
+grace_min = 15           # minutes after the slot's end a check-in is still in time
+late = "normal"          # beyond that: a normal ticket ("normal") or the answer too_late ("refuse")
+
 [broker]                 # optional: how devices reach the broker over TLS (hallq provision)
 host = "hallq-controller.local"
 port = 8883
@@ -39,6 +45,17 @@ url = "http://192.168.1.10:8080/f/{token}"   # {token}: the ticket's unguessable
 key_file = "/etc/hallq/follow.key"           # the tokens' key (hex or raw, >= 16 bytes; the dashboard reads it too)
 take_client = "web-take"                     # optional: scan-to-take at /m/q, taking numbers as this client
 kiosk_key_file = "/etc/hallq/kiosk.key"      # optional: phone numbers on that page keyed as the SMS gateway does
+
+[alerts]                 # optional: when the dashboard (hallq dashboard) alerts the managers
+wait_min = 30            # a ticket has waited longer than this (minutes) ...
+wait_min_by_category = { B = 45 }   # ... or than its category's own limit
+idle_min = 5             # a window with a clerk idle this long while people wait for it
+paused_min = 15          # a window paused this long while people wait for it
+followup_warn_days = 1   # a follow-up due within this many days (overdue ones always)
+
+[staffing]               # optional: the dashboard's staffing advice (DB3310/T 58 §5.2.6)
+target_p90_min = 20      # keep the 90th percentile of waits under this
+weeks = 4                # learn arrivals and service times from this many same weekdays before
 
 [[devices]]              # optional; when present, only these clients may send requests
 id = "kiosk-1"
@@ -135,6 +152,27 @@ class HaocpSection(ConfigModel, kw_only=True):
                     raise ValueError(f"haocp.{key}: {d!r} is not a date") from None
 
 
+class AppointmentsSection(ConfigModel, kw_only=True):
+    """``[appointments]``: where bookings come from, and the check-in rules (预约取号)."""
+
+    #: A folder where CSV or JSON booking files are dropped (read again whenever one changes).
+    folder: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    #: An HTTP(S) endpoint answering the bookings (CSV or JSON), polled every ``poll_seconds``.
+    url: str | None = None
+    poll_seconds: Annotated[float, Meta(ge=5, le=86400)] = 300.0
+    timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
+    retries: Annotated[int, Meta(ge=0, le=10)] = 3
+    retry_min_seconds: Annotated[float, Meta(gt=0, le=600)] = 2.0
+    #: Minutes after the slot's end a check-in still counts as in time (迟到宽限).
+    grace_min: Annotated[int, Meta(ge=0, le=240)] = 15
+    #: Beyond the grace: ``normal`` issues a normal ticket (and says so), ``refuse`` answers ``too_late``.
+    late: Literal["normal", "refuse"] = "normal"
+
+    def __post_init__(self) -> None:
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"appointments.url {self.url!r} must be an http:// or https:// URL")
+
+
 #: ``[[devices]]`` and ``[broker]`` are the hall's inventory, shared with ``hallq provision``.
 DeviceSection = DeviceEntry
 
@@ -151,6 +189,23 @@ class FollowSection(ConfigModel, kw_only=True):
     kiosk_key_file: str | None = None
 
 
+class AlertsSection(ConfigModel, kw_only=True):
+    """The dashboard's alert thresholds (the controller does not use them)."""
+
+    wait_min: Annotated[int, Meta(ge=1, le=600)] = 30
+    wait_min_by_category: dict[str, Annotated[int, Meta(ge=1, le=600)]] = {}
+    idle_min: Annotated[int, Meta(ge=1, le=600)] = 5
+    paused_min: Annotated[int, Meta(ge=1, le=600)] = 15
+    followup_warn_days: Annotated[int, Meta(ge=0, le=30)] = 1
+
+
+class StaffingSection(ConfigModel, kw_only=True):
+    """The dashboard's staffing advice (the controller does not use it)."""
+
+    target_p90_min: Annotated[int, Meta(ge=1, le=240)] = 20
+    weeks: Annotated[int, Meta(ge=1, le=12)] = 4
+
+
 class HallFile(ConfigModel, kw_only=True):
     """The whole hall config file (after :func:`check`, window categories are expanded, never ``*``)."""
 
@@ -164,8 +219,14 @@ class HallFile(ConfigModel, kw_only=True):
     #: The 好差评 link and the follow-up rules (see :mod:`.haocp`, :mod:`.followups`); left out: no upload,
     #: default rules.
     haocp: HaocpSection | None = None
+    #: Bookings and check-in rules; left out: no booking source, the default rules (every check-in is
+    #: checked against the bookings the hall holds).
+    appointments: AppointmentsSection = field(default_factory=AppointmentsSection)
     #: Follow pages (``[follow]``); left out: tickets carry no follow link.
     follow: FollowSection | None = None
+    #: The dashboard's alert thresholds and staffing target (see ``hallq.dashboard``); defaults when left out.
+    alerts: AlertsSection = field(default_factory=AlertsSection)
+    staffing: StaffingSection = field(default_factory=StaffingSection)
 
     # -- derived views (cheap; used by the core) -------------------------------------------------------
     def category(self, code: str) -> CategorySection | None:
@@ -269,6 +330,10 @@ def check(cfg: HallFile, source: str = "config") -> HallFile:
     for i, c in enumerate(cfg.categories):
         if c.code not in served:
             fail(f"categories[{i}]", f"no window serves category {c.code!r}")
+
+    for code in cfg.alerts.wait_min_by_category:
+        if code not in codes:
+            fail(f"alerts.wait_min_by_category.{code}", f"unknown category {code!r}")
 
     if cfg.devices is not None:
         check_devices(cfg.devices, set(numbers), source)

@@ -2,9 +2,55 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import socket
 import sqlite3
+from datetime import datetime
 from pathlib import Path
+
+from hallq.shared.paths import ensure_parent
+
+
+class DatabaseInUse(RuntimeError):
+    """Another controller process holds the database."""
+
+
+class DbLock:
+    """An exclusive lock on ``<db>.lock`` beside the database, held while one controller uses it: a second
+    controller on the same record (a service started twice) refuses to start, naming the first's pid.
+
+    ``flock`` is released by the kernel when the process ends, however it ends, so a crash leaves no stale
+    lock; the file's text only says who held it last."""
+
+    def __init__(self, db: str | os.PathLike[str]):
+        self.path = Path(f"{db}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> DbLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                who = json.loads(os.read(fd, 4096) or b"{}")
+            except ValueError:
+                who = {}
+            os.close(fd)
+            held = f"pid {who.get('pid', '?')} on {who.get('host', '?')} since {who.get('since', '?')}"
+            raise DatabaseInUse(f"{Path(str(self.path)[:-5])} is in use by another controller ({held}): "
+                                "stop that one first; two controllers must never share a hall's record") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": datetime.now().astimezone().isoformat(timespec="seconds")}).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
 
 
 def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
@@ -13,7 +59,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
         conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, isolation_level=None,
                                check_same_thread=False)
     else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        ensure_parent(path, "the hall's record")
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")

@@ -11,7 +11,8 @@ Never edit a migration that has been released: add the next one.
 Tables: ``meta`` (hall id, name, time zone, hours: what ``report`` needs without the config file),
 ``tickets``, ``sequences``, ``windows``, ``staff_sessions``, ``calls`` (one row per call of a ticket to a
 window, with its outcome, service time and case), ``ratings``, ``replies`` (the answers kept for repeated
-``req``s), ``haocp_outbox`` (好差评 records to upload) and ``followups`` (bad reviews to call back).
+``req``s), ``haocp_outbox`` (好差评 records to upload), ``followups`` (bad reviews to call back) and
+``appointments`` (bookings and their check-ins).
 Times are ISO 8601 with the hall's UTC offset; days are local ``YYYY-MM-DD``.
 """
 
@@ -77,6 +78,17 @@ CREATE INDEX IF NOT EXISTS followups_open ON followups (closed_at, due);
     # 2: the schema version is PRAGMA user_version, no longer a row of meta
     """
 DELETE FROM meta WHERE key = 'schema';
+""",
+    # 3: appointments (bookings and their check-ins); an appointment ticket's slot
+    """
+CREATE TABLE appointments (
+    code TEXT PRIMARY KEY, day TEXT NOT NULL, category TEXT NOT NULL, slot_start TEXT NOT NULL,
+    slot_end TEXT NOT NULL, person TEXT, name TEXT, source TEXT NOT NULL, imported_at TEXT NOT NULL,
+    checked_in_at TEXT, ticket TEXT, arrival TEXT
+) WITHOUT ROWID;
+CREATE INDEX appointments_day ON appointments (day);
+ALTER TABLE tickets ADD COLUMN slot_start TEXT;
+ALTER TABLE tickets ADD COLUMN slot_end TEXT;
 """,
 )
 

@@ -12,9 +12,20 @@ Used for the retained ``stats`` topic and ``hallq controller report``. What each
 - ``ratings`` per level and ``satisfaction`` as halls report it: (very satisfied + satisfied) / rated;
 - ``quiet_half_hours``: the three half hours of the opening hours with the fewest numbers taken over the
   seven days before (or, on a hall's first day, the half hours of the day that are over) (错时办事: when
-  to tell citizens to come).
+  to tell citizens to come); none until at least :data:`QUIET_MIN_TICKETS` numbers were counted (with one
+  ticket in the day, every half hour but one has none: "quiet" would mean nothing).
 
-Half hours are keyed by their start, ``HH:MM``; windows by number; clerks by staff id.
+``issued`` counts numbers taken, which happens at a kiosk, not at a window: a window's or a clerk's
+figures have no ``issued`` (the report leaves that column out for them).
+
+- ``appointments``: booked, checked in (in time / late), no-shows, and the wait after the slot's start
+  (:func:`appointment_figures`).
+
+Half hours are keyed by their start, ``HH:MM``; windows by number; clerks by staff id; categories by code
+(a ticket's calls count for the category whose queue it was called from, its issue for the one it was
+taken for).
+
+:func:`arrivals` counts the numbers taken per category and half hour (the staffing advice's input).
 """
 
 from __future__ import annotations
@@ -26,10 +37,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from hallq.shared.figures import percentile
-from hallq.shared.schemas import LEVELS, Figures, Stats
+from hallq.shared.schemas import LEVELS, AppointmentFigures, Figures, Stats
 
 QUIET_COUNT = 3
 QUIET_DAYS = 7
+#: Fewer numbers than this over the counted days name no quiet half hours.
+QUIET_MIN_TICKETS = 30
 
 
 @dataclass
@@ -85,19 +98,24 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
     windows: dict[str, _Acc] = defaultdict(_Acc)
     staff: dict[str, _Acc] = defaultdict(_Acc)
     halves: dict[str, _Acc] = defaultdict(_Acc)
+    cats: dict[str, _Acc] = defaultdict(_Acc)
 
     issue_slot: dict[str, str] = {}
-    for number, issued_at in conn.execute("SELECT number, issued_at FROM tickets WHERE day = ?", (d,)):
+    for number, category, issued_at in conn.execute(
+        "SELECT number, category, issued_at FROM tickets WHERE day = ?", (d,)
+    ):
         slot = half_hour(issued_at)
         issue_slot[number] = slot
         hall.issued += 1
         halves[slot].issued += 1
+        cats[category].issued += 1
 
-    for number, window, staff_id, called_at, ended_at, wait_s, first, outcome in conn.execute(
-        "SELECT number, window, staff_id, called_at, ended_at, wait_s, first, outcome FROM calls WHERE day = ?",
+    for number, queue, window, staff_id, called_at, ended_at, wait_s, first, outcome in conn.execute(
+        "SELECT number, queue, window, staff_id, called_at, ended_at, wait_s, first, outcome FROM calls"
+        " WHERE day = ?",
         (d,),
     ):
-        slices = [windows[str(window)], halves[half_hour(called_at)]]
+        slices = [windows[str(window)], halves[half_hour(called_at)], cats[queue]]
         if staff_id:
             slices.append(staff[staff_id])
         if first:
@@ -107,6 +125,7 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
             if slot is not None:
                 halves[slot].waits.append(wait_s)
         windows[str(window)].waits.append(wait_s)
+        cats[queue].waits.append(wait_s)
         if staff_id:
             staff[staff_id].waits.append(wait_s)
         service = None
@@ -124,11 +143,14 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
             if service is not None:
                 acc.services.append(service)
 
-    for window, staff_id, level, rated_at in conn.execute(
-        "SELECT window, staff_id, level, at FROM ratings WHERE day = ?", (d,)
+    for window, staff_id, level, rated_at, queue in conn.execute(
+        "SELECT r.window, r.staff_id, r.level, r.at, c.queue FROM ratings r LEFT JOIN calls c ON c.id = r.call_id"
+        " WHERE r.day = ?", (d,)
     ):
         for acc in (hall, windows[str(window)], halves[half_hour(rated_at)]):
             acc.ratings[level] += 1
+        if queue:
+            cats[queue].ratings[level] += 1
         if staff_id:
             staff[staff_id].ratings[level] += 1
 
@@ -139,8 +161,41 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
         windows={k: windows[k].figures() for k in sorted(windows, key=int)},
         staff={k: staff[k].figures() for k in sorted(staff)},
         half_hours={k: halves[k].figures() for k in sorted(halves)},
+        categories={k: cats[k].figures() for k in sorted(cats)},
         quiet_half_hours=quiet_half_hours(conn, day, at),
+        appointments=appointment_figures(conn, day, at),
     )
+
+
+def appointment_figures(conn: sqlite3.Connection, day: date, at: datetime) -> AppointmentFigures | None:
+    """``day``'s bookings: how many, checked in (in time / late), no-shows (not checked in by the slot's end,
+    as of ``at``), and the wait of appointment tickets from the slot's start or the check-in, whichever is
+    later, to their first call. None when the hall had no booking that day."""
+    d = day.isoformat()
+    rows = conn.execute("SELECT slot_end, checked_in_at, arrival FROM appointments WHERE day = ?", (d,)).fetchall()
+    if not rows:
+        return None
+    f = AppointmentFigures(booked=len(rows))
+    for slot_end, checked_in_at, arrival in rows:
+        if checked_in_at is None:
+            if datetime.fromisoformat(slot_end) < at:
+                f.noshow += 1
+        elif arrival == "late":
+            f.late += 1
+        else:
+            f.checked_in += 1
+    waits = [
+        (datetime.fromisoformat(called) - max(datetime.fromisoformat(start), datetime.fromisoformat(issued)))
+        .total_seconds() / 60
+        for start, issued, called in conn.execute(
+            "SELECT slot_start, issued_at, first_called_at FROM tickets WHERE day = ? AND slot_start IS NOT NULL"
+            " AND first_called_at IS NOT NULL", (d,))
+    ]
+    if waits:
+        waits = [max(w, 0.0) for w in waits]
+        f.wait_mean_min = _round(sum(waits) / len(waits))
+        f.wait_p90_min = _round(percentile(waits, 90))
+    return f
 
 
 def opening_slots(hours: list[list[str]] | list[tuple[str, str]]) -> list[str]:
@@ -184,6 +239,8 @@ def quiet_half_hours(conn: sqlite3.Connection, day: date, at: datetime | None = 
         if at is not None and at.date() == day:
             over = at.hour * 60 + at.minute - 30
             slots = [s for s in slots if int(s[:2]) * 60 + int(s[3:]) <= over]
+    if sum(counts.values()) < QUIET_MIN_TICKETS:
+        return []
     if not hours:  # no opening hours: only the half hours in which anything happened
         slots = [s for s in slots if counts[s]]
     quiet = sorted(slots, key=lambda s: (counts[s], s))[:QUIET_COUNT]
@@ -199,3 +256,12 @@ def staff_names(conn: sqlite3.Connection, day: date) -> dict[str, str]:
 
 def window_names(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(k): v for k, v in json.loads(_meta(conn).get("windows", "{}")).items()}
+
+
+def arrivals(conn: sqlite3.Connection, day: date) -> dict[str, Counter]:
+    """Numbers taken on ``day`` per category and half hour: ``{category: Counter({"HH:MM": n})}``."""
+    out: dict[str, Counter] = defaultdict(Counter)
+    for category, issued_at in conn.execute("SELECT category, issued_at FROM tickets WHERE day = ?",
+                                            (day.isoformat(),)):
+        out[category][half_hour(issued_at)] += 1
+    return dict(out)

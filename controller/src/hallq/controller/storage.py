@@ -25,11 +25,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hallq.shared.paths import ensure_parent
 from hallq.shared.schemas import Call, Staff
 
 from . import core, schema
 from .config import HallFile
-from .db import connect
+from .db import DatabaseInUse, DbLock, connect
 
 #: Answers to earlier requests are kept this long (a client repeats a request within seconds or minutes).
 REPLY_RETENTION = timedelta(days=2)
@@ -53,6 +54,21 @@ class Storage:
     def __init__(self, path: str | os.PathLike[str], cfg: HallFile):
         self.path = Path(path)
         self.cfg = cfg
+        self.lock = DbLock(self.path)
+        try:
+            ensure_parent(self.path, "the hall's record")
+            self.lock.acquire()
+        except DatabaseInUse as exc:
+            raise StorageError(str(exc)) from None
+        except OSError as exc:
+            raise StorageError(f"{self.path}: cannot create the database: {exc.strerror or exc}") from None
+        try:
+            self._open(cfg)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, cfg: HallFile) -> None:
         try:
             self.conn = connect(self.path)
             schema.migrate(self.conn)
@@ -78,6 +94,7 @@ class Storage:
 
     def close(self) -> None:
         self.conn.close()
+        self.lock.release()
 
     def _tx(self, fn: Any) -> None:
         c = self.conn
@@ -139,6 +156,8 @@ class Storage:
                       f.due.isoformat(), f.staff_id, f.staff_name, f.case_id, f.item_code)
                      for f in by_type[core.FollowUpRec].values()],
                 )
+            if core.BookingRec in by_type:
+                c.executemany(_BOOKING_SQL, [_booking_row(b) for b in by_type[core.BookingRec].values()])
             if core.CachedReply in by_type:
                 c.executemany(
                     "INSERT OR IGNORE INTO replies (client, req, payload, at) VALUES (?, ?, ?, ?)",
@@ -225,15 +244,19 @@ class Storage:
             next_session_id=next_id("staff_sessions"),
             services=services,
             board=board,
+            bookings=[_booking(r) for r in c.execute(
+                f"SELECT {_BOOKING_COLS} FROM appointments WHERE day >= ?",
+                ((day - timedelta(days=core.appointments.KEEP_DAYS)).isoformat(),))],
         )
 
 
 # -- row mapping -------------------------------------------------------------------------------------------------
 _TICKET_COLS = (
     "day, number, category, seq, issued_at, priority, channel, person, appointment, client, est_wait_min, ahead,"
-    " status, queue, to_window, transferred_at, window, called_at, recalls, first_called_at, finished_at, rated"
+    " status, queue, to_window, transferred_at, window, called_at, recalls, first_called_at, finished_at, rated,"
+    " slot_start, slot_end"
 )
-_TICKET_SQL = f"INSERT OR REPLACE INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 22)})"
+_TICKET_SQL = f"INSERT OR REPLACE INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 24)})"
 
 
 def _ticket_row(t: core.TicketRec) -> tuple:
@@ -241,6 +264,7 @@ def _ticket_row(t: core.TicketRec) -> tuple:
         t.day.isoformat(), t.number, t.category, t.seq, _iso(t.issued_at), t.priority, t.channel, t.person,
         t.appointment, t.client, t.est_wait_min, t.ahead, t.status, t.queue, t.to_window, _iso(t.transferred_at),
         t.window, _iso(t.called_at), t.recalls, _iso(t.first_called_at), _iso(t.finished_at), int(t.rated),
+        _iso(t.slot_start), _iso(t.slot_end),
     )
 
 
@@ -250,6 +274,25 @@ def _ticket(r: tuple) -> core.TicketRec:
         priority=r[5], channel=r[6], person=r[7], appointment=r[8], client=r[9] or "", est_wait_min=r[10] or 0,
         ahead=r[11] or 0, status=r[12], queue=r[13], to_window=r[14], transferred_at=_dt(r[15]), window=r[16],
         called_at=_dt(r[17]), recalls=r[18], first_called_at=_dt(r[19]), finished_at=_dt(r[20]), rated=bool(r[21]),
+        slot_start=_dt(r[22]), slot_end=_dt(r[23]),
+    )
+
+
+_BOOKING_COLS = ("code, day, category, slot_start, slot_end, person, name, source, imported_at, checked_in_at, ticket,"
+                 " arrival")
+_BOOKING_SQL = f"INSERT OR REPLACE INTO appointments ({_BOOKING_COLS}) VALUES ({', '.join('?' * 12)})"
+
+
+def _booking_row(b: core.BookingRec) -> tuple:
+    return (b.code, b.day.isoformat(), b.category, _iso(b.slot_start), _iso(b.slot_end), b.person, b.name, b.source,
+            _iso(b.imported_at), _iso(b.checked_in_at), b.ticket, b.arrival)
+
+
+def _booking(r: tuple) -> core.BookingRec:
+    return core.BookingRec(
+        code=r[0], day=date.fromisoformat(r[1]), category=r[2], slot_start=datetime.fromisoformat(r[3]),
+        slot_end=datetime.fromisoformat(r[4]), person=r[5], name=r[6], source=r[7],
+        imported_at=datetime.fromisoformat(r[8]), checked_in_at=_dt(r[9]), ticket=r[10], arrival=r[11],
     )
 
 

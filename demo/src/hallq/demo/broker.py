@@ -7,13 +7,40 @@ and ``hallq broker`` runs it alone (to try a device on a laptop).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import threading
 
 import click
 
 log = logging.getLogger(__name__)
+# amqtt's state machine logs every transition at INFO: noise in the demo's logs and on `hallq broker`
+logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker cannot start (one line: where and why)."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`BrokerError` when ``host:port`` cannot be listened on (in use, not an address here),
+    before amqtt tries and logs its own chain of tracebacks."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise BrokerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's server does
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise BrokerError(f"port {port} on {host} is in use: another broker (Mosquitto?) or program listens "
+                                  f"there; choose another --port, or use that broker") from None
+            raise BrokerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _config(host: str, port: int) -> dict:
@@ -53,12 +80,16 @@ class EmbeddedBroker:
         return f"mqtt://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+        check_port(self.host, self.port)
         self._thread = threading.Thread(target=self._run, name="amqtt", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
             raise RuntimeError("the embedded broker did not start in time")
         if self._error is not None:
-            raise RuntimeError(f"the embedded broker failed to start: {self._error}") from self._error
+            cause: BaseException = self._error
+            while cause.__cause__ is not None:  # amqtt wraps the OSError of the listener in its own errors
+                cause = cause.__cause__
+            raise BrokerError(f"the embedded broker cannot start on {self.host}:{self.port}: {cause}") from None
         return self
 
     def _run(self) -> None:
@@ -104,7 +135,10 @@ class EmbeddedBroker:
 @click.option("--port", default=1883, show_default=True, type=click.IntRange(1, 65535))
 def command(host: str, port: int) -> None:
     """Run the embedded MQTT broker (amqtt) until interrupted."""
-    broker = EmbeddedBroker(host, port).start()
+    try:
+        broker = EmbeddedBroker(host, port).start()
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"hallq broker listening on {broker.url}", err=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,8 +4,20 @@ It starts the embedded broker (unless ``--broker`` names one), the real controll
 with the sample hall, the device roles that registered for the demo (entry point group ``hallq.demo``),
 and the simulated hall of :mod:`.hallsim`; all of them share one scaled clock (``HALLQ_CLOCK``), so a hall
 day passes in about two minutes (``--speed``). A live terminal view shows windows, queues and calls; at the
-end the day's report is printed (``hallq controller report``) and, with ``--report``, written as JSON.
-Ctrl-C stops everything cleanly. Each run starts a fresh day: the output folder's ``hall.db`` is replaced.
+end the day's report is printed (``hallq controller report``), kept in ``{out}/report.txt`` and, with
+``--report``, written as JSON; in a terminal the demo then waits for Enter, so a window that closes on exit
+does not take the report with it. Ctrl-C stops everything cleanly and prints the report of the day so far.
+Each run starts clean: the output folder (marked as the demo's own) is emptied, but for the hall's key.
+
+The sample hall's ratings go to a local stand-in for the province's 好差评 system (:mod:`.province`), so
+the report shows the upload outbox at work (sent, retried, rejected).
+
+Same seed, same day? The simulated citizens are the same (arrival times, categories, priorities, service
+times, no-shows, recalls, transfers, whether and how they would rate), and so are the real kiosk's extra
+tickets' dice. What real processes on a shared machine do is not: clerks' calls and the controller's
+answers take real milliseconds, so waits can differ by seconds between runs, a rating that depends on a
+wait near 20 minutes can fall either side, and the real kiosk taps every 15 real seconds, so how many
+numbers it takes depends on how long the run lasts. Counts of ratings and follow-ups may differ by a few.
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -37,13 +50,34 @@ from hallq.shared.schemas import ONLINE, to_builtins
 
 from .hall import shape_of
 from .hallsim import SimHall, Tally
-from .model import Rates, hhmm_to_s, simulate_visits
+from .model import Rates, bookings_csv, hhmm_to_s, simulate_visits
+from .province import Province
 from .view import HallPicture, render
 
 log = logging.getLogger(__name__)
 
 #: The sample hall shipped with the controller (``controller/examples/hall.toml``).
 SAMPLE_HALL = Path(__file__).resolve().parents[4] / "controller" / "examples" / "hall.toml"
+def _with_bookings(config_path: Path, cfg: hall_config.HallFile, out: Path, csv_text: str) -> Path:
+    """Write the day's bookings into ``out/bookings/`` and, unless the hall config names a booking source
+    already, a copy of the config that adds ``[appointments] folder`` (the path the controller runs)."""
+    if cfg.appointments.folder or cfg.appointments.url:
+        return config_path
+    folder = out / "bookings"
+    folder.mkdir(exist_ok=True)
+    (folder / "bookings.csv").write_text(csv_text, encoding="utf-8")
+    text = config_path.read_text(encoding="utf-8")
+    line = f'folder = "{folder}"  # added by the demo: the day\'s bookings\n'
+    header = re.search(r"^\[appointments\][ \t]*(#.*)?$", text, flags=re.M)
+    if header is not None:  # the hall's own [appointments] (rules, no source): the folder goes in it
+        text = text[: header.end()] + "\n" + line + text[header.end() + 1:]
+    else:
+        text = text.rstrip() + "\n\n[appointments]\n" + line
+    copy = out / "hall.toml"
+    copy.write_text(text, encoding="utf-8")
+    return copy
+
+
 #: Real seconds the controller gets to start before the simulated day begins.
 STARTUP_S = 3.0
 #: Simulated seconds between the clock's start and the first arrival.
@@ -161,8 +195,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
         raise click.ClickException(str(exc)) from None
     span_s = parse_span(span)
     out = out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "logs").mkdir(exist_ok=True)
+    fresh_output(out)
 
     tz = ZoneInfo(cfg.hall.timezone)
     today = datetime.now(tz).date()
@@ -182,6 +215,8 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     db = out / "hall.db"
     for suffix in ("", "-wal", "-shm"):  # a fresh day every run
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    # the day's bookings, dropped in a folder the controller reads ([appointments] folder)
+    config_path = _with_bookings(config_path, cfg, out, bookings_csv(visits, today.isoformat()))
 
     undo_log = _log_to(out / "logs" / "demo.log")
     stop = threading.Event()
@@ -192,6 +227,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     old_term = signal.signal(signal.SIGTERM, on_term)
     running = Running()
     tally: Tally | None = None
+    sim: SimHall | None = None
     picture: HallPicture | None = None
     interrupted = False
     started: list[DemoProcess] = []
@@ -237,12 +273,17 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
             if not watcher.wait_connected(10):
                 raise click.ClickException(f"cannot reach the broker {broker}")
 
+            upload: list[str] = []
+            if cfg.haocp is not None:
+                province = Province(seed).start()
+                stack.callback(province.stop)
+                upload = ["--haocp-url", province.url]
             if secure_hall is not None:  # the controller as its identity, on the hall.toml that lists every device
                 ctl_args = ("--config", str(secure_hall.hall_toml), "--device",
                             str(secure_hall.device_file("controller")))
             else:
                 ctl_args = ("--config", str(config_path.resolve()), "--broker", broker)
-            ctl = running.start("controller", _hallq("controller", *ctl_args, "--db", str(db)),
+            ctl = running.start("controller", _hallq("controller", *ctl_args, "--db", str(db), *upload),
                                 env, out / "logs" / "controller.log")
             deadline = time.monotonic() + 30
             while not live_online.wait(0.1):
@@ -291,16 +332,24 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
         signal.signal(signal.SIGTERM, old_term)
         undo_log()
 
-    if interrupted:
-        return
-    assert tally is not None and picture is not None
-    _print_report(db, today, tally, picture, env)
-    if report_path is not None:
+    if tally is None and sim is not None:
+        tally = sim.tally  # stopped: what the simulated hall did so far
+    if not db.exists():
+        return  # stopped before the controller wrote anything
+    text = _report(db, today, tally, [p.name for p in started], env, clock.now(), interrupted)
+    click.echo(text)
+    (out / "report.txt").write_text(text + "\n", encoding="utf-8")
+    if report_path is not None and tally is not None:
         _write_json(report_path, db, cfg.hall.id, today, speed, seed, load, span, tally,
                     [p.name for p in started], clock.now())
         click.echo(f"demo: report written to {report_path}", err=True)
-    click.echo(f"demo: the day's record, logs and device files are in {out} "
-               f"(`hallq controller report --db {db}` prints the report again)", err=True)
+    click.echo(f"demo: this report is kept in {out / 'report.txt'}; the day's record, logs and device files "
+               f"are in {out} (`hallq controller report --db {db}` prints it again)", err=True)
+    if not headless and sys.stdin.isatty() and sys.stdout.isatty():
+        try:
+            click.prompt("demo: press Enter to close", default="", show_default=False, prompt_suffix="", err=True)
+        except (click.Abort, EOFError, KeyboardInterrupt):
+            pass
 
 
 def _watch(runner: threading.Thread, sim: SimHall, picture: HallPicture, clock: hclock.Clock,
@@ -386,29 +435,64 @@ def day_figures(db: Path, day: date, now: datetime) -> dict | None:
         conn.close()
 
 
-def _print_report(db: Path, day: date, tally: Tally, picture: HallPicture, env: dict[str, str]) -> None:
+MARKER = ".hallq-demo"
+
+
+def fresh_output(out: Path) -> None:
+    """Start the run clean: the output folder emptied (logs, record, device files of earlier runs), but for the
+    hall's key. A folder the demo did not make (no marker in it) is left alone: the demo refuses it."""
+    import shutil
+
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise click.ClickException(f"{out} is not empty and not a demo output folder: choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("hallq demo output: emptied at the start of every run\n", encoding="utf-8")
+    for p in out.iterdir():
+        if p.name in (MARKER, "hall.key"):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    (out / "logs").mkdir()
+
+
+def _report(db: Path, day: date, tally: Tally | None, devices: list[str], env: dict[str, str], now: datetime,
+            interrupted: bool) -> str:
+    """The controller's report of the day, and how its figures split between the simulated citizens and the
+    real devices: one set of figures (the record's), explained where the simulation's own count differs."""
     # on the demo's clock, like the controller: follow-up deadlines and the like are the demo's day's
     r = subprocess.run(_hallq("controller", "report", "--db", str(db), "--date", day.isoformat()),
                        capture_output=True, text=True, timeout=60, env=os.environ | env)
+    lines = []
+    if interrupted:
+        lines.append(f"demo: stopped at {now:%H:%M} (hall time): the report of the day so far")
     if r.returncode == 0 and r.stdout.strip():
-        click.echo(r.stdout.rstrip())
+        lines.append(r.stdout.rstrip())
     else:
-        click.echo(f"demo: `hallq controller report` failed: {r.stderr.strip()[-500:]}", err=True)
-        if picture.stats is not None:
-            from rich.console import Console
-
-            Console().print(render(picture, picture.stats.at))
-    t = tally.as_dict()
-    sat = f"{t['satisfaction'] * 100:.2f}%" if t["satisfaction"] is not None else "-"
-    click.echo(
-        f"\nsimulated: {t['visits']} citizens, {t['taken']} numbers taken, refused {t['refused'] or 0}, "
-        f"{t['served']} served, {t['noshow']} no-shows, {t['transferred']} transfers, "
-        f"{t['rated']} ratings (satisfaction {sat}), wait mean/p90 {t['wait_mean_min']}/{t['wait_p90_min']} min"
-    )
-    if t["est_mae_min"] is not None:
-        cover = f"{t['est_range_coverage'] * 100:.0f}%" if t["est_range_coverage"] is not None else "-"
-        click.echo(f"estimates: mean absolute error {t['est_mae_min']} min; the ticket's range held the wait "
-                   f"for {cover} of the tickets")
+        lines.append(f"demo: `hallq controller report` failed: {r.stderr.strip()[-500:]}")
+    figures = day_figures(db, day, now)
+    if tally is not None and figures is not None:
+        h = {"issued": 0, "served": 0, "ratings": {}, **figures["hall"]}  # zeros are left out of the payload
+        t = tally.as_dict()
+        kiosks = [d for d in devices if d.startswith("kiosk")]
+        pads = [d for d in devices if d.startswith("pad")]
+        rated = sum(h.get("ratings", {}).values())
+        lines.append(
+            f"\n其中 of which: 取号 {h['issued']} = 模拟市民 {t['taken']} simulated citizens + "
+            f"{h['issued'] - t['taken']} 真实取号机 at the real kiosk ({', '.join(kiosks) or 'none'}); "
+            f"办结 {h['served']} = {t['served']} + {h['served'] - t['served']}; "
+            f"评价 {rated} = 模拟评价器 {t['rated']} virtual pads + {rated - t['rated']} 真实评价器 on the real pad "
+            f"({', '.join(pads) or 'none'}; {t['pad_presses']} presses asked).")
+        wait = f"{t['wait_mean_min']}/{t['wait_p90_min']}" if t["wait_mean_min"] is not None else "-"
+        lines.append(f"模拟市民 the simulated citizens alone: {t['visits']} in the model, {t['arrived']} came, "
+                     f"{t['noshow']} no-shows, {t['transferred']} transfers, 等候(平均/P90) {wait} min "
+                     f"(as they measured it), refused {t['refused'] or 0}.")
+        if t["est_mae_min"] is not None:
+            cover = f"{t['est_range_coverage'] * 100:.0f}%" if t["est_range_coverage"] is not None else "-"
+            lines.append(f"estimates: mean absolute error {t['est_mae_min']} min; the ticket's range held the wait "
+                         f"for {cover} of the tickets")
+    return "\n".join(lines)
 
 
 def _write_json(path: Path, db: Path, hall: str, day: date, speed: float, seed: int, load: float,

@@ -70,6 +70,12 @@ class CorePolicy:
                 raise RuntimeError(f"window {w} would not open: {raw!r}")
 
     def issue(self, visit: Visit, now: float) -> tuple[Hashable, float | None] | None:
+        if visit.appointment is not None and visit.slot is not None and visit.appointment not in self.state.bookings:
+            # the booking platform's file, read by the controller before the citizen comes
+            day = self.midnight.date()
+            b = core.Booking(code=visit.appointment, category=visit.category, day=day,
+                             start=self.at(visit.slot[0]).time(), end=self.at(visit.slot[1]).time())
+            core.handle(self.state, core.BookingsIn("bookings.csv", (b,)), self.at(now))
         person = None
         if visit.channel == "idcard":
             person = hashlib.sha256(f"bench-person-{visit.id}".encode()).hexdigest()

@@ -32,6 +32,7 @@ from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, Message, RequestError, RequestTimeout
 from hallq.shared.schemas import (
     Case,
+    DemoPress,
     PayloadError,
     QueueState,
     RateRequest,
@@ -83,7 +84,8 @@ class Tally:
     noshow: int = 0
     transferred: int = 0
     foreign_served: int = 0  # tickets the simulation did not issue, served by simulated clerks
-    rated: Counter = field(default_factory=Counter)  # accepted ratings by level
+    rated: Counter = field(default_factory=Counter)  # accepted ratings by level (virtual pads)
+    pad_presses: Counter = field(default_factory=Counter)  # presses asked of the demo's real pad, by level
     rate_refused: Counter = field(default_factory=Counter)
     timeouts: int = 0
     errors: Counter = field(default_factory=Counter)  # other refusals of window operations
@@ -108,6 +110,7 @@ class Tally:
             "foreign_served": self.foreign_served,
             "rated": rated,
             "ratings": dict(self.rated),
+            "pad_presses": sum(self.pad_presses.values()),
             "rate_refused": dict(self.rate_refused),
             "satisfaction": round(good / rated, 4) if rated else None,
             "wait_mean_min": round(sum(waits) / len(waits) / MIN, 2) if waits else None,
@@ -162,7 +165,6 @@ class SimHall:
         self._waiting: dict[str, int] = {}
         self._queue_version = 0  # counts queue messages, so an idle clerk waits for news
         self._taking = 0  # take requests sent and not yet recorded
-        self._rng = random.Random(seed + 7919)
         self._clients: list[HallClient] = []
         ids = self._device_ids()
         self.kiosk_ids: list[str] = ids["kiosk"]
@@ -442,12 +444,23 @@ class SimHall:
                 with self._lock:
                     t.transferred = False
             return
-        if v is None:
-            service = self._rng.lognormvariate(0, 0.5) * 5 * MIN
+        # a citizen the model did not draw (the real kiosk's): dice of its own, from the seed and its number,
+        # so the same seed gives it the same service and rating whatever order the day's events came in
+        own = random.Random(f"{self.seed}:{number}") if v is None else None
+        if own is not None:
+            service = own.lognormvariate(0, 0.5) * 5 * MIN
         else:
             service = v.transfer.service_s if (second and v.transfer) else v.service_s
         if not self.pause_until(at + service):
             return
+        rates = v.rates if v is not None else own.random() < 0.85  # type: ignore[union-attr]
+        u = v.rating_u if v is not None else own.random()  # type: ignore[union-attr]
+        level = rating_level(u, (t.first_call_s or now) - t.issued_s) if rates else None
+        real_pad = f"press:{window}" in self.replaces  # a real pad that takes the citizens' presses
+        if level is not None and real_pad:
+            # the citizen will press the real pad: it is told before `done`, on this same connection, so it
+            # knows the choice when the window state that makes it invite arrives
+            client.publish(client.topics.demo_press(window), DemoPress(ticket=number, level=level))  # type: ignore[arg-type]
         case = self._case(window, number, v)
         if self._op(client, window, "done", case=case) is None:
             return
@@ -457,11 +470,10 @@ class SimHall:
                 self.tally.foreign_served += 1
             else:
                 self.tally.served += 1
-        rates = v.rates if v is not None else self._rng.random() < 0.85
-        if pad is not None and rates:
-            u = v.rating_u if v is not None else self._rng.random()
-            wait = (t.first_call_s or now) - t.issued_s
-            self._rate(pad, window, number, rating_level(u, wait))
+            if level is not None and real_pad:
+                self.tally.pad_presses[level] += 1
+        if pad is not None and level is not None:
+            self._rate(pad, window, number, level)
 
     def _case(self, window: int, number: str, v: Visit | None) -> Case:
         day = self.midnight.strftime("%Y%m%d")

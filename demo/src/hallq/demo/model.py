@@ -15,7 +15,8 @@ What the model says, and where the numbers come from:
 - **Categories** get a share of the visits and a log-normal service time (median and shape per category):
   most services are short, a few take much longer.
 - **Priority citizens** (elderly, disabled, pregnant, military) and **appointments** come in realistic
-  shares; appointment holders check in on time.
+  shares; appointment holders booked a half-hour slot and arrive from 10 minutes before it to 20 minutes
+  into it (:func:`slot_of`; :func:`bookings_csv` is the day's booking file).
 - **No-shows**: a share do not come when called; a few more come only after a recall.
 - **Transfers**: a share of visits turn out to belong to another category and are transferred there,
   after part of their service at the first window.
@@ -125,10 +126,35 @@ class Visit:
     item: Item
     case_kind: str  # instant, promised or refused
     appointment: str | None = None  # the booking code, for appointments
+    slot: tuple[float, float] | None = None  # the booked slot (start, end, seconds since midnight)
 
     @property
     def is_priority(self) -> bool:
         return self.priority is not None
+
+
+#: A booked slot's length.
+SLOT_S = 30 * MIN
+
+
+def slot_of(arrival_s: float, hours: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+    """The half-hour slot a citizen who arrives at ``arrival_s`` booked: the one starting at or before
+    ``arrival_s + 10 min`` (so they come from 10 minutes early to 20 minutes into it), within the opening
+    interval of the arrival."""
+    start = (arrival_s + 10 * MIN) // SLOT_S * SLOT_S
+    for a, b in hours:
+        if a <= arrival_s < b and start + SLOT_S > b:
+            start = max(a, arrival_s // SLOT_S * SLOT_S)
+    return start, start + SLOT_S
+
+
+def bookings_csv(visits: list[Visit], day: str) -> str:
+    """The bookings of the day's appointment holders, as a file a booking platform drops for the hall."""
+    rows = ["code,category,date,start,end,person,name"]
+    for v in visits:
+        if v.appointment is not None and v.slot is not None:
+            rows.append(f"{v.appointment},{v.category},{day},{s_to_hhmm(v.slot[0])},{s_to_hhmm(v.slot[1])},,")
+    return "\n".join(rows) + "\n"
 
 
 # -- the arrival profile -----------------------------------------------------------------------------------
@@ -291,6 +317,7 @@ def simulate_visits(shape: HallShape, rates: Rates | None = None, seed: int = 1,
                 item=item,
                 case_kind=kind,
                 appointment=f"YY{seed % 100:02d}{i + 1:06d}" if priority == "appointment" else None,
+                slot=slot_of(t, shape.hours) if priority == "appointment" else None,
             )
         )
     if span is not None:  # the same day, seen through a window of time

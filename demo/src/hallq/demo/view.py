@@ -25,13 +25,15 @@ from hallq.shared.schemas import (
     decode,
 )
 from hallq.shared.topics import HallTopics, TopicError
+from hallq.shared.wording import wait_phrase
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 STATUS_STYLE = {"idle": "green", "serving": "bold yellow", "paused": "magenta", "closed": "dim"}
-STATUS_ZH = {"idle": "空闲", "serving": "办理中", "paused": "暂停", "closed": "未开"}
+#: The words of the hall screen and the report (one term each: 正在办理, 暂停服务, 未开放, 等候, 转号).
+STATUS_ZH = {"idle": "空闲", "serving": "正在办理", "paused": "暂停服务", "closed": "未开放"}
 
 
 @dataclass
@@ -110,11 +112,11 @@ def render(p: HallPicture, now: datetime, footer: str = "") -> RenderableType:
     qt = Table(title="排队 Queues", expand=True, title_justify="left")
     qt.add_column("业务")
     qt.add_column("等候", justify="right")
-    qt.add_column("预计等待", justify="right")
+    qt.add_column("预计等候", justify="right")
     if queue:
         for code, q in queue.categories.items():
-            qt.add_row(f"{code} {names.get(code, '')}", str(q.waiting),
-                       f"{q.est_wait_min} 分" if q.waiting else "-",
+            est = wait_phrase(q.waiting, q.est_wait_min, tuple(q.est_wait_range) if q.est_wait_range else None)[0]
+            qt.add_row(f"{code} {names.get(code, '')}", str(q.waiting), est,
                        style="bold" if q.waiting >= 10 else "")
 
     ct = Table(title="最近叫号 Latest calls", expand=True, title_justify="left")
@@ -137,8 +139,8 @@ def render(p: HallPicture, now: datetime, footer: str = "") -> RenderableType:
         levels = "  ".join(f"{LEVEL_NAMES_ZH[lv]} {h.ratings.get(lv, 0)}" for lv in LEVELS)  # type: ignore[call-overload]
         wait = f"{h.wait_mean_min:.1f}/{h.wait_p90_min:.1f} 分" if h.wait_mean_min is not None and h.wait_p90_min is not None else "-"
         parts.append(Panel(
-            f"取号 {h.issued}  叫号 {h.called}  办结 {h.served}  过号 {h.noshow}  转办 {h.transferred}  "
-            f"等待(均/P90) {wait}\n满意度 {sat}   {levels}",
+            f"取号 {h.issued}  叫号 {h.called}  办结 {h.served}  过号 {h.noshow}  转号 {h.transferred}  "
+            f"等候(平均/P90) {wait}\n满意率 {sat}   {levels}",
             title=f"今日统计 ({stats.at.strftime('%H:%M')})", title_align="left"))
     if footer:
         parts.append(Text(footer, style="dim"))

@@ -48,6 +48,10 @@ ErrorKind = Literal[
     "invalid_card",
     "unknown_category",
     "not_allowed",
+    "unknown_appointment",
+    "not_today",
+    "already_checked_in",
+    "too_late",
     "refused",
 ]
 CODE_TO_ERROR: dict[str, ErrorKind] = {
@@ -56,6 +60,10 @@ CODE_TO_ERROR: dict[str, ErrorKind] = {
     "duplicate": "duplicate",
     "unknown_category": "unknown_category",
     "not_allowed": "not_allowed",
+    "unknown_appointment": "unknown_appointment",
+    "not_today": "not_today",
+    "already_checked_in": "already_checked_in",
+    "too_late": "too_late",
 }
 APPOINTMENT_MIN, APPOINTMENT_MAX = 4, 16
 

@@ -329,6 +329,12 @@ class KioskUI:
         if tk.priority:
             self.text(t(f"prio_{tk.priority}", lang), u(40), (cx, y), AMBER, True, "midtop")
             y += u(64)
+        ap = tk.appointment
+        if ap is not None:  # a check-in: its slot, or that it came too late for it
+            key = {"early": "slot_early", "late": "slot_late"}.get(ap.arrival, "slot_line")
+            line = t(key, lang).format(start=f"{ap.slot_start:%H:%M}", end=f"{ap.slot_end:%H:%M}")
+            self.text(line, u(40), (cx, y), WARN if ap.arrival == "late" else AMBER, True, "midtop", self.w - u(80))
+            y += u(64)
         if sh.masked_id:
             self.text(t("card_read", lang) + " " + sh.masked_id, u(36), (cx, y), MUTED, False, "midtop")
             y += u(60)

@@ -48,6 +48,12 @@ def apply(src: Path, to: Path = DEFAULT_TO, conf: Path = DEFAULT_CONF, *, pid: i
     if missing:
         raise ProvisionError(f"{src}: not a keyring or a controller bundle (broker/ lacks {', '.join(missing)})")
     to = Path(to).resolve()
+    conf = Path(conf)
+    new_hall = _hall_of(bdir / "mosquitto.conf")
+    old_hall = _hall_of(conf) if conf.exists() else None
+    if old_hall is not None and new_hall is not None and old_hall != new_hall:
+        raise ProvisionError(f"{conf} serves hall {old_hall!r}, but {src} is the keyring of hall {new_hall!r}: "
+                             "nothing installed (remove the old hall's files first if this controller changes hall)")
     gid = _group() if os.geteuid() == 0 else None
     to.mkdir(mode=0o750, parents=True, exist_ok=True)
     os.chmod(to, 0o750)
@@ -64,7 +70,6 @@ def apply(src: Path, to: Path = DEFAULT_TO, conf: Path = DEFAULT_CONF, *, pid: i
             os.chown(dest, -1, gid)
         changed.append(name)
     text = PATH_KEYS.sub(lambda m: f"{m[1]} {to / Path(m[2].strip()).name}", (bdir / "mosquitto.conf").read_text())
-    conf = Path(conf)
     conf_changed = not conf.exists() or conf.read_text() != text
     if conf_changed:
         conf.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +79,12 @@ def apply(src: Path, to: Path = DEFAULT_TO, conf: Path = DEFAULT_CONF, *, pid: i
         return Applied(to, conf, [], "nothing to do")
     how = _tell(conf_changed, pid, pid_file, systemd)
     return Applied(to, conf, changed, how)
+
+
+def _hall_of(conf: Path) -> str | None:
+    """The hall a generated mosquitto.conf serves (its first line says so)."""
+    m = re.search(r"broker of hall ([a-z0-9_-]+),", conf.read_text(errors="replace")[:300])
+    return m[1] if m else None
 
 
 def _tell(restart: bool, pid: int | None, pid_file: Path | None, systemd: bool) -> str:

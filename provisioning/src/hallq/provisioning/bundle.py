@@ -5,6 +5,7 @@ device.toml        the identity (hallq.shared.identity reads it): device, role, 
                    password, ca (and kiosk_key on kiosks); mode 0600
 ca.crt             the hall's CA, to trust the broker
 kiosk.key          kiosks and the SMS gateway only: the hall's kiosk key (person keys)
+follow.key         the controller and the dashboard only: the key of the follow pages' tokens
 kiosk.toml | display.toml | pad.toml      the role's config, made from hall.toml (windows, display modes);
                    the device's own hardware (printer, readers, LED board, buttons) is set there after
 hall.toml, broker/ the controller only: the hall's config and Mosquitto's files
@@ -70,6 +71,8 @@ def bundle_files(kr: Keyring, device: str, extras: Extras = Extras()) -> dict[st
     if d.role in KEY_ROLES:
         lines.append('kiosk_key = "kiosk.key"')
         files["kiosk.key"] = (kr.kiosk_key_file.read_bytes(), SECRET)
+    if d.role in ("controller", "dashboard"):  # [follow] key_file = "/etc/hallq/follow.key"
+        files["follow.key"] = (kr.follow_key_file.read_bytes(), SECRET)
     files["device.toml"] = (("\n".join(lines) + "\n").encode(), SECRET)
     files["ca.crt"] = (kr.ca_file.read_bytes(), PUBLIC)
     role_cfg = role_config(d, inv, url)

@@ -5,7 +5,8 @@ KEYRING/
   keyring.toml        the record: the hall, and per device its role, window, when provisioned/rotated/revoked
   hall.toml           the hall.toml of the last `init` (bundles make the role configs from it)
   ca.crt  ca.key      the hall's CA (the key never leaves the keyring)
-  kiosk.key           the hall's kiosk key (person keys); only kiosk bundles carry it
+  kiosk.key           the hall's kiosk key (person keys); only kiosk (and SMS gateway) bundles carry it
+  follow.key          the key of the follow pages' tokens; only the controller and dashboard bundles carry it
   credentials/ID      each device's broker password
   broker/             what Mosquitto needs: mosquitto.conf, passwd, acl, ca.crt, server.crt, server.key
 ```
@@ -106,6 +107,11 @@ class Keyring:
         return self.path / "kiosk.key"
 
     @property
+    def follow_key_file(self) -> Path:
+        """The key of the follow pages' tokens ([follow] key_file): the controller and the dashboard."""
+        return self.path / "follow.key"
+
+    @property
     def ca_file(self) -> Path:
         return self.path / "ca.crt"
 
@@ -195,6 +201,8 @@ class Keyring:
                 raise ProvisionError(f"{self.ca_file} is the CA of hall {pki.ca_hall(ca_cert)!r}, not {inv.hall!r}")
         if not self.kiosk_key_file.exists():
             atomic_write(self.kiosk_key_file, secrets.token_hex(32) + "\n", SECRET)
+        if not self.follow_key_file.exists():
+            atomic_write(self.follow_key_file, secrets.token_hex(32) + "\n", SECRET)
 
         # the broker's certificate: made again only when the names devices use for it change
         names = server_names(inv)

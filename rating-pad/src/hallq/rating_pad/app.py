@@ -27,7 +27,15 @@ from hallq.shared.clock import Clock, from_env
 from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient, LinkDown, Message, RequestError, RequestTimeout
 from hallq.shared.paths import ensure_parent
-from hallq.shared.schemas import DeviceHealth, PayloadError, RateRequest, WindowState, decode, to_builtins
+from hallq.shared.schemas import (
+    DemoPress,
+    DeviceHealth,
+    PayloadError,
+    RateRequest,
+    WindowState,
+    decode,
+    to_builtins,
+)
 
 from . import padcore, padjournal
 from .config import PadConfig
@@ -44,7 +52,7 @@ def monotonic_ms() -> int:
 
 class PadApp:
     def __init__(self, cfg: PadConfig, *, broker: BrokerURL | str | None = None, clock: Clock | None = None,
-                 pin_factory: Any = None):
+                 pin_factory: Any = None, demo_presses: bool = False):
         self.cfg = cfg
         self.clock = clock or from_env(cfg.pad.timezone)
         self.events: queue.Queue[list[Any]] = queue.Queue()
@@ -56,6 +64,15 @@ class PadApp:
         self.client = HallClient(broker or cfg.pad.broker, cfg.pad.hall, cfg.client_id)
         self.topics = self.client.topics
         self.client.subscribe(self.topics.window_state(cfg.pad.window), self._on_window_state)
+        #: ``hallq demo`` only: the simulated citizens' choices by ticket, pressed on the mock pins when asked
+        self._presses: dict[str, str] = {}
+        if demo_presses:
+            from gpiozero.pins.mock import MockFactory
+
+            if not isinstance(self.gpio.factory, MockFactory):
+                raise ValueError('--demo-presses drives mock pins: it needs [gpio] pin_factory = "mock"')
+            self.client.subscribe(self.topics.demo_press(cfg.pad.window), self._on_demo_press)
+        self.demo_presses = demo_presses
         self.client.on_connected = self._publish_health
         self.screen: Any = None
         self.accepted = 0  # ratings the controller accepted since start
@@ -72,6 +89,26 @@ class PadApp:
             self.client.bad_payload(msg.topic, exc)
             return
         self.events.put(["sync" if msg.retain else "state", to_builtins(ws)])
+
+    def _on_demo_press(self, msg: Message) -> None:
+        try:
+            p = decode(msg.payload, DemoPress)
+        except PayloadError as exc:
+            log.warning("ignored a demo press that does not fit the contract: %s", exc)
+            return
+        with self._journal_lock:
+            self._presses[p.ticket] = p.level
+            while len(self._presses) > 50:
+                del self._presses[next(iter(self._presses))]
+
+    def _press_mock(self, level: str) -> None:
+        """Press and release the button of ``level`` on the mock pins, as a finger would (demo only)."""
+        pin = self.gpio.factory.pin(self.cfg.gpio.buttons[padcore.LEVELS.index(level)])
+        down, up = (pin.drive_low, pin.drive_high) if self.cfg.gpio.pull_up else (pin.drive_high, pin.drive_low)
+        time.sleep(0.3)  # the citizen reads the invitation
+        down()
+        time.sleep(0.15)  # held past the debounce time
+        up()
 
     def _on_edge(self, index: int, down: bool) -> None:
         self.events.put(["down" if down else "up", index])
@@ -100,6 +137,11 @@ class PadApp:
             log.info("pad shows: %s", " / ".join(padcore.screen_text(effect)))
             if self.screen is not None:
                 self.screen.apply(effect)
+            if effect[1] == "invite" and self.demo_presses:
+                with self._journal_lock:
+                    level = self._presses.pop(effect[2]["ticket"], None)
+                if level is not None:
+                    threading.Thread(target=self._press_mock, args=(level,), name="demo-press", daemon=True).start()
         elif kind == "error":
             log.warning("pad ignored an event: %s", effect[1])
 

@@ -18,7 +18,11 @@ from .hardware import NoGpio
               help="The pad's TOML config (see rating-pad/examples/pad.toml).")
 @click.option("--device", "device_path", type=click.Path(dir_okay=False), help=DEVICE_HELP)
 @click.option("--broker", help="Broker URL (mqtt://host:port); overrides [pad] broker.")
-def command(config_path: str | None, device_path: str | None, broker: str | None) -> None:
+@click.option("--demo-presses", is_flag=True,
+              help='Demo only: press the mock buttons (pin_factory = "mock") as `hallq demo`\'s simulated citizens '
+                   "choose (hallq/{hall}/demo/pad/{window}/press).")
+def command(config_path: str | None, device_path: str | None, broker: str | None,
+            demo_presses: bool) -> None:
     """The five-level rating pad at a window: five buttons, five LEDs, an optional small screen."""
     import msgspec
 
@@ -32,8 +36,8 @@ def command(config_path: str | None, device_path: str | None, broker: str | None
         if ident is not None:  # who the pad is comes from its identity, not from pad.toml
             cfg = msgspec.structs.replace(cfg, pad=msgspec.structs.replace(cfg.pad, client_id=ident.device,
                                                                            hall=ident.hall))
-        app = PadApp(cfg, broker=broker or (ident and ident.broker))
-    except (ConfigError, NoGpio) as exc:
+        app = PadApp(cfg, broker=broker or (ident and ident.broker), demo_presses=demo_presses)
+    except (ConfigError, NoGpio, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # the journal cannot be opened or created
         raise click.ClickException(f"cannot open the ratings journal: {exc}") from None

@@ -1,7 +1,8 @@
 """The rating pad in ``make demo``: a Pi pad at window 1 on gpiozero's MockFactory (set explicitly in its
 generated config), with a window of five clickable buttons when the demo has a screen; headless, it draws
 on SDL's dummy driver and saves a picture of each new screen in ``{out}/pad/screens``. The simulated
-citizens at window 1 then leave the rating to it."""
+citizens at window 1 rate on it: the demo tells it which button each will press (``--demo-presses``) and it
+drives that mock pin when it invites the rating, so the buttons, journal, upload and thank-you all run."""
 
 from __future__ import annotations
 
@@ -39,4 +40,9 @@ def participants(ctx: DemoContext) -> list[DemoProcess]:
     path = folder / f"pad-{window}.toml"
     path.write_text(config_text(ctx, window), encoding="utf-8")
     argv = [sys.executable, "-m", "hallq.shared.cli", "pad", "--config", str(path), *ctx.device_args(f"pad-{window}")]
-    return [DemoProcess(name=f"pad-{window}", argv=argv, replaces=(f"pad:{window}",))]
+    if ctx.identities is not None:
+        # the secure broker's ACL has no demo topics: the simulated citizens cannot tell it what to press
+        return [DemoProcess(name=f"pad-{window}", argv=argv, replaces=(f"pad:{window}",))]
+    # the simulated citizen served at this window presses its button through the mock GPIO ("press:N")
+    return [DemoProcess(name=f"pad-{window}", argv=[*argv, "--demo-presses"],
+                        replaces=(f"pad:{window}", f"press:{window}"))]

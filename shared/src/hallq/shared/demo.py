@@ -4,7 +4,8 @@ Each role that can take part registers a function in the entry point group ``hal
 (``kiosk = "hallq.kiosk.demo:participants"``). The demo calls it with a :class:`DemoContext` and starts
 each returned :class:`DemoProcess` with ``ctx.env`` (which carries the demo's shared scaled clock), and
 stops it with SIGTERM at the end. ``replaces`` tells the simulated hall what it must no longer do itself,
-e.g. ``("pad:1",)``: a real pad rates at window 1, so the simulated citizens there do not.
+e.g. ``("pad:1",)``: a real pad rates at window 1, so the simulated citizens there do not; with ``"press:1"``
+the simulated citizens there tell that pad which button they press (``hallq pad --demo-presses``).
 """
 
 from __future__ import annotations

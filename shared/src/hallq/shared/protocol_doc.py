@@ -23,6 +23,8 @@ from .schemas import (
     Case,
     CategoryInfo,
     CategoryQueue,
+    ControllerInstance,
+    DemoPress,
     DeviceHealth,
     DeviceRegistry,
     DeviceState,
@@ -135,6 +137,13 @@ def _entries() -> list[Entry]:
         Entry(T.controller_status, "controller", "yes", (), ("online",),
               "Plain text: `online`, `stopped` on a clean stop, `offline` as Last Will."),
         Entry(
+            T.controller_instance, "controller", "yes", (ControllerInstance,),
+            (ControllerInstance(instance="3f2a9c1e", host="hall-ctl", pid=812, db="/var/lib/hallq/hall.db", since=T0,
+                                beat=41),),
+            "Republished every 2 s while the controller runs (`beat` counts up), emptied on a clean stop. A "
+            "controller that starts for the same hall and sees another one beat refuses to start, naming it.",
+        ),
+        Entry(
             T.config, "controller", "yes", (HallConfig, CategoryInfo, WindowInfo),
             (
                 HallConfig(
@@ -179,6 +188,13 @@ def _entries() -> list[Entry]:
                 staff=Staff(id="s07", name="李娜"), case_id="3203122026112300017", item_code="000101001000")]),),
             "The open follow-ups of bad reviews (不满意, 非常不满意), oldest first; `due` is `followup_days` "
             "working days after the rating. Published again whenever one is opened or closed.",
+        ),
+        Entry(
+            T.demo_press(1), "`hallq demo`'s simulated hall", "no", (DemoPress,),
+            (DemoPress(ticket="A019", level="satisfied"),),
+            "Demo only, never in a real hall: the simulated citizen's choice, sent before the clerk's `done`; "
+            "the demo's real pad (`hallq pad --demo-presses`, mock GPIO only) presses that button when it invites "
+            "the rating of `ticket`, so its GPIO, journal, upload and thank-you paths all run.",
         ),
         Entry(
             T.devices, "controller", "yes", (DeviceRegistry, DeviceState, DeviceHealth, PrinterHealth, ReaderHealth),

@@ -67,7 +67,13 @@ ErrorCode = Literal[
     "paused",
     "not_ratable",
     "already_rated",
+    # appointments (预约签到)
+    "unknown_appointment",  # no such booking code, or no booking for this ID card
+    "not_today",  # the booking is for another day
+    "already_checked_in",  # the booking was checked in before (its ticket is in the message)
+    "too_late",  # past the slot and the hall's grace, where the hall refuses late check-ins
 ]
+Arrival = Literal["early", "on_time", "late"]
 
 #: The five levels, best first (非常满意 … 非常不满意).
 LEVELS: tuple[str, ...] = ("very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied")
@@ -163,6 +169,14 @@ class RateRequest(Schema, kw_only=True):
     at: datetime | None = None  # when it was pressed, for ratings kept while offline
 
 
+class DemoPress(Schema, kw_only=True):
+    """``demo/pad/{n}/press`` (``hallq demo`` only): the simulated citizen served ``ticket`` will press
+    ``level`` on the real pad at window ``n`` when it invites the rating (the pad drives its mock GPIO pin)."""
+
+    ticket: TicketNumber
+    level: Level
+
+
 class CancelRequest(Schema, kw_only=True):
     """``cancel``: the holder of a waiting ticket gives it up (取消排号), e.g. by texting ``取消``.
 
@@ -179,6 +193,18 @@ REQUEST_TYPES: dict[str, type[Schema]] = {
 
 
 # -- replies ---------------------------------------------------------------------------------------
+class AppointmentCheckin(Schema, kw_only=True):
+    """A booking checked in with this ticket: its slot, and how the citizen came.
+
+    ``early``: the ticket is called from the slot's start; ``on_time``: called promptly; ``late``: past the
+    slot and the hall's grace, so the ticket is a normal one (tell the citizen so)."""
+
+    code: Annotated[str, Meta(pattern=r"^[A-Za-z0-9-]{4,32}$")]
+    slot_start: datetime
+    slot_end: datetime
+    arrival: Arrival
+
+
 class Ticket(Schema, kw_only=True):
     """A ticket as the kiosk gets it."""
 
@@ -189,6 +215,7 @@ class Ticket(Schema, kw_only=True):
     ahead: Count
     est_wait_min: Minutes
     est_wait_range: MinutesRange | None = None  # shown as "约 15–25 分钟"; low <= est_wait_min <= high
+    appointment: AppointmentCheckin | None = None  # a check-in (预约签到)
     follow: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{16}$")] | None = None  # the follow page's token
 
     def __post_init__(self) -> None:
@@ -295,6 +322,7 @@ class CategoryQueue(Schema, kw_only=True):
     #: The numbers waiting in this queue, in the order they will be called as things stand (a ticket's
     #: index is how many are ahead of it); tickets transferred to one window are not in any queue's order.
     order: list[TicketNumber] = []
+    oldest_at: datetime | None = None  # when the longest-waiting ticket of this queue was issued (or transferred)
 
     def __post_init__(self) -> None:
         _check_range(self.est_wait_min, self.est_wait_range)
@@ -367,8 +395,22 @@ class Figures(Schema, kw_only=True):
     satisfaction: float | None = None  # (very satisfied + satisfied) / rated
 
 
+class AppointmentFigures(Schema, kw_only=True):
+    """The day's appointments: booked, checked in (in time / late), no-shows, and the wait after the slot.
+
+    ``noshow``: not checked in by the slot's end; ``wait_*``: minutes from the slot's start or the check-in,
+    whichever is later, to the first call, of the appointment tickets called so far."""
+
+    booked: Count = 0
+    checked_in: Count = 0
+    late: Count = 0
+    noshow: Count = 0
+    wait_mean_min: float | None = None
+    wait_p90_min: float | None = None
+
+
 class Stats(Schema, kw_only=True):
-    """``stats``: today's figures, per window, per clerk and per half hour (keys ``HH:MM``)."""
+    """``stats``: today's figures, per window, per clerk, per half hour (keys ``HH:MM``) and per category."""
 
     date: DateStr
     at: datetime
@@ -376,7 +418,9 @@ class Stats(Schema, kw_only=True):
     windows: dict[str, Figures] = {}
     staff: dict[str, Figures] = {}
     half_hours: dict[str, Figures] = {}
+    categories: dict[str, Figures] = {}  # by the category's code
     quiet_half_hours: list[HHMM] = []
+    appointments: AppointmentFigures | None = None  # when the hall had bookings that day
 
 
 class FollowUp(Schema, kw_only=True):
@@ -423,6 +467,19 @@ class ModemHealth(Schema, kw_only=True):
     outbox: Count = 0  # messages waiting to be sent
     failed_today: Count = 0  # messages given up today
     detail: str | None = None
+
+
+class ControllerInstance(Schema, kw_only=True):
+    """``controller/instance``: the controller process that serves the hall, republished every few seconds
+    while it runs (``beat`` counts up) and cleared on a clean stop. A controller starting for the same hall
+    sees it beat and refuses to start, naming this one."""
+
+    instance: Annotated[str, Meta(max_length=64)]
+    host: ShortText
+    pid: Annotated[int, Meta(ge=1)]
+    db: Annotated[str, Meta(max_length=1000)]
+    since: datetime
+    beat: Count = 0
 
 
 class DeviceHealth(Schema, kw_only=True):

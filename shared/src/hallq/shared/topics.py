@@ -95,6 +95,11 @@ class HallTopics:
         return f"{self.root}/controller/status"
 
     @property
+    def controller_instance(self) -> str:
+        """Which controller process serves the hall (so a second one can name it and refuse to start)."""
+        return f"{self.root}/controller/instance"
+
+    @property
     def config(self) -> str:
         return f"{self.root}/config"
 
@@ -161,6 +166,10 @@ class HallTopics:
     @property
     def all_device_health(self) -> str:
         return f"{self.root}/device/+/health"
+
+    def demo_press(self, window: int) -> str:
+        """Demo only: which button the simulated citizen at ``window`` presses on the real (mock-GPIO) pad."""
+        return f"{self.root}/demo/pad/{window}/press"
 
     @property
     def everything(self) -> str:

@@ -12,6 +12,7 @@ Where each rule lives
 - :mod:`.estimate`: the waiting-time model (:func:`wait_estimate`: minutes and the range shown on the ticket)
   and the learnt service times.
 - :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`).
+- :mod:`.appointments`: bookings kept and the check-in rules (预约签到).
 - :mod:`.workdays`: working days (China's public holidays from ``chinesecalendar``, the hall's overrides).
 
 Imports go one way: ``workdays`` <- ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``;
@@ -33,6 +34,8 @@ API
       the client's role and window come from the config's ``[[devices]]``;
     - :class:`Malformed` ``(client, req, message)``: a payload that did not decode but whose ``req`` could
       be read (answered ``bad_request``, or with the first answer if that ``req`` was answered before);
+    - :class:`BookingsIn` ``(source, bookings)``: bookings read from a file or the URL (see
+      :mod:`.appointments`);
     - :class:`Tick` ``()``: time passes; at local midnight yesterday's waiting tickets end as ``expired``,
       numbering restarts, clerks are signed out. Every other event also rolls the day over first.
 
@@ -46,17 +49,21 @@ API
     state as it is at commit, and decides nothing).
 """
 
+from . import appointments
 from .dispatch import Waiting, ahead_of, eligible, next_for, pick_next, rank
 from .estimate import SERVICE_PRIOR_MIN, Estimate, estimate_wait, wait_estimate
-from .machine import Effects, Event, Malformed, Refused, Request, Tick, handle, is_open, restore
+from .machine import BookingsIn, Effects, Event, Malformed, Request, Tick, handle, is_open, restore
 from .state import (
     BOARD_SIZE,
     MAX_NUMBER,
+    Booking,
+    BookingRec,
     CachedReply,
     CallRec,
     FollowUpRec,
     HallState,
     Rating,
+    Refused,
     Sequence,
     StaffSession,
     TicketRec,
@@ -70,6 +77,9 @@ __all__ = [
     "BOARD_SIZE",
     "MAX_NUMBER",
     "SERVICE_PRIOR_MIN",
+    "Booking",
+    "BookingRec",
+    "BookingsIn",
     "CachedReply",
     "CallRec",
     "Effects",
@@ -89,6 +99,7 @@ __all__ = [
     "Waiting",
     "WindowRec",
     "ahead_of",
+    "appointments",
     "board",
     "eligible",
     "estimate_wait",

@@ -8,18 +8,19 @@ attributes :class:`Waiting` lists). The rules, in this order:
 2. **Precedence tickets** come next: priority tickets (elderly, disabled, pregnant, military: 老弱病残孕军
    优先) and checked-in appointment tickets whose slot has started. They are one class, ordered by when
    each became *due*: its issue time for a priority ticket; its slot's start or its check-in, whichever is
-   later, for an appointment. An appointment ticket is not called before its slot starts (an early
-   arrival waits for the slot; the kiosk tells them).
+   later, for an appointment, plus :data:`APPOINTMENT_YIELD` (5 min): a priority ticket goes before an
+   appointment that became due less than 5 minutes before it. An appointment ticket is not called before
+   its slot starts (an early arrival waits for the slot; the kiosk tells them).
 3. **Normal tickets** of all the window's categories, the one taken first goes first (one queue per
    category, and a shared or comprehensive window takes the longest-waiting ticket among its categories).
 4. **The guard** between 2 and 3: a precedence ticket goes before a normal ticket only if it became due
    less than ``guard`` (``[dispatch] priority_lead_min``, 60 min by default) after the normal ticket was
-   taken. So no ticket starves: a normal ticket taken at ``t`` can be passed only by transfers and by
+   taken (an appointment: its due time plus the yield). So no ticket starves: a normal ticket taken at ``t`` can be passed only by transfers and by
    precedence tickets due before ``t + guard``; a stream of priority tickets cannot hold it back longer.
 5. Ties (same time to the second) go to the ticket issued first in the hall today (``seq``).
 
-As a sort key (:func:`rank`): transfers ``(0, transferred_at, seq)``; precedence ``(1, due - guard, seq)``;
-normal ``(1, issued_at, seq)``; the smallest key that the window may serve is called. The key of a ticket
+As a sort key (:func:`rank`): transfers ``(0, transferred_at, seq)``; priority ``(1, issued_at - guard,
+seq)``; appointments ``(1, due + yield - guard, seq)``; normal ``(1, issued_at, seq)``; the smallest key that the window may serve is called. The key of a ticket
 never changes while it waits (only whether an appointment is due yet depends on ``now``), so each
 category's tickets keep their order in three lanes (normal, priority, appointments by due time) and the
 core only compares lane heads (:func:`next_for`); :func:`pick_next` over all waiting tickets gives the
@@ -31,17 +32,22 @@ Why these rules (measured with ``bench/bench_controller_dispatch.py``: the simul
 - A priority ticket can only wait for the first window of its category to free; giving it a short lead
   (the earlier rule: 15 min of credited waiting) let it queue behind every normal ticket that had waited
   longer than that, which at a busy morning is most of them: priority p90 6.3 / 14.7 / 23.8 min at the
-  three loads, against 4.0 / 4.3 / 4.9 with these rules. Novo SGA orders by appointment time, then the
+  three loads, against 3.4 / 4.5 / 4.8 with these rules. Novo SGA orders by appointment time, then the
   clerk's and the priority's weights, then arrival: a strict order with no bound, so a stream of priority
   tickets holds normal ones back without limit. A service-level rule (the ticket furthest along its
   target, waited / target, as service-level-driven systems such as Qmatic dispatch) with targets of 5 min
   for priority and 60 for the others lets a fresh priority ticket lose to normal tickets near their
   target at a busy morning: 4.6 / 6.5 / 7.0 min (the benchmark's ``service_level`` column). Here
   precedence is strict in practice (normal waits rarely exceed the guard) and bounded in principle (the
-  guard); what it costs normal tickets is measured too (their p99 is 1.09–1.10 x the same day's without
-  priority tickets).
-- Appointments share the precedence class with priority tickets instead of going strictly before them:
-  strictly first they cost priority tickets about a minute of p90 (5.3 instead of 4.3 min at 0.85).
+  guard); what it costs normal tickets is measured too (their p99 is 1.06–1.11 x the same day's
+  without priority tickets).
+- Appointments share the precedence class with priority tickets instead of going strictly before them,
+  and yield to them by 5 minutes: appointment slots start on the hour and the half hour, so the holders
+  who came early all become due at once, and ordered only by due time that burst held the priority
+  tickets behind it (priority p90 5.3 / 5.3 min at 0.85 / 0.95 with the demo's half-hour slots; with the
+  5-minute yield 4.5 / 4.8, the appointments' own p90 from their due time 5.3 / 5.5 -> 5.8 / 6.1). The
+  appointments' wait is bounded by the first window of their category to free, as the priority
+  tickets' is: even strictly first, their p90 stayed above 5 min at 0.85.
 - Across categories, the longest-waiting normal ticket: preferring short services or the categories with
   fewer windows gave no gain beyond the seed-to-seed noise on these days, and a key that depends only on
   the ticket keeps the order predictable for the hall and for the estimate (:mod:`.estimate`), which
@@ -59,6 +65,7 @@ from .state import APPOINTMENT, NORMAL, PRIORITY, HallState, TicketRec, WindowRe
 
 __all__ = [
     "APPOINTMENT",
+    "APPOINTMENT_YIELD",
     "NORMAL",
     "PRIORITY",
     "Waiting",
@@ -72,6 +79,10 @@ __all__ = [
 ]
 
 Key = tuple[int, datetime, int]
+
+#: How much later than its due time an appointment ticket counts among the precedence tickets: a priority
+#: ticket goes before an appointment that became due less than this long before it (see the rules).
+APPOINTMENT_YIELD = timedelta(minutes=5)
 
 
 class Waiting(Protocol):
@@ -88,9 +99,12 @@ def rank(t: Waiting, guard: timedelta) -> Key:
     """Sort key of a waiting ticket (the rules above): the smallest key that is due is called first."""
     if t.transferred_at is not None:
         return (0, t.transferred_at, t.seq)
-    if lane_class(t) == NORMAL:
+    cls = lane_class(t)
+    if cls == NORMAL:
         return (1, t.issued_at, t.seq)
-    return (1, due_at(t) - guard, t.seq)
+    if cls == APPOINTMENT:
+        return (1, due_at(t) + APPOINTMENT_YIELD - guard, t.seq)
+    return (1, t.issued_at - guard, t.seq)
 
 
 def callable_now(t: Waiting, now: datetime) -> bool:

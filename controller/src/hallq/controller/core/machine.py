@@ -14,6 +14,7 @@ from typing import Any
 
 from hallq.shared import follow
 from hallq.shared.schemas import (
+    AppointmentCheckin,
     Call,
     CancelReply,
     CancelRequest,
@@ -34,15 +35,19 @@ from hallq.shared.schemas import Ticket as TicketOut
 
 from ..config import HallFile
 from ..haocp import record as haocp_record
+from . import appointments
 from .dispatch import ahead_of, next_for
 from .estimate import learn, observe, wait_estimate
 from .state import (
     MAX_NUMBER,
+    Booking,
+    BookingRec,
     CachedReply,
     CallRec,
     FollowUpRec,
     HallState,
     Rating,
+    Refused,
     Sequence,
     StaffSession,
     TicketRec,
@@ -72,6 +77,7 @@ def restore(
     next_session_id: int,
     services: Iterable[tuple[str, timedelta]] = (),
     board: Iterable[Call] = (),
+    bookings: Iterable[BookingRec] = (),
 ) -> HallState:
     """Rebuild the state from what the storage kept (``day`` is the day of the kept tickets).
 
@@ -119,6 +125,7 @@ def restore(
         if t is not None:
             t.rated = True
     st.board.extend(board)
+    st.bookings.update((b.code, b) for b in bookings)
     return st
 
 
@@ -141,7 +148,15 @@ class Tick:
     pass
 
 
-Event = Request | Malformed | Tick
+@dataclass(slots=True, frozen=True)
+class BookingsIn:
+    """Bookings read from one source (a file of the folder, or the URL): kept, or updated if not checked in."""
+
+    source: str
+    bookings: tuple[Booking, ...]
+
+
+Event = Request | Malformed | Tick | BookingsIn
 
 
 @dataclass(slots=True)
@@ -152,21 +167,15 @@ class Effects:
     records: list[Any] = field(default_factory=list)
 
 
-class Refused(Exception):
-    """A request that is answered with an error and changes nothing."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Effects]:
     """Apply ``event`` at ``now``; see the module docstring."""
     fx = Effects()
     if now.date() != state.day:
         _rollover(state, now, fx)
     if isinstance(event, Tick):
+        return state, fx
+    if isinstance(event, BookingsIn):
+        appointments.take_in(state, event.source, event.bookings, now, fx.records)
         return state, fx
     if isinstance(event, Malformed):
         cached = state.replies.get((event.client, event.req))
@@ -236,19 +245,27 @@ TAKERS = ("kiosk", "sms")
 
 def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
     _allowed(state, client, TAKERS, None)
-    cat = state.cfg.category(p.category)
+    booking, arrival = None, None
+    if p.channel == "appointment" or p.appointment is not None:  # a check-in: see .appointments
+        booking, arrival = appointments.check_in(state, p, now)
+    booked = booking is not None and arrival != "late"
+    wanted = booking.category if booking is not None else p.category
+    cat = state.cfg.category(wanted)
     if cat is None:
-        raise Refused("unknown_category", f"there is no category {p.category!r} in this hall")
+        raise Refused("unknown_category", f"there is no category {wanted!r} in this hall")
     if not is_open(state, now):
         hours = ", ".join(f"{a}–{b}" for a, b in state.cfg.hall.hours)
         raise Refused("closed", f"the hall issues numbers during its opening hours ({hours})")
     last = state.seq.get(cat.code, 0)
-    quota = min(cat.daily_quota or MAX_NUMBER, MAX_NUMBER)
+    quota = MAX_NUMBER if booked else min(cat.daily_quota or MAX_NUMBER, MAX_NUMBER)
     if last >= quota:
         raise Refused("quota_full", f"today's {quota} numbers of {cat.name} are all taken")
     if p.person is not None and (cat.code, p.person) in state.waiting_persons:
         raise Refused("duplicate", f"this person already waits for {cat.name}")
 
+    priority = p.priority
+    if booking is not None:  # booked: an appointment ticket with its slot; late: a normal one
+        priority = "appointment" if booked else (None if p.priority == "appointment" else p.priority)
     number = f"{cat.ticket_prefix}{last + 1:03d}"
     state.seq[cat.code] = last + 1
     state.hall_seq += 1
@@ -258,11 +275,13 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
         category=cat.code,
         seq=state.hall_seq,
         issued_at=now,
-        priority=p.priority,
+        priority=priority,
         channel=p.channel,
         person=p.person,
-        appointment=p.appointment,
+        appointment=booking.code if booking is not None else p.appointment,
         client=client,
+        slot_start=booking.slot_start if booked else None,
+        slot_end=booking.slot_end if booked else None,
     )
     t.ahead = ahead_of(state, t)
     est = wait_estimate(state, cat.code, t.ahead, now, t)
@@ -273,16 +292,23 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
     fx.records.append(t)
     fx.records.append(Sequence(state.day, cat.code, last + 1))
     fx.changed.add("queue")
+    checkin = None
+    if booking is not None:
+        appointments.checked_in(booking, t, arrival, now)
+        fx.records.append(booking)
+        checkin = AppointmentCheckin(code=booking.code, slot_start=booking.slot_start, slot_end=booking.slot_end,
+                                     arrival=arrival)  # type: ignore[arg-type]
     return TakeReply(
         req=p.req,
         ticket=TicketOut(
             number=number,
             category=cat.code,
-            priority=p.priority,
+            priority=priority,
             issued_at=now,
             ahead=t.ahead,
             est_wait_min=t.est_wait_min,
             est_wait_range=t.est_range,
+            appointment=checkin,
             follow=follow.token(state.follow_key, state.cfg.hall.id, state.day, number) if state.follow_key else None,
         ),
     )
@@ -586,6 +612,7 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     state.waiting_total = 0
     state.waiting_persons.clear()
     state.board.clear()
+    appointments.forget_old(state)
     horizon = now - timedelta(days=1)
     for key in [k for k, r in state.replies.items() if r.at < horizon]:
         del state.replies[key]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from hallq.shared.schemas import Call, Staff
@@ -45,6 +45,15 @@ def due_at(t: Any) -> datetime:
     return t.issued_at if slot is None or slot <= t.issued_at else slot
 
 
+class Refused(Exception):
+    """A request that is answered with an error and changes nothing."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 @dataclass(slots=True, eq=False)
 class TicketRec:
     """One ticket of today."""
@@ -62,6 +71,7 @@ class TicketRec:
     est_wait_min: int = 0
     ahead: int = 0
     slot_start: datetime | None = None  # an appointment ticket: its booked slot's start (see .dispatch)
+    slot_end: datetime | None = None  # ... and end (see .appointments)
     est_range: tuple[int, int] | None = None  # the range the ticket showed (not kept across a restart)
     est_raw: float | None = None  # the model's unrounded estimate (not kept across a restart)
     status: str = "waiting"  # waiting | called | done | noshow | transferred (waiting again) | expired
@@ -163,6 +173,37 @@ class Rating:
 
 
 @dataclass(slots=True, frozen=True)
+class Booking:
+    """A booking as its source gives it (the slot in the hall's local time); see :mod:`hallq.controller.bookings`."""
+
+    code: str
+    category: str
+    day: date
+    start: time
+    end: time
+    person: str | None = None  # the person key the kiosk sends for this citizen on ``day``
+    name: str | None = None  # masked (张*)
+
+
+@dataclass(slots=True, eq=False)
+class BookingRec:
+    """A booking the hall keeps, with its check-in once the citizen came (预约取号)."""
+
+    code: str
+    category: str
+    day: date
+    slot_start: datetime
+    slot_end: datetime
+    person: str | None
+    name: str | None
+    source: str
+    imported_at: datetime
+    checked_in_at: datetime | None = None
+    ticket: str | None = None  # the number issued at check-in
+    arrival: str | None = None  # early | on_time | late (then the ticket is a normal one)
+
+
+@dataclass(slots=True, frozen=True)
 class UploadRec:
     """A 好差评 record to upload, decided with its rating (a ``haocp_outbox`` row)."""
 
@@ -229,6 +270,7 @@ class HallState:
     next_rating_id: int = 1
     next_session_id: int = 1
     devices: dict[str, tuple[str, int | None]] | None = None  # client -> (role, window)
+    bookings: dict[str, BookingRec] = field(default_factory=dict)  # code -> booking (recent and coming days)
     follow_key: bytes | None = None  # the key of the tickets' follow tokens (``[follow]``), set by the app
     calendar: Calendar = field(default_factory=Calendar)  # working days, for follow-up deadlines
     followup_days: int = 5  # working days to settle a bad review

@@ -9,7 +9,7 @@ from hallq.shared.schemas import Board, CalledTicket, CategoryQueue, LastService
 
 from .dispatch import APPOINTMENT, NORMAL, PRIORITY, rank
 from .estimate import wait_estimate
-from .state import HallState
+from .state import LANE_CLASSES, HallState
 
 
 def queue_state(state: HallState, now: datetime) -> QueueState:
@@ -19,7 +19,8 @@ def queue_state(state: HallState, now: datetime) -> QueueState:
         n = state.waiting_count(c.code)
         e = wait_estimate(state, c.code, n, now)
         cats[c.code] = CategoryQueue(waiting=n, est_wait_min=e.minutes, est_wait_range=(e.low, e.high),
-                                     order=queue_order(state, c.code))
+                                     order=queue_order(state, c.code),
+                                     oldest_at=oldest_waiting(state, c.code) if n else None)
     return QueueState(at=now, categories=cats)
 
 
@@ -32,6 +33,13 @@ def queue_order(state: HallState, category: str) -> list[str]:
                        key=lambda t: rank(t, guard))
     lanes = [state.lanes.get((category, cls)) or () for cls in (NORMAL, PRIORITY, APPOINTMENT)]
     return [t.number for t in heapq.merge(transfers, *lanes, key=lambda t: rank(t, guard))]
+
+
+def oldest_waiting(state: HallState, category: str) -> datetime | None:
+    """When the longest-waiting ticket of ``category``'s queue was taken (the dashboard's long-wait alert)."""
+    heads = [lane[0].issued_at for cls in LANE_CLASSES if (lane := state.lanes[(category, cls)])]
+    heads += [t.issued_at for t in state.transfers if t.to_window is None and t.queue == category]
+    return min(heads) if heads else None
 
 
 def window_state(state: HallState, no: int) -> WindowState:

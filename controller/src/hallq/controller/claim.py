@@ -1,0 +1,130 @@
+"""One controller per hall: before it serves, a controller checks the broker for another one.
+
+Two controllers of one hall (a second Pi plugged in by mistake, a service started twice on two machines)
+would share one MQTT client id: the broker hands the connection to the newest, the other reconnects and
+takes it back, twice a second, each republishing its own state. So a running controller publishes
+``controller/instance`` (:class:`~hallq.shared.schemas.ControllerInstance`: host, pid, database, since)
+retained, again every :data:`BEAT_S` seconds, and empties it on a clean stop; and a starting controller
+first looks, with a connection of its own that leaves nothing behind (no Last Will, nothing published):
+
+- a record that beats (a fresh copy arrives within :data:`LOOK_S` seconds), or a look that is cut off
+  (a broker that makes the client id the user name, like the provisioned Mosquitto, gives the look the
+  controller's own id: the running controller takes its connection back within a second), means another
+  controller serves the hall: :class:`OtherController` names it, and this one does not start;
+- no record, or one that does not beat (a controller that crashed or lost power), or this same machine's
+  record of this same database (the database lock already proves that process is gone): start.
+
+Two controllers started in the same second, or one started while the broker is unreachable, are not
+caught here (nothing is on the broker to see); the database lock still keeps two processes of one
+machine off one record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import ssl
+import threading
+import time
+from datetime import datetime
+
+import paho.mqtt.client as paho
+from hallq.shared.config import BrokerURL
+from hallq.shared.schemas import ControllerInstance, PayloadError, decode
+from hallq.shared.topics import HallTopics
+from paho.mqtt.enums import CallbackAPIVersion
+
+log = logging.getLogger(__name__)
+
+#: A running controller republishes its record this often (seconds).
+BEAT_S = 2.0
+#: A starting controller watches this long for a beat (more than one beat, plus a reconnection) when the
+#: broker holds another controller's record ...
+LOOK_S = 3.0
+#: ... and this long after its subscription is acknowledged for a retained record to arrive at all.
+RETAINED_S = 0.3
+
+
+class OtherController(RuntimeError):
+    """Another controller serves this hall on this broker."""
+
+
+def new_record(db: str, since: datetime) -> ControllerInstance:
+    return ControllerInstance(instance=secrets.token_hex(8), host=socket.gethostname(), pid=os.getpid(),
+                              db=os.path.abspath(db), since=since)
+
+
+def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *, seconds: float = LOOK_S,
+         connect_timeout: float = 5.0) -> ControllerInstance | None:
+    """Raise :class:`OtherController` when another controller serves ``hall``; otherwise return the record
+    left by an earlier one (or None). A broker that cannot be reached decides nothing (returns None)."""
+    topic = HallTopics(hall).controller_instance
+    records: list[tuple[ControllerInstance, bool]] = []  # (record, retained)
+    connected, dropped, subscribed = threading.Event(), threading.Event(), threading.Event()
+    leaving = threading.Event()  # our own disconnect at the end is not a connection taken back
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{client_id}-look"[:64], clean_session=True,
+                    protocol=paho.MQTTv311)
+    if broker.username:
+        c.username_pw_set(broker.username, broker.password)
+    if broker.tls:
+        c.tls_set(ca_certs=broker.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+
+    def on_connect(cl: paho.Client, u: object, flags: object, rc: object, props: object = None) -> None:
+        if not getattr(rc, "is_failure", False):
+            cl.subscribe(topic, qos=1)
+            connected.set()
+
+    def on_message(cl: paho.Client, u: object, msg: paho.MQTTMessage) -> None:
+        if not msg.payload:
+            return  # emptied: a clean stop
+        try:
+            records.append((decode(msg.payload, ControllerInstance), bool(msg.retain)))
+        except PayloadError as exc:
+            log.warning("ignoring a controller/instance record that does not fit the contract: %s", exc)
+
+    c.on_connect = on_connect
+    c.on_subscribe = lambda *a: subscribed.set()
+    c.on_message = on_message
+    c.on_disconnect = lambda *a: dropped.set() if connected.is_set() and not leaving.is_set() else None
+    c.connect_timeout = min(connect_timeout, 3.0)
+    try:
+        try:
+            c.connect(broker.host, broker.port, keepalive=15)  # refused or no such host: at once
+        except (OSError, ValueError) as exc:
+            # nothing to look at; the controller's own client says, at once and again, why it cannot connect
+            log.debug("cannot look for another controller of hall %s on %s: %s", hall, broker, exc)
+            return None
+        c.loop_start()
+        if not connected.wait(connect_timeout):
+            log.warning("cannot look for another controller of hall %s: the broker %s does not answer", hall, broker)
+            return None
+        subscribed.wait(connect_timeout)
+        time.sleep(RETAINED_S)  # a retained record follows the acknowledgement at once
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not dropped.is_set():
+            others = [(r, retained) for r, retained in records if r.instance != me.instance]
+            if not others or any(not retained for _, retained in others):
+                break  # nothing retained: no controller; or a fresh beat: a live one
+            if others[-1][0].host == me.host and os.path.abspath(others[-1][0].db) == me.db:
+                break  # our own machine and database: decided below without waiting
+            time.sleep(0.05)
+    finally:
+        leaving.set()
+        c.disconnect()
+        c.loop_stop()
+    others = [r for r, _ in records if r.instance != me.instance]
+    if not others:
+        return None
+    last = others[-1]
+    beating = any(not retained for r, retained in records if r.instance != me.instance)
+    if last.host == me.host and os.path.abspath(last.db) == me.db:
+        return last  # this machine, this database: we hold its lock, so that process has ended
+    if beating or dropped.is_set():
+        since = last.since.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        raise OtherController(
+            f"another controller already serves hall {hall} on {broker}: pid {last.pid} on host {last.host}, "
+            f"record {last.db}, since {since}. This one does not start: stop that one first (or check this "
+            "machine's --config and broker)")
+    return last

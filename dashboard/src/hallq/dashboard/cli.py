@@ -1,0 +1,158 @@
+"""``hallq dashboard``: the hall's web pages, and (``hallq dashboard user ...``) their accounts."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from hallq.shared.config import BrokerURL, ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE = "/var/lib/hallq/dashboard.db"
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{value!r}: expected HOST:PORT, e.g. 0.0.0.0:8080", param_hint="--listen")
+    return host.strip("[]"), int(port)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The hall config (TOML).")
+@click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="HALLQ_BROKER",
+              help="mqtt://[user[:password]@]host[:port] or mqtts://...; user and password may also come from "
+                   "HALLQ_MQTT_USERNAME / HALLQ_MQTT_PASSWORD.")
+@click.option("--db", type=click.Path(dir_okay=False), help="The controller's SQLite record (opened read-only "
+              "for the day's figures and reports; follow-ups are closed through the controller's own function).")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to serve on "
+              "(0.0.0.0:8080 for the hall's LAN).")
+@click.option("--state", default=DEFAULT_STATE, show_default=True, envvar="HALLQ_DASHBOARD_STATE",
+              type=click.Path(dir_okay=False), help="The dashboard's own record: accounts, sessions, audit log.")
+@click.option("--secure-cookies", is_flag=True, help="Send cookies only over HTTPS (behind a TLS proxy).")
+@click.pass_context
+def command(ctx: click.Context, config_path: str | None, broker: str, db: str | None, listen: str, state: str,
+            secure_cookies: bool) -> None:
+    """The hall's web pages: the manager's live dashboard and the clerk's web caller.
+
+    Accounts first: `hallq dashboard user add NAME --role manager` (the password is read from standard input).
+    """
+    ctx.ensure_object(dict)["state"] = state
+    if ctx.invoked_subcommand is not None:
+        return
+    if config_path is None:
+        raise click.UsageError("--config is needed to run the dashboard")
+    host, port = _listen(listen)
+    from .server import Server
+
+    try:
+        server = Server.build(config_path=config_path, broker=BrokerURL.parse(broker),
+                              db=Path(db) if db else None, state=Path(state), secure_cookies=secure_cookies)
+    except (ConfigError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not server.accounts.users():
+        click.echo(f"no account yet: add one with `hallq dashboard --state {state} user add NAME --role manager`",
+                   err=True)
+    server.serve(host, port)
+
+
+@command.group("user")
+def user_group() -> None:
+    """Accounts: add, list, remove, set a password."""
+
+
+def _accounts(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from .accounts import Accounts
+
+    state = ctx.find_object(dict)["state"]
+    try:
+        return Accounts(state)
+    except OSError as exc:
+        raise click.ClickException(f"{state}: {exc.strerror}") from None
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline()
+    if not line:
+        raise click.ClickException("no password on standard input")
+    return line.rstrip("\r\n")
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["manager", "clerk", "viewer"]), required=True)
+@click.option("--windows", default="", help="For clerks: the windows they may use, e.g. 1,2,7.")
+@click.option("--display-name", help="The name shown on the pages and recorded as the clerk (default: NAME).")
+@click.pass_context
+def user_add(ctx: click.Context, name: str, role: str, windows: str, display_name: str | None) -> None:
+    """Add an account; its password is read from standard input (asked twice on a terminal)."""
+    from .accounts import AccountError
+
+    try:
+        wins = [int(w) for w in windows.replace(" ", "").split(",") if w]
+    except ValueError:
+        raise click.BadParameter(f"{windows!r}: window numbers separated by commas", param_hint="--windows") from None
+    password = _read_password()
+    acc = _accounts(ctx)
+    try:
+        u = acc.add_user(name, role, password, display_name=display_name, windows=wins, now=datetime.now(UTC))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        acc.close()
+    where = f", windows {', '.join(map(str, u.windows))}" if u.windows else ""
+    click.echo(f"added {u.name} ({u.role}{where})")
+
+
+@user_group.command("passwd")
+@click.argument("name")
+@click.pass_context
+def user_passwd(ctx: click.Context, name: str) -> None:
+    """Set an account's password (from standard input); its sessions end."""
+    from .accounts import AccountError
+
+    password = _read_password()
+    acc = _accounts(ctx)
+    try:
+        acc.set_password(name, password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        acc.close()
+    click.echo(f"password of {name} changed; its sessions have ended")
+
+
+@user_group.command("remove")
+@click.argument("name")
+@click.pass_context
+def user_remove(ctx: click.Context, name: str) -> None:
+    """Remove an account (its sessions end at once)."""
+    from .accounts import AccountError
+
+    acc = _accounts(ctx)
+    try:
+        acc.remove_user(name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        acc.close()
+    click.echo(f"removed {name}")
+
+
+@user_group.command("list")
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    """The accounts."""
+    acc = _accounts(ctx)
+    try:
+        for u in acc.users():
+            wins = f"  windows {','.join(map(str, u.windows))}" if u.windows else ""
+            click.echo(f"{u.name:<20} {u.role:<8} {u.display_name}{wins}")
+    finally:
+        acc.close()
