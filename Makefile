@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo bench protocol-doc clean flash-pad
+.PHONY: setup test lint demo bench protocol-doc clean flash-pad images image
 
 setup:
 	@scripts/setup.sh
@@ -24,6 +24,15 @@ bench: setup
 
 demo: setup
 	$(VENV)/hallq demo $(if $(BROKER),--broker $(BROKER),) $(if $(SECURE),--secure,) $(DEMO_ARGS)
+
+# Raspberry Pi images (images/README.md): all four roles, or one (make image ROLE=kiosk); output in images/out/.
+# The arm64 base is built once under emulation (≈12 min) and cached in /var/cache/hallq/images.
+images: setup
+	$(VENV)/python images/build.py all
+
+image: setup
+	@test -n "$(ROLE)" || { echo "make image ROLE=controller|kiosk|display|pad" >&2; exit 2; }
+	$(VENV)/python images/build.py image $(ROLE)
 
 # Install the rating pad firmware on a Pico W running MicroPython (1.23 or later): make flash-pad PORT=/dev/ttyACM0
 PORT ?= /dev/ttyACM0

@@ -88,6 +88,7 @@ def sse_fanout(web) -> dict:
     async def client(i: int, http: httpx.AsyncClient, done: asyncio.Event) -> None:
         async with http.stream("GET", "/events/now", headers={"accept": "text/event-stream"}) as r:
             event = ""
+            mine: set[int] = set()  # the totals this client has seen (a later re-render repeats them)
             with lock:
                 connected[0] += 1
                 if connected[0] == CLIENTS:
@@ -99,8 +100,9 @@ def sse_fanout(web) -> dict:
                     event = line[6:].strip()
                 elif line.startswith("data:") and event == "now":
                     m = TOTAL_RE.search(line)
-                    if m:
+                    if m and int(m.group(1)) not in mine:
                         t = time.time()
+                        mine.add(int(m.group(1)))
                         with lock:
                             seen.setdefault(int(m.group(1)), []).append(t)
 

@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def apt_packages() -> list[str]:
     text = (ROOT / "scripts/setup.sh").read_text(encoding="utf-8")
+    # the list may span lines and carry comments (which may hold parentheses): drop comments first
+    text = re.sub(r"#[^\n]*", "", text)
     m = re.search(r"^APT_PACKAGES=\(([^)]*)\)", text, re.M)
     assert m, "scripts/setup.sh has no APT_PACKAGES=(...) list"
     return m.group(1).split()

@@ -353,6 +353,10 @@ class DisplayApp:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop_event.set())
 
+        from hallq.shared.service import Notifier
+
+        notifier = Notifier()  # systemd: READY once everything is open, watchdog pings while the loop turns
+        notifier.ready("serving")
         d = self.cfg.display
         frame = 1.0 / d.fps
         started = time.monotonic()
@@ -391,6 +395,7 @@ class DisplayApp:
                 if now - last_health > 60:
                     self._publish_health()
                     last_health = now
+                notifier.alive()
                 shot = self.opts.screenshot
                 if shot is not None:
                     if self.opts.screenshot_every:
@@ -412,6 +417,7 @@ class DisplayApp:
                         code = 1
                         break
         finally:
+            notifier.stopping()
             self.close()
         return code
 

@@ -101,6 +101,7 @@ class Controller:
         self.client.on_connected = lambda: self._inbox.put(_CONNECTED)
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
+        self._turned_at = time.monotonic()  # the worker's last turn (it wakes at least every second)
         self._config_payload = encode(cfg.public())
         #: counters, for logs and tests
         self.malformed = 0
@@ -179,6 +180,11 @@ class Controller:
         self._inbox.put(msg)
 
     # -- worker -------------------------------------------------------------------------------------------
+    def healthy(self) -> bool:
+        """The worker is alive and turning: what the service's watchdog pings depend on."""
+        w = self._worker
+        return w is not None and w.is_alive() and time.monotonic() - self._turned_at < 15
+
     def _work(self) -> None:
         try:
             self._work_loop()
@@ -195,6 +201,7 @@ class Controller:
 
     def _work_loop(self) -> None:
         while True:
+            self._turned_at = time.monotonic()
             try:
                 item = self._inbox.get(timeout=1.0)
             except queue.Empty:

@@ -89,16 +89,22 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    from hallq.shared.service import Notifier
+
     from .claim import OtherController
 
+    notifier = Notifier()  # systemd: READY once started, watchdog pings only while the worker turns
     try:
         controller.start()
     except OtherController as exc:
         controller.storage.close()
         raise click.ClickException(str(exc)) from None
     log.info("controller of hall %s: broker %s, record %s", cfg.hall.id, url, db)
+    notifier.ready(f"hall {cfg.hall.id}")
     while not done.wait(0.5):
-        pass
+        if controller.healthy():
+            notifier.alive()
+    notifier.stopping()
     controller.stop()
     log.info("controller stopped (%d requests handled in %d commits, %d malformed)", controller.handled,
              controller.batches, controller.malformed)

@@ -43,6 +43,8 @@ port = 8883
 [follow]                 # optional: every ticket links to its live follow page (the dashboard's server)
 url = "http://192.168.1.10:8080/f/{token}"   # {token}: the ticket's unguessable follow token
 key_file = "/etc/hallq/follow.key"           # the tokens' key (hex or raw, >= 16 bytes; the dashboard reads it too)
+take_client = "web-take"                     # optional: scan-to-take at /m/q, taking numbers as this client
+kiosk_key_file = "/etc/hallq/kiosk.key"      # optional: phone numbers on that page keyed as the SMS gateway does
 
 [alerts]                 # optional: when the dashboard (hallq dashboard) alerts the managers
 wait_min = 30            # a ticket has waited longer than this (minutes) ...
@@ -180,6 +182,11 @@ class FollowSection(ConfigModel, kw_only=True):
 
     url: Annotated[str, Meta(pattern=r"^https?://[^\s]*\{token\}[^\s]*$", max_length=200)]
     key_file: str
+    #: Scan-to-take (the QR code at the door): the client id the dashboard's page takes numbers as (a
+    #: ``kiosk`` in ``[[devices]]`` when the hall lists devices); left out: no scan-to-take page.
+    take_client: Annotated[str, Meta(pattern=r"^[a-z0-9_-]{1,64}$")] | None = None
+    #: The kiosks' key, so a phone number given on the page is the same person as by SMS (optional).
+    kiosk_key_file: str | None = None
 
 
 class AlertsSection(ConfigModel, kw_only=True):

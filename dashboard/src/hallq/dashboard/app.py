@@ -67,6 +67,7 @@ ERRORS = {
     "unknown_category": ("没有这个业务类别", "There is no such category"),
     "bad_request": ("请求有误", "The request is not valid"),
     "timeout": ("控制器没有应答，请稍后再试", "The controller did not answer; try again"),
+    "no_identity": ("这个窗口没有网页叫号器的设备身份，请联系技术人员", "This window has no web caller identity: ask the technician"),
 }
 OP_DONE = {
     "open": ("已签到", "Signed in"),

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hallq.shared.config import BrokerURL
+from hallq.shared.config import BrokerURL, ConfigError
 from hallq.shared.mqtt import HallClient, RequestError, RequestTimeout
 from hallq.shared.schemas import (
     Case,
@@ -122,7 +122,10 @@ class Callers:
         with self._lock:
             c = self._clients.get(window)
             if c is None:
-                ident = self._identity_of(window)
+                try:
+                    ident = self._identity_of(window)
+                except ConfigError as exc:
+                    raise CallerError("no_identity", str(exc)) from None
                 c = HallClient(ident.broker, self.hall, ident.client_id)
                 c.start()
                 self._clients[window] = c

@@ -34,9 +34,14 @@ def _listen(value: str) -> tuple[str, int]:
 @click.option("--state", default=DEFAULT_STATE, show_default=True, envvar="HALLQ_DASHBOARD_STATE",
               type=click.Path(dir_okay=False), help="The dashboard's own record: accounts, sessions, audit log.")
 @click.option("--secure-cookies", is_flag=True, help="Send cookies only over HTTPS (behind a TLS proxy).")
+@click.option("--device", type=click.Path(dir_okay=False), help="The dashboard's own identity: the device.toml of "
+              "its provisioning bundle (role dashboard); its broker address and credentials replace --broker.")
+@click.option("--callers", "callers_dir", type=click.Path(file_okay=False), help="A folder of the web callers' "
+              "bundles (web-caller-3/device.toml, ...): each window's requests go out under its own identity. "
+              "Without it, window n's web caller is client web-caller-n on the dashboard's broker.")
 @click.pass_context
 def command(ctx: click.Context, config_path: str | None, broker: str, db: str | None, listen: str, state: str,
-            secure_cookies: bool) -> None:
+            secure_cookies: bool, device: str | None, callers_dir: str | None) -> None:
     """The hall's web pages: the manager's live dashboard and the clerk's web caller.
 
     Accounts first: `hallq dashboard user add NAME --role manager` (the password is read from standard input).
@@ -51,7 +56,9 @@ def command(ctx: click.Context, config_path: str | None, broker: str, db: str | 
 
     try:
         server = Server.build(config_path=config_path, broker=BrokerURL.parse(broker),
-                              db=Path(db) if db else None, state=Path(state), secure_cookies=secure_cookies)
+                              db=Path(db) if db else None, state=Path(state), secure_cookies=secure_cookies,
+                              device=Path(device) if device else None,
+                              callers_dir=Path(callers_dir) if callers_dir else None)
     except (ConfigError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     if not server.accounts.users():

@@ -9,6 +9,7 @@ The one write is closing a follow-up, through the controller's own ``followups.c
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,20 +76,20 @@ class History:
             s = stats.compute(c, d, self.now())
             hours = self.cfg.hall.hours
             slots = stats.opening_slots(hours)
-            earlier: list[Stats] = []
+            # the numbers taken per half hour on the same weekdays before (the controller's count per
+            # category and half hour, summed: the whole day's figures are not needed for the line)
+            earlier: list[Counter] = []
             for k in range(1, WEEKS_BACK + 1):
-                prev = stats.compute(c, d - timedelta(weeks=k), self.now())
-                if prev.hall.issued:
-                    earlier.append(prev)
+                per_cat = stats.arrivals(c, d - timedelta(weeks=k))
+                total: Counter = sum(per_cat.values(), Counter())
+                if total:
+                    earlier.append(total)
         if not hours:  # open all day: the half hours in which anything happened
-            used = set(s.half_hours) | {k for e in earlier for k in e.half_hours}
+            used = set(s.half_hours) | {k for e in earlier for k in e}
             slots = [x for x in slots if x in used]
         avg: list[float | None] = []
         for slot in slots:
-            if earlier:
-                avg.append(sum(e.half_hours[slot].issued if slot in e.half_hours else 0 for e in earlier) / len(earlier))
-            else:
-                avg.append(None)
+            avg.append(sum(e[slot] for e in earlier) / len(earlier) if earlier else None)
         f = s.half_hours
         return Flow(slots=slots, issued=[f[x].issued if x in f else 0 for x in slots],
                     called=[f[x].called if x in f else 0 for x in slots],

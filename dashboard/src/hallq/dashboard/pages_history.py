@@ -43,8 +43,9 @@ def day_context(history: Any, d: date) -> dict[str, Any]:
     flow = history.flow(d)
     chart = charts.bars(flow.slots, [("issued", flow.issued), ("called", flow.called), ("served", flow.served)],
                         ("avg", flow.avg_issued), label=f"flow {d}")
+    names = {c.code: (c.name, c.name_en or c.name) for c in history.cfg.categories}
     return {"day": d, "stats": s, "rows": rows, "flow": flow, "chart": chart, "levels": LEVELS,
-            "level_zh": LEVEL_NAMES_ZH, "level_en": LEVEL_NAMES_EN}
+            "level_zh": LEVEL_NAMES_ZH, "level_en": LEVEL_NAMES_EN, "cat_names": names}
 
 
 def history_routes(D: Any, require: Any) -> list[BaseRoute]:

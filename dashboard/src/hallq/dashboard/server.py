@@ -24,9 +24,39 @@ from .live import LiveHall
 log = logging.getLogger(__name__)
 
 
-def caller_identity(cfg: Any, broker: BrokerURL, window: int) -> Identity:
-    """The identity of window ``window``'s web caller: ``web-caller-{n}``, which a hall that lists its devices
-    must list as a window device of that window."""
+def load_callers(folder: Path, cfg: Any) -> dict[int, Identity]:
+    """The web callers' identities from provisioning bundles: ``folder/*/device.toml`` of role ``window``,
+    each listed in the hall's ``[[devices]]`` as the window device of one window."""
+    from hallq.shared.identity import load_identity
+
+    found: dict[int, Identity] = {}
+    files = sorted(Path(folder).glob("*/device.toml"))
+    if not files:
+        raise ConfigError(f"{folder}: no device bundle (*/device.toml) of a web caller in it")
+    listed = {d.id: d for d in (cfg.devices or [])}
+    for f in files:
+        ident = load_identity(f)
+        if ident.role != "window":
+            raise ConfigError(f"{f}: a web caller is a window device, not a {ident.role!r} one")
+        if ident.hall != cfg.hall.id:
+            raise ConfigError(f"{f}: the device belongs to hall {ident.hall!r}, not {cfg.hall.id!r}")
+        d = listed.get(ident.device)
+        if d is None or d.role != "window" or d.window is None:
+            raise ConfigError(f"{f}: {ident.device!r} is not a window device in the hall config's [[devices]]")
+        if d.window in found:
+            raise ConfigError(f"{f}: window {d.window} already has the web caller {found[d.window].client_id!r}")
+        found[d.window] = Identity(ident.device, ident.broker)
+    return found
+
+
+def caller_identity(cfg: Any, broker: BrokerURL, window: int, callers: dict[int, Identity] | None = None) -> Identity:
+    """The identity of window ``window``'s web caller: its provisioning bundle when the dashboard was given
+    them (``--callers``), else ``web-caller-{n}`` on the dashboard's broker, which a hall that lists its
+    devices must list as a window device of that window."""
+    if callers is not None:
+        if window not in callers:
+            raise ConfigError(f"window {window} has no web caller bundle (--callers)")
+        return callers[window]
     client_id = f"web-caller-{window}"
     if cfg.devices is not None:
         d = next((d for d in cfg.devices if d.id == client_id), None)
@@ -46,10 +76,21 @@ class Server:
 
     @classmethod
     def build(cls, *, config_path: str | Path, broker: BrokerURL, db: Path | None, state: Path,
-              secure_cookies: bool = False, client_id: str | None = None) -> Server:
+              secure_cookies: bool = False, client_id: str | None = None, device: Path | None = None,
+              callers_dir: Path | None = None) -> Server:
         from hallq.controller import config as hall_config
 
         cfg = hall_config.load(config_path)
+        if device is not None:  # the dashboard's own identity (a provisioning bundle of role dashboard)
+            from hallq.shared.identity import load_identity
+
+            ident = load_identity(device)
+            if ident.role != "dashboard":
+                raise ConfigError(f"{device}: the dashboard's identity has role {ident.role!r}, not 'dashboard'")
+            if ident.hall != cfg.hall.id:
+                raise ConfigError(f"{device}: the device belongs to hall {ident.hall!r}, not {cfg.hall.id!r}")
+            broker, client_id = ident.broker, ident.device
+        callers_map = load_callers(callers_dir, cfg) if callers_dir is not None else None
         clock = clock_mod.from_env(cfg.hall.timezone)
         if db is not None and not Path(db).exists():
             raise ConfigError(f"{db}: the controller's record does not exist (start the controller first, "
@@ -57,7 +98,7 @@ class Server:
         client = HallClient(broker, cfg.hall.id, client_id or "dashboard")
         live = LiveHall(client, clock.now)
         accounts = Accounts(state)
-        callers = Callers(cfg.hall.id, lambda n: caller_identity(cfg, broker, n))
+        callers = Callers(cfg.hall.id, lambda n: caller_identity(cfg, broker, n, callers_map))
         history = None
         if db is not None:
             from .history import History

@@ -297,7 +297,8 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
                                   headless=headless or not has_screen(),
                                   windows=tuple(sorted(shape.windows)), secret_file=secret_file, env=dict(env),
                                   sound=not quiet and has_sound(),
-                                  identities=secure_hall.identities if secure_hall else None)
+                                  identities=secure_hall.identities if secure_hall else None,
+                                  config=Path(ctl_args[1]))
                 try:
                     started = participants(ctx)
                 except Exception as exc:  # a broken role must not take the demo down

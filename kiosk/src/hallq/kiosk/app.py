@@ -160,11 +160,17 @@ class KioskApp:
             self.ui = None
 
     def run(self) -> None:
+        from hallq.shared.service import Notifier
+
         self.start()
+        notifier = Notifier()  # systemd: READY once the screen is up, watchdog pings while the loop turns
+        notifier.ready("serving")
         try:
             while not self.stopping.is_set():
                 self.step(1 / 30)
+                notifier.alive()
         finally:
+            notifier.stopping()
             self.stop()
 
     # -- readers -----------------------------------------------------------------------------------------

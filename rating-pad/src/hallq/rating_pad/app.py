@@ -169,9 +169,15 @@ class PadApp:
             from .screen import PadScreen
 
             self.screen = PadScreen(self.cfg.screen, self.cfg.pad.window)
+        from hallq.shared.service import Notifier
+
+        notifier = Notifier()  # systemd: READY once the pad runs, watchdog pings while the loop turns
+        notifier.ready("serving")
         frame = 1.0 / self.cfg.screen.fps if self.cfg.screen else 1.0
         next_frame = 0.0
         while not self._stop.is_set():
+            if self._sender.is_alive():  # healthy: the journal's sender runs
+                notifier.alive()
             try:
                 event = self.events.get(timeout=TICK_S)
             except queue.Empty:

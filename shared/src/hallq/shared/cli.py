@@ -120,5 +120,29 @@ def protocol_doc(out: str | None) -> None:
         click.echo(text, nl=False)
 
 
+@main.command("not-provisioned")
+@click.option("--role", required=True, type=click.Choice(["controller", "kiosk", "display", "pad"]))
+@click.option("--device", "device_file", type=click.Path(dir_okay=False), envvar="HALLQ_DEVICE",
+              default="/etc/hallq/device.toml", show_default=True, help="The bundle's device.toml to wait for.")
+@click.option("--headless", is_flag=True, help="SDL's dummy drivers (tests), with --screenshot.")
+@click.option("--screenshot", type=click.Path(dir_okay=False), help="Save the first frame here (PNG).")
+@click.option("--blink", "blink_pins", help="LED pins to blink (a pad), comma-separated gpiozero names.")
+def not_provisioned(role: str, device_file: str, headless: bool, screenshot: str | None, blink_pins: str | None) -> None:
+    """What a device image shows until it is provisioned: 未配置 Not provisioned, its serial number; waits."""
+    import signal
+    import threading
+    from pathlib import Path
+
+    from .unprovisioned import run
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    sys.exit(run(role, device_file=Path(device_file), screen=role != "controller",
+                 mode="headless" if headless else "fullscreen", stop=stop,
+                 blink_pins=tuple(p for p in (blink_pins or "").split(",") if p),
+                 screenshot=Path(screenshot) if screenshot else None))
+
+
 if __name__ == "__main__":
     main()

@@ -30,6 +30,8 @@ class DemoContext:
     sound: bool = False  # a sound device is there: voices may speak
     #: ``make demo SECURE=1``: a folder of bundles, one per device id (``{id}/device.toml``)
     identities: Path | None = None
+    #: the hall config the demo's controller runs with (the dashboard reads it)
+    config: Path | None = None
 
     def device_args(self, device: str) -> list[str]:
         """``--device`` of the device's bundle when the demo runs the secure broker (nothing otherwise)."""

@@ -47,7 +47,7 @@ ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
 HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$", description="local time HH:MM")]
 DateStr = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", description="local date YYYY-MM-DD")]
 
-Channel = Literal["touch", "idcard", "appointment", "sms", "staff"]
+Channel = Literal["touch", "idcard", "appointment", "sms", "qr", "staff"]  # qr: scan-to-take on a phone
 Priority = Literal["elderly", "disabled", "pregnant", "military", "appointment"]
 WindowOp = Literal["next", "recall", "noshow", "transfer", "done", "pause", "resume", "open", "close"]
 CaseKind = Literal["instant", "promised", "joint", "reported", "refused"]

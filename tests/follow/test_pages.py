@@ -1,0 +1,88 @@
+"""The citizens' phone pages on the dashboard's server, in Debian's chromium against the real controller."""
+
+from __future__ import annotations
+
+import re
+
+from dashkit import SCREENSHOTS, wait_until
+from hallq.shared.mqtt import HallClient
+from hallq.shared.schemas import Staff, TakeRequest, WindowRequest
+
+
+def clerk(hall, window: int = 1) -> HallClient:
+    c = HallClient(hall.broker.url, "web", f"web-caller-{window}").start()
+    assert c.wait_connected(10)
+    c.request("window", WindowRequest(req=c.new_req(), window=window, op="open", staff=Staff(id="s1", name="王芳")),
+              timeout=10)
+    return c
+
+
+def test_scan_to_take_then_the_page_follows_the_call(phone_hall, phone_browser):
+    b = phone_browser
+    first = phone_hall.take("A")  # someone is ahead
+    b.get(phone_hall.url + "/m/q")
+    assert "扫码取号" in b.text("h1") and "社保医保" in b.text(".cats")
+    b.find("input[name=phone]").send_keys("138 0013 8000")
+    b.find("button.cat[value=A]").click()
+    b.wait(lambda: "/m/f/" in b.driver.current_url, what="the follow page")
+    number = b.text("#number")
+    assert re.fullmatch(r"A\d{3}", number) and number != first
+    assert "前面还有 1 人" in b.text("#state") and "1 ahead of you" in b.text("#state")
+    assert "13800138000" not in b.driver.page_source and "138****" not in b.driver.page_source
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    b.screenshot(SCREENSHOTS / "phone-follow-waiting.png")
+    c = clerk(phone_hall)
+    c.request("window", WindowRequest(req=c.new_req(), window=1, op="next"), timeout=10)  # the first ticket
+    b.wait(lambda: "前面还有 0 人" in b.text("#state"), what="the page to count down")
+    c.request("window", WindowRequest(req=c.new_req(), window=1, op="next"), timeout=10)  # ours
+    b.wait(lambda: b.find("#ticket").get_attribute("data-status") == "called", what="the call on the page")
+    assert "请到 1号窗口 办理" in b.text("#state") and "Please go to Window 1" in b.text("#state")
+    b.screenshot(SCREENSHOTS / "phone-follow-called.png")
+    c.request("window", WindowRequest(req=c.new_req(), window=1, op="done"), timeout=10)
+    b.wait(lambda: b.find("#ticket").get_attribute("data-status") == "gone", what="the end of the service")
+    c.stop()
+
+
+def test_one_ticket_per_category_per_phone_and_forged_forms(phone_hall, phone_browser):
+    b = phone_browser
+    b.get(phone_hall.url + "/m/q")
+    b.find("button.cat[value=B]").click()
+    b.wait(lambda: "/m/f/" in b.driver.current_url, what="the follow page")
+    b.get(phone_hall.url + "/m/q")
+    b.find("button.cat[value=B]").click()  # the same browser again
+    b.wait(lambda: b.finds(".error"), what="the refusal")
+    assert "您已取过这项业务的号" in b.text(".error")
+    with phone_hall.http() as h:
+        form = re.search(r'name="form" value="([^"]+)"', h.get("/m/q").text).group(1)
+        r = h.post("/m/q", data={"category": "A", "form": form, "phone": "12345"})
+        assert r.status_code == 400 and "手机号码不正确" in r.text
+        r = h.post("/m/q", data={"category": "Z", "form": form})
+        assert r.status_code == 400 and "请选择业务" in r.text
+        for _ in range(2):  # the same phone twice in one category: the person key says no
+            r = h.post("/m/q", data={"category": "A", "form": form, "phone": "+86 139 0013 9000"})
+        assert r.status_code == 409 and "您已取过" in r.text
+    with phone_hall.http() as h:  # a form posted from elsewhere: no cookie, no form token
+        r = h.post("/m/q", data={"category": "A", "form": "x" * 32})
+        assert r.status_code == 400 and "页面已过期" in r.text
+
+
+def test_a_paper_tickets_token_opens_its_page_and_others_do_not(phone_hall):
+    kiosk = phone_hall.kiosk
+    r = kiosk.request("take", TakeRequest(req=kiosk.new_req(), category="B"), timeout=10)
+    tok = r.ticket.follow
+    assert tok and r.ticket.number not in tok
+    with phone_hall.http() as h:
+        page = h.get(f"/m/f/{tok}")
+        assert page.status_code == 200 and r.ticket.number in page.text and "不动产登记" in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert '<meta name="referrer" content="no-referrer">' in page.text  # the token never leaves in a Referer
+        assert h.get("/m/f/AAAAAAAAAAAAAAAA").status_code == 404
+        assert h.get("/m/f/" + tok[::-1]).status_code == 404
+        assert h.get("/m/static/follow.js").status_code == 200
+        # the live stream sends the ticket at once
+        with h.stream("GET", f"/m/f/{tok}/events") as s:
+            for line in s.iter_lines():
+                if line.startswith("data:"):
+                    assert f'"number": "{r.ticket.number}"' in line and '"status": "waiting"' in line
+                    break
+    wait_until(lambda: True)

@@ -1,0 +1,348 @@
+"""Helpers for the image tests and benchmarks: read a disk image without mounting it, boot it in QEMU."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "images"))
+
+
+@dataclass
+class Part:
+    number: int
+    start: int  # bytes
+    size: int  # bytes
+    type: str
+    bootable: bool
+
+
+class Disk:
+    """A disk image file: its MBR partitions, their file systems read with mtools and debugfs."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        table = json.loads(subprocess.run(["sfdisk", "--json", str(self.path)], check=True, capture_output=True,
+                                          text=True).stdout)["partitiontable"]
+        self.label = table["label"]
+        self.id = table.get("id")
+        sector = table.get("sectorsize", 512)
+        self.parts = [Part(i + 1, p["start"] * sector, p["size"] * sector, p["type"], bool(p.get("bootable")))
+                      for i, p in enumerate(table["partitions"])]
+
+    def extract(self, n: int, to: Path) -> Path:
+        p = self.parts[n - 1]
+        with open(self.path, "rb") as src, open(to, "wb") as dst:
+            src.seek(p.start)
+            left = p.size
+            while left:
+                chunk = src.read(min(left, 8 << 20))
+                if not chunk:
+                    break
+                dst.write(chunk)
+                left -= len(chunk)
+        return to
+
+    def fat_spec(self) -> str:
+        return f"{self.path}@@{self.parts[0].start}"
+
+    def fat_ls(self, path: str = "::/") -> list[str]:
+        out = subprocess.run(["mdir", "-b", "-i", self.fat_spec(), path], capture_output=True, text=True)
+        if out.returncode != 0:
+            return []
+        return [line.strip().removeprefix("::/").rstrip("/") for line in out.stdout.splitlines() if line.strip()]
+
+    def fat_read(self, name: str) -> bytes:
+        return subprocess.run(["mtype", "-i", self.fat_spec(), f"::{name}"], check=True, capture_output=True).stdout
+
+    def fat_get(self, name: str, to: Path) -> Path:
+        subprocess.run(["mcopy", "-n", "-i", self.fat_spec(), f"::{name}", str(to)], check=True)
+        return to
+
+
+def fs_label(dev: Path) -> str:
+    return subprocess.run(["blkid", "-p", "-s", "LABEL", "-o", "value", str(dev)], capture_output=True,
+                          text=True).stdout.strip()
+
+
+class Ext4:
+    """An ext4 image read with debugfs (no mounting)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _run(self, req: str) -> str:
+        r = subprocess.run(["debugfs", "-R", req, str(self.path)], capture_output=True, text=True)
+        return r.stdout
+
+    def read(self, path: str) -> bytes:
+        r = subprocess.run(["debugfs", "-R", f"cat {path}", str(self.path)], capture_output=True)
+        return r.stdout
+
+    def exists(self, path: str) -> bool:
+        r = subprocess.run(["debugfs", "-R", f"stat {path}", str(self.path)], capture_output=True, text=True)
+        return "Inode:" in r.stdout
+
+    def ls(self, path: str) -> list[str]:
+        out = self._run(f"ls -p {path}")
+        names = []
+        for line in out.splitlines():
+            f = line.split("/")
+            if len(f) >= 6 and f[5] not in (".", ".."):
+                names.append(f[5])
+        return names
+
+    def readlink(self, path: str) -> str | None:
+        out = self._run(f"stat {path}")
+        m = re.search(r'Fast link dest: "(.*)"', out)
+        return m.group(1) if m else None
+
+    def rdump(self, path: str, to: Path) -> Path:
+        to.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["debugfs", "-R", f"rdump {path} {to}", str(self.path)], check=True, capture_output=True)
+        return to / Path(path).name
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Qemu:
+    """One boot of an image in ``qemu-system-aarch64 -M virt`` with the image's own kernel and initrd."""
+
+    def __init__(self, image: Path, work: Path, *, hostfwd: dict[int, int] | None = None, gpu: bool = False,
+                 memory: int = 1024, cmdline_extra: str = "", machine: str = "virt"):
+        self.image, self.work = Path(image), Path(work)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.hostfwd = hostfwd or {}
+        self.gpu, self.memory, self.machine = gpu, memory, machine
+        self.cmdline_extra = cmdline_extra
+        self.console = self.work / "console.log"
+        self.qmp_path = self.work / "qmp.sock"
+        self.proc: subprocess.Popen | None = None
+        self.started = 0.0
+
+    def boot_files(self) -> tuple[Path, Path, str]:
+        disk = Disk(self.image)
+        names = disk.fat_ls()
+        kernel = next(n for n in names if n.startswith("vmlinuz-"))
+        initrd = next(n for n in names if n.startswith("initrd.img-"))
+        k = disk.fat_get(kernel, self.work / "vmlinuz")
+        i = disk.fat_get(initrd, self.work / "initrd.img")
+        cmdline = disk.fat_read("cmdline.txt").decode().strip()
+        return k, i, cmdline
+
+    def start(self) -> Qemu:
+        kernel, initrd, cmdline = self.boot_files()
+        console = "ttyAMA0" if self.machine == "virt" else "ttyS1"
+        cmdline = re.sub(r"console=\S+", f"console={console},115200", cmdline)
+        # the test reads the console: show systemd's progress there
+        cmdline = cmdline.replace(" quiet", "").replace("systemd.show_status=false", "systemd.show_status=true")
+        fwd = ",".join(f"hostfwd=tcp:127.0.0.1:{h}-:{g}" for h, g in self.hostfwd.items())
+        net = "user,id=n0" + (f",{fwd}" if fwd else "")
+        cmd = ["qemu-system-aarch64", "-M", self.machine, "-m", str(self.memory),
+               "-kernel", str(kernel), "-initrd", str(initrd), "-append", f"{cmdline} {self.cmdline_extra}".strip(),
+               "-monitor", "none", "-qmp", f"unix:{self.qmp_path},server=on,wait=off", "-no-reboot"]
+        if self.machine == "virt":
+            cmd += ["-cpu", "cortex-a53", "-smp", "2",
+                    "-drive", f"file={self.image},if=none,format=raw,id=hd0,cache=writeback",
+                    "-device", "virtio-blk-pci,drive=hd0", "-netdev", net, "-device", "virtio-net-pci,netdev=n0",
+                    "-device", "virtio-rng-pci", "-serial", f"file:{self.console}"]
+        else:  # raspi3b: the Pi 3's own device tree from the FAT, the card on the SD controller, USB network
+            dtb = Disk(self.image).fat_get("bcm2837-rpi-3-b.dtb", self.work / "rpi3b.dtb")
+            cmd += ["-dtb", str(dtb), "-drive", f"file={self.image},if=sd,format=raw,cache=writeback",
+                    "-netdev", net, "-device", "usb-net,netdev=n0",
+                    "-serial", "null", "-serial", f"file:{self.console}"]
+        if self.gpu:
+            cmd += ["-device", "virtio-gpu-pci", "-display", "none", "-vga", "none"]
+        else:
+            cmd += ["-display", "none"]
+        self.started = time.monotonic()
+        with open(self.work / "qemu.out", "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.console.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_console(self, pattern: str, timeout: float) -> re.Match | None:
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = rx.search(self.log())
+            if m:
+                return m
+            if self.proc is not None and self.proc.poll() is not None:
+                return rx.search(self.log())
+            time.sleep(0.5)
+        return None
+
+    def check(self) -> None:
+        """Raise when the guest cannot come up any more (emergency mode, a kernel panic, QEMU gone)."""
+        log = self.log()
+        for bad in ("You are in emergency mode", "Kernel panic", "Give root password for maintenance"):
+            if bad in log:
+                raise AssertionError(f"guest: {bad}\n{log[-4000:]}")
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"QEMU ended ({self.proc.returncode})\n{log[-4000:]}")
+
+    def qmp(self, command: str, **arguments) -> dict:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(str(self.qmp_path))
+        f = s.makefile("rwb")
+        json.loads(f.readline())
+        for msg in ({"execute": "qmp_capabilities"}, {"execute": command, "arguments": arguments}):
+            f.write(json.dumps(msg).encode() + b"\n")
+            f.flush()
+            while True:
+                reply = json.loads(f.readline())
+                if "return" in reply or "error" in reply:
+                    break
+        s.close()
+        return reply
+
+    def screendump(self, to: Path) -> Path:
+        to = Path(to)
+        reply = self.qmp("screendump", filename=str(to), format="png")
+        if "error" in reply:
+            # QEMU before 7.1 writes PPM only
+            ppm = to.with_suffix(".ppm")
+            self.qmp("screendump", filename=str(ppm))
+            from PIL import Image
+
+            Image.open(ppm).save(to)
+        return to
+
+    def kill(self) -> None:
+        """Pull the plug (SIGKILL to QEMU: the guest gets no chance to flush anything)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 60) -> None:
+        """A clean power-off through ACPI-less virt: system_powerdown, then kill."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            self.qmp("system_powerdown")
+            self.proc.wait(timeout)
+        except Exception:
+            self.kill()
+
+
+def copy_image(src: Path, dst: Path, size: int | None = None) -> Path:
+    """A sparse copy to boot (the build's image stays pristine), optionally enlarged like a bigger card."""
+    subprocess.run(["cp", "--sparse=always", str(src), str(dst)], check=True)
+    if size:
+        os.truncate(dst, size)
+    return dst
+
+
+def have_tools() -> list[str]:
+    need = ["mmdebstrap", "genimage", "bmaptool", "mcopy", "debugfs", "sfdisk", "qemu-system-aarch64", "zstd"]
+    return [t for t in need if shutil.which(t) is None]
+
+
+# -- provisioning bundles for the boot tests, written into an image's FAT as a technician's card would be
+
+
+def hall_toml_all_day() -> str:
+    """The sample hall, open all day (the tests run at any hour)."""
+    text = (REPO / "controller/examples/hall.toml").read_text()
+    return re.sub(r"^hours = .*$", "", text, flags=re.M)
+
+
+def ssh_key(where: Path) -> tuple[Path, str]:
+    key = where / "id_ed25519"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hallq-test", "-f", str(key)],
+                       check=True)
+    return key, key.with_name(key.name + ".pub").read_text()
+
+
+def write_card(image: Path, bundle: Path) -> None:
+    """Copy a bundle folder into hallq/ on the image's FAT with mtools (no mounting)."""
+    spec = Disk(image).fat_spec()
+    subprocess.run(["mmd", "-i", spec, "::hallq"], check=True)
+    for f in sorted(bundle.rglob("*")):
+        rel = f.relative_to(bundle).as_posix()
+        if f.is_dir():
+            subprocess.run(["mmd", "-i", spec, f"::hallq/{rel}"], check=True)
+        else:
+            subprocess.run(["mcopy", "-i", spec, str(f), f"::hallq/{rel}"], check=True)
+
+
+def plain_bundle(where: Path, *, device: str, role: str, broker: str, files: dict[str, str]) -> Path:
+    """A bundle in provisioning's format (device.toml + the role's files), on a broker without TLS."""
+    b = where / "bundle"
+    b.mkdir(parents=True)
+    key = 'kiosk_key = "kiosk.key"\n' if role == "kiosk" else ""
+    (b / "device.toml").write_text(f'device = "{device}"\nrole = "{role}"\nhall = "demo"\nbroker = "{broker}"\n'
+                                   f'username = "{device}"\npassword = "not-checked-by-an-open-broker"\n{key}')
+    (b / "device.toml").chmod(0o600)
+    if role == "kiosk":
+        (b / "kiosk.key").write_bytes(os.urandom(32))
+    for name, text in files.items():
+        p = b / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return b
+
+
+# -- reaching a booted image
+def ssh(port: int, key: Path, command: str, timeout: float = 60) -> str:
+    r = subprocess.run(["ssh", "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
+                        "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+                        "-o", "LogLevel=ERROR", "root@127.0.0.1", command],
+                       capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"ssh {command!r}: {r.returncode} {r.stderr}")
+    return r.stdout
+
+
+def wait_mqtt_status(port: int, topic: str, timeout: float, vm: Qemu | None = None) -> float:
+    """Seconds until ``topic`` (retained) says online on the broker at 127.0.0.1:port (fails at once when the
+    guest ``vm`` dropped to emergency mode or QEMU ended)."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    seen: list[bytes] = []
+    while time.monotonic() < deadline:
+        if vm is not None:
+            vm.check()
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"boot-test-{port}")
+        c.on_connect = lambda cl, *a: cl.subscribe(topic, qos=1)
+        c.on_message = lambda cl, u, m: seen.append(m.payload)
+        try:
+            c.connect("127.0.0.1", port, keepalive=10)
+        except OSError:
+            time.sleep(2)
+            continue
+        c.loop_start()
+        end = min(deadline, time.monotonic() + 20)
+        while time.monotonic() < end and not any(b'"online"' in p or p == b"online" for p in seen):
+            time.sleep(0.5)
+        c.loop_stop()
+        c.disconnect()
+        if any(b'"online"' in p or p == b"online" for p in seen):
+            return time.monotonic() - t0
+    raise AssertionError(f"{topic} not online within {timeout} s")
