@@ -71,10 +71,10 @@ def test_view_shows_what_the_retained_topics_say():
     # one term each, the report's and the hall screen's (the view once said 转办, 未开, 等待, 满意度)
     import re
 
-    from hallq.controller.cli import _COLUMN_NAMES
+    from hallq.controller.report import COLUMN_NAMES
 
     assert not re.search(r"转办|未开(?!放)|等待|满意度|办理中", out)
-    assert {"转号", "过号", "办结", "取号"} <= set(_COLUMN_NAMES) and "等候(平均/P90)" in out
+    assert {"转号", "过号", "办结", "取号"} <= set(COLUMN_NAMES) and "等候(平均/P90)" in out
     assert "x270 · seed 1" in out
 
 
