@@ -25,7 +25,8 @@ def test_the_secure_demo_runs_the_day_with_every_process_as_itself(tmp_path):
     assert sim["taken"] == sim["arrived"] > 10 and not sim["refused"] and sim["timeouts"] == 0
     # (how much of the queue the clerks clear before the short day ends depends on the machine's load)
     assert sim["taken"] == ctl["issued"] and 0 < sim["served"] == ctl["served"] and sim["rated"] > 0
-    assert sorted(doc["devices"]) == ["display-hall", "display-window-1", "kiosk-1", "pad-1"]
+    # the dashboard joins the demo too, with its own identity
+    assert sorted(doc["devices"]) == ["dashboard", "display-hall", "display-window-1", "kiosk-1", "pad-1"]
     # the simulated clients took their numbers, so they logged in with their own credentials; the controller
     # did, and every device app that got as far as connecting (a slow machine may end the short day before a
     # screen has started) did so as itself
