@@ -182,7 +182,7 @@ class City:
             snap = self.live.snapshot(hall)
             info = self.reader.halls().get(hall)
             now = self.clock.now().astimezone(info.tz) if info else self.clock.now()
-            if snap is None:
+            if snap is None or (snap.controller is None and snap.queue is None and not snap.windows):
                 return self.fragment("_no_live.html", lang, hall=hall)
             return self.fragment("_now.html", lang, v=now_view(snap, now), now=now)
         return self.cached(("hall", lang, hall), version, make)

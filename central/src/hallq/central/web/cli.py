@@ -13,15 +13,12 @@ from hallq.shared.config import BrokerURL, ConfigError
 log = logging.getLogger(__name__)
 
 DEFAULT_STATE = "/var/lib/hallq/city-dashboard.db"
-DSN_HELP = ("libpq connection string without a password, e.g. 'host=db1 dbname=hallq user=city_web'; the "
-            "password comes from ~/.pgpass or PGPASSFILE (a file, never the command line).")
+DSN_HELP = ("A libpq connection string without a password (libpq reads it from ~/.pgpass or $PGPASSFILE).")
 
 
 @click.group("web", invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--dsn", envvar="HALLQ_CENTRAL_DSN", help="The PRIMARY central database (the roll-up writes "
-              "there). " + DSN_HELP)
-@click.option("--report-dsn", envvar="HALLQ_CENTRAL_REPORT_DSN", help="Where the pages read: a hot standby "
-              "of the primary (default: the primary).")
+@click.option("--report-db", "report_dsn", envvar="HALLQ_CENTRAL_REPORT_DB", help="Where the pages read: a hot "
+              "standby of the primary `hallq central --db` (default: the primary itself). " + DSN_HELP)
 @click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="HALLQ_BROKER",
               help="The city's broker, to which each hall bridges its state topics (mqtt:// or mqtts://; user and "
                    "password from HALLQ_MQTT_USERNAME / HALLQ_MQTT_PASSWORD).")
@@ -35,18 +32,20 @@ DSN_HELP = ("libpq connection string without a password, e.g. 'host=db1 dbname=h
               help="Seconds between roll-ups of newly received records (0: never; use `rollup`).")
 @click.option("--secure-cookies", is_flag=True, help="Send cookies only over HTTPS (behind a TLS proxy).")
 @click.pass_context
-def command(ctx: click.Context, dsn: str | None, report_dsn: str | None, broker: str, listen: str, state: str,
+def command(ctx: click.Context, report_dsn: str | None, broker: str, listen: str, state: str,
             name: str, name_en: str, timezone: str, rollup_every: float, secure_cookies: bool) -> None:
     """The city dashboard: every hall live, one hall in detail, cross-hall reports, follow-ups.
 
+    The roll-up writes to the primary (`hallq central --db`); the pages read `--report-db` (a hot standby).
     Accounts first: `hallq central web user add NAME --role manager` (password from standard input).
     """
     ctx.ensure_object(dict)["state"] = state
-    ctx.obj["dsn"] = dsn
+    dsn = ctx.obj.get("dsn") or "dbname=hallq"
     if ctx.invoked_subcommand is not None:
         return
-    if not dsn:
-        raise click.UsageError("--dsn (or HALLQ_CENTRAL_DSN) is needed: the central database")
+    for d in (dsn, report_dsn or ""):
+        if "password=" in d:
+            raise click.UsageError("a connection string must not hold a password: put it in ~/.pgpass or $PGPASSFILE")
     host, port = _listen(listen)
     import psycopg
 
@@ -77,9 +76,7 @@ def rollup_cmd(ctx: click.Context) -> None:
 
     from . import figures
 
-    dsn = ctx.obj.get("dsn")
-    if not dsn:
-        raise click.UsageError("--dsn (or HALLQ_CENTRAL_DSN) is needed: the primary central database")
+    dsn = ctx.obj.get("dsn") or "dbname=hallq"
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             done = figures.catch_up(conn)

@@ -100,8 +100,13 @@ class Reader:
         return found
 
     def category_names(self, live: Any) -> dict[tuple[str, str], str]:
-        """(hall, category code) -> the category's name, from each hall's live config."""
+        """(hall, category code) -> the category's name: from each hall's live config, else from the one the
+        city kept (``city_hall_configs``) while the hall is not heard from."""
         out: dict[tuple[str, str], str] = {}
+        for hall, config in self.conn_for_reports().execute("SELECT hall, config FROM city_hall_configs"):
+            for c in (config or {}).get("categories", []):
+                if isinstance(c, dict) and isinstance(c.get("code"), str) and isinstance(c.get("name"), str):
+                    out[(hall, c["code"])] = c["name"]
         for hall in live.halls():
             snap = live.snapshot(hall)
             if snap is not None and snap.config is not None:
@@ -137,7 +142,9 @@ class Reader:
         out = []
         for r in rows:
             info = halls.get(r[0])
-            out.append(FollowUpRow(r[0], info.name if info else r[0], *r[1:]))
+            tz = info.tz if info else None
+            local = [v.astimezone(tz) if isinstance(v, datetime) and tz else v for v in r[1:]]
+            out.append(FollowUpRow(r[0], info.name if info else r[0], *local))
         return out
 
     def followup_counts(self, now: datetime) -> dict[str, int]:

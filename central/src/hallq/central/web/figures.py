@@ -23,7 +23,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from hallq.shared.schemas import LEVELS, Figures
@@ -44,23 +44,8 @@ LEVEL_COLS = [f"r_{lv}" for lv in LEVELS]
 COUNT_COLS = ["issued", "called", "served", "noshow", "transferred", "wait_n", "wait_sum", "service_n",
               "service_sum", *LEVEL_COLS, *HIST]
 
-DDL = f"""
-CREATE TABLE IF NOT EXISTS city_figures (
-    day date NOT NULL, kind text NOT NULL, hall text NOT NULL, key text NOT NULL, name text,
-    issued integer NOT NULL, called integer NOT NULL, served integer NOT NULL, noshow integer NOT NULL,
-    transferred integer NOT NULL, wait_n integer NOT NULL, wait_sum double precision NOT NULL,
-    service_n integer NOT NULL, service_sum double precision NOT NULL,
-    {", ".join(f"{c} integer NOT NULL" for c in LEVEL_COLS)},
-    {", ".join(f"{c} integer NOT NULL" for c in HIST)},
-    PRIMARY KEY (day, kind, hall, key)
-);
-CREATE TABLE IF NOT EXISTS city_rollup_mark (
-    one boolean PRIMARY KEY DEFAULT true CHECK (one), received timestamptz NOT NULL
-);
-CREATE TABLE IF NOT EXISTS city_rollups (
-    day date NOT NULL, hall text NOT NULL, rolled_at timestamptz NOT NULL, PRIMARY KEY (day, hall)
-);
-"""
+#: The schema version (``hallq.central.db``) that has the city's tables (migration 0002_city.sql).
+SCHEMA_VERSION = 2
 
 
 def _bucket_sql(w: str) -> str:
@@ -130,12 +115,6 @@ SELECT %(day)s, kind, hall, key, max(name), sum(issued), sum(called),
        {", ".join(f"count(*) FILTER (WHERE {_bucket_sql('wait')} = {i})" for i in range(NBUCKETS))}
 FROM f GROUP BY hall, kind, key
 """
-
-
-def ensure_tables(conn: Any) -> None:
-    """Create the city's own tables if missing (on the primary; the standby gets them by replication)."""
-    with conn.transaction():
-        conn.execute(DDL)
 
 
 def rollup(conn: Any, day: date, halls: Sequence[str] | None = None, *, now: Any = None) -> int:
@@ -269,16 +248,25 @@ OVERLAP = "2 minutes"
 
 
 def changed_days(conn: Any, since: Any) -> dict[date, set[str]]:
-    """The hall-days whose record grew since ``since`` (None: every hall-day there is)."""
+    """The hall-days whose record may have grown since ``since`` (None: every hall-day there is).
+
+    From the ingest log: a hall that sent batches since then changed the days between its batches' oldest
+    and newest queueing time (a day either side for the time zones); rolling up a day that did not change
+    changes nothing."""
     out: dict[date, set[str]] = defaultdict(set)
-    for table in ("tickets", "calls", "ratings"):
-        if since is None:
-            rows = conn.execute(f"SELECT DISTINCT day, hall FROM {table}").fetchall()
-        else:
-            rows = conn.execute(f"SELECT DISTINCT day, hall FROM {table} WHERE received_at > %s::timestamptz"
-                                f" - interval '{OVERLAP}'", (since,)).fetchall()
-        for day, hall in rows:
-            out[day].add(hall)
+    if since is None:
+        for table in ("tickets", "calls", "ratings"):
+            for day, hall in conn.execute(f"SELECT DISTINCT day, hall FROM {table}").fetchall():
+                out[day].add(hall)
+        return dict(out)
+    rows = conn.execute(
+        f"SELECT hall, min(queued_first)::date - 1, max(queued_last)::date + 1 FROM batches"
+        f" WHERE received_at > %s::timestamptz - interval '{OVERLAP}' GROUP BY hall", (since,)).fetchall()
+    for hall, first, last in rows:
+        d = first
+        while d <= last:
+            out[d].add(hall)
+            d += timedelta(days=1)
     return dict(out)
 
 
@@ -289,7 +277,6 @@ LOCK_KEY = 0x6861_6C6C_7163  # "hallqc"
 def catch_up(conn: Any) -> dict[date, int]:
     """Roll up every hall-day whose record grew since the last time (all of them the first time); returns
     the rows written per day, or {} when another process holds the roll-up lock. ``conn``: the primary."""
-    ensure_tables(conn)
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
         return {}
     try:

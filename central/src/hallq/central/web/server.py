@@ -15,6 +15,7 @@ from hallq.shared.config import BrokerURL
 from hallq.shared.mqtt import HallClient
 from starlette.applications import Starlette
 
+from .. import db
 from . import figures
 from .app import City, create_app
 from .data import Reader
@@ -28,9 +29,11 @@ CLIENT_ID = "city-web"
 class Roller:
     """Rolls the record up every ``every`` seconds (and once at start) on the primary ``dsn``."""
 
-    def __init__(self, dsn: str, every: float):
+    def __init__(self, dsn: str, every: float, live: CityLive | None = None):
         self.dsn = dsn
         self.every = every
+        self.live = live
+        self._configs: dict[str, bytes] = {}  # the hall configs already kept
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0
@@ -43,7 +46,26 @@ class Roller:
 
     def once(self) -> dict:
         with psycopg.connect(self.dsn, autocommit=True, application_name="hallq-city-rollup") as conn:
+            self.keep_configs(conn)
             return figures.catch_up(conn)
+
+    def keep_configs(self, conn: psycopg.Connection) -> None:
+        """Keep each hall's latest public config (category names for the reports while it is offline)."""
+        if self.live is None:
+            return
+        from hallq.shared.schemas import encode
+
+        for hall in self.live.halls():
+            snap = self.live.snapshot(hall)
+            if snap is None or snap.config is None:
+                continue
+            raw = encode(snap.config)
+            if self._configs.get(hall) == raw:
+                continue
+            conn.execute("INSERT INTO city_hall_configs (hall, config, seen_at) VALUES (%s, %s::jsonb, now())"
+                         " ON CONFLICT (hall) DO UPDATE SET config = excluded.config, seen_at = excluded.seen_at",
+                         (hall, raw.decode()))
+            self._configs[hall] = raw
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -84,9 +106,13 @@ class Server:
               client_id: str = CLIENT_ID) -> Server:
         clock = clock_mod.from_env(timezone)
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:  # fail early, in words
-            figures.ensure_tables(conn)
+            have = db.version(conn)
+            if have < figures.SCHEMA_VERSION:
+                raise ValueError(f"the central database has schema {have}, the city dashboard needs "
+                                 f"{figures.SCHEMA_VERSION}: run `hallq central migrate` first")
         reader = Reader(report_dsn or dsn).open()
-        client = HallClient(broker, "city", client_id)
+        # the city's own availability lives outside every hall's topics (hallq/<hall>/...)
+        client = HallClient(broker, "city", client_id, status_topic=f"hallq-city/{client_id}/status")
         live = CityLive(client, clock.now)
         accounts = Accounts(state)
         city = City(name=name, name_en=name_en, live=live, accounts=accounts, reader=reader, clock=clock,
@@ -94,7 +120,7 @@ class Server:
         app = create_app(city)
         live.start()
         client.start()
-        roller = Roller(dsn, rollup_every).start() if rollup_every > 0 else None
+        roller = Roller(dsn, rollup_every, live).start() if rollup_every > 0 else None
         return cls(app, city, accounts, client, reader, roller)
 
     def serve(self, host: str, port: int) -> None:
