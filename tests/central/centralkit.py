@@ -146,7 +146,7 @@ def hall_rows(db: Path | str) -> dict[str, list[Any]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     out = {}
     try:
-        for table, kind, cols, bools in schema.CENTRAL_V4:
+        for table, kind, cols, bools in schema.CENTRAL_V5:
             t = KINDS[table]
             rows = [msgspec.json.decode(b, type=t) for (b,) in conn.execute(
                 f"SELECT {schema.central_row_json(kind, cols, bools, 'x')} FROM {table} x")]

@@ -1,6 +1,6 @@
 """The hall's outbox to the city's centre (``[central]`` in hall.toml): durable, in order, kept until acknowledged.
 
-- Filled by SQLite triggers (migration 4 in :mod:`.schema`): every insert or update of ``tickets``, ``calls``,
+- Filled by SQLite triggers (migration 5 in :mod:`.schema`): every insert or update of ``tickets``, ``calls``,
   ``ratings``, ``followups`` and ``staff_sessions`` queues the row as it now is, as the JSON record of
   :mod:`hallq.shared.central`, in the SAME transaction as the change. No code path that writes the record
   (the core's batches, ``followups close``, the dashboard) can forget it, and nothing is queued that was not
@@ -49,7 +49,7 @@ def enable(conn: sqlite3.Connection) -> tuple[str, int]:
             return found, 0
         sid = uuid.uuid4().hex
         before = conn.total_changes
-        for table, kind, cols, bools in schema.CENTRAL_V4:
+        for table, kind, cols, bools in schema.CENTRAL_V5:
             order = "day, number" if table == "tickets" else "id"
             conn.execute(f"INSERT INTO central_outbox (kind, body) SELECT '{kind}', "
                          f"{schema.central_row_json(kind, cols, bools, 't')} FROM {table} t ORDER BY {order}")

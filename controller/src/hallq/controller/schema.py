@@ -11,9 +11,9 @@ Never edit a migration that has been released: add the next one.
 Tables: ``meta`` (hall id, name, time zone, hours: what ``report`` needs without the config file),
 ``tickets``, ``sequences``, ``windows``, ``staff_sessions``, ``calls`` (one row per call of a ticket to a
 window, with its outcome, service time and case), ``ratings``, ``replies`` (the answers kept for repeated
-``req``s), ``haocp_outbox`` (好差评 records to upload), ``followups`` (bad reviews to call back) and
-``appointments`` (bookings and their check-ins), ``central_outbox`` (record changes to ship to the city's
-centre, filled by triggers).
+``req``s), ``haocp_outbox`` (好差评 records to upload), ``followups`` (bad reviews to call back),
+``appointments`` (bookings and their check-ins), ``pauses`` (each window's pauses, from pause to resume) and
+``central_outbox`` (record changes to ship to the city's centre, filled by triggers).
 Times are ISO 8601 with the hall's UTC offset; days are local ``YYYY-MM-DD``.
 """
 
@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import sqlite3
 
-# -- the central outbox (migration 4) ------------------------------------------------------------------------
-#: The rows shipped to the city's centre: (table, kind, columns, boolean columns), frozen as of migration 4
+# -- the central outbox (migration 5) ------------------------------------------------------------------------
+#: The rows shipped to the city's centre: (table, kind, columns, boolean columns), frozen as of migration 5
 #: (a later migration that adds a column to one of these tables drops and remakes that table's triggers).
-CENTRAL_V4: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+CENTRAL_V5: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("tickets", "ticket", (
         "day", "number", "category", "seq", "issued_at", "priority", "channel", "person", "appointment", "client",
         "est_wait_min", "ahead", "status", "queue", "to_window", "transferred_at", "window", "called_at", "recalls",
@@ -54,12 +54,12 @@ def central_row_json(kind: str, columns: tuple[str, ...], bools: tuple[str, ...]
     return f"json_object({', '.join(parts)})"
 
 
-def _central_v4() -> str:
+def _central_v5() -> str:
     out = ["""CREATE TABLE central_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL,
     queued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );"""]
-    for table, kind, cols, bools in CENTRAL_V4:
+    for table, kind, cols, bools in CENTRAL_V5:
         for event in ("INSERT", "UPDATE"):
             out.append(
                 f"CREATE TRIGGER central_{table}_{event.lower()} AFTER {event} ON {table}\n"
@@ -139,10 +139,19 @@ CREATE INDEX appointments_day ON appointments (day);
 ALTER TABLE tickets ADD COLUMN slot_start TEXT;
 ALTER TABLE tickets ADD COLUMN slot_end TEXT;
 """,
-    # 4: the outbox to the city's centre (hallq.controller.central_outbox): every change of a shipped table is
+    # 4: windows' pauses (the statistics tell a paused window from an idle one); the days the record
+    # already had were kept without them: meta 'pauses_from' is the last such day
+    """
+CREATE TABLE pauses (
+    window INTEGER NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, PRIMARY KEY (window, started_at)
+) WITHOUT ROWID;
+INSERT OR REPLACE INTO meta (key, value) SELECT 'pauses_from', coalesce(max(day), '') FROM (
+    SELECT day FROM tickets UNION ALL SELECT substr(started_at, 1, 10) FROM staff_sessions);
+""",
+    # 5: the outbox to the city's centre (hallq.controller.central_outbox): every change of a shipped table is
     # queued by a trigger in the same transaction as the change, once the hall has a central stream (meta
     # 'central_stream', set when [central] is first configured); a hall without [central] queues nothing.
-    _central_v4(),
+    _central_v5(),
 )
 
 #: The schema version this code writes.
