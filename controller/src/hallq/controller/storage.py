@@ -102,6 +102,7 @@ class Storage:
                 ("timezone", cfg.hall.timezone),
                 ("hours", json.dumps(cfg.hall.hours)),
                 ("windows", json.dumps({w.no: w.name for w in cfg.windows})),
+                ("window_categories", json.dumps({w.no: list(w.categories) for w in cfg.windows})),
             ],
         ))
 
@@ -131,9 +132,8 @@ class Storage:
         def run(c: sqlite3.Connection) -> None:
             if core.TicketRec in by_type:
                 rows = [_ticket_row(t) for t in by_type[core.TicketRec].values()]
-                before = c.total_changes
-                c.executemany(_TICKET_SQL, rows)
-                if c.total_changes - before != len(rows):
+                # rowcount: the statement's own rows (total_changes would count the central outbox's triggers too)
+                if c.executemany(_TICKET_SQL, rows).rowcount != len(rows):
                     raise sqlite3.IntegrityError(
                         "a ticket number of the day is already in the record as another ticket: not overwritten")
             if core.Sequence in by_type:
@@ -150,6 +150,11 @@ class Storage:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     [(s.id, s.window, s.staff_id, s.staff_name, _iso(s.started_at), _iso(s.ended_at))
                      for s in by_type[core.StaffSession].values()],
+                )
+            if core.PauseRec in by_type:
+                c.executemany(
+                    "INSERT OR REPLACE INTO pauses (window, started_at, ended_at) VALUES (?, ?, ?)",
+                    [(z.window, _iso(z.started_at), _iso(z.ended_at)) for z in by_type[core.PauseRec].values()],
                 )
             if core.WindowRec in by_type:
                 c.executemany(
@@ -267,6 +272,8 @@ class Storage:
             bookings=[_booking(r) for r in c.execute(
                 f"SELECT {_BOOKING_COLS} FROM appointments WHERE day >= ?",
                 ((day - timedelta(days=core.appointments.KEEP_DAYS)).isoformat(),))],
+            pauses=[core.PauseRec(w, datetime.fromisoformat(a)) for w, a in c.execute(
+                "SELECT window, started_at FROM pauses WHERE ended_at IS NULL")],
         )
 
     def latest(self) -> datetime | None:
