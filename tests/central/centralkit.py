@@ -207,3 +207,74 @@ def set_up_centre(tmp: Path, dsn: str, hall: str = "test") -> tuple[Path, Path]:
     cred_file = creds.write(tmp / "hall-secrets" / "central.toml")
     os.chmod(cred_file, 0o600)
     return tls_dir, cred_file
+
+
+# -- a simulated hall day through the real core and storage -------------------------------------------------------
+SIM_HALL = """
+[hall]
+id = "{hall}"
+name = "测试政务服务中心"
+hours = [["00:00", "24:00"]]
+
+[[categories]]
+code = "A"
+name = "社保医保"
+
+[[categories]]
+code = "B"
+name = "不动产登记"
+
+[[windows]]
+no = 1
+name = "1号窗口"
+categories = ["A", "B"]
+
+[[windows]]
+no = 2
+name = "2号窗口"
+categories = ["*"]
+
+[[windows]]
+no = 3
+name = "3号窗口"
+categories = ["B"]
+"""
+
+LEVELS = ("very_satisfied",) * 6 + ("satisfied",) * 3 + ("basic", "dissatisfied")
+
+
+def hall_day(h: Any, day: Any, tickets: int, rng: Any, after_each: Any = None) -> None:
+    """``tickets`` citizens on ``day`` (a date) through a StoredHall (tests/controller/controller_kit.py): each
+    takes a number, is called at one of three windows, served with a case, and most rate; clerks sign in and out.
+    ``after_each(i)`` runs after each citizen (the test's own checks)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from hallq.shared.schemas import Case
+
+    h.at(datetime(day.year, day.month, day.day, 8, 55, tzinfo=ZoneInfo("Asia/Shanghai")))
+    h.tick()
+    for w in (1, 2, 3):
+        assert h.op(w, "open", client=f"caller-{w}")["ok"]
+    step = timedelta(seconds=9 * 3600 / max(tickets, 1))
+    for i in range(tickets):
+        h.later(step.total_seconds() / 60)
+        cat = "A" if rng.random() < 0.5 else "B"
+        assert h.take(cat)["ok"]
+        w = 3 if cat == "B" and rng.random() < 0.4 else rng.choice((1, 2))
+        called = h.op(w, "next", client=f"caller-{w}")
+        if called["ok"]:
+            number = called["ticket"]["number"]
+            h.later(0.5)
+            if rng.random() < 0.05:
+                h.op(w, "noshow", client=f"caller-{w}")
+            else:
+                h.op(w, "done", client=f"caller-{w}", case=Case(id=f"{day:%Y%m%d}{i:05d}", item_code="11100000000000000001"))
+                if rng.random() < 0.8:
+                    h.rate(w, number, level=rng.choice(LEVELS), client=f"pad-{w}")
+        if after_each is not None:
+            after_each(i)
+    for w in (1, 2, 3):
+        while h.op(w, "next", client=f"caller-{w}")["ok"]:
+            h.op(w, "done", client=f"caller-{w}", case=Case(id=f"{day:%Y%m%d}L{w}", item_code="11100000000000000001"))
+        h.op(w, "close", client=f"caller-{w}")
