@@ -90,6 +90,10 @@ CREATE INDEX appointments_day ON appointments (day);
 ALTER TABLE tickets ADD COLUMN slot_start TEXT;
 ALTER TABLE tickets ADD COLUMN slot_end TEXT;
 """,
+    # 4: which channel vouched for a ticket's priority (idcard | staff | appointment; issue 9 §5)
+    """
+ALTER TABLE tickets ADD COLUMN vouched TEXT;
+""",
 )
 
 #: The schema version this code writes.
