@@ -18,7 +18,7 @@ from hallq.shared.config import BrokerURL, ConfigError
 from hallq.shared.identity import DEVICE_HELP, for_app
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS, Figures
 
-from .report import COLUMN_NAMES
+from .report import COLUMN_NAMES, COLUMNS, WINDOW_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +141,9 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         click.echo(f"\n{title}")
         if kind in ("window", "clerk"):  # numbers are taken at a kiosk: a window or a clerk issues none
             click.echo(_table([header[0], *header[2:]], [[r[0], *r[2:]] for r in table]))
-        else:
-            click.echo(_table(header, table))
+        else:  # idle time with people waiting is a window's (and its clerk's) figure
+            keep = [i for i, c in enumerate(["", *COLUMNS, "", ""]) if c not in WINDOW_ONLY]
+            click.echo(_table([header[i] for i in keep], [[r[i] for i in keep] for r in table]))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
     else:

@@ -11,8 +11,8 @@ Never edit a migration that has been released: add the next one.
 Tables: ``meta`` (hall id, name, time zone, hours: what ``report`` needs without the config file),
 ``tickets``, ``sequences``, ``windows``, ``staff_sessions``, ``calls`` (one row per call of a ticket to a
 window, with its outcome, service time and case), ``ratings``, ``replies`` (the answers kept for repeated
-``req``s), ``haocp_outbox`` (好差评 records to upload), ``followups`` (bad reviews to call back) and
-``appointments`` (bookings and their check-ins).
+``req``s), ``haocp_outbox`` (好差评 records to upload), ``followups`` (bad reviews to call back),
+``appointments`` (bookings and their check-ins) and ``pauses`` (each window's pauses, from pause to resume).
 Times are ISO 8601 with the hall's UTC offset; days are local ``YYYY-MM-DD``.
 """
 
@@ -90,7 +90,16 @@ CREATE INDEX appointments_day ON appointments (day);
 ALTER TABLE tickets ADD COLUMN slot_start TEXT;
 ALTER TABLE tickets ADD COLUMN slot_end TEXT;
 """,
-    # 4: which channel vouched for a ticket's priority (idcard | staff | appointment; issue 9 §5)
+    # 4: windows' pauses (the statistics tell a paused window from an idle one); the days the record
+    # already had were kept without them: meta 'pauses_from' is the last such day
+    """
+CREATE TABLE pauses (
+    window INTEGER NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, PRIMARY KEY (window, started_at)
+) WITHOUT ROWID;
+INSERT OR REPLACE INTO meta (key, value) SELECT 'pauses_from', coalesce(max(day), '') FROM (
+    SELECT day FROM tickets UNION ALL SELECT substr(started_at, 1, 10) FROM staff_sessions);
+""",
+    # 5: which channel vouched for a ticket's priority (idcard | staff | appointment; issue 9 §5)
     """
 ALTER TABLE tickets ADD COLUMN vouched TEXT;
 """,

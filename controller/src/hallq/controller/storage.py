@@ -102,6 +102,7 @@ class Storage:
                 ("timezone", cfg.hall.timezone),
                 ("hours", json.dumps(cfg.hall.hours)),
                 ("windows", json.dumps({w.no: w.name for w in cfg.windows})),
+                ("window_categories", json.dumps({w.no: list(w.categories) for w in cfg.windows})),
             ],
         ))
 
@@ -150,6 +151,11 @@ class Storage:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     [(s.id, s.window, s.staff_id, s.staff_name, _iso(s.started_at), _iso(s.ended_at))
                      for s in by_type[core.StaffSession].values()],
+                )
+            if core.PauseRec in by_type:
+                c.executemany(
+                    "INSERT OR REPLACE INTO pauses (window, started_at, ended_at) VALUES (?, ?, ?)",
+                    [(z.window, _iso(z.started_at), _iso(z.ended_at)) for z in by_type[core.PauseRec].values()],
                 )
             if core.WindowRec in by_type:
                 c.executemany(
@@ -279,6 +285,8 @@ class Storage:
             bookings=[_booking(r) for r in c.execute(
                 f"SELECT {_BOOKING_COLS} FROM appointments WHERE day >= ?",
                 ((day - timedelta(days=core.appointments.KEEP_DAYS)).isoformat(),))],
+            pauses=[core.PauseRec(w, datetime.fromisoformat(a)) for w, a in c.execute(
+                "SELECT window, started_at FROM pauses WHERE ended_at IS NULL")],
         )
 
     def latest(self) -> datetime | None:

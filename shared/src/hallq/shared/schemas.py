@@ -401,6 +401,9 @@ class Figures(Schema, kw_only=True):
     service_mean_min: float | None = None
     ratings: LevelCounts = {}
     satisfaction: float | None = None  # (very satisfied + satisfied) / rated
+    #: windows and clerks: minutes open (signed in), not paused and serving no one while a ticket it could
+    #: call was waiting; None for the hall and half hours
+    idle_waiting_min: float | None = None
 
 
 class AppointmentFigures(Schema, kw_only=True):

@@ -46,6 +46,7 @@ from .state import (
     CallRec,
     FollowUpRec,
     HallState,
+    PauseRec,
     Rating,
     Refused,
     Sequence,
@@ -80,6 +81,7 @@ def restore(
     latest: datetime | None = None,
     clock_synced: bool = False,
     bookings: Iterable[BookingRec] = (),
+    pauses: Iterable[PauseRec] = (),
 ) -> HallState:
     """Rebuild the state from what the storage kept (``day`` is the day of the kept tickets).
 
@@ -120,6 +122,10 @@ def restore(
             w.staff, w.paused, w.current, w.session = staff, paused, current, session
             if current is not None and current not in st.tickets:
                 w.current = None
+    for pz in pauses:
+        w = st.windows.get(pz.window)
+        if w is not None and w.paused and pz.ended_at is None:
+            w.pause = pz
     for r in sorted(replies, key=lambda r: r.at)[-cfg.limits.replies:]:  # oldest first, within the bound
         st.replies[(r.client, r.req)] = r
     for number in rated:
@@ -403,6 +409,7 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         if w.session is not None:
             w.session.ended_at = now
             fx.records.append(w.session)
+        _end_pause(w, now, fx)
         w.staff, w.session, w.paused = None, None, False
         fx.records.append(w)
         _window_changed(w, fx)
@@ -412,12 +419,16 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         raise Refused("not_allowed", f"window {w.no} is closed: a clerk signs in with `open` first")
 
     if op == "pause":
+        if not w.paused:
+            w.pause = PauseRec(w.no, now)
+            fx.records.append(w.pause)
         w.paused = True
         fx.records.append(w)
         _window_changed(w, fx)
         return WindowReply(req=p.req, ticket=_wt(cur))
 
     if op == "resume":
+        _end_pause(w, now, fx)
         w.paused = False
         fx.records.append(w)
         _window_changed(w, fx)
@@ -630,6 +641,14 @@ def _after_rating(state: HallState, r: Rating, v: CallRec) -> list[UploadRec | F
 
 
 
+def _end_pause(w: WindowRec, now: datetime, fx: Effects) -> None:
+    """The window's pause (if one is under way) ends now."""
+    if w.pause is not None:
+        w.pause.ended_at = now
+        fx.records.append(w.pause)
+        w.pause = None
+
+
 # -- midnight -------------------------------------------------------------------------------------------
 def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     """Close yesterday: waiting tickets expire, served ones finish, clerks sign out, numbering restarts."""
@@ -640,6 +659,7 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
         if w.session is not None:
             w.session.ended_at = now
             fx.records.append(w.session)
+        _end_pause(w, now, fx)
         w.staff, w.session, w.paused, w.current = None, None, False, None
         fx.records.append(w)
         fx.changed.add(w.no)

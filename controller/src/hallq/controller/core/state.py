@@ -136,6 +136,7 @@ class WindowRec:
     current: str | None = None  # number being called or served
     session: StaffSession | None = None
     last: CallRec | None = None  # the last call that ended here (for ``WindowState.last``)
+    pause: PauseRec | None = None  # the pause under way (while ``paused``)
 
     @property
     def status(self) -> str:
@@ -152,6 +153,16 @@ class StaffSession:
     window: int
     staff_id: str
     staff_name: str
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(slots=True, eq=False)
+class PauseRec:
+    """A window's pause (暂停), from ``pause`` to ``resume`` (or the window's close, or midnight): the
+    statistics tell a paused window from an idle one by these."""
+
+    window: int
     started_at: datetime
     ended_at: datetime | None = None
 
