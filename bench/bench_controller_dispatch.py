@@ -204,9 +204,12 @@ def without_priority(visits: list[Visit]) -> list[Visit]:
 def one_day(cfg: config.HallFile, shape: HallShape, load: float, seed: int) -> dict:
     visits = simulate_visits(shape, Rates(load=load), seed=seed)
     ctl = CorePolicy(cfg, DAY)
+    ctl.book(visits)  # the day's booking file, dropped before the hall opens
     r = run_day(shape, visits, ctl)
     normal = {v.id for v in visits if v.priority is None}
-    r0 = run_day(shape, without_priority(visits), CorePolicy(cfg, DAY))
+    ctl0 = CorePolicy(cfg, DAY)
+    ctl0.book(visits)
+    r0 = run_day(shape, without_priority(visits), ctl0)
     out = {"visits": len(visits), "controller": wait_figures(r) | estimate_figures(r, ctl.ranges)}
     c = out["controller"]
     c["normal_p99_no_priority"] = _p(_waits(r0, lambda v: v.id in normal), 99)

@@ -72,7 +72,7 @@ def test_hall_credentials_are_written_0600_and_only_their_hash_is_kept(central_d
     with db.connect(central_dsn, autocommit=True) as conn:
         assert halls.authenticate(conn, halls.Credentials.load(tmp_path / "n.toml").token) is None
     os.chmod(out, 0o644)
-    with pytest.raises(halls.HallError, match="chmod 600"):
+    with pytest.raises(halls.CredentialsError, match="chmod 600"):
         halls.Credentials.load(out)
     r = CliRunner().invoke(_cli(), ["--db", "host=127.0.0.1 password=secret", "hall", "list"])
     assert r.exit_code != 0 and "pgpass" in r.output

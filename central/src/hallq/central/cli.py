@@ -127,6 +127,60 @@ def hall_list(ctx: click.Context) -> None:
         click.echo(f"{hid}\t{name}\t{state}\t{acked} rows\t{seen}")
 
 
+@command.command()
+@click.option("--dir", "folder", required=True, type=click.Path(file_okay=False),
+              help="Where to write ca.crt, ca.key, server.crt, server.key (made 0700; keys 0600).")
+@click.option("--host", "hosts", multiple=True, required=True,
+              help="A name or address the halls reach the centre by (repeat for several).")
+def tls(folder: str, hosts: tuple[str, ...]) -> None:
+    """The centre's CA and HTTPS server certificate (the CA is kept if the folder has one)."""
+    from . import tls as tls_mod
+
+    files = tls_mod.make(folder, list(hosts))
+    click.echo(f"server certificate for {', '.join(hosts)} in {files['cert']}; give every hall {files['ca']} "
+               "([central] ca in hall.toml)")
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{value!r}: expected HOST:PORT, e.g. 0.0.0.0:8443", param_hint="--listen")
+    return host.strip("[]"), int(port)
+
+
+@command.command()
+@click.option("--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT to serve HTTPS on.")
+@click.option("--tls-dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="The folder `hallq central tls` wrote (server.crt, server.key).")
+@click.option("--pool", default=8, show_default=True, type=click.IntRange(1, 100),
+              help="Database connections (batches applied at once).")
+@click.pass_context
+def serve(ctx: click.Context, listen: str, tls_dir: str, pool: int) -> None:
+    """The halls' ingest endpoint (HTTPS): POST /v1/ingest."""
+    import uvicorn
+
+    from . import server
+
+    host, port = _listen(listen)
+    crt, key = Path(tls_dir) / "server.crt", Path(tls_dir) / "server.key"
+    for f in (crt, key):
+        if not f.exists():
+            raise click.ClickException(f"{f} is missing: make it with hallq central tls --dir {tls_dir} --host ...")
+    with _connect(ctx.obj["dsn"]) as conn:
+        if cdb.version(conn) != cdb.VERSION:
+            raise click.ClickException(f"the central schema is {cdb.version(conn)}, this hallq needs "
+                                       f"{cdb.VERSION}: run hallq central migrate")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    p = server.open_pool(ctx.obj["dsn"], pool)
+    try:
+        config = uvicorn.Config(server.build(p), host=host, port=port, ssl_certfile=str(crt), ssl_keyfile=str(key),
+                                log_level="warning", access_log=False, lifespan="off")
+        click.echo(f"hallq central: serving https://{host}:{port}/v1/ingest", err=True)
+        uvicorn.Server(config).run()
+    finally:
+        p.close()
+
+
 def main() -> None:  # pragma: no cover - python -m hallq.central.cli
     command(obj={})
 

@@ -11,66 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import tomllib
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import psycopg
+from hallq.shared.central import Credentials, CredentialsError
+
+__all__ = ["Credentials", "CredentialsError", "HallError"]
 
 HALL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-class HallError(ValueError):
+class HallError(CredentialsError):
     """A hall that cannot be added, rotated or revoked as asked."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The hall side's credentials file."""
-
-    hall: str
-    token: str
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Credentials:
-        p = Path(path)
-        try:
-            mode = p.stat().st_mode
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise HallError(f"{p}: cannot read the central credentials: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise HallError(f"{p}: not a credentials file: {exc}") from None
-        if mode & 0o077:
-            raise HallError(f"{p}: the credentials file must be readable by its owner only (chmod 600)")
-        unknown = set(data) - {"hall", "token"}
-        if unknown:
-            raise HallError(f"{p}: unknown key(s) {', '.join(sorted(unknown))}")
-        hall, token = data.get("hall"), data.get("token")
-        if not isinstance(hall, str) or not HALL_ID.match(hall):
-            raise HallError(f"{p}: `hall` must be the hall's id")
-        if not isinstance(token, str) or not re.fullmatch(r"[0-9a-f]{64}", token):
-            raise HallError(f"{p}: `token` must be the 64 hex digits hallq central wrote")
-        return cls(hall, token)
-
-    def write(self, path: str | os.PathLike[str]) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".new")
-        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, (f'# hallq central: this hall\'s credentials ([central] credentials in hall.toml)\n'
-                          f'hall = "{self.hall}"\ntoken = "{self.token}"\n').encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, p)
-        return p
 
 
 def digest(token: str) -> bytes:

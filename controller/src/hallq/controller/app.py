@@ -53,6 +53,7 @@ from .bookings import Feed
 from .config import HallFile
 from .core import workdays
 from .haocp.uploader import Uploader
+from .shipper import Shipper
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,12 @@ class Controller:
         #: the retained ``devices`` registry: every listed device, its status, health and version
         self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
+        #: the record to the city's centre (``[central]``): its own thread and connection, never the worker's
+        try:
+            self.shipper = Shipper(db, cfg.hall.id, cfg.central) if cfg.central is not None else None
+        except BaseException:
+            self.storage.close()
+            raise
         #: bookings from ``[appointments] folder`` / ``url``, handed to the worker as core events
         ap = cfg.appointments
         self.bookings = Feed(ap, [c.code for c in cfg.categories], self._inbox.put) if ap.folder or ap.url else None
@@ -159,6 +166,8 @@ class Controller:
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
+        if self.shipper is not None:
+            self.shipper.start()
         if self.bookings is not None:
             self.bookings.start()
         return self
@@ -170,6 +179,8 @@ class Controller:
             self._worker.join(10)
         if self.uploader is not None:
             self.uploader.stop()
+        if self.shipper is not None:
+            self.shipper.stop()
         if self.client.connected:  # a clean stop: no record left to make the next controller wait
             self.client.publish(self.topics.controller_instance, b"", retain=True)
         if self.bookings is not None:

@@ -46,6 +46,11 @@ key_file = "/etc/hallq/follow.key"           # the tokens' key (hex or raw, >= 1
 take_client = "web-take"                     # optional: scan-to-take at /m/q, taking numbers as this client
 kiosk_key_file = "/etc/hallq/kiosk.key"      # optional: phone numbers on that page keyed as the SMS gateway does
 
+[central]                # optional: ship the hall's record to the city's centre (hallq central)
+url = "https://central.example.gov.cn:8443"
+credentials = "/etc/hallq/central.toml"      # written by `hallq central hall add` (0600)
+ca = "/etc/hallq/central-ca.crt"             # optional: the centre's CA (hallq central tls); default: the system's
+
 [alerts]                 # optional: when the dashboard (hallq dashboard) alerts the managers
 wait_min = 30            # a ticket has waited longer than this (minutes) ...
 wait_min_by_category = { B = 45 }   # ... or than its category's own limit
@@ -165,6 +170,32 @@ class HaocpSection(ConfigModel, kw_only=True):
                     raise ValueError(f"haocp.{key}: {d!r} is not a date") from None
 
 
+class CentralSection(ConfigModel, kw_only=True):
+    """``[central]``: the city's central side this hall ships its record to (see :mod:`.shipper`)."""
+
+    #: The centre's ingest endpoint, e.g. ``https://central.example.gov.cn:8443`` (https; http only on loopback).
+    url: str
+    #: The hall's credentials file, written by ``hallq central hall add`` (0600).
+    credentials: Annotated[str, Meta(min_length=1, max_length=500)]
+    #: The CA that signed the centre's certificate (``hallq central tls``); left out: the system's CAs.
+    ca: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    #: Rows per batch.
+    batch: Annotated[int, Meta(ge=1, le=2000)] = 500
+    timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
+    #: Backoff between tries: doubling from ``retry_min_seconds`` up to ``retry_max_seconds``.
+    retry_min_seconds: Annotated[float, Meta(gt=0, le=600)] = 1.0
+    retry_max_seconds: Annotated[float, Meta(gt=0, le=3600)] = 60.0
+
+    def __post_init__(self) -> None:
+        from urllib.parse import urlsplit
+
+        u = urlsplit(self.url)
+        if u.scheme not in ("https", "http") or not u.hostname:
+            raise ValueError(f"central.url {self.url!r} must be an https:// URL")
+        if u.scheme == "http" and u.hostname not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError(f"central.url {self.url!r}: records leave the hall over https only")
+
+
 class AppointmentsSection(ConfigModel, kw_only=True):
     """``[appointments]``: where bookings come from, and the check-in rules (预约取号)."""
 
@@ -276,6 +307,9 @@ class HallFile(ConfigModel, kw_only=True):
     #: Bookings and check-in rules; left out: no booking source, the default rules (every check-in is
     #: checked against the bookings the hall holds).
     appointments: AppointmentsSection = field(default_factory=AppointmentsSection)
+    #: The city's central side (``[central]``); left out: the hall ships nothing (and queues nothing, unless it
+    #: was once shipping: see :mod:`.central_outbox`).
+    central: CentralSection | None = None
     #: Follow pages (``[follow]``); left out: tickets carry no follow link.
     follow: FollowSection | None = None
     #: The dashboard's alert thresholds and staffing target (see ``hallq.dashboard``); defaults when left out.

@@ -132,9 +132,8 @@ class Storage:
         def run(c: sqlite3.Connection) -> None:
             if core.TicketRec in by_type:
                 rows = [_ticket_row(t) for t in by_type[core.TicketRec].values()]
-                before = c.total_changes
-                c.executemany(_TICKET_SQL, rows)
-                if c.total_changes - before != len(rows):
+                # rowcount: the statement's own rows (total_changes would count the central outbox's triggers too)
+                if c.executemany(_TICKET_SQL, rows).rowcount != len(rows):
                     raise sqlite3.IntegrityError(
                         "a ticket number of the day is already in the record as another ticket: not overwritten")
             if core.Sequence in by_type:

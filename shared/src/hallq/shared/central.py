@@ -18,7 +18,12 @@ keeps the newest version of each row, keyed by the hall and the row's own key (:
 
 from __future__ import annotations
 
+import os
+import re
+import tomllib
+from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import msgspec
@@ -34,10 +39,12 @@ MAX_BATCH = 2000
 HallId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="the hall's id ([hall] id)")]
 StreamId = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$", description="the hall record's outbox stream")]
 Seq = Annotated[int, Meta(ge=1, description="an outbox row's number in its stream")]
-Text = Annotated[str, Meta(max_length=200)]
+# Bounds are loose on purpose: a row the hall already holds must never be refused for a detail (the hall
+# cannot skip it: its stream would stop there); the types and the enumerations are what is checked.
+Text = Annotated[str, Meta(max_length=2000)]
 Id = Annotated[int, Meta(ge=0)]
-SmallInt = Annotated[int, Meta(ge=0, le=1_000_000)]
-Window = Annotated[int, Meta(ge=0, le=999)]
+SmallInt = int
+Window = int
 
 
 class Row(Schema, tag_field="kind", kw_only=True):
@@ -48,13 +55,13 @@ class TicketRow(Row, tag="ticket", kw_only=True):
     """``tickets``: a number issued, and what became of it. Key: (day, number)."""
 
     day: date
-    number: Annotated[str, Meta(min_length=1, max_length=16)]
+    number: Annotated[str, Meta(min_length=1, max_length=64)]
     category: Text
     seq: SmallInt
     issued_at: datetime
     priority: Text | None = None
     channel: Text | None = None
-    person: Annotated[str, Meta(pattern=r"^[0-9a-f]{32,128}$")] | None = None
+    person: Text | None = None  # the opaque per-day person key (HMAC), never an ID or phone number
     appointment: Text | None = None
     client: Text | None = None
     est_wait_min: SmallInt | None = None
@@ -78,14 +85,14 @@ class CallRow(Row, tag="call", kw_only=True):
 
     id: Id
     day: date
-    number: Annotated[str, Meta(min_length=1, max_length=16)]
+    number: Annotated[str, Meta(min_length=1, max_length=64)]
     category: Text
     queue: Text
     window: Window
     staff_id: Text | None = None
     staff_name: Text | None = None
     called_at: datetime
-    wait_s: Annotated[float, Meta(ge=0)]
+    wait_s: float
     first: bool
     priority: Text | None = None
     recalls: SmallInt = 0
@@ -102,7 +109,7 @@ class RatingRow(Row, tag="rating", kw_only=True):
 
     id: Id
     day: date
-    ticket: Annotated[str, Meta(min_length=1, max_length=16)]
+    ticket: Annotated[str, Meta(min_length=1, max_length=64)]
     window: Window
     level: Level
     at: datetime
@@ -121,7 +128,7 @@ class FollowUpRow(Row, tag="followup", kw_only=True):
     id: Id
     rating_id: Id
     day: date
-    ticket: Annotated[str, Meta(min_length=1, max_length=16)]
+    ticket: Annotated[str, Meta(min_length=1, max_length=64)]
     window: Window
     level: Level
     rated_at: datetime
@@ -133,7 +140,7 @@ class FollowUpRow(Row, tag="followup", kw_only=True):
     item_code: Text | None = None
     closed_at: datetime | None = None
     called_back_by: Text | None = None
-    action: Annotated[str, Meta(max_length=2000)] | None = None
+    action: Annotated[str, Meta(max_length=20000)] | None = None
 
 
 class StaffSessionRow(Row, tag="staff_session", kw_only=True):
@@ -182,3 +189,52 @@ class Ack(Schema, kw_only=True, omit_defaults=False):
 def fields(kind: type) -> tuple[str, ...]:
     """The field names of a row kind, in order (the hall's column names)."""
     return tuple(f.name for f in msgspec.structs.fields(kind))
+
+
+class CredentialsError(ValueError):
+    """A credentials file that cannot be used (unreadable, malformed, readable by others)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The hall side's credentials file."""
+
+    hall: str
+    token: str
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Credentials:
+        p = Path(path)
+        try:
+            mode = p.stat().st_mode
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CredentialsError(f"{p}: cannot read the central credentials: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise CredentialsError(f"{p}: not a credentials file: {exc}") from None
+        if mode & 0o077:
+            raise CredentialsError(f"{p}: the credentials file must be readable by its owner only (chmod 600)")
+        unknown = set(data) - {"hall", "token"}
+        if unknown:
+            raise CredentialsError(f"{p}: unknown key(s) {', '.join(sorted(unknown))}")
+        hall, token = data.get("hall"), data.get("token")
+        if not isinstance(hall, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", hall):
+            raise CredentialsError(f"{p}: `hall` must be the hall's id")
+        if not isinstance(token, str) or not re.fullmatch(r"[0-9a-f]{64}", token):
+            raise CredentialsError(f"{p}: `token` must be the 64 hex digits hallq central wrote")
+        return cls(hall, token)
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".new")
+        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, (f'# hallq central: this hall\'s credentials ([central] credentials in hall.toml)\n'
+                          f'hall = "{self.hall}"\ntoken = "{self.token}"\n').encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, p)
+        return p

@@ -24,6 +24,8 @@ BOARD_SIZE = 10
 MAX_NUMBER = 999
 #: How many (estimate, realised wait) pairs of today's calls the estimate's range learns from.
 WAIT_ERRORS_KEPT = 150
+#: How many of the latest takes the estimate's arrival rates look at (an hour of a busy hall).
+ISSUES_KEPT = 600
 
 #: The lanes a category's waiting tickets are kept in (see :mod:`.dispatch` for the order they are called
 #: in): normal tickets and priority tickets in issue order, appointment tickets in the order they are due.
@@ -279,6 +281,10 @@ class HallState:
     waiting_persons: set[tuple[str, str]] = field(default_factory=set)  # (category, person) waiting
     service_min: dict[str, float] = field(default_factory=dict)  # category -> EWMA of service minutes (see .estimate)
     priority_issued: dict[str, int] = field(default_factory=dict)  # category -> priority/appointment tickets today
+    #: category -> its latest measured services (minutes), the spread the estimate samples from (see .estimate)
+    service_recent: dict[str, deque[float]] = field(default_factory=dict)
+    #: today's latest takes (issued at, category, a priority ticket): recent arrival rates (see .estimate)
+    issues_recent: deque[tuple[datetime, str, bool]] = field(default_factory=lambda: deque(maxlen=ISSUES_KEPT))
     # (estimate, realised wait) in minutes of today's latest first calls, for the estimate's range
     wait_errors: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=WAIT_ERRORS_KEPT))
     first_issue: datetime | None = None  # today's first ticket
@@ -333,6 +339,7 @@ def count_issue(state: HallState, t: TicketRec) -> None:
         state.first_issue = t.issued_at
     if t.priority is not None:
         state.priority_issued[t.category] = state.priority_issued.get(t.category, 0) + 1
+    state.issues_recent.append((t.issued_at, t.category, t.priority is not None and t.priority != "appointment"))
 
 
 def enqueue(state: HallState, t: TicketRec) -> None:
