@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from hallq.shared import follow
+from hallq.shared import follow, hours
 from hallq.shared.schemas import (
     AppointmentCheckin,
     Call,
@@ -272,11 +272,9 @@ def _allowed(state: HallState, client: str, role: str | tuple[str, ...], window:
 
 # -- take ---------------------------------------------------------------------------------------------
 def is_open(state: HallState, now: datetime) -> bool:
-    """Whether ``now`` falls within the opening hours (always, when none are configured)."""
-    if not state.cfg.hall.hours:
-        return True
-    t = now.time()
-    return any(a <= t and (b is None or t < b) for a, b in state.cfg.open_intervals())
+    """Whether ``now`` falls within the opening hours (always, when none are configured): the one rule of
+    :mod:`hallq.shared.hours`, which the kiosk's closed screen reads too."""
+    return hours.is_open(state.cfg.hall.hours, now)
 
 
 #: The roles that take numbers for citizens (and may cancel them for their holder).
@@ -298,8 +296,8 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
     if cat is None:
         raise Refused("unknown_category", f"there is no category {wanted!r} in this hall")
     if not is_open(state, now):
-        hours = ", ".join(f"{a}–{b}" for a, b in state.cfg.hall.hours)
-        raise Refused("closed", f"the hall issues numbers during its opening hours ({hours})")
+        spans = ", ".join(f"{a}–{b}" for a, b in state.cfg.hall.hours)
+        raise Refused("closed", f"the hall issues numbers during its opening hours ({spans})")
     last = state.seq.get(cat.code, 0)
     quota = MAX_NUMBER if booked else min(cat.daily_quota or MAX_NUMBER, MAX_NUMBER)
     if last >= quota:
