@@ -67,6 +67,8 @@ STATS_EVERY = 60.0
 CHECKPOINT_IDLE_S = 5.0
 #: ... and at least this often under a load that never pauses.
 CHECKPOINT_MAX_S = 60.0
+#: Cached answers beyond ``[limits] replies`` (or older than the storage keeps) leave the record this often (s).
+PRUNE_EVERY_S = 60.0
 #: Exit status when the database cannot be written (``EX_TEMPFAIL``).
 EXIT_STORAGE = 75
 #: Exit status after an unexpected exception in the core or the batch loop (``EX_SOFTWARE``).
@@ -113,6 +115,7 @@ class Controller:
         # a minute of hall time (on the demo's faster clock too), but never more than once a second
         self._stats_every = max(clock.real_seconds(STATS_EVERY), 1.0)
         self._checkpoint_at = time.monotonic()
+        self._pruned_at = time.monotonic()
         now = clock.now()
         self.state = self.storage.load(now)
         if cfg.follow is not None:
@@ -374,6 +377,13 @@ class Controller:
             log.info("a new day: %s", self.state.day)
         if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= self._stats_every:
             self._publish_stats(now)
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            try:
+                self.storage.prune(now)
+            except sqlite3.Error as exc:
+                log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
+                self._fatal(EXIT_STORAGE)
         since = time.monotonic() - self._checkpoint_at
         if since >= CHECKPOINT_MAX_S or (since >= CHECKPOINT_IDLE_S and self._inbox.empty()):
             self.storage.checkpoint()

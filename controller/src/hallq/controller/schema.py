@@ -152,6 +152,10 @@ INSERT OR REPLACE INTO meta (key, value) SELECT 'pauses_from', coalesce(max(day)
     # queued by a trigger in the same transaction as the change, once the hall has a central stream (meta
     # 'central_stream', set when [central] is first configured); a hall without [central] queues nothing.
     _central_v5(),
+    # 6: which channel vouched for a ticket's priority (idcard | staff | appointment; issue 9 §5)
+    """
+ALTER TABLE tickets ADD COLUMN vouched TEXT;
+""",
 )
 
 #: The schema version this code writes.

@@ -201,9 +201,20 @@ class Storage:
         """Copy the write-ahead log into the database (the app does this when no request waits)."""
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def prune(self, now: datetime) -> None:
-        """Forget cached answers older than :data:`REPLY_RETENTION`."""
-        self._tx(lambda c: c.execute("DELETE FROM replies WHERE at < ?", (_iso(now - REPLY_RETENTION),)))
+    def prune(self, now: datetime) -> int:
+        """Forget cached answers older than :data:`REPLY_RETENTION`, and all but the newest ``[limits] replies``
+        (the same bound as in memory); returns how many rows went."""
+        keep = self.cfg.limits.replies
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM replies WHERE at < ?", (_iso(now - REPLY_RETENTION),))
+            if c.execute("SELECT count(*) FROM replies").fetchone()[0] > keep:
+                c.execute("DELETE FROM replies WHERE (client, req) NOT IN "
+                          "(SELECT client, req FROM replies ORDER BY at DESC LIMIT ?)", (keep,))
+
+        before = self.conn.total_changes
+        self._tx(run)
+        return self.conn.total_changes - before
 
     # -- reading back ------------------------------------------------------------------------------------------
     def load(self, now: datetime) -> core.HallState:
@@ -233,7 +244,8 @@ class Storage:
         replies = [
             core.CachedReply(client, req, bytes(payload), datetime.fromisoformat(at))
             for client, req, payload, at in c.execute(
-                "SELECT client, req, payload, at FROM replies WHERE at >= ?", (_iso(now - REPLY_RETENTION),))
+                "SELECT client, req, payload, at FROM replies WHERE at >= ? ORDER BY at DESC LIMIT ?",
+                (_iso(now - REPLY_RETENTION), self.cfg.limits.replies))
         ]
         rated = [r[0] for r in c.execute("SELECT ticket FROM ratings WHERE day = ?", (d,))]
         services = [
@@ -288,12 +300,12 @@ class Storage:
 _TICKET_COLS = (
     "day, number, category, seq, issued_at, priority, channel, person, appointment, client, est_wait_min, ahead,"
     " status, queue, to_window, transferred_at, window, called_at, recalls, first_called_at, finished_at, rated,"
-    " slot_start, slot_end"
+    " slot_start, slot_end, vouched"
 )
 # Insert-only for a number: a later write of the same (day, number) updates that ticket only if it is the same
 # ticket (same issue time); a different ticket under a number already issued is never written over it.
 _TICKET_SQL = (
-    f"INSERT INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 24)}) ON CONFLICT (day, number) DO UPDATE SET "
+    f"INSERT INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 25)}) ON CONFLICT (day, number) DO UPDATE SET "
     + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _TICKET_COLS.split(",")[2:])
     + " WHERE tickets.issued_at = excluded.issued_at"
 )
@@ -304,7 +316,7 @@ def _ticket_row(t: core.TicketRec) -> tuple:
         t.day.isoformat(), t.number, t.category, t.seq, _iso(t.issued_at), t.priority, t.channel, t.person,
         t.appointment, t.client, t.est_wait_min, t.ahead, t.status, t.queue, t.to_window, _iso(t.transferred_at),
         t.window, _iso(t.called_at), t.recalls, _iso(t.first_called_at), _iso(t.finished_at), int(t.rated),
-        _iso(t.slot_start), _iso(t.slot_end),
+        _iso(t.slot_start), _iso(t.slot_end), t.vouched,
     )
 
 
@@ -314,7 +326,7 @@ def _ticket(r: tuple) -> core.TicketRec:
         priority=r[5], channel=r[6], person=r[7], appointment=r[8], client=r[9] or "", est_wait_min=r[10] or 0,
         ahead=r[11] or 0, status=r[12], queue=r[13], to_window=r[14], transferred_at=_dt(r[15]), window=r[16],
         called_at=_dt(r[17]), recalls=r[18], first_called_at=_dt(r[19]), finished_at=_dt(r[20]), rated=bool(r[21]),
-        slot_start=_dt(r[22]), slot_end=_dt(r[23]),
+        slot_start=_dt(r[22]), slot_end=_dt(r[23]), vouched=r[24],
     )
 
 

@@ -178,8 +178,9 @@ class Dashboard:
 
     def __init__(self, *, hall: Any, live: LiveHall, accounts: Accounts, callers: Callers, clock: Any,
                  rules: alerts_mod.Rules, broker: Any, db_path: Path | None = None,
-                 secure_cookies: bool = False, history: Any = None):
+                 secure_cookies: bool = False, history: Any = None, identities: dict[str, Any] | None = None):
         self.cfg = hall
+        self.identities = dict(identities or {})  # client id -> BrokerURL: the other identities it acts under
         self.live = live
         self.accounts = accounts
         self.callers = callers
@@ -611,7 +612,7 @@ CALLER_KEYS = [
 
 def _load_extensions(dash: Dashboard) -> list[Pages]:
     ctx = PageContext(cfg=dash.cfg, live=dash.live, hub=dash.hub, templates=dash.templates, clock=dash.clock,
-                      broker=dash.broker, db_path=dash.db_path, form=dash.form)
+                      broker=dash.broker, db_path=dash.db_path, form=dash.form, identities=dash.identities)
     out = []
     for ep in entry_points(group=GROUP):
         try:

@@ -68,6 +68,8 @@ ErrorCode = Literal[
     "not_ratable",
     "already_rated",
     "clock_unsynced",
+    "busy",  # the client sent more requests than its role may (per second): send the same req again shortly
+    "too_many",  # the client holds as many waiting tickets as its role may
     # appointments (预约签到)
     "unknown_appointment",  # no such booking code, or no booking for this ID card
     "not_today",  # the booking is for another day

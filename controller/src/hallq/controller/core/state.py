@@ -68,6 +68,7 @@ class TicketRec:
     priority: str | None = None
     channel: str | None = None
     person: str | None = None
+    vouched: str | None = None  # the channel that vouched for the priority: idcard | staff | appointment
     appointment: str | None = None
     client: str = ""
     est_wait_min: int = 0
@@ -288,7 +289,13 @@ class HallState:
     wait_errors: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=WAIT_ERRORS_KEPT))
     first_issue: datetime | None = None  # today's first ticket
     board: deque[Call] = field(default_factory=lambda: deque(maxlen=BOARD_SIZE))
+    #: answers kept for repeated ``req``s, oldest first (bounded: see .limits)
     replies: dict[tuple[str, str], CachedReply] = field(default_factory=dict)
+    #: refusals that changed nothing, oldest first: memory only, bounded in number and age (see .limits)
+    refusals: dict[tuple[str, str], CachedReply] = field(default_factory=dict)
+    buckets: dict[str, Any] = field(default_factory=dict)  # client -> its rate bucket (.limits.Bucket)
+    open_by_client: dict[str, int] = field(default_factory=dict)  # client -> its waiting tickets
+    staff_priorities: dict[str, frozenset[str]] = field(default_factory=dict)  # kiosk -> priorities staff confirm
     next_call_id: int = 1
     next_rating_id: int = 1
     next_session_id: int = 1
@@ -319,6 +326,7 @@ def new_state(cfg: HallFile, now: datetime) -> HallState:
             st.lanes[(c.code, cls)] = deque()
     if cfg.devices is not None:
         st.devices = {d.id: (d.role, d.window) for d in cfg.devices}
+        st.staff_priorities = {d.id: frozenset(d.staff_priorities) for d in cfg.devices if d.staff_priorities}
     if cfg.haocp is not None:
         st.calendar = Calendar.of(cfg.haocp.holidays, cfg.haocp.workdays)
         st.followup_days = cfg.haocp.followup_days
@@ -347,6 +355,7 @@ def enqueue(state: HallState, t: TicketRec) -> None:
             lane.append(t)
     if t.person is not None:
         state.waiting_persons.add((t.category, t.person))
+    state.open_by_client[t.client] = state.open_by_client.get(t.client, 0) + 1
 
 
 def dequeue(state: HallState, t: TicketRec) -> None:
@@ -361,4 +370,9 @@ def dequeue(state: HallState, t: TicketRec) -> None:
             lane.remove(t)
     if t.person is not None:
         state.waiting_persons.discard((t.category, t.person))
+    n = state.open_by_client.get(t.client, 0) - 1
+    if n > 0:
+        state.open_by_client[t.client] = n
+    else:
+        state.open_by_client.pop(t.client, None)
 
