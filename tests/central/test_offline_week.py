@@ -29,7 +29,8 @@ from hallq.controller.shipper import Shipper
 
 def _section(url: str, creds, ca, batch: int = 50) -> config.CentralSection:
     return config.CentralSection(url=url, credentials=str(creds), ca=str(ca), batch=batch, timeout_seconds=5.0,
-                                 retry_min_seconds=0.05, retry_max_seconds=0.2)
+                                 retry_min_seconds=0.05, retry_max_seconds=0.2,
+                                 linger_seconds=0)
 
 
 @pytest.mark.slow

@@ -59,6 +59,7 @@ url = "{url}"
 credentials = "{creds}"
 ca = "{ca}"
 batch = 7
+linger_seconds = 0.3
 timeout_seconds = 1.0
 retry_min_seconds = 0.1
 retry_max_seconds = 0.5

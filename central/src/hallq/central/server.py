@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import psycopg
@@ -42,13 +43,31 @@ def _error(status: int, text: str) -> Response:
     return JSONResponse({"error": text}, status_code=status)
 
 
+#: A token's hall is remembered this long (seconds): a revoked or rotated token stops working within it.
+AUTH_CACHE_S = 30.0
+
+
 def build(pool: ConnectionPool) -> Starlette:
     """The ASGI app over a pool of connections to the central database (autocommit connections)."""
+    known: dict[str, tuple[str, float]] = {}  # token -> (hall, until): one query less per batch
+
+    def who(conn: Any, token: str) -> str | None:
+        hit = known.get(token)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        hall = halls.authenticate(conn, token)
+        if hall is None:
+            known.pop(token, None)
+        else:
+            if len(known) > 100_000:
+                known.clear()
+            known[token] = (hall, time.monotonic() + AUTH_CACHE_S)
+        return hall
 
     def handle(token: str, body: bytes) -> Response:
         try:
             with pool.connection() as conn:
-                hall = halls.authenticate(conn, token)
+                hall = who(conn, token)
                 if hall is None:
                     return _error(401, "unknown or revoked credentials")
                 try:

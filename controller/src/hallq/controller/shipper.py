@@ -20,6 +20,7 @@ import sqlite3
 import ssl
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from hallq.shared.central import INGEST_PATH, Ack, Credentials, CredentialsError
@@ -91,12 +92,7 @@ class Shipper:
 
     # -- one batch ------------------------------------------------------------------------------------------
     def body(self, rows: list[central_outbox.Pending]) -> bytes:
-        """The batch as JSON: the rows' own JSON spliced in as they were queued (not decoded and re-encoded)."""
-        import json
-
-        head = json.dumps({"hall": self.hall, "stream": self.stream, "first": rows[0].seq,
-                           "queued_first": rows[0].queued_at, "queued_last": rows[-1].queued_at})
-        return (head[:-1] + ', "records": [' + ", ".join(r.body for r in rows) + "]}").encode("utf-8")
+        return batch_body(self.hall, self.stream, rows)
 
     def ship_once(self) -> int:
         """Send the oldest pending rows once; returns how many the centre newly acknowledged (0: nothing pending).
@@ -106,6 +102,10 @@ class Shipper:
         rows = central_outbox.pending(self.conn, self.cfg.batch)
         if not rows:
             return 0
+        if len(rows) < self.cfg.batch and self.cfg.linger_seconds > 0 and self.stuck is None:
+            oldest = datetime.fromisoformat(rows[0].queued_at.replace("Z", "+00:00"))
+            if (datetime.now(UTC) - oldest).total_seconds() < self.cfg.linger_seconds:
+                return 0  # not full and not old yet: wait for more rows (see CentralSection.linger_seconds)
         self.posts += 1
         try:
             resp = self.http.post(self.url, content=self.body(rows))
@@ -164,6 +164,15 @@ class Shipper:
             log.warning("central: cannot ship to %s (%s); %d rows wait (oldest queued %s); trying again in %.1f s",
                         c.url, why[:300], n, oldest, wait)
         self._stop.wait(wait)
+
+
+def batch_body(hall: str, stream: str, rows: list[central_outbox.Pending]) -> bytes:
+    """The batch as JSON: the rows' own JSON spliced in as they were queued (not decoded and re-encoded)."""
+    import json
+
+    head = json.dumps({"hall": hall, "stream": stream, "first": rows[0].seq,
+                       "queued_first": rows[0].queued_at, "queued_last": rows[-1].queued_at})
+    return (head[:-1] + ', "records": [' + ", ".join(r.body for r in rows) + "]}").encode("utf-8")
 
 
 class Transient(Exception):
