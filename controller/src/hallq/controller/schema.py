@@ -156,6 +156,10 @@ INSERT OR REPLACE INTO meta (key, value) SELECT 'pauses_from', coalesce(max(day)
     """
 ALTER TABLE tickets ADD COLUMN vouched TEXT;
 """,
+    # 7: a booking its source cancelled (hallq.controller.core.appointments)
+    """
+ALTER TABLE appointments ADD COLUMN cancelled_at TEXT;
+""",
 )
 
 #: The schema version this code writes.
