@@ -85,6 +85,7 @@ __all__ = [
     "ahead_of",
     "due_at",
     "eligible",
+    "holding_for",
     "lane_class",
     "next_for",
     "pick_next",
@@ -184,6 +185,12 @@ def next_for(state: HallState, w: WindowRec, now: datetime) -> TicketRec | None:
     best = _best_head(state, w, now)
     if best is None or best.transferred_at is not None or lane_class(best) == APPOINTMENT:
         return best
+    return None if holding_for(state, w, now) is not None else best
+
+
+def holding_for(state: HallState, w: WindowRec, now: datetime) -> TicketRec | None:
+    """The appointment ticket due soonest among those window ``w`` keeps itself free for at ``now``
+    (rule 6), or None when it holds for none (the clerk's ``next`` is told which)."""
     soon = []
     for c in w.categories:
         for t in state.lanes.get((c, APPOINTMENT)) or ():  # by due time: stop at the first due too late
@@ -192,8 +199,8 @@ def next_for(state: HallState, w: WindowRec, now: datetime) -> TicketRec | None:
             if not callable_now(t, now):
                 soon.append(t)
     if soon and holds(w.no, soon, idle_windows(state, w), now):
-        return None
-    return best
+        return min(soon, key=lambda t: (due_at(t), t.seq))
+    return None
 
 
 def _best_head(state: HallState, w: WindowRec, now: datetime) -> TicketRec | None:
