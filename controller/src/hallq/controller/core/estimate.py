@@ -96,8 +96,9 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
       clerks sign in), every window serving it counts, free now.
     - Then, like the real ``next``: the window that is free first takes the first ticket in dispatch order
       (:func:`~.dispatch.rank`) it may serve and that is due by then, and is busy for that ticket's
-      service. Tickets of other categories compete for shared windows exactly as they will. The wait is
-      the moment the new ticket is taken.
+      service. Tickets of other categories compete for shared windows exactly as they will; a window
+      keeps itself free for an appointment due within :data:`~.dispatch.HOLD` (dispatch rule 6, each
+      appointment held for once). The wait is the moment the new ticket is taken.
     - Service times are drawn from the category's latest :data:`SERVICE_KEPT` measured services (call to
       finish, so no-shows, recalls and transfers are in them; kept across midnight and rebuilt from the
       record on restart), a current service from those longer than it has lasted so far. Until a category
