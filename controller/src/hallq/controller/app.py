@@ -32,6 +32,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from hallq.shared import hallkey
 from hallq.shared.clock import Clock, system_synchronized
 from hallq.shared.config import BrokerURL
@@ -53,6 +54,7 @@ from .bookings import Feed
 from .config import HallFile
 from .core import workdays
 from .haocp.uploader import Uploader
+from .shipper import Shipper
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,8 @@ STATS_EVERY = 60.0
 CHECKPOINT_IDLE_S = 5.0
 #: ... and at least this often under a load that never pauses.
 CHECKPOINT_MAX_S = 60.0
+#: Cached answers beyond ``[limits] replies`` (or older than the storage keeps) leave the record this often (s).
+PRUNE_EVERY_S = 60.0
 #: Exit status when the database cannot be written (``EX_TEMPFAIL``).
 EXIT_STORAGE = 75
 #: Exit status after an unexpected exception in the core or the batch loop (``EX_SOFTWARE``).
@@ -112,6 +116,7 @@ class Controller:
         # a minute of hall time (on the demo's faster clock too), but never more than once a second
         self._stats_every = max(clock.real_seconds(STATS_EVERY), 1.0)
         self._checkpoint_at = time.monotonic()
+        self._pruned_at = time.monotonic()
         now = clock.now()
         self.state = self.storage.load(now)
         if cfg.follow is not None:
@@ -120,6 +125,7 @@ class Controller:
         self.state, fx = core.handle(self.state, core.Tick(), now)
         self.storage.write(fx.records)
         self.storage.prune(now)
+        self.storage.forget_persons(self.state.day)
         log.info("hall %s, %s: %d tickets waiting, %d windows open", cfg.hall.id, self.state.day,
                  self.state.waiting_total, sum(1 for w in self.state.windows.values() if w.staff is not None))
         if not workdays.known(now.date()):
@@ -134,6 +140,12 @@ class Controller:
         #: the retained ``devices`` registry: every listed device, its status, health and version
         self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
+        #: the record to the city's centre (``[central]``): its own thread and connection, never the worker's
+        try:
+            self.shipper = Shipper(db, cfg.hall.id, cfg.central) if cfg.central is not None else None
+        except BaseException:
+            self.storage.close()
+            raise
         #: bookings from ``[appointments] folder`` / ``url``, handed to the worker as core events
         ap = cfg.appointments
         self.bookings = Feed(ap, [c.code for c in cfg.categories], self._inbox.put) if ap.folder or ap.url else None
@@ -156,6 +168,8 @@ class Controller:
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
+        if self.shipper is not None:
+            self.shipper.start()
         if self.bookings is not None:
             self.bookings.start()
         return self
@@ -167,6 +181,8 @@ class Controller:
             self._worker.join(10)
         if self.uploader is not None:
             self.uploader.stop()
+        if self.shipper is not None:
+            self.shipper.stop()
         if self.client.connected:  # a clean stop: no record left to make the next controller wait
             self.client.publish(self.topics.controller_instance, b"", retain=True)
         if self.bookings is not None:
@@ -347,7 +363,9 @@ class Controller:
         except Exception:
             log.exception("statistics failed")
             return
-        self.client.publish(self.topics.stats, s, retain=True)
+        # per-clerk figures are not for every screen and kiosk that reads ``stats``: the dashboard and the
+        # report read them from the record (issue 9 §5)
+        self.client.publish(self.topics.stats, msgspec.structs.replace(s, staff={}), retain=True)
         self._stats_at = time.monotonic()
         self._stats_dirty = False
 
@@ -358,11 +376,19 @@ class Controller:
             self.state, fx = core.handle(self.state, core.Tick(), now)
             self._write(fx.records)
             self.storage.prune(now)
+            self.storage.forget_persons(self.state.day)
             self._publish_retained(fx.changed, now)
             self._stats_dirty = True
             log.info("a new day: %s", self.state.day)
         if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= self._stats_every:
             self._publish_stats(now)
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            try:
+                self.storage.prune(now)
+            except sqlite3.Error as exc:
+                log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
+                self._fatal(EXIT_STORAGE)
         since = time.monotonic() - self._checkpoint_at
         if since >= CHECKPOINT_MAX_S or (since >= CHECKPOINT_IDLE_S and self._inbox.empty()):
             self.storage.checkpoint()

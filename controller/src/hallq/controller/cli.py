@@ -18,7 +18,7 @@ from hallq.shared.config import BrokerURL, ConfigError
 from hallq.shared.identity import DEVICE_HELP, for_app
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS, Figures
 
-from .report import COLUMN_NAMES
+from .report import COLUMN_NAMES, COLUMNS, WINDOW_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +141,9 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         click.echo(f"\n{title}")
         if kind in ("window", "clerk"):  # numbers are taken at a kiosk: a window or a clerk issues none
             click.echo(_table([header[0], *header[2:]], [[r[0], *r[2:]] for r in table]))
-        else:
-            click.echo(_table(header, table))
+        else:  # idle time with people waiting is a window's (and its clerk's) figure
+            keep = [i for i, c in enumerate(["", *COLUMNS, "", ""]) if c not in WINDOW_ONLY]
+            click.echo(_table([header[i] for i in keep], [[r[i] for i in keep] for r in table]))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
     else:
@@ -263,7 +264,9 @@ def bookings_command(files: tuple[Path, ...], config_path: str) -> None:
             click.echo(f"{f} {e}")
         days = sorted({b.day for b in got})
         span = f" for {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "") if days else ""
-        click.echo(f"{f}: {len(got)} bookings{span}, {len(errors)} malformed rows (skipped on import)")
+        gone = sum(1 for b in got if b.cancelled)
+        cancelled = f" ({gone} of them cancelled)" if gone else ""
+        click.echo(f"{f}: {len(got)} bookings{span}{cancelled}, {len(errors)} malformed rows (skipped on import)")
         bad += len(errors)
     if bad:
         sys.exit(1)

@@ -43,7 +43,7 @@ API
     (:class:`~hallq.shared.schemas.Call` messages to publish, not retained), ``changed`` (which retained
     topics to publish again: ``"queue"``, ``"board"``, or a window number; build them with
     :func:`queue_state`, :func:`board`, :func:`window_state`), and ``records`` (the objects to persist:
-    :class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
+    :class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`, :class:`PauseRec`,
     :class:`Sequence`, :class:`CachedReply`, and what a rating sets off: :class:`UploadRec` (its 好差评
     record) and :class:`FollowUpRec` (a bad review to call back by its due date); the storage writes their
     state as it is at commit, and decides nothing).
@@ -73,6 +73,7 @@ from .state import (
     CallRec,
     FollowUpRec,
     HallState,
+    PauseRec,
     Rating,
     Refused,
     Sequence,
@@ -99,6 +100,7 @@ __all__ = [
     "FollowUpRec",
     "HallState",
     "Malformed",
+    "PauseRec",
     "Rating",
     "Refused",
     "Request",
