@@ -230,7 +230,7 @@ def test_a_flood_from_a_hand_written_client_leaves_no_rows_and_the_kiosks_served
     for req in reqs:
         intruder.send("take", {"req": req, "category": "B"})
     deadline = time.monotonic() + 60
-    while intruder.c.want_write() or (intruder.c._out_messages and time.monotonic() < deadline):
+    while (intruder.c.want_write() or intruder.c._out_messages) and time.monotonic() < deadline:
         time.sleep(0.1)  # everything sent and acknowledged by the broker
     time.sleep(2.0)
     with intruder.cond:
