@@ -75,7 +75,6 @@ def test_a_week_offline_then_catching_up_while_the_hall_works(central_dsn, tmp_p
 def test_the_backlog_command_and_a_hall_without_central(tmp_path):
     from click.testing import CliRunner
     from controller_kit import HALL_TOML, StoredHall
-
     from hallq.controller.cli import command
 
     db = tmp_path / "hall.db"
