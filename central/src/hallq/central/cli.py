@@ -174,7 +174,10 @@ def serve(ctx: click.Context, listen: str, tls_dir: str, pool: int) -> None:
     p = server.open_pool(ctx.obj["dsn"], pool)
     try:
         config = uvicorn.Config(server.build(p), host=host, port=port, ssl_certfile=str(crt), ssl_keyfile=str(key),
-                                log_level="warning", access_log=False, lifespan="off")
+                                log_level="warning", access_log=False, lifespan="off",
+                                # halls post every few seconds: keep their TLS connections rather than
+                                # closing them after uvicorn's default 5 s (and racing their next post)
+                                timeout_keep_alive=75)
         click.echo(f"hallq central: serving https://{host}:{port}/v1/ingest", err=True)
         uvicorn.Server(config).run()
     finally:
