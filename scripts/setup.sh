@@ -14,7 +14,9 @@ APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv mtools 
   # the Raspberry Pi images (images/): an arm64 Debian base under emulation, disks without mounting, QEMU boots
   mmdebstrap qemu-user-static binfmt-support arch-test qemu-system-arm qemu-utils genimage openssh-client
   # the city's central side (central/): Debian's PostgreSQL 15; the tests start throwaway clusters with initdb/pg_ctl
-  postgresql)
+  postgresql
+  # the controller's clock stepped back under a running process (tests/controller, bench/bench_soak.py)
+  libfaketime faketime)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

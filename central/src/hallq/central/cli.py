@@ -190,3 +190,12 @@ def main() -> None:  # pragma: no cover - python -m hallq.central.cli
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _add_web() -> None:
+    from .web.cli import command as web  # the city dashboard (hallq.central.web)
+
+    command.add_command(web)
+
+
+_add_web()

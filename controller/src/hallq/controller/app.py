@@ -32,6 +32,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from hallq.shared import hallkey
 from hallq.shared.clock import Clock, system_synchronized
 from hallq.shared.config import BrokerURL
@@ -124,6 +125,7 @@ class Controller:
         self.state, fx = core.handle(self.state, core.Tick(), now)
         self.storage.write(fx.records)
         self.storage.prune(now)
+        self.storage.forget_persons(self.state.day)
         log.info("hall %s, %s: %d tickets waiting, %d windows open", cfg.hall.id, self.state.day,
                  self.state.waiting_total, sum(1 for w in self.state.windows.values() if w.staff is not None))
         if not workdays.known(now.date()):
@@ -361,7 +363,9 @@ class Controller:
         except Exception:
             log.exception("statistics failed")
             return
-        self.client.publish(self.topics.stats, s, retain=True)
+        # per-clerk figures are not for every screen and kiosk that reads ``stats``: the dashboard and the
+        # report read them from the record (issue 9 §5)
+        self.client.publish(self.topics.stats, msgspec.structs.replace(s, staff={}), retain=True)
         self._stats_at = time.monotonic()
         self._stats_dirty = False
 
@@ -372,6 +376,7 @@ class Controller:
             self.state, fx = core.handle(self.state, core.Tick(), now)
             self._write(fx.records)
             self.storage.prune(now)
+            self.storage.forget_persons(self.state.day)
             self._publish_retained(fx.changed, now)
             self._stats_dirty = True
             log.info("a new day: %s", self.state.day)

@@ -216,6 +216,27 @@ class Storage:
         self._tx(run)
         return self.conn.total_changes - before
 
+    def forget_persons(self, today: date) -> int:
+        """Delete the person keys of the days before ``today`` (privacy: README, "What the hall keeps").
+
+        A person key (an HMAC of the ID number or phone under the hall key, per day) is needed while its
+        ticket may wait (one ticket per person and category, a holder's cancel) and while a bad review of
+        that ticket is being followed up; after that nothing needs it. Kept: the keys of tickets with an open
+        follow-up (cleared at the first purge after it is closed). The bookings of past days lose theirs too.
+        Runs at start-up and at each new day; returns how many keys went."""
+        d = today.isoformat()
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE tickets SET person = NULL WHERE day < ? AND person IS NOT NULL AND NOT EXISTS ("
+                "SELECT 1 FROM followups f WHERE f.day = tickets.day AND f.ticket = tickets.number"
+                " AND f.closed_at IS NULL)", (d,))
+            c.execute("UPDATE appointments SET person = NULL WHERE day < ? AND person IS NOT NULL", (d,))
+
+        before = self.conn.total_changes
+        self._tx(run)
+        return self.conn.total_changes - before
+
     # -- reading back ------------------------------------------------------------------------------------------
     def load(self, now: datetime) -> core.HallState:
         """The core's state as it was at the last commit (a fresh hall if the database is new)."""

@@ -178,8 +178,9 @@ class Dashboard:
 
     def __init__(self, *, hall: Any, live: LiveHall, accounts: Accounts, callers: Callers, clock: Any,
                  rules: alerts_mod.Rules, broker: Any, db_path: Path | None = None,
-                 secure_cookies: bool = False, history: Any = None):
+                 secure_cookies: bool = False, history: Any = None, identities: dict[str, Any] | None = None):
         self.cfg = hall
+        self.identities = dict(identities or {})  # client id -> BrokerURL: the other identities it acts under
         self.live = live
         self.accounts = accounts
         self.callers = callers
@@ -269,6 +270,10 @@ class Dashboard:
         return {"window": window, "info": info, "state": st, "queue": queue, "now": now,
                 "controller": snap.controller or "unknown"}
 
+    def home_for(self, user: Any) -> str:
+        """Where a signed-in user starts: the live page for managers and viewers, the caller for clerks."""
+        return "/now" if user.sees_dashboard else "/caller"
+
     # -- requests --------------------------------------------------------------------------------------
     def is_public(self, path: str) -> bool:
         if path in ("/login", "/favicon.ico") or path.startswith("/static/"):
@@ -323,8 +328,10 @@ def require(*roles: str) -> Callable[[Callable[..., Awaitable[Response]]], Calla
     return wrap
 
 
-def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_entry_points: bool = True) -> Starlette:
-    D = dash
+def account_routes(D: Any) -> list[BaseRoute]:
+    """Signing in and out and the language toggle: the routes every hallq web server with accounts has
+    (the hall dashboard and the city dashboard). ``D`` gives ``render``, ``lang``, ``accounts``,
+    ``clock`` (``.tz``), ``secure_cookies``, ``form`` and ``home_for(user)`` (where a sign-in lands)."""
 
     # -- signing in and out ------------------------------------------------------------------------------
     async def login_page(request: Request) -> Response:
@@ -355,7 +362,7 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
                                            f"{exc.until.astimezone(D.clock.tz):%H:%M}"), 429)
         except AccountError:
             return _login_form(request, tr("用户名或密码错误", "Wrong user name or password"), 401)
-        default = "/now" if session.user.sees_dashboard else "/caller"
+        default = D.home_for(session.user)
         nxt = _local_next(str(form.get("next") or "")) if form.get("next") not in (None, "", "/") else default
         resp = RedirectResponse(nxt, status_code=303)
         resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=D.secure_cookies, path="/")
@@ -379,10 +386,21 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
         resp.set_cookie(LANG_COOKIE, lang, samesite="strict", secure=D.secure_cookies, max_age=365 * 86400, path="/")
         return resp
 
+    return [
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_post, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/lang/{lang}", set_lang, methods=["GET"]),
+    ]
+
+
+def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_entry_points: bool = True) -> Starlette:
+    D = dash
+
     @require()
     async def home(request: Request) -> Response:
         user = request.state.session.user
-        return RedirectResponse("/now" if user.sees_dashboard else "/caller", status_code=303)
+        return RedirectResponse(D.home_for(user), status_code=303)
 
     # -- the live dashboard ------------------------------------------------------------------------------
     @require("manager", "viewer")
@@ -495,10 +513,7 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
         return D.render(request, "audit.html", entries=D.accounts.audit_log())
 
     routes: list[BaseRoute] = [
-        Route("/login", login_page, methods=["GET"]),
-        Route("/login", login_post, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/lang/{lang}", set_lang, methods=["GET"]),
+        *account_routes(D),
         Route("/", home, methods=["GET"]),
         Route("/now", now_page, methods=["GET"]),
         Route("/events/now", now_events, methods=["GET"]),
@@ -597,7 +612,7 @@ CALLER_KEYS = [
 
 def _load_extensions(dash: Dashboard) -> list[Pages]:
     ctx = PageContext(cfg=dash.cfg, live=dash.live, hub=dash.hub, templates=dash.templates, clock=dash.clock,
-                      broker=dash.broker, db_path=dash.db_path, form=dash.form)
+                      broker=dash.broker, db_path=dash.db_path, form=dash.form, identities=dash.identities)
     out = []
     for ep in entry_points(group=GROUP):
         try:

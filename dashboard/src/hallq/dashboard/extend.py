@@ -46,3 +46,6 @@ class PageContext:
     broker: Any  # hallq.shared.config.BrokerURL
     db_path: Path | None
     form: Callable[[Any], Awaitable[Any]]
+    #: client id -> BrokerURL (with its credential) of the other identities the dashboard was given (the
+    #: scan-to-take page's kiosk identity); a page that publishes as such a client logs in with this one
+    identities: dict[str, Any] = field(default_factory=dict)

@@ -149,7 +149,9 @@ class PhonePages:
 
     def client(self) -> HallClient:
         if self._client is None:
-            self._client = HallClient(self.ctx.broker, self.hall_id, self.take_client_id).start()
+            # its own identity when the dashboard was given one (a broker with logins), else the dashboard's broker
+            broker = getattr(self.ctx, "identities", {}).get(self.take_client_id, self.ctx.broker)
+            self._client = HallClient(broker, self.hall_id, self.take_client_id).start()
         return self._client
 
     # -- the follow page -----------------------------------------------------------------------------

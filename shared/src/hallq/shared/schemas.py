@@ -421,7 +421,11 @@ class AppointmentFigures(Schema, kw_only=True):
 
 
 class Stats(Schema, kw_only=True):
-    """``stats``: today's figures, per window, per clerk, per half hour (keys ``HH:MM``) and per category."""
+    """``stats``: today's figures, per window, per clerk, per half hour (keys ``HH:MM``) and per category.
+
+    On the retained ``stats`` topic ``staff`` is empty: every screen and kiosk reads that topic, and per-clerk
+    figures are for the hall's managers (the dashboard and ``hallq controller report`` read them from the
+    record)."""
 
     date: DateStr
     at: datetime
