@@ -167,7 +167,7 @@ def _haocp_report(conn: object, d: date, now: object) -> None:
 
     up = outbox.summary(conn, d.isoformat())  # type: ignore[arg-type]
     click.echo(f"好差评上传 uploads: 已上传 sent {up['sent']}, 待上传 pending {up['pending']}, "
-               f"被拒 rejected {up['rejected']}")
+               f"被拒 rejected {up['rejected']}" + (f", 市级平台上报 by the centre {up['central']}" if up.get("central") else ""))
     open_ = followups.rows(conn)  # type: ignore[arg-type]
     today = now.date().isoformat()  # type: ignore[attr-defined]
     overdue = sum(1 for r in open_ if r["due"] < today)
