@@ -1,6 +1,6 @@
 """The hall's outbox to the city's centre (``[central]`` in hall.toml): durable, in order, kept until acknowledged.
 
-- Filled by SQLite triggers (migrations 5 and 7 in :mod:`.schema`): every insert or update of ``tickets``,
+- Filled by SQLite triggers (migrations 5 and 8 in :mod:`.schema`): every insert or update of ``tickets``,
   ``calls``, ``ratings``, ``followups`` and ``staff_sessions``, and every new 好差评 record (``haocp_outbox``),
   queues the row as it now is, as the JSON record of
   :mod:`hallq.shared.central`, in the SAME transaction as the change. No code path that writes the record

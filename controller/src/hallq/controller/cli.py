@@ -264,7 +264,9 @@ def bookings_command(files: tuple[Path, ...], config_path: str) -> None:
             click.echo(f"{f} {e}")
         days = sorted({b.day for b in got})
         span = f" for {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "") if days else ""
-        click.echo(f"{f}: {len(got)} bookings{span}, {len(errors)} malformed rows (skipped on import)")
+        gone = sum(1 for b in got if b.cancelled)
+        cancelled = f" ({gone} of them cancelled)" if gone else ""
+        click.echo(f"{f}: {len(got)} bookings{span}{cancelled}, {len(errors)} malformed rows (skipped on import)")
         bad += len(errors)
     if bad:
         sys.exit(1)

@@ -394,7 +394,13 @@ def create_app(city: City) -> Starlette:
         finally:
             ticker.cancel()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: on_error}, lifespan=lifespan)
+    async def on_unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("the report database is unreachable: %s", exc)
+        return await on_error(request, HTTPException(503, "the report database cannot be reached; the live page "
+                                                          "works without it (报表数据库暂时无法连接，实时页面不受影响)"))
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: on_error, data.Unavailable: on_unavailable},
+                    lifespan=lifespan)
     app.add_middleware(SessionGuard, dash=city)
     app.add_middleware(SecurityHeaders)
     return app

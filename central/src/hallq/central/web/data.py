@@ -11,7 +11,8 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from psycopg_pool import ConnectionPool
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 FOLLOWUP_STATUSES = ("open", "overdue", "closed")
 #: The halls' list is read again at most this often (seconds).
@@ -54,6 +55,10 @@ class FollowUpRow:
         return self.closed_at is None and self.days_left < 0
 
 
+class Unavailable(RuntimeError):
+    """The report database cannot be reached (the pages say so; the live pages go on without it)."""
+
+
 class Reader:
     def __init__(self, dsn: str, *, pool_size: int = 4):
         self.dsn = dsn
@@ -73,12 +78,15 @@ class Reader:
 
     def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` with one pooled connection (its helpers reach it through :meth:`conn_for_reports`)."""
-        with self.pool.connection() as conn:
-            self._local.conn = conn
-            try:
-                return fn()
-            finally:
-                self._local.conn = None
+        try:
+            with self.pool.connection(timeout=10) as conn:
+                self._local.conn = conn
+                try:
+                    return fn()
+                finally:
+                    self._local.conn = None
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise Unavailable(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
 
     def conn_for_reports(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -92,8 +100,12 @@ class Reader:
         with self._lock:
             if time.monotonic() - self._halls_at < HALLS_TTL:
                 return self._halls
-        with self.pool.connection() as conn:
-            rows = conn.execute("SELECT id, name, coalesce(name_en, name), timezone FROM halls ORDER BY id").fetchall()
+        try:
+            with self.pool.connection(timeout=5) as conn:
+                rows = conn.execute("SELECT id, name, coalesce(name_en, name), timezone FROM halls ORDER BY id").fetchall()
+        except (psycopg.OperationalError, PoolTimeout):
+            with self._lock:  # the last list known; asked again at the next page
+                return self._halls
         found = {r[0]: HallInfo(*r) for r in rows}
         with self._lock:
             self._halls, self._halls_at = found, time.monotonic()

@@ -293,7 +293,7 @@ class _Play:
         offsets: list[float] = []
         past = came = 0
         for b in state.bookings.values():
-            if b.day != state.day:
+            if b.day != state.day or (b.cancelled_at is not None and b.checked_in_at is None):
                 continue
             if b.checked_in_at is not None:
                 offsets.append((b.checked_in_at - b.slot_start).total_seconds() / 60)
