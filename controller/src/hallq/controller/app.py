@@ -146,6 +146,8 @@ class Controller:
         #: the record to the city's centre (``[central]``): its own thread and connection, never the worker's
         try:
             self.shipper = Shipper(db, cfg.hall.id, cfg.central) if cfg.central is not None else None
+            if self.shipper is not None and self.uploader is not None and cfg.central is not None:
+                self.uploader.fallback = timedelta(minutes=cfg.central.haocp_fallback_minutes)
         except BaseException:
             self.storage.close()
             raise
