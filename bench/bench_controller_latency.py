@@ -43,7 +43,7 @@ def bench_config(categories: int = 1, windows: int = 1) -> str:
         parts.append(f'[[windows]]\nno = {n}\nname = "{n}号窗口"\ncategories = ["*"]\n')
     # these benches measure the controller's own speed with a few clients sending as fast as they can, far
     # beyond what the per-client limits allow a real device (bench_controller_flood measures the limits)
-    parts.append("[limits.default]\nrate = 1000000\nburst = 1000000\nopen_tickets = 1000000\n")
+    parts.append("[limits.default]\nrate = 100000\nburst = 1000000\nopen_tickets = 1000000\n")
     return "\n".join(parts)
 
 

@@ -92,8 +92,8 @@ def hall_toml(port: int) -> str:
     parts += ['[[devices]]\nid = "caller-1"\nrole = "window"\nwindow = 1\n']
     parts += [f'[[devices]]\nid = "kiosk-{i}"\nrole = "kiosk"\n' for i in range(KIOSKS)]
     # the kiosks here send as fast as they can (a throughput bench), far beyond a real kiosk's limits
-    parts += ["[limits.kiosk]\nrate = 1000000\nburst = 1000000\nopen_tickets = 1000000\n",
-              "[limits.window]\nrate = 1000000\nburst = 1000000\n"]
+    parts += ["[limits.kiosk]\nrate = 100000\nburst = 1000000\nopen_tickets = 1000000\n",
+              "[limits.window]\nrate = 100000\nburst = 1000000\n"]
     return "\n".join(parts)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from dashkit import SCREENSHOTS, wait_until
@@ -83,6 +84,7 @@ def test_a_paper_tickets_token_opens_its_page_and_others_do_not(phone_hall):
         with h.stream("GET", f"/m/f/{tok}/events") as s:
             for line in s.iter_lines():
                 if line.startswith("data:"):
-                    assert f'"number": "{r.ticket.number}"' in line and '"status": "waiting"' in line
+                    got = json.loads(line[len("data:"):])
+                    assert got["number"] == r.ticket.number and got["status"] == "waiting"
                     break
     wait_until(lambda: True)

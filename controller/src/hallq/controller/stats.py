@@ -312,16 +312,19 @@ def idle_waiting(conn: sqlite3.Connection, day: date, at: datetime) -> tuple[dic
 
 
 def appointment_figures(conn: sqlite3.Connection, day: date, at: datetime) -> AppointmentFigures | None:
-    """``day``'s bookings: how many, checked in (in time / late), no-shows (not checked in by the slot's end,
-    as of ``at``), and the wait of appointment tickets from the slot's start or the check-in, whichever is
+    """``day``'s bookings: how many (not cancelled), checked in (in time / late), no-shows (not checked in by
+    the slot's end, as of ``at``), cancelled, and the wait of appointment tickets from the slot's start or the check-in, whichever is
     later, to their first call. None when the hall had no booking that day."""
     d = day.isoformat()
-    rows = conn.execute("SELECT slot_end, checked_in_at, arrival FROM appointments WHERE day = ?", (d,)).fetchall()
+    rows = conn.execute("SELECT slot_end, checked_in_at, arrival, cancelled_at FROM appointments WHERE day = ?",
+                        (d,)).fetchall()
     if not rows:
         return None
-    f = AppointmentFigures(booked=len(rows))
-    for slot_end, checked_in_at, arrival in rows:
-        if checked_in_at is None:
+    f = AppointmentFigures(booked=sum(1 for r in rows if r[3] is None or r[1] is not None))
+    for slot_end, checked_in_at, arrival, cancelled_at in rows:
+        if checked_in_at is None and cancelled_at is not None:
+            f.cancelled += 1
+        elif checked_in_at is None:
             if datetime.fromisoformat(slot_end) < at:
                 f.noshow += 1
         elif arrival == "late":

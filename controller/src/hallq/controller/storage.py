@@ -352,13 +352,13 @@ def _ticket(r: tuple) -> core.TicketRec:
 
 
 _BOOKING_COLS = ("code, day, category, slot_start, slot_end, person, name, source, imported_at, checked_in_at, ticket,"
-                 " arrival")
-_BOOKING_SQL = f"INSERT OR REPLACE INTO appointments ({_BOOKING_COLS}) VALUES ({', '.join('?' * 12)})"
+                 " arrival, cancelled_at")
+_BOOKING_SQL = f"INSERT OR REPLACE INTO appointments ({_BOOKING_COLS}) VALUES ({', '.join('?' * 13)})"
 
 
 def _booking_row(b: core.BookingRec) -> tuple:
     return (b.code, b.day.isoformat(), b.category, _iso(b.slot_start), _iso(b.slot_end), b.person, b.name, b.source,
-            _iso(b.imported_at), _iso(b.checked_in_at), b.ticket, b.arrival)
+            _iso(b.imported_at), _iso(b.checked_in_at), b.ticket, b.arrival, _iso(b.cancelled_at))
 
 
 def _booking(r: tuple) -> core.BookingRec:
@@ -366,6 +366,7 @@ def _booking(r: tuple) -> core.BookingRec:
         code=r[0], day=date.fromisoformat(r[1]), category=r[2], slot_start=datetime.fromisoformat(r[3]),
         slot_end=datetime.fromisoformat(r[4]), person=r[5], name=r[6], source=r[7],
         imported_at=datetime.fromisoformat(r[8]), checked_in_at=_dt(r[9]), ticket=r[10], arrival=r[11],
+        cancelled_at=_dt(r[12]),
     )
 
 

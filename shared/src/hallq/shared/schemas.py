@@ -409,13 +409,15 @@ class Figures(Schema, kw_only=True):
 class AppointmentFigures(Schema, kw_only=True):
     """The day's appointments: booked, checked in (in time / late), no-shows, and the wait after the slot.
 
-    ``noshow``: not checked in by the slot's end; ``wait_*``: minutes from the slot's start or the check-in,
-    whichever is later, to the first call, of the appointment tickets called so far."""
+    ``booked``: the day's bookings not cancelled; ``noshow``: not checked in by the slot's end;
+    ``cancelled``: cancelled by the citizen before checking in; ``wait_*``: minutes from the slot's start or
+    the check-in, whichever is later, to the first call, of the appointment tickets called so far."""
 
     booked: Count = 0
     checked_in: Count = 0
     late: Count = 0
     noshow: Count = 0
+    cancelled: Count = 0
     wait_mean_min: float | None = None
     wait_p90_min: float | None = None
 

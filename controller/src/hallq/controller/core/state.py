@@ -197,6 +197,7 @@ class Booking:
     end: time
     person: str | None = None  # the person key the kiosk sends for this citizen on ``day``
     name: str | None = None  # masked (张*)
+    cancelled: bool = False  # the source says the citizen cancelled it (status ``cancelled``)
 
 
 @dataclass(slots=True, eq=False)
@@ -215,6 +216,7 @@ class BookingRec:
     checked_in_at: datetime | None = None
     ticket: str | None = None  # the number issued at check-in
     arrival: str | None = None  # early | on_time | late (then the ticket is a normal one)
+    cancelled_at: datetime | None = None  # when the hall learnt it was cancelled (no check-in then)
 
 
 @dataclass(slots=True, frozen=True)
