@@ -343,7 +343,7 @@ class Controller:
         for key in sorted(changed, key=str):
             if key == "queue":
                 since = time.monotonic() - self._queue_at
-                if queue_now or since >= QUEUE_EVERY_S:
+                if queue_now or not 0 <= since < QUEUE_EVERY_S:  # (a clock that went back: at once)
                     self._publish_queue(now)
                 elif self._queue_due is None:
                     self._queue_due = self._queue_at + QUEUE_EVERY_S
@@ -389,7 +389,7 @@ class Controller:
     def _housekeeping(self) -> None:
         now = self.clock.now()
         self._check_clock(now)
-        if self._queue_due is not None and time.monotonic() >= self._queue_due:
+        if self._queue_due is not None and not 0 < self._queue_due - time.monotonic() <= QUEUE_EVERY_S:
             self._publish_queue(now)
         if now.date() > self.state.day and core.clock_behind(self.state, now) is None:
             self.state, fx = core.handle(self.state, core.Tick(), now)
