@@ -61,10 +61,6 @@ log = logging.getLogger(__name__)
 
 #: At most this many requests share one transaction.
 MAX_BATCH = 1000
-#: The retained ``queue`` goes out at once after a change, then at most this often while changes keep
-#: coming (its waits are estimated by playing the day forward: under a burst of takes, working them out for
-#: every batch cost the controller more than the takes themselves). The take's own answer is never delayed.
-QUEUE_EVERY_S = 0.1
 #: The ``stats`` topic is published at most this often (seconds of hall time).
 STATS_EVERY = 60.0
 
@@ -116,8 +112,6 @@ class Controller:
         self.handled = 0
         self.batches = 0
         self._stats_dirty = True
-        self._queue_at = 0.0  # monotonic time of the last retained queue
-        self._queue_due: float | None = None  # a queue change waits to go out at this time
         self._stats_at = 0.0
         # a minute of hall time (on the demo's faster clock too), but never more than once a second
         self._stats_every = max(clock.real_seconds(STATS_EVERY), 1.0)
@@ -224,9 +218,8 @@ class Controller:
     def _work_loop(self) -> None:
         while True:
             self._turned_at = time.monotonic()
-            wait = 1.0 if self._queue_due is None else min(1.0, max(0.0, self._queue_due - time.monotonic()))
             try:
-                item = self._inbox.get(timeout=wait)
+                item = self._inbox.get(timeout=1.0)
             except queue.Empty:
                 item = None
             batch: list[Any] = []
@@ -253,8 +246,6 @@ class Controller:
                 self._process(requests)
             self._housekeeping()
             if stop:
-                if self._queue_due is not None:  # the last change goes out before the controller does
-                    self._publish_queue(self.clock.now())
                 return
 
     def _check_clock(self, now: datetime) -> None:
@@ -339,28 +330,20 @@ class Controller:
             return core.Malformed(r.client, req, shorten(f"{r.action}: {exc}", 200))
         return core.Request(r.client, payload)  # type: ignore[arg-type]
 
-    def _publish_retained(self, changed: set[str | int], now: datetime, *, queue_now: bool = False) -> None:
+    def _publish_retained(self, changed: set[str | int], now: datetime) -> None:
         for key in sorted(changed, key=str):
             if key == "queue":
-                since = time.monotonic() - self._queue_at
-                if queue_now or not 0 <= since < QUEUE_EVERY_S:  # (a clock that went back: at once)
-                    self._publish_queue(now)
-                elif self._queue_due is None:
-                    self._queue_due = self._queue_at + QUEUE_EVERY_S
+                self.client.publish(self.topics.queue, core.queue_state(self.state, now), retain=True)
             elif key == "board":
                 self.client.publish(self.topics.board, core.board(self.state), retain=True)
             elif isinstance(key, int):
                 self.client.publish(self.topics.window_state(key), core.window_state(self.state, key), retain=True)
 
-    def _publish_queue(self, now: datetime) -> None:
-        self._queue_at, self._queue_due = time.monotonic(), None
-        self.client.publish(self.topics.queue, core.queue_state(self.state, now), retain=True)
-
     def _publish_all(self) -> None:
         """Everything retained, then ``online`` (after every (re)connection)."""
         now = self.clock.now()
         self.client.publish(self.topics.config, self._config_payload, retain=True)
-        self._publish_retained({"queue", "board", *self.state.windows}, now, queue_now=True)
+        self._publish_retained({"queue", "board", *self.state.windows}, now)
         self._publish_stats(now)
         self.followups.publish()
         self._beat()
@@ -389,8 +372,6 @@ class Controller:
     def _housekeeping(self) -> None:
         now = self.clock.now()
         self._check_clock(now)
-        if self._queue_due is not None and not 0 < self._queue_due - time.monotonic() <= QUEUE_EVERY_S:
-            self._publish_queue(now)
         if now.date() > self.state.day and core.clock_behind(self.state, now) is None:
             self.state, fx = core.handle(self.state, core.Tick(), now)
             self._write(fx.records)
