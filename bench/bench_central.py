@@ -85,9 +85,20 @@ class Sim:
         return batch_body(self.hall, self.stream, pend)
 
 
+RETRIES = {"n": 0}
+
+
 async def _post(client: httpx.AsyncClient, url: str, sim: Sim, upto: int) -> int:
-    r = await client.post(url, content=sim.body(upto), headers={"Authorization": f"Bearer {sim.token}",
-                                                              "Content-Type": "application/json"})
+    for attempt in range(5):  # as the shipper: a dropped connection is tried again (the centre skips repeats)
+        try:
+            r = await client.post(url, content=sim.body(upto), headers={"Authorization": f"Bearer {sim.token}",
+                                                                      "Content-Type": "application/json"})
+            break
+        except httpx.TransportError:
+            RETRIES["n"] += 1
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.2)
     if r.status_code != 200:
         raise RuntimeError(f"{sim.hall}: HTTP {r.status_code} {r.text[:200]}")
     acked = r.json()["acked"]
@@ -229,6 +240,7 @@ def run() -> dict:
         sims = [Sim(h, tokens[h], live_bodies) for h in tokens]
         out["live_10x"] = asyncio.run(_live(url, ctx, sims, times))
         out["live_10x"]["needed_rows_per_s"] = round(HALLS * len(bodies) / OPEN_S * SPEED, 1)
+        out["transport_retries"] = RETRIES["n"]
         out["live_10x"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         if server is not None:

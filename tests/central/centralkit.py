@@ -28,7 +28,8 @@ HALLQ = str(ROOT / ".venv/bin/hallq")
 class CentralServer:
     """``hallq central serve`` in a process of its own (HTTPS on a free loopback port)."""
 
-    def __init__(self, workdir: Path, dsn: str, tls_dir: Path):
+    def __init__(self, workdir: Path, dsn: str, tls_dir: Path, extra: list[str] | None = None):
+        self.extra = extra or []
         self.workdir = Path(workdir)
         self.dsn = dsn
         self.tls_dir = tls_dir
@@ -41,7 +42,7 @@ class CentralServer:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [HALLQ, "central", "--db", self.dsn, "serve", "--listen", f"127.0.0.1:{self.port}",
-                 "--tls-dir", str(self.tls_dir)], stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
+                 "--tls-dir", str(self.tls_dir), *self.extra], stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -134,10 +135,13 @@ class FaultProxy:
 
 # -- comparing the two records ------------------------------------------------------------------------------------
 KINDS = {"tickets": contract.TicketRow, "calls": contract.CallRow, "ratings": contract.RatingRow,
-         "followups": contract.FollowUpRow, "staff_sessions": contract.StaffSessionRow}
+         "followups": contract.FollowUpRow, "staff_sessions": contract.StaffSessionRow,
+         "haocp_outbox": contract.HaocpRow}
 
 
 def _key(table: str, r: Any) -> tuple:
+    if table == "haocp_outbox":
+        return (r.rating_id,)
     return (str(r.day), r.number) if table == "tickets" else (r.id,)
 
 
@@ -146,7 +150,7 @@ def hall_rows(db: Path | str) -> dict[str, list[Any]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     out = {}
     try:
-        for table, kind, cols, bools in schema.CENTRAL_V5:
+        for table, kind, cols, bools in schema.CENTRAL:
             t = KINDS[table]
             rows = [msgspec.json.decode(b, type=t) for (b,) in conn.execute(
                 f"SELECT {schema.central_row_json(kind, cols, bools, 'x')} FROM {table} x")]
@@ -162,6 +166,12 @@ def central_rows(dsn: str, hall: str) -> dict[str, list[Any]]:
     with psycopg.connect(dsn) as conn:
         conn.execute("SET TIME ZONE 'Asia/Shanghai'")
         for table, t in KINDS.items():
+            if table == "haocp_outbox":
+                cur = conn.execute("SELECT rating_id, key, record, created_at FROM haocp_uploads WHERE hall = %s",
+                                   (hall,))
+                rows = [t(rating_id=a, key=b, record=c, created_at=d) for a, b, c, d in cur.fetchall()]
+                out[table] = sorted(rows, key=lambda r: r.rating_id)
+                continue
             cur = conn.execute(f"SELECT * FROM {table} WHERE hall = %s", (hall,))
             names = [d.name for d in cur.description]
             rows = []

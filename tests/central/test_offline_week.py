@@ -70,3 +70,27 @@ def test_a_week_offline_then_catching_up_while_the_hall_works(central_dsn, tmp_p
         shipper.stop()
         h.storage.close()
         centre.kill()
+
+
+def test_the_backlog_command_and_a_hall_without_central(tmp_path):
+    from click.testing import CliRunner
+    from controller_kit import HALL_TOML, StoredHall
+    from hallq.controller.cli import command
+
+    db = tmp_path / "hall.db"
+    h = StoredHall(db, HALL_TOML)
+    assert h.at("09:30").take("A")["ok"]
+    h.storage.close()
+    r = CliRunner().invoke(command, ["central", "--db", str(db)])
+    assert r.exit_code == 0 and "never shipped" in r.output
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM central_outbox").fetchone()[0] == 0  # nothing queued without [central]
+    conn.close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    stream, queued = central_outbox.enable(conn)
+    assert queued == 1 and central_outbox.enable(conn) == (stream, 0)
+    conn.close()
+    r = CliRunner().invoke(command, ["central", "--db", str(db)])
+    assert r.exit_code == 0 and "1 rows waiting" in r.output, r.output

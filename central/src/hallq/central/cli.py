@@ -72,9 +72,19 @@ def _write(creds: halls.Credentials, out: str) -> None:
 @click.argument("hall_id")
 @click.option("--name", required=True, help="The hall's name (中文名).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the credentials file.")
+@click.option("--name-en", help="The hall's English name (the city dashboard shows it beside the Chinese one).")
+@click.option("--timezone", default="Asia/Shanghai", show_default=True,
+              help="The hall's time zone ([hall] timezone): its days and half hours in the city's reports.")
 @click.pass_context
-def hall_add(ctx: click.Context, hall_id: str, name: str, out: str) -> None:
+def hall_add(ctx: click.Context, hall_id: str, name: str, out: str, name_en: str | None, timezone: str) -> None:
     """Accept records from a hall: make its credentials (written once, 0600; only a hash is kept here)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"{timezone!r} is not a time zone (e.g. Asia/Shanghai)",
+                                 param_hint="--timezone") from None
     if Path(out).exists():
         raise click.ClickException(f"{out} exists: not overwritten (remove it or choose another --out)")
     with _connect(ctx.obj["dsn"]) as conn:
@@ -82,6 +92,7 @@ def hall_add(ctx: click.Context, hall_id: str, name: str, out: str) -> None:
             creds = halls.add(conn, hall_id, name)
         except halls.HallError as exc:
             raise click.ClickException(str(exc)) from None
+        conn.execute("UPDATE halls SET name_en = %s, timezone = %s WHERE id = %s", (name_en, timezone, hall_id))
     _write(creds, out)
 
 
@@ -154,9 +165,11 @@ def _listen(value: str) -> tuple[str, int]:
               help="The folder `hallq central tls` wrote (server.crt, server.key).")
 @click.option("--pool", default=8, show_default=True, type=click.IntRange(1, 100),
               help="Database connections (batches applied at once).")
+@click.option("--haocp-url", help="The province's 好差评 endpoint: upload the ratings of the halls switched to "
+              "the centre (hallq central haocp on HALL). Left out: the centre uploads nothing.")
 @click.pass_context
-def serve(ctx: click.Context, listen: str, tls_dir: str, pool: int) -> None:
-    """The halls' ingest endpoint (HTTPS): POST /v1/ingest."""
+def serve(ctx: click.Context, listen: str, tls_dir: str, pool: int, haocp_url: str | None) -> None:
+    """The halls' ingest endpoint (HTTPS): POST /v1/ingest; with --haocp-url also the city's 好差评 upload."""
     import uvicorn
 
     from . import server
@@ -171,14 +184,51 @@ def serve(ctx: click.Context, listen: str, tls_dir: str, pool: int) -> None:
             raise click.ClickException(f"the central schema is {cdb.version(conn)}, this hallq needs "
                                        f"{cdb.VERSION}: run hallq central migrate")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if haocp_url is not None and not haocp_url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{haocp_url!r} must be an http:// or https:// URL", param_hint="--haocp-url")
     p = server.open_pool(ctx.obj["dsn"], pool)
+    uploader = None
     try:
+        if haocp_url:
+            from .haocp import Uploader
+
+            uploader = Uploader(p, haocp_url).start()
         config = uvicorn.Config(server.build(p), host=host, port=port, ssl_certfile=str(crt), ssl_keyfile=str(key),
-                                log_level="warning", access_log=False, lifespan="off")
+                                log_level="warning", access_log=False, lifespan="off",
+                                # halls post every few seconds: keep their TLS connections rather than
+                                # closing them after uvicorn's default 5 s (and racing their next post)
+                                timeout_keep_alive=75)
         click.echo(f"hallq central: serving https://{host}:{port}/v1/ingest", err=True)
         uvicorn.Server(config).run()
     finally:
+        if uploader is not None:
+            uploader.stop()
         p.close()
+
+
+@command.command("haocp")
+@click.argument("switch", type=click.Choice(["on", "off", "status"]))
+@click.argument("hall_id", required=False)
+@click.pass_context
+def haocp_command(ctx: click.Context, switch: str, hall_id: str | None) -> None:
+    """Who uploads a hall's ratings to 好差评: `on HALL` the centre (one province link for the city), `off HALL`
+    the hall itself; `status` lists every hall's uploads."""
+    from . import haocp
+
+    with _connect(ctx.obj["dsn"]) as conn:
+        if switch == "status":
+            for hid, central, pending, sent, rejected, left in haocp.summary(conn):
+                who = "centre 市级统一上报" if central else "hall 大厅自行上报"
+                click.echo(f"{hid}\t{who}\tpending {pending}\tsent {sent}\trejected {rejected}\tby the hall {left}")
+            return
+        if hall_id is None:
+            raise click.UsageError(f"hallq central haocp {switch} HALL")
+        try:
+            haocp.switch(conn, hall_id, switch == "on")
+        except haocp.HaocpError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"hall {hall_id}: 好差评 uploaded by the {'centre' if switch == 'on' else 'hall itself'} "
+               "from its next batch on")
 
 
 def main() -> None:  # pragma: no cover - python -m hallq.central.cli

@@ -25,6 +25,7 @@ PARTITIONED: dict[str, str] = {
     "ratings": "day",
     "followups": "day",
     "staff_sessions": "day",
+    "haocp_uploads": "day",
     "batches": "received_at",
 }
 
@@ -87,8 +88,12 @@ def migrate(conn: psycopg.Connection, today: date | None = None) -> tuple[int, i
             conn.execute(sql)  # type: ignore[arg-type]  (a migration file: trusted SQL of this package)
             conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (n, name))
     today = today or date.today()
-    ensure_months(conn, [today, _next_month(today)])
+    ensure_months(conn, [today, _next_month(today)], [t for t in PARTITIONED if _exists(conn, t)])
     return before, version(conn)
+
+
+def _exists(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None  # type: ignore[index]
 
 
 def _next_month(d: date) -> date:

@@ -26,6 +26,7 @@ from hallq.shared.central import (
     Batch,
     CallRow,
     FollowUpRow,
+    HaocpRow,
     RatingRow,
     Record,
     StaffSessionRow,
@@ -46,6 +47,8 @@ class Outcome:
 def _day(r: Record) -> date:
     if isinstance(r, StaffSessionRow):
         return r.started_at.date()  # the hall's local date (the time carries the hall's offset)
+    if isinstance(r, HaocpRow):
+        return r.created_at.date()
     return r.day  # type: ignore[union-attr]
 
 
@@ -67,16 +70,23 @@ SPECS = {
     RatingRow: _spec(RatingRow, "ratings", ("id",)),
     FollowUpRow: _spec(FollowUpRow, "followups", ("id",)),
     StaffSessionRow: _spec(StaffSessionRow, "staff_sessions", ("id",)),
+    # a 好差评 record never changes once made; its status is the centre's (or 'hall': the hall uploads it)
+    HaocpRow: ("haocp_uploads", fields(HaocpRow), (),
+               "INSERT INTO haocp_uploads (hall, day, rating_id, key, record, created_at, status, src_stream, src_seq)"
+               " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
 }
 
 
 def _row_key(r: Record) -> tuple:
+    if isinstance(r, HaocpRow):
+        return (HaocpRow, r.rating_id)
     if isinstance(r, TicketRow):
         return (TicketRow, r.day, r.number)
     return (type(r), _day(r), r.id)  # type: ignore[union-attr]
 
 
-def rows_of(hall: str, stream: str, first: int, records: list[Record]) -> dict[type, list[tuple]]:
+def rows_of(hall: str, stream: str, first: int, records: list[Record], haocp: str = "hall"
+            ) -> dict[type, list[tuple]]:
     """The PostgreSQL rows of ``records`` per kind: the last version of each row only (newest wins)."""
     last: dict[tuple, tuple[int, Record]] = {}
     for i, r in enumerate(records):
@@ -84,6 +94,10 @@ def rows_of(hall: str, stream: str, first: int, records: list[Record]) -> dict[t
     out: dict[type, list[tuple]] = {}
     for seq, r in sorted(last.values(), key=lambda x: x[0]):
         kind = type(r)
+        if isinstance(r, HaocpRow):
+            out.setdefault(kind, []).append((hall, _day(r), r.rating_id, r.key, r.record, r.created_at,
+                                             "pending" if haocp == "central" else "hall", stream, seq))
+            continue
         _, names, _, _ = SPECS[kind]
         values = [getattr(r, n) for n in names]
         row = (hall, _day(r), *values, stream, seq) if kind is StaffSessionRow else (hall, *values, stream, seq)
@@ -110,15 +124,17 @@ def apply(conn: psycopg.Connection, hall: str, batch: Batch, received_at: dateti
             row = conn.execute("SELECT acked FROM streams WHERE hall = %s AND stream = %s FOR UPDATE",
                                (hall, batch.stream)).fetchone()
         acked = int(row[0])  # type: ignore[index]
+        central = conn.execute("SELECT haocp_central FROM halls WHERE id = %s", (hall,)).fetchone()
+        haocp = "central" if central and central[0] else "hall"
         if batch.first > acked + 1:
-            return Outcome(409, Ack(acked=acked, expected=acked + 1,
+            return Outcome(409, Ack(acked=acked, expected=acked + 1, haocp=haocp,  # type: ignore[arg-type]
                                     error=f"rows {acked + 1}..{batch.first - 1} are missing: send from {acked + 1}"))
         if last_seq <= acked:
-            return Outcome(200, Ack(acked=acked, expected=acked + 1))
+            return Outcome(200, Ack(acked=acked, expected=acked + 1, haocp=haocp))  # type: ignore[arg-type]
         skip = acked + 1 - batch.first
         fresh = batch.records[skip:]
         with conn.cursor() as cur:
-            for kind, rows in rows_of(hall, batch.stream, acked + 1, fresh).items():
+            for kind, rows in rows_of(hall, batch.stream, acked + 1, fresh, haocp).items():
                 cur.executemany(SPECS[kind][3], rows)  # type: ignore[arg-type]
         conn.execute("UPDATE streams SET acked = %s, records = records + %s, last_at = now()"
                      " WHERE hall = %s AND stream = %s", (last_seq, len(fresh), hall, batch.stream))
@@ -126,4 +142,5 @@ def apply(conn: psycopg.Connection, hall: str, batch: Batch, received_at: dateti
                      " received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))",
                      (hall, batch.stream, acked + 1, last_seq, len(fresh), batch.queued_first, batch.queued_last,
                       received_at))
-    return Outcome(200, Ack(acked=last_seq, expected=last_seq + 1), applied=len(fresh))
+    return Outcome(200, Ack(acked=last_seq, expected=last_seq + 1, haocp=haocp),  # type: ignore[arg-type]
+                   applied=len(fresh))

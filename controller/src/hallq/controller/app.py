@@ -103,6 +103,9 @@ class Controller:
             persistent_session=False,
         )
         self.client.on_connected = lambda: self._inbox.put(_CONNECTED)
+        #: the first check of every request, on the MQTT dispatcher thread (see core.limits.Gate)
+        self.gate = core.limits.Gate(cfg, 1.0 / clock.real_seconds(1.0))
+        self.gated = 0
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._turned_at = time.monotonic()  # the worker's last turn (it wakes at least every second)
@@ -143,6 +146,8 @@ class Controller:
         #: the record to the city's centre (``[central]``): its own thread and connection, never the worker's
         try:
             self.shipper = Shipper(db, cfg.hall.id, cfg.central) if cfg.central is not None else None
+            if self.shipper is not None and self.uploader is not None and cfg.central is not None:
+                self.uploader.fallback = timedelta(minutes=cfg.central.haocp_fallback_minutes)
         except BaseException:
             self.storage.close()
             raise
@@ -193,6 +198,16 @@ class Controller:
 
     # -- MQTT side (dispatcher thread: never block) -----------------------------------------------------
     def _on_request(self, msg: Message) -> None:
+        parts = msg.topic.split("/")  # hallq/{hall}/req/{client}/{action}: the client, cheaply
+        client = parts[3] if len(parts) == 5 else ""
+        if not self.gate.admit(client, time.monotonic()):
+            # far beyond its rate: dropped unanswered (a flood must not queue the other clients' requests)
+            self.gated += 1
+            if self.gated in (1, 100, 10_000) or self.gated % 1_000_000 == 0:
+                log.warning("requests dropped unanswered, far beyond their client's rate ([limits]): %d so far, "
+                            "%s", self.gated, ", ".join(f"{shorten(c, 64)} {n}" for c, n in
+                                                        sorted(self.gate.dropped.items(), key=lambda x: -x[1])[:5]))
+            return
         self._inbox.put(msg)
 
     # -- worker -------------------------------------------------------------------------------------------

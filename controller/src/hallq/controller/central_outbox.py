@@ -1,7 +1,8 @@
 """The hall's outbox to the city's centre (``[central]`` in hall.toml): durable, in order, kept until acknowledged.
 
-- Filled by SQLite triggers (migration 5 in :mod:`.schema`): every insert or update of ``tickets``, ``calls``,
-  ``ratings``, ``followups`` and ``staff_sessions`` queues the row as it now is, as the JSON record of
+- Filled by SQLite triggers (migrations 5 and 8 in :mod:`.schema`): every insert or update of ``tickets``,
+  ``calls``, ``ratings``, ``followups`` and ``staff_sessions``, and every new 好差评 record (``haocp_outbox``),
+  queues the row as it now is, as the JSON record of
   :mod:`hallq.shared.central`, in the SAME transaction as the change. No code path that writes the record
   (the core's batches, ``followups close``, the dashboard) can forget it, and nothing is queued that was not
   committed.
@@ -49,8 +50,8 @@ def enable(conn: sqlite3.Connection) -> tuple[str, int]:
             return found, 0
         sid = uuid.uuid4().hex
         before = conn.total_changes
-        for table, kind, cols, bools in schema.CENTRAL_V5:
-            order = "day, number" if table == "tickets" else "id"
+        for table, kind, cols, bools in schema.CENTRAL:
+            order = {"tickets": "day, number", "haocp_outbox": "rating_id"}.get(table, "id")
             conn.execute(f"INSERT INTO central_outbox (kind, body) SELECT '{kind}', "
                          f"{schema.central_row_json(kind, cols, bools, 't')} FROM {table} t ORDER BY {order}")
         queued = conn.total_changes - before
@@ -68,10 +69,25 @@ def pending(conn: sqlite3.Connection, limit: int) -> list[Pending]:
         "SELECT seq, body, queued_at FROM central_outbox ORDER BY seq LIMIT ?", (limit,))]
 
 
-def acknowledge(conn: sqlite3.Connection, upto: int) -> int:
-    """Delete the rows the centre holds (``seq`` <= ``upto``); returns how many went."""
+def acknowledge(conn: sqlite3.Connection, upto: int, haocp: str = "hall") -> int:
+    """Delete the rows the centre holds (``seq`` <= ``upto``); returns how many went.
+
+    ``haocp`` is who the centre said uploads the hall's 好差评 records: with ``central``, the records among the
+    acknowledged rows that the hall has not uploaded yet become ``central`` in ``haocp_outbox`` (the hall's
+    uploader leaves them to the centre). When the centre gives the upload back (``hall``), the records left to it
+    become ``pending`` again (the province keeps one per idempotency key, should both have sent one)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        was = conn.execute("SELECT value FROM meta WHERE key = 'central_haocp'").fetchone()
+        if haocp == "central":
+            conn.execute(
+                "UPDATE haocp_outbox SET status = 'central' WHERE status = 'pending' AND rating_id IN ("
+                " SELECT json_extract(body, '$.rating_id') FROM central_outbox WHERE seq <= ? AND kind = 'haocp')",
+                (upto,))
+        elif was and was[0] == "central":
+            conn.execute("UPDATE haocp_outbox SET status = 'pending' WHERE status = 'central'")
+        if not was or was[0] != haocp:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('central_haocp', ?)", (haocp,))
         n = conn.execute("DELETE FROM central_outbox WHERE seq <= ?", (upto,)).rowcount
     except BaseException:
         conn.execute("ROLLBACK")

@@ -167,7 +167,7 @@ def _haocp_report(conn: object, d: date, now: object) -> None:
 
     up = outbox.summary(conn, d.isoformat())  # type: ignore[arg-type]
     click.echo(f"好差评上传 uploads: 已上传 sent {up['sent']}, 待上传 pending {up['pending']}, "
-               f"被拒 rejected {up['rejected']}")
+               f"被拒 rejected {up['rejected']}" + (f", 市级平台上报 by the centre {up['central']}" if up.get("central") else ""))
     open_ = followups.rows(conn)  # type: ignore[arg-type]
     today = now.date().isoformat()  # type: ignore[attr-defined]
     overdue = sum(1 for r in open_ if r["due"] < today)
@@ -331,3 +331,21 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
         return "  ".join(cells).rstrip()
 
     return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+@command.command("central")
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="The hall's SQLite record.")
+def central_command(db: str) -> None:
+    """What waits to be shipped to the city's centre ([central] in hall.toml)."""
+    from . import central_outbox
+
+    conn = _record(db)
+    stream = central_outbox.stream(conn)  # type: ignore[arg-type]
+    if stream is None:
+        click.echo("未接入市级平台 this hall has never shipped to a centre (no [central] yet)")
+        return
+    waiting, oldest = central_outbox.backlog(conn)  # type: ignore[arg-type]
+    if waiting == 0:
+        click.echo(f"stream {stream}: 已全部上报 everything is at the centre")
+    else:
+        click.echo(f"stream {stream}: 待上报 {waiting} rows waiting, the oldest queued {oldest} (UTC)")

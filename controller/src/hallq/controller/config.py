@@ -184,6 +184,9 @@ class CentralSection(ConfigModel, kw_only=True):
     #: A batch that is not full waits until its oldest row is this old (seconds): a city of 300 halls then
     #: posts ~60 batches a second instead of ~600 tiny ones (bench/bench_central.py); 0 sends at once.
     linger_seconds: Annotated[float, Meta(ge=0, le=600)] = 5.0
+    #: When the city uploads this hall's ratings to 好差评 (``hallq central haocp on``), the hall's own ``[haocp]``
+    #: link uploads a rating itself only if the centre has not taken it over within this many minutes.
+    haocp_fallback_minutes: Annotated[float, Meta(gt=0, le=10080)] = 60.0
     timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
     #: Backoff between tries: doubling from ``retry_min_seconds`` up to ``retry_max_seconds``.
     retry_min_seconds: Annotated[float, Meta(gt=0, le=600)] = 1.0

@@ -54,6 +54,31 @@ def central_row_json(kind: str, columns: tuple[str, ...], bools: tuple[str, ...]
     return f"json_object({', '.join(parts)})"
 
 
+#: As of migration 8: tickets carry ``vouched`` (migration 6), and each 好差评 record travels too (inserts only:
+#: a record never changes once made; its upload status is the hall's own business).
+CENTRAL_V8: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("tickets", "ticket", (*CENTRAL_V5[0][2], "vouched"), ("rated",)),
+    *CENTRAL_V5[1:],
+    ("haocp_outbox", "haocp", ("rating_id", "key", "record", "created_at"), ()),
+)
+#: What the central outbox ships now (the latest of the above).
+CENTRAL = CENTRAL_V8
+
+
+def _trigger(table: str, kind: str, cols: tuple[str, ...], bools: tuple[str, ...], event: str) -> str:
+    return (f"CREATE TRIGGER central_{table}_{event.lower()} AFTER {event} ON {table}\n"
+            "WHEN (SELECT value FROM meta WHERE key = 'central_stream') IS NOT NULL\n"
+            f"BEGIN INSERT INTO central_outbox (kind, body) VALUES ('{kind}', "
+            f"{central_row_json(kind, cols, bools, 'NEW')}); END;")
+
+
+def _central_v8() -> str:
+    t = CENTRAL_V8[0]
+    out = ["DROP TRIGGER central_tickets_insert;", "DROP TRIGGER central_tickets_update;",
+           _trigger(*t, "INSERT"), _trigger(*t, "UPDATE"), _trigger(*CENTRAL_V8[-1], "INSERT")]
+    return "\n".join(out) + "\n"
+
+
 def _central_v5() -> str:
     out = ["""CREATE TABLE central_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL,
@@ -160,6 +185,9 @@ ALTER TABLE tickets ADD COLUMN vouched TEXT;
     """
 ALTER TABLE appointments ADD COLUMN cancelled_at TEXT;
 """,
+    # 8: the central outbox carries tickets' `vouched` and each rating's 好差评 record (the centre uploads
+    # them when the city says so)
+    _central_v8(),
 )
 
 #: The schema version this code writes.

@@ -122,7 +122,7 @@ class Shipper:
                               f"oldest unacknowledged row is {rows[0].seq}: shipping stops here (never skipped)")
                 raise Transient(self.stuck)
             self.stuck = None
-            n = central_outbox.acknowledge(self.conn, held) if held >= rows[0].seq else 0
+            n = central_outbox.acknowledge(self.conn, held, ack.haocp) if held >= rows[0].seq else 0
             self.shipped += n
             if resp.status_code == 409 and n == 0:
                 raise Transient(f"HTTP 409: {ack.error}")

@@ -24,7 +24,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -78,6 +78,7 @@ class TicketRow(Row, tag="ticket", kw_only=True):
     rated: bool = False
     slot_start: datetime | None = None
     slot_end: datetime | None = None
+    vouched: Text | None = None  # which channel vouched for the priority (idcard | staff | appointment)
 
 
 class CallRow(Row, tag="call", kw_only=True):
@@ -154,7 +155,17 @@ class StaffSessionRow(Row, tag="staff_session", kw_only=True):
     ended_at: datetime | None = None
 
 
-Record = TicketRow | CallRow | RatingRow | FollowUpRow | StaffSessionRow
+class HaocpRow(Row, tag="haocp", kw_only=True):
+    """``haocp_outbox``: a rating's 好差评 record as the hall made it (its area code and code scheme), for the
+    centre to upload when the city uploads for its halls. Key: rating_id (never changes once made)."""
+
+    rating_id: Id
+    key: Annotated[str, Meta(min_length=1, max_length=200)]
+    record: Annotated[str, Meta(min_length=2, max_length=20000)]  # the JSON body the province receives
+    created_at: datetime
+
+
+Record = TicketRow | CallRow | RatingRow | FollowUpRow | StaffSessionRow | HaocpRow
 
 #: Each kind's hall table and the columns that identify one row in it.
 KEYS: dict[type, tuple[str, tuple[str, ...]]] = {
@@ -163,6 +174,7 @@ KEYS: dict[type, tuple[str, tuple[str, ...]]] = {
     RatingRow: ("ratings", ("id",)),
     FollowUpRow: ("followups", ("id",)),
     StaffSessionRow: ("staff_sessions", ("id",)),
+    HaocpRow: ("haocp_outbox", ("rating_id",)),
 }
 
 
@@ -184,6 +196,9 @@ class Ack(Schema, kw_only=True, omit_defaults=False):
     acked: Annotated[int, Meta(ge=0)]
     expected: Seq
     error: str | None = None
+    #: who uploads this hall's ratings to the province's 好差评 system: the hall itself, or the centre (the city
+    #: said so: ``hallq central haocp on HALL``); the hall's own link stays the fallback (see the shipper)
+    haocp: Literal["hall", "central"] = "hall"
 
 
 def fields(kind: type) -> tuple[str, ...]:
