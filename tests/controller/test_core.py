@@ -594,13 +594,39 @@ def test_the_estimate_plays_an_appointment_at_its_slot():
     h.take("A", priority="appointment")
     t = h.state.tickets["A002"]
     core_state.dequeue(h.state, t)
-    t.slot_start = at("09:30")  # checked in for the 09:30 slot
+    t.slot_start = at("09:40")  # checked in for the 09:40 slot
     core_state.enqueue(h.state, t)
     h.state.issues_recent.clear()  # no stream of priority tickets expected: the play alone
-    # 09:26 the window is free, A002 is not due yet: it takes A003
+    # 09:26 the window is free, A002 is not due yet (nor within 4 min): it takes A003
     assert h.take("A")["ticket"]["est_wait_min"] == 6
-    # then A002, due since 09:30, at 09:32; A004 at 09:38
-    assert h.take("A")["ticket"]["est_wait_min"] == 18
+    # 09:32 the same: A004
+    assert h.take("A")["ticket"]["est_wait_min"] == 12
+    # 09:38: A002 is due within 4 min: the window keeps itself free (dispatch rule 6) until 09:40; A002
+    # does not go before A005 (taken 09:20; the test hall's guard is 15 min, an appointment yields 5), so
+    # A005 at 09:40
+    assert h.take("A")["ticket"]["est_wait_min"] == 20
+
+
+def test_the_estimate_plays_a_window_kept_free_for_an_appointment():
+    h = Hall().at("09:20")
+    h.op(1, "open")
+    h.take("A")
+    h.op(1, "next")  # A001 at window 1 until 09:26 (the 6-minute prior)
+    h.take("A", priority="appointment")
+    t = h.state.tickets["A002"]
+    core_state.dequeue(h.state, t)
+    t.slot_start = at("09:28")
+    core_state.enqueue(h.state, t)
+    h.state.issues_recent.clear()
+    h.at("09:25")
+    # 09:26 window 1 would take A003, but A002 is due at 09:28 and goes before it (09:28 + 5 - 15 < 09:25):
+    # the window keeps itself free (dispatch rule 6), A002 09:28–09:34, then A003: 9 min from 09:25
+    assert h.take("A")["ticket"]["est_wait_min"] == 9
+    h.at("09:26")
+    r = h.op(1, "next")  # and so the core does
+    assert code(r) == "empty" and "A002" in r["error"]["message"]
+    h.at("09:28")
+    assert number(h.op(1, "next")) == "A002"
 
 
 def test_no_priority_arrivals_are_expected_after_the_hall_stops_issuing_numbers():

@@ -300,7 +300,8 @@ def test_the_core_keeps_a_window_free_for_an_appointment_due_soon(hall):
     hall.take("A", priority="appointment")
     _check_in(hall, "A002", "09:03")
     hall.op(1, "open")
-    assert code(hall.op(1, "next")) == "empty"  # 09:00: A002 is due at 09:03, window 1 waits for it
+    r = hall.op(1, "next")  # 09:00: A002 is due at 09:03, window 1 waits for it, and the clerk is told
+    assert code(r) == "empty" and "A002" in r["error"]["message"] and "09:03" in r["error"]["message"]
     hall.op(2, "open")  # window 2 (A, B) opens: idle, so it covers A002 ...
     assert number(hall.op(1, "next")) == "A001"  # ... and window 1 takes the normal ticket
     hall.at("09:03")

@@ -13,6 +13,8 @@ Where each rule lives
   and the learnt service times.
 - :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`).
 - :mod:`.appointments`: bookings kept and the check-in rules (预约签到).
+- :mod:`.limits`: per-client limits (rate, open tickets, the gate), the bounded reply cache, and which
+  channel vouches for a priority.
 - :mod:`.workdays`: working days (China's public holidays from ``chinesecalendar``, the hall's overrides).
 
 Imports go one way: ``workdays`` <- ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``;
@@ -49,7 +51,7 @@ API
     state as it is at commit, and decides nothing).
 """
 
-from . import appointments
+from . import appointments, limits
 from .dispatch import Waiting, ahead_of, eligible, next_for, pick_next, rank
 from .estimate import SERVICE_PRIOR_MIN, Estimate, estimate_wait, wait_estimate
 from .machine import (
@@ -119,6 +121,7 @@ __all__ = [
     "estimate_wait",
     "handle",
     "is_open",
+    "limits",
     "new_state",
     "next_for",
     "pick_next",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .dispatch import Waiting, callable_now, eligible, rank
+from .dispatch import HOLD, Waiting, callable_now, eligible, rank
 from .state import APPOINTMENT, NORMAL, BookingRec, HallState, TicketRec, WindowRec, due_at, lane_class
 
 #: Prior of the mean service time (minutes) before a category has any measured service.
@@ -96,8 +96,9 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
       clerks sign in), every window serving it counts, free now.
     - Then, like the real ``next``: the window that is free first takes the first ticket in dispatch order
       (:func:`~.dispatch.rank`) it may serve and that is due by then, and is busy for that ticket's
-      service. Tickets of other categories compete for shared windows exactly as they will. The wait is
-      the moment the new ticket is taken.
+      service. Tickets of other categories compete for shared windows exactly as they will; a window
+      keeps itself free for an appointment due within :data:`~.dispatch.HOLD` (dispatch rule 6, each
+      appointment held for once). The wait is the moment the new ticket is taken.
     - Service times are drawn from the category's latest :data:`SERVICE_KEPT` measured services (call to
       finish, so no-shows, recalls and transfers are in them; kept across midnight and rebuilt from the
       record on restart), a current service from those longer than it has lasted so far. Until a category
@@ -357,6 +358,7 @@ class _Play:
         """Minutes from ``now`` until ``new`` is called in one played day."""
         state, new = self.state, self.new
         cands, later = self.cands, self.later
+        hold_min = HOLD.total_seconds() / 60
         if rng is not None and (self.rates or self.coming):
             extra, later2 = self._arrivals(rng)
             if extra:
@@ -371,6 +373,10 @@ class _Play:
         n = len(cands)
         taken = [False] * n
         pos = {w.no: 0 for w in self.servers}
+        # appointments not due yet, soonest first: a window keeps itself free for one due within HOLD
+        booked = sorted((later[id(t)], k) for k, t in enumerate(cands)
+                        if id(t) in later and t.transferred_at is None and lane_class(t) == APPOINTMENT)
+        covered: set[int] = set()
         while heap:
             free, no = heapq.heappop(heap)
             w = state.windows[no]
@@ -391,6 +397,13 @@ class _Play:
                         heapq.heappush(heap, (max(nxt, free), no))
                 continue
             t = cands[j]
+            if booked and t.transferred_at is None and lane_class(t) != APPOINTMENT:
+                hold = next((k for due, k in booked if free < due <= free + hold_min and not taken[k]
+                             and k not in covered and eligible(cands[k], no, w.categories)), None)
+                if hold is not None:  # dispatch rule 6: free at the appointment's due time
+                    covered.add(hold)
+                    heapq.heappush(heap, (later[id(cands[hold])], no))
+                    continue
             if t is new:
                 return free
             taken[j] = True

@@ -8,6 +8,9 @@ Rules (issue 9 §5), with the numbers from ``[limits]`` in ``hall.toml`` (:class
   its first answer whatever the bucket holds (a kiosk must never hear ``busy`` for a number it holds).
   The bucket refills on the clock as given (not the core's steady time): a clock stepped back refills
   nothing for a moment and then goes on, it does not freeze the hall's clients until it catches up.
+- **Gate.** Beyond twice its rate or burst, a client's requests are dropped unanswered before they are even
+  decoded (:class:`Gate`, on the app's MQTT thread): a flood costs a look-up per message, and every other
+  client's requests are not queued behind it.
 - **Open tickets.** A taker (kiosk, sms, or any client of a hall without ``[[devices]]``) holds at most
   ``open_tickets`` waiting tickets; the next take is answered ``too_many``.
 - The role comes from ``[[devices]]``; a client not listed there is ``unlisted`` (every answer it gets
@@ -30,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..config import RoleLimit
+from ..config import HallFile, RoleLimit
 from .state import CachedReply, HallState, Refused
 
 #: A sweep of full buckets runs when more clients than this have one.
@@ -142,3 +145,53 @@ def vouch(state: HallState, client: str, channel: str | None, priority: str | No
         priority, "a staff member who checks the document")
     raise Refused("not_allowed", f"a {channel or 'take'} request cannot claim priority {priority!r}: "
                                  f"it needs {how} (优先需凭证件)")
+
+
+#: The gate (:class:`Gate`) lets a client through at up to this many times its role's rate and burst.
+GATE_FACTOR = 2.0
+
+
+class Gate:
+    """The cheap first check, before a request is even decoded or queued: a client sending more than
+    :data:`GATE_FACTOR` times its role's rate (or burst) gets those requests dropped without an answer.
+
+    The core's buckets (:func:`admit`) answer ``busy`` up to that point; beyond it a flood costs the
+    controller a dictionary look-up per message, so the requests of every other client are not queued behind
+    it (the app calls this on the MQTT dispatcher thread, with a monotonic time in real seconds; ``speed``
+    is the hall clock's pace, above 1 for the demo's faster clock). ``dropped`` counts per client."""
+
+    def __init__(self, cfg: HallFile, speed: float = 1.0):
+        self.cfg = cfg
+        self.speed = max(speed, 1.0)
+        self.devices = None if cfg.devices is None else {d.id: d.role for d in cfg.devices}
+        self.buckets: dict[str, list[float]] = {}  # client -> [tokens, at]
+        self.dropped: dict[str, int] = {}
+
+    def _limit(self, client: str) -> RoleLimit:
+        role = "default" if self.devices is None else self.devices.get(client, "unlisted")
+        return getattr(self.cfg.limits, role)
+
+    def admit(self, client: str, now: float) -> bool:
+        lim = self._limit(client)
+        rate, burst = lim.rate * self.speed * GATE_FACTOR, lim.burst * GATE_FACTOR
+        b = self.buckets.get(client)
+        if b is None:
+            if len(self.buckets) >= SWEEP_AT:
+                for c in [c for c, (tok, at) in self.buckets.items()
+                          if tok + (now - at) * self._limit(c).rate * self.speed * GATE_FACTOR
+                          >= self._limit(c).burst * GATE_FACTOR]:
+                    del self.buckets[c]
+                if len(self.buckets) >= 16 * SWEEP_AT:  # a swarm of made-up client ids: forget the oldest
+                    for c in sorted(self.buckets, key=lambda c: self.buckets[c][1])[: len(self.buckets) // 2]:
+                        del self.buckets[c]
+            b = self.buckets[client] = [burst, now]
+        else:
+            b[0] = min(burst, b[0] + max(now - b[1], 0.0) * rate)
+            b[1] = now
+        if b[0] >= 1.0:
+            b[0] -= 1.0
+            return True
+        self.dropped[client] = self.dropped.get(client, 0) + 1
+        if len(self.dropped) > SWEEP_AT:
+            self.dropped.clear()
+        return False

@@ -36,7 +36,7 @@ from hallq.shared.schemas import Ticket as TicketOut
 from ..config import HallFile
 from ..haocp import record as haocp_record
 from . import appointments, limits
-from .dispatch import ahead_of, next_for
+from .dispatch import ahead_of, holding_for, next_for
 from .estimate import learn, observe, wait_estimate
 from .state import (
     MAX_NUMBER,
@@ -56,6 +56,7 @@ from .state import (
     WindowRec,
     count_issue,
     dequeue,
+    due_at,
     enqueue,
     lane_class,
     new_state,
@@ -439,12 +440,12 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         if cur is not None:
             _finish(state, w, cur, "done", now, fx)  # kept also when nothing waits (see below)
         if nxt is None:
-            if cur is not None:
-                # the current ticket has been finished; the clerk learns that nobody else waits
-                raise_empty = Refused("empty", f"{cur.number} is done; no ticket waits for window {w.no}")
-            else:
-                raise_empty = Refused("empty", f"no ticket waits for window {w.no}")
-            raise raise_empty
+            held = holding_for(state, w, now)
+            why = (f"window {w.no} keeps itself free for appointment {held.number}, due at "
+                   f"{due_at(held):%H:%M} (预约号 {held.number} {due_at(held):%H:%M} 到号，请稍候呼叫)"
+                   if held is not None else f"no ticket waits for window {w.no}")
+            # the current ticket has been finished (kept also when nothing waits); the clerk learns why not
+            raise Refused("empty", f"{cur.number} is done; {why}" if cur is not None else why)
         _call(state, w, nxt, now, fx)
         return WindowReply(req=p.req, ticket=_wt(nxt))
 
