@@ -72,9 +72,19 @@ def _write(creds: halls.Credentials, out: str) -> None:
 @click.argument("hall_id")
 @click.option("--name", required=True, help="The hall's name (中文名).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the credentials file.")
+@click.option("--name-en", help="The hall's English name (the city dashboard shows it beside the Chinese one).")
+@click.option("--timezone", default="Asia/Shanghai", show_default=True,
+              help="The hall's time zone ([hall] timezone): its days and half hours in the city's reports.")
 @click.pass_context
-def hall_add(ctx: click.Context, hall_id: str, name: str, out: str) -> None:
+def hall_add(ctx: click.Context, hall_id: str, name: str, out: str, name_en: str | None, timezone: str) -> None:
     """Accept records from a hall: make its credentials (written once, 0600; only a hash is kept here)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"{timezone!r} is not a time zone (e.g. Asia/Shanghai)",
+                                 param_hint="--timezone") from None
     if Path(out).exists():
         raise click.ClickException(f"{out} exists: not overwritten (remove it or choose another --out)")
     with _connect(ctx.obj["dsn"]) as conn:
@@ -82,6 +92,7 @@ def hall_add(ctx: click.Context, hall_id: str, name: str, out: str) -> None:
             creds = halls.add(conn, hall_id, name)
         except halls.HallError as exc:
             raise click.ClickException(str(exc)) from None
+        conn.execute("UPDATE halls SET name_en = %s, timezone = %s WHERE id = %s", (name_en, timezone, hall_id))
     _write(creds, out)
 
 

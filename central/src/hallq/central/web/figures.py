@@ -105,15 +105,25 @@ WITH t AS (
         WHERE staff_id IS NOT NULL
     UNION ALL SELECT hall, 'item', item_code, NULL, 0, 0, NULL, NULL, NULL, level FROM r WHERE item_code IS NOT NULL
     UNION ALL SELECT hall, 'half_hour', slot, NULL, 0, 0, NULL, NULL, NULL, level FROM r
+), m AS (
+    SELECT hall, kind, key, max(name) AS name, sum(issued) AS issued, sum(called) AS called,
+           count(*) FILTER (WHERE outcome = 'done') AS served, count(*) FILTER (WHERE outcome = 'noshow') AS noshow,
+           count(*) FILTER (WHERE outcome = 'transferred') AS transferred, count(wait) AS wait_n,
+           coalesce(sum(wait), 0) AS wait_sum, count(service) AS service_n, coalesce(sum(service), 0) AS service_sum,
+           {", ".join(f"count(*) FILTER (WHERE level = '{lv}') AS r_{lv}" for lv in LEVELS)}
+    FROM f GROUP BY hall, kind, key
+), hb AS (  -- the histogram: first count per bucket (few rows), then spread the buckets into columns
+    SELECT hall, kind, key, {_bucket_sql("wait")} AS b, count(*) AS n FROM f WHERE wait IS NOT NULL
+    GROUP BY 1, 2, 3, 4
+), hc AS (
+    SELECT hall, kind, key, {", ".join(f"sum(n) FILTER (WHERE b = {i}) AS w{i:02d}" for i in range(NBUCKETS))}
+    FROM hb GROUP BY hall, kind, key
 )
 INSERT INTO city_figures (day, kind, hall, key, name, {", ".join(COUNT_COLS)})
-SELECT %(day)s, kind, hall, key, max(name), sum(issued), sum(called),
-       count(*) FILTER (WHERE outcome = 'done'), count(*) FILTER (WHERE outcome = 'noshow'),
-       count(*) FILTER (WHERE outcome = 'transferred'), count(wait), coalesce(sum(wait), 0),
-       count(service), coalesce(sum(service), 0),
-       {", ".join(f"count(*) FILTER (WHERE level = '{lv}')" for lv in LEVELS)},
-       {", ".join(f"count(*) FILTER (WHERE {_bucket_sql('wait')} = {i})" for i in range(NBUCKETS))}
-FROM f GROUP BY hall, kind, key
+SELECT %(day)s, m.kind, m.hall, m.key, m.name, m.issued, m.called, m.served, m.noshow, m.transferred, m.wait_n,
+       m.wait_sum, m.service_n, m.service_sum, {", ".join(f"m.r_{lv}" for lv in LEVELS)},
+       {", ".join(f"coalesce(hc.w{i:02d}, 0)" for i in range(NBUCKETS))}
+FROM m LEFT JOIN hc ON hc.hall = m.hall AND hc.kind = m.kind AND hc.key = m.key
 """
 
 
@@ -122,6 +132,10 @@ def rollup(conn: Any, day: date, halls: Sequence[str] | None = None, *, now: Any
     the rows written. Run again whenever more of that day's record arrives: it replaces, never adds."""
     hl = list(halls) if halls is not None else None
     with conn.transaction():
+        # one pass of hash joins and a hash aggregate, whatever the planner believes of a day's rows that
+        # autovacuum has not analysed yet (a nested loop over 300 halls' calls takes minutes, not seconds)
+        conn.execute("SET LOCAL enable_nestloop = off")
+        conn.execute("SET LOCAL work_mem = '256MB'")
         if hl is None:
             conn.execute("DELETE FROM city_figures WHERE day = %s", (day,))
         else:
