@@ -134,3 +134,12 @@ def test_a_batch_is_applied_whole_or_not_at_all(central_dsn):
             ingest.apply(conn, "H1", _batch(1, [_ticket(1), bad_session]))
         assert conn.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM streams").fetchone()[0] == 0
+
+
+def test_commands_on_a_database_without_the_schema_say_to_migrate(pg_dsn):
+    r = CliRunner().invoke(_cli(), ["--db", pg_dsn, "hall", "list"])
+    assert r.exit_code == 1 and "run hallq central migrate" in r.output, r.output
+    r = CliRunner().invoke(_cli(), ["--db", pg_dsn, "migrate"])
+    assert r.exit_code == 0 and f"0 -> {db.VERSION}" in r.output
+    r = CliRunner().invoke(_cli(), ["--db", pg_dsn, "hall", "list"])
+    assert r.exit_code == 0 and "no halls yet" in r.output
