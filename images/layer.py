@@ -329,6 +329,8 @@ def build_image(role: str, base_tar: Path, out: Path = OUT) -> Path:
         "sha256": digest.hexdigest(),
         "seconds": {"unpack_base": round(t_unpack, 1), "layer_and_disk": round(t_layer, 1),
                     "total": round(time.monotonic() - t0, 1)},
+        # the build host's load while building (shared build machines make the seconds above vary tenfold)
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "debian": debs,
         "python": dists,
     }
