@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from imagekit import (
+    HALLQ,
     Disk,
     Ext4,
     Qemu,
@@ -47,6 +49,15 @@ def record(role: str, **figures) -> None:
     data[role] = {**data.get(role, {}), **figures}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def blame(port: int, key: Path) -> list[str] | None:
+    """systemd-analyze blame's top 5 for the report (slow under emulation on a loaded machine: a figure, not a
+    check, so a time-out leaves it out)."""
+    try:
+        return [b.strip() for b in ssh(port, key, "systemd-analyze blame | head -5", timeout=240).splitlines()]
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def test_controller_image_serves_a_take_from_the_host(images, tmp_path):
@@ -78,8 +89,7 @@ def test_controller_image_serves_a_take_from_the_host(images, tmp_path):
         assert "allow_anonymous false" in conf and "acl_file /data/broker/acl" in conf and "keyfile" in conf
         failed = ssh(sshp, key, "systemctl list-units --failed --plain --no-legend").strip()
         assert not failed, failed
-        blame = ssh(sshp, key, "systemd-analyze blame | head -5").splitlines()
-        record("controller", boot_to_online_s=round(online, 1), blame_top5=[b.strip() for b in blame])
+        record("controller", boot_to_online_s=round(online, 1), blame_top5=blame(sshp, key))
     finally:
         vm.stop()
     disk = Disk(img)
@@ -95,10 +105,6 @@ def test_kiosk_image_reports_online(images, tmp_path):
     hall = provision_hall(tmp_path / "hall", port=free_port(), devices=KIOSK)
     broker = hall.broker(tmp_path / "mosquitto").start()  # TLS + ACL; the guest reaches it at 10.0.2.2
     ctl_log = open(tmp_path / "controller.log", "wb")  # noqa: SIM115
-    import subprocess
-
-    from imagekit import HALLQ
-
     dev = hall.device_file("controller", tmp_path / "controller-bundle")
     controller = subprocess.Popen([HALLQ, "controller", "--device", str(dev), "--db", str(tmp_path / "hall.db")],
                                   stdout=subprocess.DEVNULL, stderr=ctl_log)
