@@ -41,18 +41,21 @@ def bench_config(categories: int = 1, windows: int = 1) -> str:
         parts.append(f'[[categories]]\ncode = "{c}"\nname = "业务{c}"\n')
     for n in range(1, windows + 1):
         parts.append(f'[[windows]]\nno = {n}\nname = "{n}号窗口"\ncategories = ["*"]\n')
+    # these benches measure the controller's own speed with a few clients sending as fast as they can, far
+    # beyond what the per-client limits allow a real device (bench_controller_flood measures the limits)
+    parts.append("[limits.default]\nrate = 100000\nburst = 1000000\nopen_tickets = 1000000\n")
     return "\n".join(parts)
 
 
 class Hall:
     """Mosquitto plus the controller subprocess, in a temporary directory."""
 
-    def __init__(self, categories: int = 1, windows: int = 1):
+    def __init__(self, categories: int = 1, windows: int = 1, *, nodelay: bool = True):
         self.tmp = tempfile.TemporaryDirectory(prefix="hallq-bench-")
         d = Path(self.tmp.name)
         (d / "hall.toml").write_text(bench_config(categories, windows))
         self.db = d / "hall.db"
-        self.broker = Mosquitto(d / "mosquitto").start()
+        self.broker = Mosquitto(d / "mosquitto", nodelay=nodelay).start()
         env = dict(os.environ, HALLQ_LOG_LEVEL="info")
         env.pop("HALLQ_CLOCK", None)
         self.log = d / "controller.log"
@@ -127,8 +130,8 @@ def percentiles(xs: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(xs) * 1000, 3)}
 
 
-def run() -> dict:
-    hall = Hall(categories=3, windows=1)
+def run(calls: int = CALLS, *, nodelay: bool = True) -> dict:
+    hall = Hall(categories=3, windows=1, nodelay=nodelay)
     try:
         port = hall.broker.port
         c = client(port, "caller-1")
@@ -157,13 +160,13 @@ def run() -> dict:
                 got.clear()
             raise RuntimeError(f"no message on {expect}")
 
-        # fill the queue: CALLS tickets over three categories (999 numbers each at most)
+        # fill the queue: calls tickets over three categories (999 numbers each at most)
         k = client(port, "kiosk-1")
         replies = threading.Semaphore(0)
         k.on_message = lambda *a: replies.release()
         k.subscribe(f"hallq/{HALL}/reply/kiosk-1", qos=1)
         time.sleep(0.2)
-        for i in range(CALLS + 20):
+        for i in range(calls + 20):
             request(k, "kiosk-1", "take", {"req": f"t{i}", "category": "ABC"[i % 3]})
             if i >= 200:
                 replies.acquire(timeout=10)
@@ -181,18 +184,18 @@ def run() -> dict:
             roundtrip("bench/echo", "x", "bench/echo")
         call_lat: list[float] = []
         broker_lat: list[float] = []
-        for i in range(CALLS):
+        for i in range(calls):
             call_lat.append(roundtrip(f"hallq/{HALL}/req/caller-1/window",
                                       json.dumps({"req": f"n{i}", "window": 1, "op": "next"}), f"hallq/{HALL}/calls"))
             broker_lat.append(roundtrip("bench/echo", "x" * 120, "bench/echo"))
         close(c)
-        calls = percentiles(call_lat)
+        figures = percentiles(call_lat)
         return {
-            "calls": CALLS,
-            "call_latency": calls,
+            "calls": calls,
+            "call_latency": figures,
             "broker_roundtrip": percentiles(broker_lat),
             "target": "call p99 <= 5 ms",
-            "met": calls["p99_ms"] <= 5.0,
+            "met": figures["p99_ms"] <= 5.0,
         }
     finally:
         hall.stop()

@@ -91,6 +91,9 @@ def hall_toml(port: int) -> str:
     parts += [f'[[windows]]\nno = {n}\nname = "{n}号窗口"\ncategories = ["*"]\n' for n in (1, 2)]
     parts += ['[[devices]]\nid = "caller-1"\nrole = "window"\nwindow = 1\n']
     parts += [f'[[devices]]\nid = "kiosk-{i}"\nrole = "kiosk"\n' for i in range(KIOSKS)]
+    # the kiosks here send as fast as they can (a throughput bench), far beyond a real kiosk's limits
+    parts += ["[limits.kiosk]\nrate = 100000\nburst = 1000000\nopen_tickets = 1000000\n",
+              "[limits.window]\nrate = 100000\nburst = 1000000\n"]
     return "\n".join(parts)
 
 

@@ -9,9 +9,14 @@ cd "$(dirname "$0")/.."
 
 # provisioning: mtools, dosfstools, fdisk (card), bmap-tools and zstd (flash), openssl (certificate checks);
 # chromium + chromium-driver: the dashboard's browser tests (Selenium drives Debian's own browser)
+# postgresql: the central side's database (the package's own cluster is not used: tests make their own)
 APT_PACKAGES=(mosquitto fonts-noto-cjk espeak-ng nodejs npm python3-venv mtools dosfstools fdisk bmap-tools zstd e2fsprogs openssl chromium chromium-driver
   # the Raspberry Pi images (images/): an arm64 Debian base under emulation, disks without mounting, QEMU boots
-  mmdebstrap qemu-user-static binfmt-support arch-test qemu-system-arm qemu-utils genimage openssh-client)
+  mmdebstrap qemu-user-static binfmt-support arch-test qemu-system-arm qemu-utils genimage openssh-client
+  # the city's central side (central/): Debian's PostgreSQL 15; the tests start throwaway clusters with initdb/pg_ctl
+  postgresql
+  # the controller's clock stepped back under a running process (tests/controller, bench/bench_soak.py)
+  libfaketime faketime)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

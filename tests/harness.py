@@ -46,7 +46,7 @@ class Mosquitto:
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, *, nodelay: bool = True, extra: str = ""):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -57,10 +57,10 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence false\n"
-            "set_tcp_nodelay true\n"
+            f"set_tcp_nodelay {'true' if nodelay else 'false'}\n"
             "max_queued_messages 100000\n"
             f"log_dest file {self.log}\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
+            "log_type error\nlog_type warning\nlog_type notice\n" + extra
         )
 
     @property

@@ -16,6 +16,8 @@ import padcore
 import padjournal
 from umqtt.simple import MQTTClient
 
+#: The firmware's version: hallq-rating-pad's (a test keeps them equal); sent in the pad's health message.
+VERSION = "0.1.0"
 CONFIG_FILE = "pad.json"
 JOURNAL_FILE = "ratings.jsonl"
 REQUIRED = ("ssid", "password", "broker", "hall", "client", "window", "buttons")
@@ -108,6 +110,7 @@ class PicoPad:
         self.t_reply = root + "/reply/" + cfg["client"]
         self.t_window = root + "/window/" + str(cfg["window"]) + "/state"
         self.t_status = root + "/device/" + cfg["client"] + "/status"
+        self.t_health = root + "/device/" + cfg["client"] + "/health"
         self.wlan = network.WLAN(network.STA_IF)
         self.mqtt = None
         self.synced = False
@@ -196,11 +199,21 @@ class PicoPad:
         c.subscribe(self.t_window, qos=1)
         self.bound(c)
         c.publish(self.t_status, "online", retain=True, qos=0)
+        c.publish(self.t_health, self.health(), retain=True, qos=0)
         self.mqtt = c
         self.sending = None
         self.pinged_at = self.clock.now()
         self.backoff = 500
         print("pad: connected to", cfg["broker"])
+
+    def health(self):
+        """The pad's health message (schemas.DeviceHealth): its role and firmware version, and whether it
+        knows the time (a pad without NTP sends its ratings without the time of the press)."""
+        now = self.iso_now()
+        errors = [] if self.time_known else ["no network time: ratings carry the time they arrive"]
+        if now is None:  # the message needs a time: the Unix epoch says "unknown" plainly
+            now = "1970-01-01T00:00:00+00:00"
+        return json.dumps({"at": now, "role": "pad", "version": VERSION, "errors": errors})
 
     def bound(self, c):
         """Give the socket its time-out again: umqtt.simple's check_msg() makes it blocking after each read."""

@@ -81,3 +81,20 @@ def test_garbage_is_reported_not_raised():
     assert got == [] and errors
     with pytest.raises(ValueError):
         parse("", "xml", CATS)
+
+
+def test_a_status_column_marks_cancelled_bookings():
+    text = """code,category,date,start,end,status
+YY0001,A,2026-03-02,09:00,09:30,booked
+YY0002,A,2026-03-02,09:00,09:30,cancelled
+YY0003,A,2026-03-02,09:00,09:30,已取消
+YY0004,A,2026-03-02,09:00,09:30,
+YY0005,A,2026-03-02,09:00,09:30,maybe
+"""
+    got, errors = parse(text, "csv", CATS)
+    assert [(b.code, b.cancelled) for b in got] == [
+        ("YY0001", False), ("YY0002", True), ("YY0003", True), ("YY0004", False)]
+    assert [e.where for e in errors] == ["line 6"] and "booked or cancelled" in errors[0].message
+    got, errors = parse('[{"code": "YY0001", "category": "A", "date": "2026-03-02", "start": "09:00", '
+                        '"end": "09:30", "status": "canceled"}]', "json", CATS)
+    assert [b.cancelled for b in got] == [True] and errors == []

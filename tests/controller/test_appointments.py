@@ -166,3 +166,62 @@ def test_midnight_forgets_bookings_a_month_old():
     h.at(at("00:01", day=10).replace(month=4))
     h.tick()
     assert set(h.state.bookings) == {"YY0002"}  # 2026-03-02 is more than 30 days before 2026-04-10
+
+
+def cancelled(b: core.Booking) -> core.Booking:
+    return core.Booking(code=b.code, category=b.category, day=b.day, start=b.start, end=b.end, person=b.person,
+                        name=b.name, cancelled=True)
+
+
+def test_a_cancelled_booking_is_refused_at_check_in_and_can_be_booked_again():
+    h = booked(booking(), booking("YY0002", person=KEY), booking("YY0003"))
+    h.at("09:30")
+    _, fx = core.handle(h.state, core.BookingsIn("bookings.csv", (
+        cancelled(booking()), cancelled(booking("YY0002", person=KEY)))), h.now)
+    assert [r.code for r in fx.records] == ["YY0001", "YY0002"]
+    assert h.state.bookings["YY0001"].cancelled_at == h.now
+    before = (dict(h.state.seq), h.state.hall_seq)
+    h.at("10:00")
+    r = checkin(h, appointment="YY0001")
+    assert code(r) == "unknown_appointment" and "预约已取消" in r["error"]["message"]
+    assert code(checkin(h, person=KEY)) == "unknown_appointment"  # the card's only booking was cancelled
+    assert (dict(h.state.seq), h.state.hall_seq) == before
+    # the same file again changes nothing (the first cancellation time stays); listed as booked, it is again
+    _, fx = core.handle(h.state, core.BookingsIn("bookings.csv", (cancelled(booking()),)), h.now)
+    assert fx.records == [] and h.state.bookings["YY0001"].cancelled_at == at("09:30")
+    core.handle(h.state, core.BookingsIn("bookings.csv", (booking(),)), h.now)
+    assert h.state.bookings["YY0001"].cancelled_at is None
+    assert number(checkin(h, appointment="YY0001"))
+    # a checked-in booking stays as it is: the citizen has the ticket
+    t = number(checkin(h, appointment="YY0003"))
+    _, fx = core.handle(h.state, core.BookingsIn("bookings.csv", (cancelled(booking("YY0003")),)), h.now)
+    assert fx.records == [] and h.state.bookings["YY0003"].cancelled_at is None
+    assert h.state.tickets[t].waiting
+
+
+def test_a_cancelled_booking_survives_a_restart_and_is_no_no_show(tmp_path):
+    h = StoredHall(tmp_path / "hall.db", now=at("08:00"))
+    core.handle(h.state, core.BookingsIn("x.csv", (booking(), booking("YY0002"))), h.now)
+    core.handle(h.state, core.BookingsIn("x.csv", (cancelled(booking("YY0002")),)), h.now)
+    h.storage.write(h.state.bookings.values())
+    h = h.restart()
+    assert h.state.bookings["YY0002"].cancelled_at == at("08:00")
+    assert code(checkin(h.at("10:00"), appointment="YY0002")) == "unknown_appointment"
+    f = stats.compute(h.storage.conn, date(2026, 3, 2), at("11:00")).appointments
+    assert (f.booked, f.checked_in, f.noshow, f.cancelled) == (1, 0, 1, 1)
+    h.storage.close()
+
+
+def test_the_estimate_expects_nobody_for_a_cancelled_booking():
+    h = Hall().at("09:00")
+    h.op(1, "open")
+    for _ in range(3):
+        h.take("A")
+    h.op(1, "next")
+    quiet = core.estimate_wait(h.state, "A", 2, h.now)
+    core.handle(h.state, core.BookingsIn("b.csv", tuple(cancelled(booking(f"YY000{i}", "A", start="09:00",
+                                                                          end="09:30")) for i in range(4))), h.now)
+    assert core.estimate_wait(h.state, "A", 2, h.now) == quiet
+    core.handle(h.state, core.BookingsIn("b.csv", tuple(booking(f"YY000{i}", "A", start="09:00", end="09:30")
+                                                        for i in range(4))), h.now)
+    assert core.estimate_wait(h.state, "A", 2, h.now) > quiet

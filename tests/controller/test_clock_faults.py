@@ -111,3 +111,69 @@ def test_the_record_never_overwrites_a_ticket(tmp_path):
         assert conn.execute("SELECT client FROM tickets").fetchall() == [(t.client,)]
     h.storage.close()
     time.sleep(0)
+
+
+# -- the system clock itself stepped back under the running process (libfaketime, as an NTP step or a wrong
+# manual `date` would) -------------------------------------------------------------------------------------------
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def faked(work, url: str, toml: str, offset_file):
+    """The real controller on the system clock as libfaketime shifts it by what ``offset_file`` says."""
+    from pathlib import Path
+
+    import pytest
+    from harness import ControllerProcess
+
+    lib = next((p for p in (FAKETIME_LIB, "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1") if Path(p).exists()),
+               None)
+    if lib is None:
+        pytest.fail("libfaketime is missing: make setup installs it (scripts/setup.sh)")
+    offset_file.write_text("+0\n")
+    c = ControllerProcess(work, url, toml, hall="test")
+    # (the monotonic clock is shifted too: Debian 12's libfaketime 0.9.10 breaks Python 3.11's time.sleep when
+    # it is not, libfaketime issue #426; the process then sees a step of both clocks, the worse case)
+    c.env.update(LD_PRELOAD=lib, FAKETIME_TIMESTAMP_FILE=str(offset_file), FAKETIME_CACHE_DURATION="1")
+    c.env.pop("HALLQ_CLOCK", None)
+    return c
+
+
+def step(offset_file, offset: str) -> None:
+    offset_file.write_text(offset + "\n")
+    time.sleep(2.5)  # libfaketime reads the file again within a second (FAKETIME_CACHE_DURATION)
+
+
+def test_the_system_clock_stepped_back_a_day_under_the_running_controller(mosquitto, tmp_path):
+    from datetime import datetime
+
+    toml = TOML.replace('name = "测试政务服务中心"', 'name = "测试政务服务中心"\ntimezone = "UTC"')
+    offset = tmp_path / "faketime.rc"
+    r = Requester(mosquitto.port)
+    c = faked(tmp_path / "c", mosquitto.url, toml, offset).start()
+    try:
+        online_again(r, 0)
+        first = r.send("kiosk-1", "take", {"req": "a", "category": "A"})["ticket"]
+        r.send("caller-1", "window", {"req": "o", "window": 1, "op": "open", "staff": {"id": "s1", "name": "早"}})
+        step(offset, "-1d")  # yesterday, as far as the process can tell
+        second = r.send("kiosk-1", "take", {"req": "b", "category": "A"}, timeout=10)["ticket"]
+        mark = len(r.mon.messages)
+        r.send("kiosk-1", "take", {"req": "c", "category": "B"}, timeout=10)
+        queue = json.loads(r.mon.wait_for("hallq/test/queue", lambda m: m in r.mon.messages[mark:]).payload)
+        step(offset, "+0")
+        third = r.send("kiosk-1", "take", {"req": "d", "category": "A"}, timeout=10)["ticket"]
+        time.sleep(0.5)
+        # the window's latest state (a rollover would have published it closed)
+        ws = json.loads([m for m in r.mon.messages if m.topic == "hallq/test/window/1/state"][-1].payload)
+    finally:
+        c.kill()
+        r.close()
+    # numbering went on, issue times never went back, nothing expired, the clerk is still signed in
+    assert [first["number"], second["number"], third["number"]] == ["A001", "A002", "A003"]
+    times = [datetime.fromisoformat(t["issued_at"]) for t in (first, second, third)]
+    assert times == sorted(times) and len({t.date() for t in times}) == 1
+    assert queue["categories"]["A"]["waiting"] == 2
+    assert ws["status"] != "closed" and ws["staff"]["name"] == "早"
+    rows = tickets(c.db)
+    assert [n for _, n, _, _ in rows] == ["A001", "A002", "A003", "B001"]
+    assert {d for d, *_ in rows} == {times[0].date().isoformat()} and {s for *_, s in rows} == {"waiting"}
+    assert "behind the record" in c.log.read_text()

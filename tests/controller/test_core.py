@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import msgspec
 import pytest
@@ -476,8 +476,46 @@ def test_estimate_expects_priority_arrivals_ahead_of_normal_tickets():
         h.take("A")
     h.op(1, "next")
     quiet = core.estimate_wait(h.state, "A", 2, h.now)
-    h.state.priority_issued["A"] = 30  # a stream of priority tickets today
+    h.state.first_issue = h.now - timedelta(hours=2)
+    for i in range(30):  # a stream of priority tickets in the last hour
+        h.state.issues_recent.append((h.now - timedelta(minutes=i * 2), "A", True))
+    assert core.estimate.priority_rates(h.state, h.now) == {"A": 0.5}
     assert core.estimate_wait(h.state, "A", 2, h.now) > quiet
+    h.state.issues_recent.clear()
+    for i in range(30):  # ... but two hours ago: not expected now
+        h.state.issues_recent.append((h.now - timedelta(minutes=120 + i), "A", True))
+    assert core.estimate_wait(h.state, "A", 2, h.now) == quiet
+
+
+def test_estimate_expects_the_booked_appointments_still_to_come():
+    h = Hall().at("09:00")
+    h.op(1, "open")
+    for _ in range(3):
+        h.take("A")
+    h.op(1, "next")
+    quiet = core.estimate_wait(h.state, "A", 2, h.now)
+    tomorrow = h.now.date() + timedelta(days=1)
+    other_day = tuple(core.Booking(f"Z{i}", "A", tomorrow, time(9, 0), time(9, 30)) for i in range(4))
+    core.handle(h.state, core.BookingsIn("bookings.csv", other_day), h.now)
+    assert core.estimate_wait(h.state, "A", 2, h.now) == quiet
+    bookings = tuple(core.Booking(f"Y{i}", "A", h.now.date(), time(9, 0), time(9, 30)) for i in range(4))
+    core.handle(h.state, core.BookingsIn("bookings.csv", bookings), h.now)
+    assert core.estimate_wait(h.state, "A", 2, h.now) > quiet
+
+
+def test_estimate_is_the_median_of_days_played_with_the_measured_spread():
+    h = Hall().at("09:00")
+    h.op(1, "open")
+    for _ in range(6):
+        h.take("A")
+    h.op(1, "next")
+    for x in [1.0] * 10 + [21.0] * 5:  # services of 1 min, and a third of 21 min: mean 7.67
+        core.estimate.learn(h.state, "A", timedelta(minutes=x))
+    h.state.service_min["A"] = 7.67
+    # the mean says 4 tickets x 7.67 + what is left of A001; most played days are far shorter
+    e = core.estimate.wait_estimate(h.state, "A", 5, h.now)
+    assert e.raw < 4 * 7.67
+    assert e == core.estimate.wait_estimate(h.state, "A", 5, h.now)  # the same state, the same answer
 
 
 def test_estimate_closed_formula_for_long_queues(monkeypatch):
@@ -556,13 +594,39 @@ def test_the_estimate_plays_an_appointment_at_its_slot():
     h.take("A", priority="appointment")
     t = h.state.tickets["A002"]
     core_state.dequeue(h.state, t)
-    t.slot_start = at("09:30")  # checked in for the 09:30 slot
+    t.slot_start = at("09:40")  # checked in for the 09:40 slot
     core_state.enqueue(h.state, t)
-    h.state.priority_issued.clear()  # no stream of priority tickets expected: the play alone
-    # 09:26 the window is free, A002 is not due yet: it takes A003
+    h.state.issues_recent.clear()  # no stream of priority tickets expected: the play alone
+    # 09:26 the window is free, A002 is not due yet (nor within 4 min): it takes A003
     assert h.take("A")["ticket"]["est_wait_min"] == 6
-    # then A002, due since 09:30, at 09:32; A004 at 09:38
-    assert h.take("A")["ticket"]["est_wait_min"] == 18
+    # 09:32 the same: A004
+    assert h.take("A")["ticket"]["est_wait_min"] == 12
+    # 09:38: A002 is due within 4 min: the window keeps itself free (dispatch rule 6) until 09:40; A002
+    # does not go before A005 (taken 09:20; the test hall's guard is 15 min, an appointment yields 5), so
+    # A005 at 09:40
+    assert h.take("A")["ticket"]["est_wait_min"] == 20
+
+
+def test_the_estimate_plays_a_window_kept_free_for_an_appointment():
+    h = Hall().at("09:20")
+    h.op(1, "open")
+    h.take("A")
+    h.op(1, "next")  # A001 at window 1 until 09:26 (the 6-minute prior)
+    h.take("A", priority="appointment")
+    t = h.state.tickets["A002"]
+    core_state.dequeue(h.state, t)
+    t.slot_start = at("09:28")
+    core_state.enqueue(h.state, t)
+    h.state.issues_recent.clear()
+    h.at("09:25")
+    # 09:26 window 1 would take A003, but A002 is due at 09:28 and goes before it (09:28 + 5 - 15 < 09:25):
+    # the window keeps itself free (dispatch rule 6), A002 09:28–09:34, then A003: 9 min from 09:25
+    assert h.take("A")["ticket"]["est_wait_min"] == 9
+    h.at("09:26")
+    r = h.op(1, "next")  # and so the core does
+    assert code(r) == "empty" and "A002" in r["error"]["message"]
+    h.at("09:28")
+    assert number(h.op(1, "next")) == "A002"
 
 
 def test_no_priority_arrivals_are_expected_after_the_hall_stops_issuing_numbers():
@@ -571,10 +635,17 @@ def test_no_priority_arrivals_are_expected_after_the_hall_stops_issuing_numbers(
     for _ in range(6):
         h.take("A")
     h.op(1, "next")
-    h.state.priority_issued["A"] = 100
     h.state.first_issue = at("09:00")
+
+    def stream_until(now):  # a priority ticket every 30 s in the hour before ``now``
+        h.state.issues_recent.clear()
+        for i in range(120):
+            h.state.issues_recent.append((now - timedelta(seconds=i * 30), "A", True))
+
+    stream_until(h.now)
     late = core.estimate_wait(h.state, "A", 5, h.now)
     h.at("10:20")
+    stream_until(h.now)
     early = core.estimate_wait(h.state, "A", 5, h.now)
     assert late < early  # 11:20: numbers stop at 12:00, so 40 min of arrivals at most
 
@@ -604,7 +675,8 @@ def test_refused_window_ops_change_nothing(hall):
         WindowRequest(req="z3", window=9, op="next"),
     ):
         hall.send("caller-1", payload)
-        assert [type(r) for r in hall.last.records] == [core.CachedReply]
+        # nothing to write: the refusal is kept in memory only, for a repeat of its req (core/limits.py)
+        assert hall.last.records == [] and ("caller-1", payload.req) in hall.state.refusals
         assert hall.last.calls == [] and hall.last.changed == set()
     assert before == (hall.state.seq, hall.state.tickets["A001"].status, hall.state.windows[1].status)
 

@@ -84,7 +84,7 @@ TABLE = [
     ("a transfer to this window, whatever its category",
      [("N1", "08:00", "A", "normal"), ("T1", "09:00", "B", "window1@09:20")], 1, "A", "09:30", "T1"),
     ("an appointment is not called before its slot starts",
-     [("Y1", "09:00", "A", "appointment@10:00"), ("N1", "09:05", "A", "normal")], 1, "A", "09:59", "N1"),
+     [("Y1", "09:00", "A", "appointment@10:00"), ("N1", "09:05", "A", "normal")], 1, "A", "09:55", "N1"),
     ("... and goes first once it has",
      [("Y1", "09:00", "A", "appointment@10:00"), ("N1", "09:05", "A", "normal")], 1, "A", "10:00", "Y1"),
     ("appointments and priority tickets: the first due (slot start vs priority's issue)",
@@ -251,9 +251,58 @@ def test_core_dispatch_matches_pick_next(ops):
             win = h.state.windows[w]
             waiting = [t for t in h.state.tickets.values() if t.waiting]
             assert h.state.waiting_total == len(waiting)
-            expect = pick_next(w, win.categories, waiting, h.now, h.state.lead)
+            idle = [x.categories for x in h.state.windows.values()
+                    if x.no != w and x.staff is not None and not x.paused and x.current is None]
+            expect = pick_next(w, win.categories, waiting, h.now, h.state.lead, idle)
             rep = h.op(w, "next")
             if expect is None:
                 assert code(rep) == "empty"
             else:
                 assert number(rep) == expect.number
+
+
+# -- held capacity: a window keeps itself free for an appointment due within HOLD (rule 6) ----------------------
+HOLD_TABLE = [
+    # (what it shows, waiting rows, window, its categories, idle windows' categories, now, expected)
+    ("a window that would start a normal ticket holds for an appointment due in 4 min",
+     [("N1", "09:00", "A", "normal"), ("Y1", "09:20", "A", "appointment@10:00")], 1, "A", [], "09:56", None),
+    ("... not earlier than that",
+     [("N1", "09:00", "A", "normal"), ("Y1", "09:20", "A", "appointment@10:00")], 1, "A", [], "09:55:59", "N1"),
+    ("... nor when another idle window may serve it",
+     [("N1", "09:00", "A", "normal"), ("Y1", "09:20", "A", "appointment@10:00")], 1, "A", ["AB"], "09:57", "N1"),
+    ("... but an idle window of another category does not cover it",
+     [("N1", "09:00", "A", "normal"), ("Y1", "09:20", "A", "appointment@10:00")], 1, "A", ["C"], "09:57", None),
+    ("... one idle window covers one appointment",
+     [("N1", "09:00", "A", "normal"), ("Y1", "09:20", "A", "appointment@10:00"),
+      ("Y2", "09:21", "A", "appointment@10:00")], 1, "A", ["A"], "09:57", None),
+    ("... it holds before a priority ticket too",
+     [("P1", "09:50", "A", "elderly"), ("Y1", "09:20", "A", "appointment@10:00")], 1, "A", [], "09:57", None),
+    ("... but not before a transfer (it has queued once)",
+     [("T1", "09:00", "A", "transfer@09:50"), ("Y1", "09:20", "A", "appointment@10:00")], 1, "A", [], "09:57", "T1"),
+    ("... and a due appointment is called",
+     [("Y0", "09:00", "A", "appointment@09:30"), ("Y1", "09:20", "A", "appointment@10:00")], 1, "A", [], "09:57",
+     "Y0"),
+    ("... an appointment of a category the window does not serve: no hold",
+     [("N1", "09:00", "A", "normal"), ("Y1", "09:20", "B", "appointment@10:00")], 1, "A", [], "09:57", "N1"),
+]
+
+
+@pytest.mark.parametrize(("rows", "window", "cats", "idle", "now", "expected"), [r[1:] for r in HOLD_TABLE],
+                         ids=[r[0] for r in HOLD_TABLE])
+def test_hold_table(rows, window, cats, idle, now, expected):
+    ts = tickets(rows)
+    got = pick_next(window, tuple(cats), ts, at(now), GUARD, [tuple(c) for c in idle])
+    assert (got.name if got is not None else None) == expected
+
+
+def test_the_core_keeps_a_window_free_for_an_appointment_due_soon(hall):
+    hall.take("A")  # A001 normal
+    hall.take("A", priority="appointment")
+    _check_in(hall, "A002", "09:03")
+    hall.op(1, "open")
+    r = hall.op(1, "next")  # 09:00: A002 is due at 09:03, window 1 waits for it, and the clerk is told
+    assert code(r) == "empty" and "A002" in r["error"]["message"] and "09:03" in r["error"]["message"]
+    hall.op(2, "open")  # window 2 (A, B) opens: idle, so it covers A002 ...
+    assert number(hall.op(1, "next")) == "A001"  # ... and window 1 takes the normal ticket
+    hall.at("09:03")
+    assert number(hall.op(2, "next")) == "A002"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import time
 
 import pytest
 from dashkit import SCREENSHOTS, wait_until
@@ -164,4 +165,46 @@ def test_history_of_four_weeks_staffing_flow_and_reports(tmp_path, browser):
         wide = browser.driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
         assert not wide
     finally:
+        web.close()
+
+
+@pytest.mark.timeout(600)  # a browser and a whole hall: slow on a loaded machine
+def test_today_shows_idle_time_with_people_waiting_per_window_and_clerk(tmp_path, browser):
+    """Window 1 is open and idle while A001 waits, then calls it: the Today page and the report show the
+    idle minutes for the window and its clerk, the same figure as `hallq controller report`."""
+    import csv
+    import io
+
+    from dashkit import WebHall
+    from hallq.shared.schemas import Staff
+
+    web = WebHall(tmp_path, speed=60.0)  # a minute of the hall's clock per second
+    win = HallClient(web.broker.url, "web", "web-caller-1").start()
+    try:
+        assert win.wait_connected(10)
+        win.request("window", WindowRequest(req=win.new_req(), window=1, op="open",
+                                            staff=Staff(id="c7", name="周敏")))
+        web.take("A")
+        time.sleep(3.0)  # about three minutes of the hall's clock
+        r = win.request("window", WindowRequest(req=win.new_req(), window=1, op="next"))
+        assert r.ticket.number == "A001"
+        cli = subprocess.run([HALLQ, "controller", "report", "--db", str(web.controller.db), "--date", DAY, "--csv"],
+                             capture_output=True, env=web.controller.env, timeout=60, text=True)
+        assert cli.returncode == 0, cli.stderr
+        rows = {r["slice"]: r for r in csv.DictReader(io.StringIO(cli.stdout)) if r["slice"] in ("window", "clerk")}
+        idle = rows["window"]["idle_waiting_min"]
+        assert float(idle) >= 2.5 and rows["clerk"]["idle_waiting_min"] == idle
+        browser.login(web.url, "boss", "boss-password-1")
+        for lang, head in (("zh", "有人等候时空闲"), ("en", "Idle while people waited")):
+            browser.get(web.url + f"/lang/{lang}?next=/today")
+            for table in ("#day-windows", "#day-clerks"):
+                assert head in browser.text(f"{table} thead")
+                cells = [c.text for c in browser.finds(f"{table} tbody td.idle-waiting")]
+                assert cells == [idle], (table, cells)
+            assert not browser.finds("#day-halves td.idle-waiting")  # not a half hour's figure
+            browser.screenshot(SCREENSHOTS / f"today-idle-{lang}.png")
+        browser.get(web.url + f"/reports?from={DAY}")
+        assert [c.text for c in browser.finds("#day-windows tbody td.idle-waiting")] == [idle]
+    finally:
+        win.stop()
         web.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC
 
 import pytest
 
@@ -79,3 +80,31 @@ def test_a_long_wait_and_an_idle_window_raise_alerts(tmp_path, browser):
                      what="the alerts to go")
     finally:
         web.close()
+
+
+@pytest.mark.timeout(600)  # a browser and a whole hall: slow on a loaded machine
+def test_devices_come_from_the_controllers_registry(web, browser):
+    """The devices table is the controller's retained ``devices`` registry: every device hall.toml lists,
+    with its role and window, also one never seen; a device that speaks but is not listed is marked so; the
+    version and paper of a health message show."""
+    import json
+    from datetime import datetime
+
+    from hallq.shared.schemas import DeviceHealth, PrinterHealth, encode
+
+    browser.login(web.url, "viewer", "viewer-password-1")
+    row = "#devices tr[data-device='{}']".format
+    browser.wait(lambda: browser.finds(row("pad-3")), what="the listed pad")
+    assert "从未上线" in browser.text(row("pad-3")) and "3号窗口" in browser.text(row("pad-3"))
+    assert browser.finds(row("web-caller-2"))  # listed, whatever it did
+    health = DeviceHealth(at=datetime.now(UTC), role="kiosk", version="9.8.7",
+                          printer=PrinterHealth(online=True, paper="out"))
+    web.monitor.publish("hallq/web/device/kiosk-1/health", encode(health), retain=True)
+    web.monitor.wait_for("hallq/web/devices", lambda m: any(
+        d["id"] == "kiosk-1" and d.get("version") == "9.8.7" for d in json.loads(m.payload)["devices"]))
+    browser.wait(lambda: "9.8.7" in browser.text(row("kiosk-1")), what="the kiosk's version")
+    assert "缺纸" in browser.text(row("kiosk-1")) and "在线" in browser.text(row("kiosk-1"))
+    web.monitor.publish("hallq/web/device/kiosk-77/status", "online", retain=True)
+    browser.wait(lambda: browser.finds(row("kiosk-77") + ".unlisted"), what="the unlisted device")
+    assert "未登记" in browser.text(row("kiosk-77"))
+    browser.screenshot(__import__("dashkit").SCREENSHOTS / "now-devices-zh.png")

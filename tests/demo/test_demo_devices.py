@@ -69,7 +69,10 @@ def test_ctrl_c_stops_everything_cleanly(mosquitto, tmp_path):
         proc = subprocess.Popen(
             [sys.executable, "-m", "hallq.shared.cli", "demo", "--headless", "--no-devices", "--speed", "60",
              "--broker", mosquitto.url, "--out", str(tmp_path / "out")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+            # Ctrl-C as in a terminal: a suite started in the background (`make test &`) hands its children
+            # SIGINT ignored, and a Python started that way never raises KeyboardInterrupt
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         mon.wait_for("hallq/demo/controller/status", lambda m: m.payload == b"online", timeout=30)
         time.sleep(1.0)  # the simulated hall is at work
         t0 = time.monotonic()

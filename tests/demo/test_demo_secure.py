@@ -14,7 +14,7 @@ import sys
 def test_the_secure_demo_runs_the_day_with_every_process_as_itself(tmp_path):
     out, report = tmp_path / "out", tmp_path / "r.json"
     r = subprocess.run(
-        [sys.executable, "-m", "hallq.shared.cli", "demo", "--secure", "--headless", "--speed", "900",
+        [sys.executable, "-m", "hallq.shared.cli", "demo", "--secure", "--headless", "--speed", "300",
          "--span", "09:00-09:30", "--seed", "4", "--out", str(out), "--report", str(report)],
         capture_output=True, text=True, timeout=180, env=os.environ | {"HALLQ_LOG_LEVEL": "info"},
     )
@@ -23,8 +23,9 @@ def test_the_secure_demo_runs_the_day_with_every_process_as_itself(tmp_path):
     doc = json.loads(report.read_text())
     sim, ctl = doc["simulated"], doc["controller"]["hall"]
     assert sim["taken"] == sim["arrived"] > 10 and not sim["refused"] and sim["timeouts"] == 0
-    # (how much of the queue the clerks clear before the short day ends depends on the machine's load)
-    assert sim["taken"] == ctl["issued"] and 0 < sim["served"] == ctl["served"] and sim["rated"] > 0
+    # (how much of the queue the clerks clear before the short day ends depends on the machine's load: the
+    # half hour runs 6 s, enough for the first services on a loaded machine; the record leaves zeros out)
+    assert sim["taken"] == ctl["issued"] and 0 < sim["served"] == ctl.get("served", 0) and sim["rated"] > 0
     # the dashboard joins the demo too, with its own identity
     assert sorted(doc["devices"]) == ["dashboard", "display-hall", "display-window-1", "kiosk-1", "pad-1"]
     # the simulated clients took their numbers, so they logged in with their own credentials; the controller

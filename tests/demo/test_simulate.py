@@ -36,7 +36,8 @@ def cfg():
 def visit(i, t, cat, service=300.0, priority=None, answers=0):
     from hallq.demo.model import Visit
 
-    return Visit(id=i, arrival_s=t, category=cat, priority=priority, channel="touch", service_s=service,
+    return Visit(id=i, arrival_s=t, category=cat, priority=priority, channel="idcard" if priority else "touch",
+                 service_s=service,
                  answers_after=answers, transfer=None, rates=True, rating_u=0.5, item=Item("X", "x"),
                  case_kind="instant")
 

@@ -64,6 +64,26 @@ def wait_until(fn, timeout: float = 10.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def retained(mosquitto, topic: str):
+    """The retained message on ``topic``, decoded as the controller decodes a device's health."""
+    from hallq.shared.schemas import DeviceHealth, decode
+    from harness import Monitor
+
+    mon = Monitor(mosquitto.url, topic)
+    try:
+        return decode(mon.wait_for(topic, lambda m: m.payload).payload, DeviceHealth)
+    finally:
+        mon.close()
+
+
+def test_the_firmware_version_is_the_packages(picopad):
+    """The Pico's firmware reports the version of the hallq-rating-pad it ships with."""
+    import tomllib
+
+    project = tomllib.loads((FIRMWARE.parent / "pyproject.toml").read_text())["project"]
+    assert project["version"] == picopad.VERSION
+
+
 def test_the_config_file_is_strict(picopad, tmp_path):
     good = tmp_path / "pad.json"
     good.write_text('{"ssid": "s", "password": "p", "broker": "h", "hall": "demo", "client": "pad-3", "window": 3,'
@@ -90,6 +110,8 @@ def test_the_pico_pad_rates_a_service_through_the_controller(picopad, mosquitto,
     runner.start()
     try:
         wait_until(lambda: pad.mqtt is not None and pad.synced, what="the pad to connect and take the snapshot")
+        health = retained(mosquitto, "hallq/padtest/device/pad-1/health")
+        assert health.role == "pad" and health.version == picopad.VERSION and health.errors == []
         ticket = clerk.serve("CASE-PICO-1")
         wait_until(lambda: pad.led_mode == "pulse", what="the invitation")
         duties = set()

@@ -150,6 +150,9 @@ def test_a_modem_that_stops_answering_is_reopened_and_health_says_so(hall, gatew
 
     h, _ = health(lambda m: m["online"] and m.get("registration") == "home")
     assert h["role"] == "sms" and h["modem"]["sim"] == "ready" and h["modem"]["signal_dbm"] == -73
+    from importlib.metadata import version
+
+    assert h["version"] == version("hallq-sms")  # for the controller's devices registry
     modem.silence(6)
     _, i = health(lambda m: not m["online"])
     modem.deliver(PHONE, "A")  # stored while nobody listens (no +CMTI reaches the gateway)

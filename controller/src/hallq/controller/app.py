@@ -2,8 +2,9 @@
 
 Threads:
 
-- paho's network thread and the :class:`~hallq.shared.mqtt.HallClient` dispatcher only hand raw request
-  messages to a queue (nothing there blocks);
+- paho's network thread drops requests far beyond their client's rate (:class:`~.core.limits.Gate`), and it
+  and the :class:`~hallq.shared.mqtt.HallClient` dispatcher only hand raw request messages to a queue
+  (nothing there blocks);
 - one worker thread owns the core's state and the database. It takes every message that is queued (up
   to :data:`MAX_BATCH`), decodes and handles them one by one, writes all their records in ONE transaction,
   and only after the commit publishes the answers, the ``calls`` messages and the retained topics that
@@ -32,6 +33,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from hallq.shared import hallkey
 from hallq.shared.clock import Clock, system_synchronized
 from hallq.shared.config import BrokerURL
@@ -53,6 +55,7 @@ from .bookings import Feed
 from .config import HallFile
 from .core import workdays
 from .haocp.uploader import Uploader
+from .shipper import Shipper
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,8 @@ STATS_EVERY = 60.0
 CHECKPOINT_IDLE_S = 5.0
 #: ... and at least this often under a load that never pauses.
 CHECKPOINT_MAX_S = 60.0
+#: Cached answers beyond ``[limits] replies`` (or older than the storage keeps) leave the record this often (s).
+PRUNE_EVERY_S = 60.0
 #: Exit status when the database cannot be written (``EX_TEMPFAIL``).
 EXIT_STORAGE = 75
 #: Exit status after an unexpected exception in the core or the batch loop (``EX_SOFTWARE``).
@@ -99,6 +104,10 @@ class Controller:
             persistent_session=False,
         )
         self.client.on_connected = lambda: self._inbox.put(_CONNECTED)
+        #: the first check of every request, on the MQTT dispatcher thread (see core.limits.Gate)
+        self.gate = core.limits.Gate(cfg, 1.0 / clock.real_seconds(1.0))
+        self.gated = 0
+        self.client.prefilter = self._admit
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._turned_at = time.monotonic()  # the worker's last turn (it wakes at least every second)
@@ -112,6 +121,7 @@ class Controller:
         # a minute of hall time (on the demo's faster clock too), but never more than once a second
         self._stats_every = max(clock.real_seconds(STATS_EVERY), 1.0)
         self._checkpoint_at = time.monotonic()
+        self._pruned_at = time.monotonic()
         now = clock.now()
         self.state = self.storage.load(now)
         if cfg.follow is not None:
@@ -120,6 +130,7 @@ class Controller:
         self.state, fx = core.handle(self.state, core.Tick(), now)
         self.storage.write(fx.records)
         self.storage.prune(now)
+        self.storage.forget_persons(self.state.day)
         log.info("hall %s, %s: %d tickets waiting, %d windows open", cfg.hall.id, self.state.day,
                  self.state.waiting_total, sum(1 for w in self.state.windows.values() if w.staff is not None))
         if not workdays.known(now.date()):
@@ -134,6 +145,14 @@ class Controller:
         #: the retained ``devices`` registry: every listed device, its status, health and version
         self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
+        #: the record to the city's centre (``[central]``): its own thread and connection, never the worker's
+        try:
+            self.shipper = Shipper(db, cfg.hall.id, cfg.central) if cfg.central is not None else None
+            if self.shipper is not None and self.uploader is not None and cfg.central is not None:
+                self.uploader.fallback = timedelta(minutes=cfg.central.haocp_fallback_minutes)
+        except BaseException:
+            self.storage.close()
+            raise
         #: bookings from ``[appointments] folder`` / ``url``, handed to the worker as core events
         ap = cfg.appointments
         self.bookings = Feed(ap, [c.code for c in cfg.categories], self._inbox.put) if ap.folder or ap.url else None
@@ -156,6 +175,8 @@ class Controller:
         self.client.start()
         if self.uploader is not None:
             self.uploader.start()
+        if self.shipper is not None:
+            self.shipper.start()
         if self.bookings is not None:
             self.bookings.start()
         return self
@@ -167,6 +188,8 @@ class Controller:
             self._worker.join(10)
         if self.uploader is not None:
             self.uploader.stop()
+        if self.shipper is not None:
+            self.shipper.stop()
         if self.client.connected:  # a clean stop: no record left to make the next controller wait
             self.client.publish(self.topics.controller_instance, b"", retain=True)
         if self.bookings is not None:
@@ -178,6 +201,21 @@ class Controller:
     # -- MQTT side (dispatcher thread: never block) -----------------------------------------------------
     def _on_request(self, msg: Message) -> None:
         self._inbox.put(msg)
+
+    def _admit(self, topic: str) -> bool:
+        """The gate, on paho's network thread (``HallClient.prefilter``): a request far beyond its client's rate
+        is dropped there, unanswered, before anything else is done with it."""
+        parts = topic.split("/")  # hallq/{hall}/req/{client}/{action}: the client, cheaply
+        if len(parts) != 5 or parts[2] != "req":
+            return True  # not a request (device status and health): the handlers see it
+        if self.gate.admit(parts[3], time.monotonic()):
+            return True
+        self.gated += 1
+        if self.gated in (1, 100, 10_000) or self.gated % 1_000_000 == 0:
+            log.warning("requests dropped unanswered, far beyond their client's rate ([limits]): %d so far, %s",
+                        self.gated, ", ".join(f"{shorten(c, 64)} {n}" for c, n in
+                                              sorted(self.gate.dropped.items(), key=lambda x: -x[1])[:5]))
+        return False
 
     # -- worker -------------------------------------------------------------------------------------------
     def healthy(self) -> bool:
@@ -347,7 +385,9 @@ class Controller:
         except Exception:
             log.exception("statistics failed")
             return
-        self.client.publish(self.topics.stats, s, retain=True)
+        # per-clerk figures are not for every screen and kiosk that reads ``stats``: the dashboard and the
+        # report read them from the record (issue 9 §5)
+        self.client.publish(self.topics.stats, msgspec.structs.replace(s, staff={}), retain=True)
         self._stats_at = time.monotonic()
         self._stats_dirty = False
 
@@ -358,11 +398,19 @@ class Controller:
             self.state, fx = core.handle(self.state, core.Tick(), now)
             self._write(fx.records)
             self.storage.prune(now)
+            self.storage.forget_persons(self.state.day)
             self._publish_retained(fx.changed, now)
             self._stats_dirty = True
             log.info("a new day: %s", self.state.day)
         if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= self._stats_every:
             self._publish_stats(now)
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            try:
+                self.storage.prune(now)
+            except sqlite3.Error as exc:
+                log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
+                self._fatal(EXIT_STORAGE)
         since = time.monotonic() - self._checkpoint_at
         if since >= CHECKPOINT_MAX_S or (since >= CHECKPOINT_IDLE_S and self._inbox.empty()):
             self.storage.checkpoint()

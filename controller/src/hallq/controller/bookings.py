@@ -2,7 +2,10 @@
 
 A booking is one row: ``code``, ``category``, ``date`` (``YYYY-MM-DD``), ``start`` and ``end`` of its slot
 (``HH:MM``, the hall's local time), optionally ``person`` (the person key the kiosk sends for the same
-citizen on that date: ``hallq.shared.personkey``; never an ID number) and ``name`` (masked, e.g. ``张*``).
+citizen on that date: ``hallq.shared.personkey``; never an ID number), ``name`` (masked, e.g. ``张*``) and
+``status``: ``booked`` (the default) or ``cancelled`` (also ``canceled``, ``取消``, ``已取消``): a booking
+the citizen cancelled is listed with that status (a later file listing the code as booked books it again); the
+hall then refuses its check-in, does not count it as a no-show and expects nobody for it.
 
 - :func:`parse` reads CSV (a header row with those names) or JSON (a list of objects, or
   ``{"bookings": [...]}``); a malformed row is reported with its line (CSV) or item (JSON) and skipped, the
@@ -34,7 +37,10 @@ from .core import Booking, BookingsIn
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("code", "category", "date", "start", "end", "person", "name")
+FIELDS = ("code", "category", "date", "start", "end", "person", "name", "status")
+#: ``status`` values: booked, or cancelled by the citizen.
+BOOKED = ("", "booked", "已预约")
+CANCELLED = ("cancelled", "canceled", "取消", "已取消")
 REQUIRED = ("code", "category", "date", "start", "end")
 CODE = re.compile(r"^[A-Za-z0-9-]{4,32}$")
 PERSON = re.compile(r"^[0-9a-f]{32,128}$")
@@ -147,7 +153,7 @@ def _booking(row: dict[str, Any], categories: Collection[str]) -> Booking:
     for f in REQUIRED:
         if not isinstance(row.get(f), str) or not row[f].strip():
             raise ValueError(f"`{f}` is missing")
-    for f in ("person", "name"):
+    for f in ("person", "name", "status"):
         if f in row and not isinstance(row[f], str):
             raise ValueError(f"`{f}` must be text")
     code = row["code"].strip()
@@ -174,7 +180,11 @@ def _booking(row: dict[str, Any], categories: Collection[str]) -> Booking:
             raise ValueError(f"name {name[0]}… is not masked (张* / 张*三): a full name never enters the hall's record")
         if re.search(r"\d{6,}", name):
             raise ValueError("name holds a number")
-    return Booking(code=code, category=category, day=day, start=start, end=end, person=person, name=name)
+    status = (row.get("status") or "").strip().lower()
+    if status not in BOOKED + CANCELLED:
+        raise ValueError(f"status {status!r}: booked or cancelled")
+    return Booking(code=code, category=category, day=day, start=start, end=end, person=person, name=name,
+                   cancelled=status in CANCELLED)
 
 
 def _hhmm(s: str, field: str) -> time:

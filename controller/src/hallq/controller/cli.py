@@ -18,7 +18,7 @@ from hallq.shared.config import BrokerURL, ConfigError
 from hallq.shared.identity import DEVICE_HELP, for_app
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS, Figures
 
-from .report import COLUMN_NAMES
+from .report import COLUMN_NAMES, COLUMNS, WINDOW_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +141,9 @@ def report(db: str, day: str | None, as_csv: bool) -> None:
         click.echo(f"\n{title}")
         if kind in ("window", "clerk"):  # numbers are taken at a kiosk: a window or a clerk issues none
             click.echo(_table([header[0], *header[2:]], [[r[0], *r[2:]] for r in table]))
-        else:
-            click.echo(_table(header, table))
+        else:  # idle time with people waiting is a window's (and its clerk's) figure
+            keep = [i for i, c in enumerate(["", *COLUMNS, "", ""]) if c not in WINDOW_ONLY]
+            click.echo(_table([header[i] for i in keep], [[r[i] for i in keep] for r in table]))
     if s.quiet_half_hours:
         click.echo(f"\n错时办事 quietest half hours: {', '.join(s.quiet_half_hours)}")
     else:
@@ -166,7 +167,7 @@ def _haocp_report(conn: object, d: date, now: object) -> None:
 
     up = outbox.summary(conn, d.isoformat())  # type: ignore[arg-type]
     click.echo(f"好差评上传 uploads: 已上传 sent {up['sent']}, 待上传 pending {up['pending']}, "
-               f"被拒 rejected {up['rejected']}")
+               f"被拒 rejected {up['rejected']}" + (f", 市级平台上报 by the centre {up['central']}" if up.get("central") else ""))
     open_ = followups.rows(conn)  # type: ignore[arg-type]
     today = now.date().isoformat()  # type: ignore[attr-defined]
     overdue = sum(1 for r in open_ if r["due"] < today)
@@ -263,7 +264,9 @@ def bookings_command(files: tuple[Path, ...], config_path: str) -> None:
             click.echo(f"{f} {e}")
         days = sorted({b.day for b in got})
         span = f" for {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "") if days else ""
-        click.echo(f"{f}: {len(got)} bookings{span}, {len(errors)} malformed rows (skipped on import)")
+        gone = sum(1 for b in got if b.cancelled)
+        cancelled = f" ({gone} of them cancelled)" if gone else ""
+        click.echo(f"{f}: {len(got)} bookings{span}{cancelled}, {len(errors)} malformed rows (skipped on import)")
         bad += len(errors)
     if bad:
         sys.exit(1)
@@ -328,3 +331,21 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
         return "  ".join(cells).rstrip()
 
     return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+@command.command("central")
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="The hall's SQLite record.")
+def central_command(db: str) -> None:
+    """What waits to be shipped to the city's centre ([central] in hall.toml)."""
+    from . import central_outbox
+
+    conn = _record(db)
+    stream = central_outbox.stream(conn)  # type: ignore[arg-type]
+    if stream is None:
+        click.echo("未接入市级平台 this hall has never shipped to a centre (no [central] yet)")
+        return
+    waiting, oldest = central_outbox.backlog(conn)  # type: ignore[arg-type]
+    if waiting == 0:
+        click.echo(f"stream {stream}: 已全部上报 everything is at the centre")
+    else:
+        click.echo(f"stream {stream}: 待上报 {waiting} rows waiting, the oldest queued {oldest} (UTC)")

@@ -46,6 +46,11 @@ key_file = "/etc/hallq/follow.key"           # the tokens' key (hex or raw, >= 1
 take_client = "web-take"                     # optional: scan-to-take at /m/q, taking numbers as this client
 kiosk_key_file = "/etc/hallq/kiosk.key"      # optional: phone numbers on that page keyed as the SMS gateway does
 
+[central]                # optional: ship the hall's record to the city's centre (hallq central)
+url = "https://central.example.gov.cn:8443"
+credentials = "/etc/hallq/central.toml"      # written by `hallq central hall add` (0600)
+ca = "/etc/hallq/central-ca.crt"             # optional: the centre's CA (hallq central tls); default: the system's
+
 [alerts]                 # optional: when the dashboard (hallq dashboard) alerts the managers
 wait_min = 30            # a ticket has waited longer than this (minutes) ...
 wait_min_by_category = { B = 45 }   # ... or than its category's own limit
@@ -57,10 +62,23 @@ followup_warn_days = 1   # a follow-up due within this many days (overdue ones a
 target_p90_min = 20      # keep the 90th percentile of waits under this
 weeks = 4                # learn arrivals and service times from this many same weekdays before
 
+[limits]                 # optional: per-client limits, the controller's second line after the broker's ACL
+replies = 20000          # answers kept for repeated reqs (memory and record rows; oldest go first)
+refusals = 5000          # refusals that changed nothing: kept in memory only ...
+refusal_keep_s = 600     # ... this long (a client repeats a req within its time-out, seconds)
+
+[limits.kiosk]           # one table per role (kiosk, sms, window, pad, display, monitor), and
+rate = 10                # `unlisted` (a client not in [[devices]]) and `default` (every client of a hall
+burst = 60               # without [[devices]]): requests per second of hall time, sustained / at once,
+open_tickets = 1000      # and the waiting tickets one client may hold (kiosk, sms, default)
+
 [[devices]]              # optional; when present, only these clients may send requests
 id = "kiosk-1"
 role = "kiosk"           # kiosk | sms: take | window: ops of its window | pad: rate for its window
 window = 1               # for window and pad devices    | display: nothing (mode = "hall" | "window")
+staff_priorities = ["military", "disabled", "pregnant"]   # kiosks: priorities a staff member confirms
+                         # there (导服台); a touch take from any other kiosk claims no priority that
+                         # needs a document (see core/limits.py)
 ```
 ``[[devices]]`` and ``[broker]`` are :mod:`hallq.shared.inventory`'s models, which ``hallq provision`` reads too.
 
@@ -152,6 +170,39 @@ class HaocpSection(ConfigModel, kw_only=True):
                     raise ValueError(f"haocp.{key}: {d!r} is not a date") from None
 
 
+class CentralSection(ConfigModel, kw_only=True):
+    """``[central]``: the city's central side this hall ships its record to (see :mod:`.shipper`)."""
+
+    #: The centre's ingest endpoint, e.g. ``https://central.example.gov.cn:8443`` (https; http only on loopback).
+    url: str
+    #: The hall's credentials file, written by ``hallq central hall add`` (0600).
+    credentials: Annotated[str, Meta(min_length=1, max_length=500)]
+    #: The CA that signed the centre's certificate (``hallq central tls``); left out: the system's CAs.
+    ca: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    #: Rows per batch.
+    batch: Annotated[int, Meta(ge=1, le=2000)] = 500
+    #: A batch that is not full waits until its oldest row is this old (seconds): a city of 300 halls then
+    #: posts ~20 batches a second instead of ~600 tiny ones; 15 s kept up with 300 halls at 10x on the shared
+    #: 2-core machine where 5 s fell behind (bench/bench_central.py, central/README.md); 0 sends at once.
+    linger_seconds: Annotated[float, Meta(ge=0, le=600)] = 15.0
+    #: When the city uploads this hall's ratings to 好差评 (``hallq central haocp on``), the hall's own ``[haocp]``
+    #: link uploads a rating itself only if the centre has not taken it over within this many minutes.
+    haocp_fallback_minutes: Annotated[float, Meta(gt=0, le=10080)] = 60.0
+    timeout_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
+    #: Backoff between tries: doubling from ``retry_min_seconds`` up to ``retry_max_seconds``.
+    retry_min_seconds: Annotated[float, Meta(gt=0, le=600)] = 1.0
+    retry_max_seconds: Annotated[float, Meta(gt=0, le=3600)] = 60.0
+
+    def __post_init__(self) -> None:
+        from urllib.parse import urlsplit
+
+        u = urlsplit(self.url)
+        if u.scheme not in ("https", "http") or not u.hostname:
+            raise ValueError(f"central.url {self.url!r} must be an https:// URL")
+        if u.scheme == "http" and u.hostname not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError(f"central.url {self.url!r}: records leave the hall over https only")
+
+
 class AppointmentsSection(ConfigModel, kw_only=True):
     """``[appointments]``: where bookings come from, and the check-in rules (预约取号)."""
 
@@ -171,6 +222,47 @@ class AppointmentsSection(ConfigModel, kw_only=True):
     def __post_init__(self) -> None:
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"appointments.url {self.url!r} must be an http:// or https:// URL")
+
+
+class RoleLimit(ConfigModel, kw_only=True):
+    """The limits of one role's clients (see :mod:`.core.limits`)."""
+
+    #: Requests per second of hall time, sustained ...
+    rate: Annotated[float, Meta(gt=0, le=100000)]
+    #: ... and at once (a token bucket of this size).
+    burst: Annotated[int, Meta(ge=1, le=1000000)]
+    #: Waiting tickets one client may hold (takers only: kiosk, sms, and every client of a hall without
+    #: ``[[devices]]``).
+    open_tickets: Annotated[int, Meta(ge=0, le=1000000)] = 0
+
+
+def _role(rate: float, burst: int, open_tickets: int = 0):
+    return field(default_factory=lambda: RoleLimit(rate=rate, burst=burst, open_tickets=open_tickets))
+
+
+class LimitsSection(ConfigModel, kw_only=True):
+    """``[limits]``: per-client request rates, open tickets, and how many answers are kept (issue 9 §5).
+
+    A kiosk takes many numbers, a hand-written client few: the limits are per role, from ``[[devices]]``.
+    """
+
+    #: Answers kept for repeated ``req``s, in memory and as rows of the record (the oldest go first).
+    replies: Annotated[int, Meta(ge=100, le=10000000)] = 20000
+    #: Refusals that changed nothing are kept in memory only (never written), at most this many ...
+    refusals: Annotated[int, Meta(ge=0, le=10000000)] = 5000
+    #: ... and this long (seconds of hall time): a client repeats a ``req`` only within its own time-out.
+    refusal_keep_s: Annotated[float, Meta(ge=0, le=86400)] = 600.0
+    kiosk: RoleLimit = _role(10, 60, 1000)
+    sms: RoleLimit = _role(10, 60, 1000)
+    window: RoleLimit = _role(10, 60)
+    pad: RoleLimit = _role(5, 30)
+    display: RoleLimit = _role(1, 5)
+    monitor: RoleLimit = _role(1, 5)
+    #: A client that is not in ``[[devices]]`` (every answer it gets is ``not_allowed``).
+    unlisted: RoleLimit = _role(1, 5)
+    #: Every client of a hall without ``[[devices]]`` (kiosks and hand-written clients alike: list the
+    #: devices to give each role its own limits).
+    default: RoleLimit = _role(10, 60, 300)
 
 
 #: ``[[devices]]`` and ``[broker]`` are the hall's inventory, shared with ``hallq provision``.
@@ -222,11 +314,16 @@ class HallFile(ConfigModel, kw_only=True):
     #: Bookings and check-in rules; left out: no booking source, the default rules (every check-in is
     #: checked against the bookings the hall holds).
     appointments: AppointmentsSection = field(default_factory=AppointmentsSection)
+    #: The city's central side (``[central]``); left out: the hall ships nothing (and queues nothing, unless it
+    #: was once shipping: see :mod:`.central_outbox`).
+    central: CentralSection | None = None
     #: Follow pages (``[follow]``); left out: tickets carry no follow link.
     follow: FollowSection | None = None
     #: The dashboard's alert thresholds and staffing target (see ``hallq.dashboard``); defaults when left out.
     alerts: AlertsSection = field(default_factory=AlertsSection)
     staffing: StaffingSection = field(default_factory=StaffingSection)
+    #: Per-client limits and the bounds of the reply cache (``[limits]``); defaults when left out.
+    limits: LimitsSection = field(default_factory=LimitsSection)
 
     # -- derived views (cheap; used by the core) -------------------------------------------------------
     def category(self, code: str) -> CategorySection | None:

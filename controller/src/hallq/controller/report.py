@@ -16,8 +16,10 @@ from hallq.shared.schemas import LEVELS, Figures, Stats
 from . import stats
 
 COLUMNS = ["issued", "called", "served", "noshow", "transferred", "wait_mean_min", "wait_p90_min",
-           "service_mean_min"]
-COLUMN_NAMES = ["取号", "叫号", "办结", "过号", "转号", "平均等候", "P90等候", "平均办理"]
+           "service_mean_min", "idle_waiting_min"]
+COLUMN_NAMES = ["取号", "叫号", "办结", "过号", "转号", "平均等候", "P90等候", "平均办理", "有人等候时空闲"]
+#: The columns only windows and clerks have (empty for the hall and the half hours).
+WINDOW_ONLY = {"idle_waiting_min"}
 CSV_HEADER = ["date", "slice", "name", *COLUMNS, *LEVELS, "satisfaction"]
 
 
@@ -43,7 +45,8 @@ def values(f: Figures) -> list[object]:
     return [f.issued, f.called, f.served, f.noshow, f.transferred,
             "" if f.wait_mean_min is None else f.wait_mean_min,
             "" if f.wait_p90_min is None else f.wait_p90_min,
-            "" if f.service_mean_min is None else f.service_mean_min]
+            "" if f.service_mean_min is None else f.service_mean_min,
+            "" if f.idle_waiting_min is None else f.idle_waiting_min]
 
 
 def write_csv(out: IO[str], conn: sqlite3.Connection, d: date, now: datetime, *, header: bool = True) -> None:

@@ -11,14 +11,88 @@ Never edit a migration that has been released: add the next one.
 Tables: ``meta`` (hall id, name, time zone, hours: what ``report`` needs without the config file),
 ``tickets``, ``sequences``, ``windows``, ``staff_sessions``, ``calls`` (one row per call of a ticket to a
 window, with its outcome, service time and case), ``ratings``, ``replies`` (the answers kept for repeated
-``req``s), ``haocp_outbox`` (好差评 records to upload), ``followups`` (bad reviews to call back) and
-``appointments`` (bookings and their check-ins).
+``req``s), ``haocp_outbox`` (好差评 records to upload), ``followups`` (bad reviews to call back),
+``appointments`` (bookings and their check-ins), ``pauses`` (each window's pauses, from pause to resume) and
+``central_outbox`` (record changes to ship to the city's centre, filled by triggers).
 Times are ISO 8601 with the hall's UTC offset; days are local ``YYYY-MM-DD``.
 """
 
 from __future__ import annotations
 
 import sqlite3
+
+# -- the central outbox (migration 5) ------------------------------------------------------------------------
+#: The rows shipped to the city's centre: (table, kind, columns, boolean columns), frozen as of migration 5
+#: (a later migration that adds a column to one of these tables drops and remakes that table's triggers).
+CENTRAL_V5: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("tickets", "ticket", (
+        "day", "number", "category", "seq", "issued_at", "priority", "channel", "person", "appointment", "client",
+        "est_wait_min", "ahead", "status", "queue", "to_window", "transferred_at", "window", "called_at", "recalls",
+        "first_called_at", "finished_at", "rated", "slot_start", "slot_end"), ("rated",)),
+    ("calls", "call", (
+        "id", "day", "number", "category", "queue", "window", "staff_id", "staff_name", "called_at", "wait_s",
+        "first", "priority", "recalls", "ended_at", "outcome", "case_id", "item_code", "item_name", "case_kind"),
+     ("first",)),
+    ("ratings", "rating", (
+        "id", "day", "ticket", "window", "level", "at", "received_at", "client", "staff_id", "staff_name", "call_id",
+        "case_id", "item_code"), ()),
+    ("followups", "followup", (
+        "id", "rating_id", "day", "ticket", "window", "level", "rated_at", "opened_at", "due", "staff_id",
+        "staff_name", "case_id", "item_code", "closed_at", "called_back_by", "action"), ()),
+    ("staff_sessions", "staff_session", ("id", "window", "staff_id", "staff_name", "started_at", "ended_at"), ()),
+)
+
+
+def central_row_json(kind: str, columns: tuple[str, ...], bools: tuple[str, ...], alias: str) -> str:
+    """The SQL expression of one row as the centre's JSON record (``hallq.shared.central``)."""
+    parts = [f"'kind', '{kind}'"]
+    for c in columns:
+        v = f"{alias}.{c}"
+        if c in bools:
+            v = f"json(CASE WHEN {v} THEN 'true' ELSE 'false' END)"
+        parts.append(f"'{c}', {v}")
+    return f"json_object({', '.join(parts)})"
+
+
+#: As of migration 8: tickets carry ``vouched`` (migration 6), and each 好差评 record travels too (inserts only:
+#: a record never changes once made; its upload status is the hall's own business).
+CENTRAL_V8: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("tickets", "ticket", (*CENTRAL_V5[0][2], "vouched"), ("rated",)),
+    *CENTRAL_V5[1:],
+    ("haocp_outbox", "haocp", ("rating_id", "key", "record", "created_at"), ()),
+)
+#: What the central outbox ships now (the latest of the above).
+CENTRAL = CENTRAL_V8
+
+
+def _trigger(table: str, kind: str, cols: tuple[str, ...], bools: tuple[str, ...], event: str) -> str:
+    return (f"CREATE TRIGGER central_{table}_{event.lower()} AFTER {event} ON {table}\n"
+            "WHEN (SELECT value FROM meta WHERE key = 'central_stream') IS NOT NULL\n"
+            f"BEGIN INSERT INTO central_outbox (kind, body) VALUES ('{kind}', "
+            f"{central_row_json(kind, cols, bools, 'NEW')}); END;")
+
+
+def _central_v8() -> str:
+    t = CENTRAL_V8[0]
+    out = ["DROP TRIGGER central_tickets_insert;", "DROP TRIGGER central_tickets_update;",
+           _trigger(*t, "INSERT"), _trigger(*t, "UPDATE"), _trigger(*CENTRAL_V8[-1], "INSERT")]
+    return "\n".join(out) + "\n"
+
+
+def _central_v5() -> str:
+    out = ["""CREATE TABLE central_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL,
+    queued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);"""]
+    for table, kind, cols, bools in CENTRAL_V5:
+        for event in ("INSERT", "UPDATE"):
+            out.append(
+                f"CREATE TRIGGER central_{table}_{event.lower()} AFTER {event} ON {table}\n"
+                "WHEN (SELECT value FROM meta WHERE key = 'central_stream') IS NOT NULL\n"
+                f"BEGIN INSERT INTO central_outbox (kind, body) VALUES ('{kind}', "
+                f"{central_row_json(kind, cols, bools, 'NEW')}); END;")
+    return "\n".join(out) + "\n"
+
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first release (tickets, calls, ratings, replies; the 好差评 outbox; follow-ups)
@@ -90,6 +164,30 @@ CREATE INDEX appointments_day ON appointments (day);
 ALTER TABLE tickets ADD COLUMN slot_start TEXT;
 ALTER TABLE tickets ADD COLUMN slot_end TEXT;
 """,
+    # 4: windows' pauses (the statistics tell a paused window from an idle one); the days the record
+    # already had were kept without them: meta 'pauses_from' is the last such day
+    """
+CREATE TABLE pauses (
+    window INTEGER NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, PRIMARY KEY (window, started_at)
+) WITHOUT ROWID;
+INSERT OR REPLACE INTO meta (key, value) SELECT 'pauses_from', coalesce(max(day), '') FROM (
+    SELECT day FROM tickets UNION ALL SELECT substr(started_at, 1, 10) FROM staff_sessions);
+""",
+    # 5: the outbox to the city's centre (hallq.controller.central_outbox): every change of a shipped table is
+    # queued by a trigger in the same transaction as the change, once the hall has a central stream (meta
+    # 'central_stream', set when [central] is first configured); a hall without [central] queues nothing.
+    _central_v5(),
+    # 6: which channel vouched for a ticket's priority (idcard | staff | appointment; issue 9 §5)
+    """
+ALTER TABLE tickets ADD COLUMN vouched TEXT;
+""",
+    # 7: a booking its source cancelled (hallq.controller.core.appointments)
+    """
+ALTER TABLE appointments ADD COLUMN cancelled_at TEXT;
+""",
+    # 8: the central outbox carries tickets' `vouched` and each rating's 好差评 record (the centre uploads
+    # them when the city says so)
+    _central_v8(),
 )
 
 #: The schema version this code writes.

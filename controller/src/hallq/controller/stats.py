@@ -18,6 +18,10 @@ Used for the retained ``stats`` topic and ``hallq controller report``. What each
 ``issued`` counts numbers taken, which happens at a kiosk, not at a window: a window's or a clerk's
 figures have no ``issued`` (the report leaves that column out for them).
 
+- ``idle_waiting_min`` (windows and clerks only): minutes the window was open (a clerk signed in), not
+  paused and not serving anyone while a ticket it could call waited (one of its categories, or a ticket
+  transferred to it): time a citizen waited that the window could have served (:func:`idle_waiting`).
+
 - ``appointments``: booked, checked in (in time / late), no-shows, and the wait after the slot's start
   (:func:`appointment_figures`).
 
@@ -55,6 +59,7 @@ class _Acc:
     waits: list[float] = field(default_factory=list)
     services: list[float] = field(default_factory=list)
     ratings: Counter = field(default_factory=Counter)
+    idle_waiting_s: float | None = None
 
     def figures(self) -> Figures:
         rated = sum(self.ratings.values())
@@ -70,6 +75,7 @@ class _Acc:
             service_mean_min=_round(sum(self.services) / len(self.services) / 60) if self.services else None,
             ratings={lv: self.ratings[lv] for lv in LEVELS if self.ratings[lv]},  # type: ignore[misc]
             satisfaction=round(good / rated, 4) if rated else None,
+            idle_waiting_min=None if self.idle_waiting_s is None else _round(self.idle_waiting_s / 60),
         )
 
 
@@ -154,6 +160,12 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
         if staff_id:
             staff[staff_id].ratings[level] += 1
 
+    idle_w, idle_s = idle_waiting(conn, day, at)
+    for k, secs in idle_w.items():
+        windows[k].idle_waiting_s = secs
+    for k, secs in idle_s.items():
+        staff[k].idle_waiting_s = secs
+
     return Stats(
         date=d,
         at=at,
@@ -167,17 +179,152 @@ def compute(conn: sqlite3.Connection, day: date, at: datetime) -> Stats:
     )
 
 
+# -- idle with people waiting ---------------------------------------------------------------------------------
+Spans = list[tuple[float, float]]  # sorted, disjoint [start, end) in seconds since the epoch
+
+
+def _union(spans: Spans) -> Spans:
+    out: Spans = []
+    for a, b in sorted(x for x in spans if x[1] > x[0]):
+        if out and a <= out[-1][1]:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def _minus(spans: Spans, cut: Spans) -> Spans:
+    """``spans`` without ``cut`` (both sorted and disjoint)."""
+    out: Spans = []
+    j = 0
+    for a, b in spans:
+        while j < len(cut) and cut[j][1] <= a:
+            j += 1
+        k, start = j, a
+        while k < len(cut) and cut[k][0] < b:
+            if cut[k][0] > start:
+                out.append((start, cut[k][0]))
+            start = max(start, cut[k][1])
+            k += 1
+        if start < b:
+            out.append((start, b))
+    return out
+
+
+def _meet(x: Spans, y: Spans) -> Spans:
+    """Where both ``x`` and ``y`` hold (both sorted and disjoint)."""
+    out: Spans = []
+    i = j = 0
+    while i < len(x) and j < len(y):
+        a, b = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
+        if a < b:
+            out.append((a, b))
+        if x[i][1] < y[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _total(spans: Spans) -> float:
+    return sum(b - a for a, b in spans)
+
+
+def idle_waiting(conn: sqlite3.Connection, day: date, at: datetime) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds each window (by number) and each clerk (by staff id) spent open, not paused and serving no
+    one while a ticket it could call was waiting, on ``day`` up to ``at``.
+
+    Open: a clerk's session at the window (``staff_sessions``); paused: ``pauses``; serving: a call at the
+    window from its call to its end. A ticket waits from its issue (an appointment ticket from its slot's
+    start: before that no window may call it) or its transfer until it is called, cancelled or expires;
+    it waits for the windows that serve the category of its queue (as the hall config lists them when the
+    controller last started), or for one window when it was transferred to that window. Windows and
+    clerks that were never open that day are not in the result, and none is for a day the record kept
+    before it kept pauses (schema migration 4)."""
+    d = day.isoformat()
+    like = d + "%"
+    end_of_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), at.tzinfo)
+    stop = min(at, end_of_day).timestamp()
+
+    def ts(x: str | None) -> float:
+        return min(datetime.fromisoformat(x).timestamp(), stop) if x else stop
+
+    meta = _meta(conn)
+    if d <= meta.get("pauses_from", ""):  # kept before the record had pauses: idle and paused look alike
+        return {}, {}
+    window_cats = {int(k): set(v) for k, v in json.loads(meta.get("window_categories", "{}")).items()}
+
+    sessions: dict[int, list[tuple[str, float, float]]] = defaultdict(list)
+    for window, staff_id, started, ended in conn.execute(
+        "SELECT window, staff_id, started_at, ended_at FROM staff_sessions WHERE started_at LIKE ?", (like,)
+    ):
+        sessions[window].append((staff_id, ts(started), ts(ended)))
+    if not sessions:
+        return {}, {}
+    paused: dict[int, Spans] = defaultdict(list)
+    for window, started, ended in conn.execute(
+        "SELECT window, started_at, ended_at FROM pauses WHERE started_at LIKE ?", (like,)
+    ):
+        paused[window].append((ts(started), ts(ended)))
+    busy: dict[int, Spans] = defaultdict(list)
+    by_queue: dict[str, Spans] = defaultdict(list)
+    by_window: dict[int, Spans] = defaultdict(list)
+    for queue, window, called_at, ended_at, wait_s, first, slot_start, to_window, t_queue in conn.execute(
+        "SELECT c.queue, c.window, c.called_at, c.ended_at, c.wait_s, c.first, t.slot_start,"
+        " t.to_window, t.queue FROM calls c LEFT JOIN tickets t ON t.day = c.day AND t.number = c.number"
+        " WHERE c.day = ?", (d,)
+    ):
+        called = ts(called_at)
+        busy[window].append((called, ts(ended_at)))
+        start = called - wait_s
+        if first and slot_start:
+            start = max(start, ts(slot_start))
+        if not first and to_window == window and t_queue == queue:  # (the last transfer was to this window)
+            by_window[window].append((start, called))
+        else:
+            by_queue[queue].append((start, called))
+    for queue, issued_at, transferred_at, slot_start, to_window, finished_at, status in conn.execute(
+        "SELECT queue, issued_at, transferred_at, slot_start, to_window, finished_at, status FROM tickets"
+        " WHERE day = ? AND (status IN ('waiting', 'transferred') OR (status IN ('cancelled', 'expired')"
+        " AND first_called_at IS NULL AND transferred_at IS NULL) OR (status IN ('cancelled', 'expired')"
+        " AND transferred_at IS NOT NULL))", (d,)
+    ):
+        start = ts(transferred_at) if transferred_at else max(ts(issued_at), ts(slot_start) if slot_start else 0.0)
+        end = stop if status in ("waiting", "transferred") else ts(finished_at)
+        if to_window is not None and transferred_at:
+            by_window[to_window].append((start, end))
+        else:
+            by_queue[queue].append((start, end))
+
+    per_window: dict[str, float] = {}
+    per_staff: dict[str, float] = defaultdict(float)
+    for window, rows in sessions.items():
+        open_ = _union([(a, b) for _, a, b in rows])
+        idle = _minus(_minus(open_, _union(paused[window])), _union(busy[window]))
+        wanted = _union([*by_window[window], *(s for q in window_cats.get(window, ()) for s in by_queue[q])])
+        lost = _meet(idle, wanted)
+        per_window[str(window)] = _total(lost)
+        for staff_id, a, b in rows:
+            if staff_id:
+                per_staff[staff_id] += _total(_meet(lost, [(a, b)])) if b > a else 0.0
+    return per_window, dict(per_staff)
+
+
 def appointment_figures(conn: sqlite3.Connection, day: date, at: datetime) -> AppointmentFigures | None:
-    """``day``'s bookings: how many, checked in (in time / late), no-shows (not checked in by the slot's end,
-    as of ``at``), and the wait of appointment tickets from the slot's start or the check-in, whichever is
+    """``day``'s bookings: how many (not cancelled), checked in (in time / late), no-shows (not checked in by
+    the slot's end, as of ``at``), cancelled, and the wait of appointment tickets from the slot's start or the check-in, whichever is
     later, to their first call. None when the hall had no booking that day."""
     d = day.isoformat()
-    rows = conn.execute("SELECT slot_end, checked_in_at, arrival FROM appointments WHERE day = ?", (d,)).fetchall()
+    rows = conn.execute("SELECT slot_end, checked_in_at, arrival, cancelled_at FROM appointments WHERE day = ?",
+                        (d,)).fetchall()
     if not rows:
         return None
-    f = AppointmentFigures(booked=len(rows))
-    for slot_end, checked_in_at, arrival in rows:
-        if checked_in_at is None:
+    f = AppointmentFigures(booked=sum(1 for r in rows if r[3] is None or r[1] is not None))
+    for slot_end, checked_in_at, arrival, cancelled_at in rows:
+        if checked_in_at is None and cancelled_at is not None:
+            f.cancelled += 1
+        elif checked_in_at is None:
             if datetime.fromisoformat(slot_end) < at:
                 f.noshow += 1
         elif arrival == "late":

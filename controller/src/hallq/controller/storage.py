@@ -102,6 +102,7 @@ class Storage:
                 ("timezone", cfg.hall.timezone),
                 ("hours", json.dumps(cfg.hall.hours)),
                 ("windows", json.dumps({w.no: w.name for w in cfg.windows})),
+                ("window_categories", json.dumps({w.no: list(w.categories) for w in cfg.windows})),
             ],
         ))
 
@@ -131,9 +132,8 @@ class Storage:
         def run(c: sqlite3.Connection) -> None:
             if core.TicketRec in by_type:
                 rows = [_ticket_row(t) for t in by_type[core.TicketRec].values()]
-                before = c.total_changes
-                c.executemany(_TICKET_SQL, rows)
-                if c.total_changes - before != len(rows):
+                # rowcount: the statement's own rows (total_changes would count the central outbox's triggers too)
+                if c.executemany(_TICKET_SQL, rows).rowcount != len(rows):
                     raise sqlite3.IntegrityError(
                         "a ticket number of the day is already in the record as another ticket: not overwritten")
             if core.Sequence in by_type:
@@ -150,6 +150,11 @@ class Storage:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     [(s.id, s.window, s.staff_id, s.staff_name, _iso(s.started_at), _iso(s.ended_at))
                      for s in by_type[core.StaffSession].values()],
+                )
+            if core.PauseRec in by_type:
+                c.executemany(
+                    "INSERT OR REPLACE INTO pauses (window, started_at, ended_at) VALUES (?, ?, ?)",
+                    [(z.window, _iso(z.started_at), _iso(z.ended_at)) for z in by_type[core.PauseRec].values()],
                 )
             if core.WindowRec in by_type:
                 c.executemany(
@@ -196,9 +201,41 @@ class Storage:
         """Copy the write-ahead log into the database (the app does this when no request waits)."""
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def prune(self, now: datetime) -> None:
-        """Forget cached answers older than :data:`REPLY_RETENTION`."""
-        self._tx(lambda c: c.execute("DELETE FROM replies WHERE at < ?", (_iso(now - REPLY_RETENTION),)))
+    def prune(self, now: datetime) -> int:
+        """Forget cached answers older than :data:`REPLY_RETENTION`, and all but the newest ``[limits] replies``
+        (the same bound as in memory); returns how many rows went."""
+        keep = self.cfg.limits.replies
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM replies WHERE at < ?", (_iso(now - REPLY_RETENTION),))
+            if c.execute("SELECT count(*) FROM replies").fetchone()[0] > keep:
+                c.execute("DELETE FROM replies WHERE (client, req) NOT IN "
+                          "(SELECT client, req FROM replies ORDER BY at DESC LIMIT ?)", (keep,))
+
+        before = self.conn.total_changes
+        self._tx(run)
+        return self.conn.total_changes - before
+
+    def forget_persons(self, today: date) -> int:
+        """Delete the person keys of the days before ``today`` (privacy: README, "What the hall keeps").
+
+        A person key (an HMAC of the ID number or phone under the hall key, per day) is needed while its
+        ticket may wait (one ticket per person and category, a holder's cancel) and while a bad review of
+        that ticket is being followed up; after that nothing needs it. Kept: the keys of tickets with an open
+        follow-up (cleared at the first purge after it is closed). The bookings of past days lose theirs too.
+        Runs at start-up and at each new day; returns how many keys went."""
+        d = today.isoformat()
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE tickets SET person = NULL WHERE day < ? AND person IS NOT NULL AND NOT EXISTS ("
+                "SELECT 1 FROM followups f WHERE f.day = tickets.day AND f.ticket = tickets.number"
+                " AND f.closed_at IS NULL)", (d,))
+            c.execute("UPDATE appointments SET person = NULL WHERE day < ? AND person IS NOT NULL", (d,))
+
+        before = self.conn.total_changes
+        self._tx(run)
+        return self.conn.total_changes - before
 
     # -- reading back ------------------------------------------------------------------------------------------
     def load(self, now: datetime) -> core.HallState:
@@ -228,7 +265,8 @@ class Storage:
         replies = [
             core.CachedReply(client, req, bytes(payload), datetime.fromisoformat(at))
             for client, req, payload, at in c.execute(
-                "SELECT client, req, payload, at FROM replies WHERE at >= ?", (_iso(now - REPLY_RETENTION),))
+                "SELECT client, req, payload, at FROM replies WHERE at >= ? ORDER BY at DESC LIMIT ?",
+                (_iso(now - REPLY_RETENTION), self.cfg.limits.replies))
         ]
         rated = [r[0] for r in c.execute("SELECT ticket FROM ratings WHERE day = ?", (d,))]
         services = [
@@ -267,6 +305,8 @@ class Storage:
             bookings=[_booking(r) for r in c.execute(
                 f"SELECT {_BOOKING_COLS} FROM appointments WHERE day >= ?",
                 ((day - timedelta(days=core.appointments.KEEP_DAYS)).isoformat(),))],
+            pauses=[core.PauseRec(w, datetime.fromisoformat(a)) for w, a in c.execute(
+                "SELECT window, started_at FROM pauses WHERE ended_at IS NULL")],
         )
 
     def latest(self) -> datetime | None:
@@ -281,12 +321,12 @@ class Storage:
 _TICKET_COLS = (
     "day, number, category, seq, issued_at, priority, channel, person, appointment, client, est_wait_min, ahead,"
     " status, queue, to_window, transferred_at, window, called_at, recalls, first_called_at, finished_at, rated,"
-    " slot_start, slot_end"
+    " slot_start, slot_end, vouched"
 )
 # Insert-only for a number: a later write of the same (day, number) updates that ticket only if it is the same
 # ticket (same issue time); a different ticket under a number already issued is never written over it.
 _TICKET_SQL = (
-    f"INSERT INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 24)}) ON CONFLICT (day, number) DO UPDATE SET "
+    f"INSERT INTO tickets ({_TICKET_COLS}) VALUES ({', '.join('?' * 25)}) ON CONFLICT (day, number) DO UPDATE SET "
     + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _TICKET_COLS.split(",")[2:])
     + " WHERE tickets.issued_at = excluded.issued_at"
 )
@@ -297,7 +337,7 @@ def _ticket_row(t: core.TicketRec) -> tuple:
         t.day.isoformat(), t.number, t.category, t.seq, _iso(t.issued_at), t.priority, t.channel, t.person,
         t.appointment, t.client, t.est_wait_min, t.ahead, t.status, t.queue, t.to_window, _iso(t.transferred_at),
         t.window, _iso(t.called_at), t.recalls, _iso(t.first_called_at), _iso(t.finished_at), int(t.rated),
-        _iso(t.slot_start), _iso(t.slot_end),
+        _iso(t.slot_start), _iso(t.slot_end), t.vouched,
     )
 
 
@@ -307,18 +347,18 @@ def _ticket(r: tuple) -> core.TicketRec:
         priority=r[5], channel=r[6], person=r[7], appointment=r[8], client=r[9] or "", est_wait_min=r[10] or 0,
         ahead=r[11] or 0, status=r[12], queue=r[13], to_window=r[14], transferred_at=_dt(r[15]), window=r[16],
         called_at=_dt(r[17]), recalls=r[18], first_called_at=_dt(r[19]), finished_at=_dt(r[20]), rated=bool(r[21]),
-        slot_start=_dt(r[22]), slot_end=_dt(r[23]),
+        slot_start=_dt(r[22]), slot_end=_dt(r[23]), vouched=r[24],
     )
 
 
 _BOOKING_COLS = ("code, day, category, slot_start, slot_end, person, name, source, imported_at, checked_in_at, ticket,"
-                 " arrival")
-_BOOKING_SQL = f"INSERT OR REPLACE INTO appointments ({_BOOKING_COLS}) VALUES ({', '.join('?' * 12)})"
+                 " arrival, cancelled_at")
+_BOOKING_SQL = f"INSERT OR REPLACE INTO appointments ({_BOOKING_COLS}) VALUES ({', '.join('?' * 13)})"
 
 
 def _booking_row(b: core.BookingRec) -> tuple:
     return (b.code, b.day.isoformat(), b.category, _iso(b.slot_start), _iso(b.slot_end), b.person, b.name, b.source,
-            _iso(b.imported_at), _iso(b.checked_in_at), b.ticket, b.arrival)
+            _iso(b.imported_at), _iso(b.checked_in_at), b.ticket, b.arrival, _iso(b.cancelled_at))
 
 
 def _booking(r: tuple) -> core.BookingRec:
@@ -326,6 +366,7 @@ def _booking(r: tuple) -> core.BookingRec:
         code=r[0], day=date.fromisoformat(r[1]), category=r[2], slot_start=datetime.fromisoformat(r[3]),
         slot_end=datetime.fromisoformat(r[4]), person=r[5], name=r[6], source=r[7],
         imported_at=datetime.fromisoformat(r[8]), checked_in_at=_dt(r[9]), ticket=r[10], arrival=r[11],
+        cancelled_at=_dt(r[12]),
     )
 
 

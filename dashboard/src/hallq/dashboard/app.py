@@ -178,8 +178,9 @@ class Dashboard:
 
     def __init__(self, *, hall: Any, live: LiveHall, accounts: Accounts, callers: Callers, clock: Any,
                  rules: alerts_mod.Rules, broker: Any, db_path: Path | None = None,
-                 secure_cookies: bool = False, history: Any = None):
+                 secure_cookies: bool = False, history: Any = None, identities: dict[str, Any] | None = None):
         self.cfg = hall
+        self.identities = dict(identities or {})  # client id -> BrokerURL: the other identities it acts under
         self.live = live
         self.accounts = accounts
         self.callers = callers
@@ -191,6 +192,7 @@ class Dashboard:
         self.secure_cookies = secure_cookies
         self.hub = Hub()
         self.public_prefixes: list[str] = []
+        self.extra_nav: list[tuple[str, str, str]] = []  # menu links of the extensions (path, zh, en)
         self._cache: dict[tuple, tuple[int, Any]] = {}
         env = jinja2.Environment(
             loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(HERE / "templates"))]),
@@ -220,6 +222,7 @@ class Dashboard:
             "hall_name": (hall.name_en or hall.name if lang == "en" else hall.name) if hall else "hallq",
             "path": request.url.path,
             "history": self.history is not None,
+            "extra_nav": self.extra_nav,
         }
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -268,6 +271,10 @@ class Dashboard:
                           "longest": views.minutes_since(q.oldest_at, now) if q and q.waiting else None})
         return {"window": window, "info": info, "state": st, "queue": queue, "now": now,
                 "controller": snap.controller or "unknown"}
+
+    def home_for(self, user: Any) -> str:
+        """Where a signed-in user starts: the live page for managers and viewers, the caller for clerks."""
+        return "/now" if user.sees_dashboard else "/caller"
 
     # -- requests --------------------------------------------------------------------------------------
     def is_public(self, path: str) -> bool:
@@ -323,8 +330,10 @@ def require(*roles: str) -> Callable[[Callable[..., Awaitable[Response]]], Calla
     return wrap
 
 
-def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_entry_points: bool = True) -> Starlette:
-    D = dash
+def account_routes(D: Any) -> list[BaseRoute]:
+    """Signing in and out and the language toggle: the routes every hallq web server with accounts has
+    (the hall dashboard and the city dashboard). ``D`` gives ``render``, ``lang``, ``accounts``,
+    ``clock`` (``.tz``), ``secure_cookies``, ``form`` and ``home_for(user)`` (where a sign-in lands)."""
 
     # -- signing in and out ------------------------------------------------------------------------------
     async def login_page(request: Request) -> Response:
@@ -355,7 +364,7 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
                                            f"{exc.until.astimezone(D.clock.tz):%H:%M}"), 429)
         except AccountError:
             return _login_form(request, tr("用户名或密码错误", "Wrong user name or password"), 401)
-        default = "/now" if session.user.sees_dashboard else "/caller"
+        default = D.home_for(session.user)
         nxt = _local_next(str(form.get("next") or "")) if form.get("next") not in (None, "", "/") else default
         resp = RedirectResponse(nxt, status_code=303)
         resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=D.secure_cookies, path="/")
@@ -379,10 +388,21 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
         resp.set_cookie(LANG_COOKIE, lang, samesite="strict", secure=D.secure_cookies, max_age=365 * 86400, path="/")
         return resp
 
+    return [
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_post, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/lang/{lang}", set_lang, methods=["GET"]),
+    ]
+
+
+def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_entry_points: bool = True) -> Starlette:
+    D = dash
+
     @require()
     async def home(request: Request) -> Response:
         user = request.state.session.user
-        return RedirectResponse("/now" if user.sees_dashboard else "/caller", status_code=303)
+        return RedirectResponse(D.home_for(user), status_code=303)
 
     # -- the live dashboard ------------------------------------------------------------------------------
     @require("manager", "viewer")
@@ -495,10 +515,7 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
         return D.render(request, "audit.html", entries=D.accounts.audit_log())
 
     routes: list[BaseRoute] = [
-        Route("/login", login_page, methods=["GET"]),
-        Route("/login", login_post, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/lang/{lang}", set_lang, methods=["GET"]),
+        *account_routes(D),
         Route("/", home, methods=["GET"]),
         Route("/now", now_page, methods=["GET"]),
         Route("/events/now", now_events, methods=["GET"]),
@@ -523,6 +540,7 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
                 raise ValueError(f"an extension's public prefix {p.prefix!r} must be a path of its own")
             dash.public_prefixes.append(p.prefix.rstrip("/"))
         routes += p.public + p.private
+        dash.extra_nav += p.nav
         if p.templates is not None:
             loader = dash.templates.env.loader
             assert isinstance(loader, jinja2.ChoiceLoader)
@@ -597,7 +615,7 @@ CALLER_KEYS = [
 
 def _load_extensions(dash: Dashboard) -> list[Pages]:
     ctx = PageContext(cfg=dash.cfg, live=dash.live, hub=dash.hub, templates=dash.templates, clock=dash.clock,
-                      broker=dash.broker, db_path=dash.db_path, form=dash.form)
+                      broker=dash.broker, db_path=dash.db_path, form=dash.form, identities=dash.identities)
     out = []
     for ep in entry_points(group=GROUP):
         try:

@@ -37,8 +37,9 @@ def _listen(value: str) -> tuple[str, int]:
 @click.option("--device", type=click.Path(dir_okay=False), help="The dashboard's own identity: the device.toml of "
               "its provisioning bundle (role dashboard); its broker address and credentials replace --broker.")
 @click.option("--callers", "callers_dir", type=click.Path(file_okay=False), help="A folder of the web callers' "
-              "bundles (web-caller-3/device.toml, ...): each window's requests go out under its own identity. "
-              "Without it, window n's web caller is client web-caller-n on the dashboard's broker.")
+              "bundles (web-caller-3/device.toml, ...; also the scan-to-take kiosk's, [follow] take_client): each "
+              "goes out under its own identity. Default: identities/ beside --device's device.toml when it exists; "
+              "without any, window n's web caller is client web-caller-n on the dashboard's (open) broker.")
 @click.pass_context
 def command(ctx: click.Context, config_path: str | None, broker: str, db: str | None, listen: str, state: str,
             secure_cookies: bool, device: str | None, callers_dir: str | None) -> None:

@@ -2,7 +2,7 @@
 
 :class:`LiveHall` subscribes (through the shared :class:`~hallq.shared.mqtt.HallClient`) to the hall's
 retained topics (``config``, ``queue``, every ``window/{n}/state``, ``board``, ``stats``, ``followups``,
-the controller's and every device's ``status`` and ``health``) and keeps the latest decoded payload of
+the controller's ``devices`` registry, the controller's and every device's ``status`` and ``health``) and keeps the latest decoded payload of
 each. A payload that does not fit its schema is logged and changes nothing. Every accepted change bumps
 :attr:`LiveHall.version` and calls the listeners (on the MQTT dispatcher thread; they must not block).
 
@@ -24,6 +24,7 @@ from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import (
     Board,
     DeviceHealth,
+    DeviceRegistry,
     FollowUps,
     HallConfig,
     PayloadError,
@@ -52,6 +53,9 @@ class Snapshot:
     followups: FollowUps | None = None
     device_status: dict[str, str] = field(default_factory=dict)
     device_health: dict[str, DeviceHealth] = field(default_factory=dict)
+    #: The controller's ``devices`` registry (every listed device, also those never seen); None until it
+    #: published one (an older controller does not).
+    registry: DeviceRegistry | None = None
 
 
 class LiveHall:
@@ -73,6 +77,7 @@ class LiveHall:
         c.subscribe(t.board, lambda m: self._set("board", m, Board))
         c.subscribe(t.stats, lambda m: self._set("stats", m, Stats))
         c.subscribe(t.followups, lambda m: self._set("followups", m, FollowUps))
+        c.subscribe(t.devices, lambda m: self._set("registry", m, DeviceRegistry))
         c.subscribe(t.all_window_states, self._on_window)
         c.subscribe(t.all_device_status, self._on_device_status)
         c.subscribe(t.all_device_health, self._on_device_health)
@@ -87,6 +92,7 @@ class LiveHall:
                 version=s.version, controller=s.controller, config=s.config, queue=s.queue,
                 windows=dict(s.windows), since=dict(s.since), board=s.board, stats=s.stats,
                 followups=s.followups, device_status=dict(s.device_status), device_health=dict(s.device_health),
+                registry=s.registry,
             )
 
     @property

@@ -23,15 +23,45 @@ from .live import LiveHall
 
 log = logging.getLogger(__name__)
 
+#: The folder beside the dashboard's ``device.toml`` with the bundles of the identities it acts under (its
+#: web callers, its scan-to-take page), as ``hallq provision bundle dashboard`` writes it.
+IDENTITIES = "identities"
+
+
+def _take_client(cfg: Any) -> str | None:
+    """The client id the scan-to-take page takes numbers as (``[follow] take_client``), if it is on."""
+    follow = getattr(cfg, "follow", None)
+    return follow.take_client if follow is not None else None
+
+
+def load_take_identity(folder: Path, cfg: Any) -> Identity | None:
+    """The scan-to-take page's identity from its provisioning bundle in ``folder`` (``folder/ID/device.toml``,
+    ID = ``[follow] take_client``, a kiosk device of the hall); None when the folder has none."""
+    from hallq.shared.identity import load_identity
+
+    take = _take_client(cfg)
+    f = Path(folder) / (take or "") / "device.toml"
+    if take is None or not f.is_file():
+        return None
+    ident = load_identity(f)
+    if ident.role != "kiosk" or ident.device != take:
+        raise ConfigError(f"{f}: the scan-to-take identity must be the kiosk device {take!r}, not "
+                          f"{ident.device!r} ({ident.role})")
+    if ident.hall != cfg.hall.id:
+        raise ConfigError(f"{f}: the device belongs to hall {ident.hall!r}, not {cfg.hall.id!r}")
+    return Identity(ident.device, ident.broker)
+
 
 def load_callers(folder: Path, cfg: Any) -> dict[int, Identity]:
     """The web callers' identities from provisioning bundles: ``folder/*/device.toml`` of role ``window``,
-    each listed in the hall's ``[[devices]]`` as the window device of one window."""
+    each listed in the hall's ``[[devices]]`` as the window device of one window. (The folder may also hold
+    the scan-to-take page's kiosk identity: :func:`load_take_identity`.)"""
     from hallq.shared.identity import load_identity
 
     found: dict[int, Identity] = {}
-    files = sorted(Path(folder).glob("*/device.toml"))
-    if not files:
+    take = _take_client(cfg)
+    files = sorted(f for f in Path(folder).glob("*/device.toml") if take is None or f.parent.name != take)
+    if not files and load_take_identity(folder, cfg) is None:
         raise ConfigError(f"{folder}: no device bundle (*/device.toml) of a web caller in it")
     listed = {d.id: d for d in (cfg.devices or [])}
     for f in files:
@@ -58,6 +88,9 @@ def caller_identity(cfg: Any, broker: BrokerURL, window: int, callers: dict[int,
             raise ConfigError(f"window {window} has no web caller bundle (--callers)")
         return callers[window]
     client_id = f"web-caller-{window}"
+    if broker.username is not None:  # a broker with logins knows it only by its own credential
+        raise ConfigError(f"the web caller of window {window} logs in as itself: give the dashboard its bundle "
+                          f"({client_id}/device.toml in --callers DIR: `hallq provision bundle {client_id}`)")
     if cfg.devices is not None:
         d = next((d for d in cfg.devices if d.id == client_id), None)
         if d is None or d.role != "window" or d.window != window:
@@ -90,7 +123,21 @@ class Server:
             if ident.hall != cfg.hall.id:
                 raise ConfigError(f"{device}: the device belongs to hall {ident.hall!r}, not {cfg.hall.id!r}")
             broker, client_id = ident.broker, ident.device
+        if callers_dir is None and device is not None and (Path(device).parent / IDENTITIES).is_dir():
+            callers_dir = Path(device).parent / IDENTITIES  # the dashboard's bundle carries them
         callers_map = load_callers(callers_dir, cfg) if callers_dir is not None else None
+        identities: dict[str, BrokerURL] = {}
+        take = _take_client(cfg)
+        if take is not None:
+            found = load_take_identity(callers_dir, cfg) if callers_dir is not None else None
+            if found is not None:
+                identities[take] = found.broker
+            elif broker.username is not None:
+                raise ConfigError(
+                    f"[follow] take_client = {take!r}: on a broker with logins the scan-to-take page logs in "
+                    f"as that kiosk device, so the dashboard needs its bundle ({take}/device.toml in --callers "
+                    f"DIR, or in {IDENTITIES}/ beside the dashboard's device.toml: `hallq provision bundle "
+                    f"dashboard` puts it there when {take!r} is a kiosk in [[devices]])")
         clock = clock_mod.from_env(cfg.hall.timezone)
         if db is not None and not Path(db).exists():
             raise ConfigError(f"{db}: the controller's record does not exist (start the controller first, "
@@ -106,7 +153,7 @@ class Server:
             history = History(Path(db), cfg, clock)
         dash = Dashboard(hall=cfg, live=live, accounts=accounts, callers=callers, clock=clock,
                          rules=alerts.Rules.of(cfg.alerts), broker=broker, db_path=db,
-                         secure_cookies=secure_cookies, history=history)
+                         secure_cookies=secure_cookies, history=history, identities=identities)
         app = create_app(dash)
         live.start()
         client.start()

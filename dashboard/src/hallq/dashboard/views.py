@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from hallq.shared.schemas import HallConfig
+from hallq.shared.schemas import DeviceHealth, HallConfig
 
 from .live import Snapshot
 
@@ -47,10 +47,14 @@ class CategoryRow:
 @dataclass
 class DeviceRow:
     id: str
-    status: str  # online | stopped | offline | unknown
+    status: str  # online | stopped | offline | never_seen | unknown
     role: str | None = None
     paper: str | None = None
     problems: list[str] = field(default_factory=list)
+    window: int | None = None
+    version: str | None = None
+    last_seen: str | None = None  # HH:MM (or the date when not today), the hall's time
+    listed: bool | None = None  # in hall.toml's [[devices]] (None: no registry to say)
 
 
 @dataclass
@@ -82,6 +86,52 @@ def _window_rows(cfg: HallConfig | None, snap: Snapshot, now: datetime) -> list[
     return [rows[k] for k in sorted(rows)]
 
 
+def _seen(t: datetime | None, now: datetime) -> str | None:
+    if t is None:
+        return None
+    local = t.astimezone(now.tzinfo)
+    return local.strftime("%H:%M") if local.date() == now.date() else local.strftime("%Y-%m-%d %H:%M")
+
+
+def _device_rows(snap: Snapshot, now: datetime) -> list[DeviceRow]:
+    """The devices: the controller's ``devices`` registry when it has published one (every listed device
+    with its role, window, software version and when it was last seen, also those never seen), with what
+    the devices' own ``status`` and ``health`` messages said since (the dashboard hears those directly, so
+    a device going offline shows even while the controller is down); without a registry, the devices that
+    spoke up."""
+    rows: dict[str, DeviceRow] = {}
+    if snap.registry is not None:
+        for d in snap.registry.devices:
+            r = rows[d.id] = DeviceRow(d.id, d.status, role=d.role, window=d.window, version=d.version,
+                                       last_seen=_seen(d.last_seen, now), listed=d.listed)
+            if d.health is not None and d.id not in snap.device_health:
+                _health(r, d.health)
+    for dev, status in snap.device_status.items():
+        rows.setdefault(dev, DeviceRow(dev, status)).status = status
+    for dev, h in snap.device_health.items():
+        r = rows.setdefault(dev, DeviceRow(dev, "unknown"))
+        r.paper, r.problems = None, []
+        _health(r, h)
+        if r.status in ("unknown", "never_seen") and dev not in snap.device_status:
+            r.status = "online"  # it speaks
+    # a steady order (the registry's: listed first, by role and window), so rows do not jump as they change
+    return sorted(rows.values(), key=lambda r: (r.listed is False, r.role or "~", r.window or 0, r.id))
+
+
+def _health(r: DeviceRow, h: DeviceHealth) -> None:
+    r.role = r.role or h.role
+    if h.version:
+        r.version = h.version
+    if h.printer is not None:
+        r.paper = h.printer.paper
+        if h.printer.online is False:
+            r.problems.append("printer offline")
+    for rd in h.readers:
+        if not rd.online:
+            r.problems.append(f"{rd.name}: {rd.detail or 'offline'}")
+    r.problems.extend(h.errors)
+
+
 def now_view(snap: Snapshot, now: datetime) -> NowView:
     cfg = snap.config
     windows = _window_rows(cfg, snap, now)
@@ -109,26 +159,13 @@ def now_view(snap: Snapshot, now: datetime) -> NowView:
             zh, en = wname.get(c.window, (c.window_name, c.window_name))
             calls.append({"ticket": c.ticket, "window": c.window, "window_name": zh, "window_name_en": en,
                           "recall": c.recall, "at": c.at.astimezone(now.tzinfo).strftime("%H:%M:%S")})
-    devices: dict[str, DeviceRow] = {}
-    for dev, status in snap.device_status.items():
-        devices[dev] = DeviceRow(dev, status)
-    for dev, h in snap.device_health.items():
-        d = devices.setdefault(dev, DeviceRow(dev, "unknown"))
-        d.role = h.role
-        if h.printer is not None:
-            d.paper = h.printer.paper
-            if h.printer.online is False:
-                d.problems.append("printer offline")
-        for r in h.readers:
-            if not r.online:
-                d.problems.append(f"{r.name}: {r.detail or 'offline'}")
-        d.problems.extend(h.errors)
+    devices = _device_rows(snap, now)
     return NowView(
         controller=snap.controller or "unknown",
         windows=windows,
         categories=cats,
         calls=calls,
-        devices=[devices[k] for k in sorted(devices)],
+        devices=devices,
         waiting_total=sum(c.waiting for c in cats),
         serving=sum(1 for w in windows if w.status == "serving"),
         open_windows=sum(1 for w in windows if w.status in ("idle", "serving", "paused")),

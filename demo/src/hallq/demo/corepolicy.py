@@ -63,6 +63,17 @@ class CorePolicy:
         req = WindowRequest(req=f"r{next(self._req)}", window=window, op=op, **kw)  # type: ignore[arg-type]
         return self._send(f"window-{window}", req, now)
 
+    def book(self, visits: list[Visit], now: float = 0.0) -> None:
+        """Import the day's bookings at once, as a booking platform's file dropped before the hall opens
+        (without it, each booking is imported just before its citizen comes and the controller cannot
+        expect the appointments still to come)."""
+        day = self.midnight.date()
+        bs = tuple(core.Booking(code=v.appointment, category=v.category, day=day, start=self.at(v.slot[0]).time(),
+                                end=self.at(v.slot[1]).time())
+                   for v in visits if v.appointment is not None and v.slot is not None)
+        if bs:
+            core.handle(self.state, core.BookingsIn("bookings.csv", bs), self.at(now))
+
     def start(self, windows: list[int], now: float) -> None:
         for w in windows:
             raw = self._window(w, now, "open", staff=Staff(id=f"s{w:02d}", name=f"clerk {w}"))

@@ -117,7 +117,7 @@ class Visit:
     arrival_s: float
     category: str
     priority: str | None  # one of PRIORITIES, "appointment", or None
-    channel: str  # "touch", "idcard" or "appointment"
+    channel: str  # "touch", "idcard", "staff" (a priority a staff member confirmed) or "appointment"
     service_s: float
     answers_after: int | None  # recalls needed before they come (0: at the first call); None: no-show
     transfer: Transfer | None
@@ -286,6 +286,8 @@ def simulate_visits(shape: HallShape, rates: Rates | None = None, seed: int = 1,
         else:
             priority = _pick(rng, rates.priority)
             channel = "idcard" if rng.random() < rates.idcard else "touch"
+            if priority is not None:  # a priority needs a voucher (controller core/limits.py): the ID card
+                channel = "idcard" if priority == "elderly" else "staff"  # shows the age; staff check the rest
         service = rng.lognormvariate(math.log(prof.service_median_min * MIN), prof.service_sigma)
         u = rng.random()
         answers: int | None = None if u < rates.noshow else (1 if u < rates.noshow + rates.late else 0)

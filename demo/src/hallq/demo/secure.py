@@ -60,6 +60,8 @@ def secure_hall_toml(text: str, cfg: HallFile, port: int) -> str:
             lines.append(f"window = {window}")
         if mode is not None:
             lines.append(f'mode = "{mode}"')
+        if did.startswith("sim-kiosk"):  # the simulated citizens' priorities are confirmed by staff there
+            lines.append('staff_priorities = ["disabled", "pregnant", "military"]')
     return "\n".join(lines) + "\n"
 
 

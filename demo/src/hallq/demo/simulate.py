@@ -166,7 +166,7 @@ class GlobalFifo(_Queues):
 
 
 # -- the simulation -----------------------------------------------------------------------------------------
-_ARRIVE, _FREE, _RECALL, _NOSHOW, _TRANSFER, _DONE = range(6)
+_ARRIVE, _FREE, _RECALL, _NOSHOW, _TRANSFER, _DONE, _SLOT = range(7)
 
 
 def run_day(shape: HallShape, visits: list[Visit], policy: Dispatcher, *,
@@ -184,6 +184,10 @@ def run_day(shape: HallShape, visits: list[Visit], policy: Dispatcher, *,
     policy.start(windows, min([shape.hours[0][0]] + [v.arrival_s for v in visits[:1]]))
     for v in visits:
         push(v.arrival_s, _ARRIVE, v)
+    # an idle clerk's caller shows the appointment that becomes due at its slot's start (and a window that
+    # kept itself free for it calls it then)
+    for start in sorted({v.slot[0] for v in visits if v.slot is not None}):
+        push(start, _SLOT, None)
     records: dict[Hashable, TicketRecord] = {}
     idle: set[int] = set(windows)
     transferred: set[Hashable] = set()
@@ -229,6 +233,8 @@ def run_day(shape: HallShape, visits: list[Visit], policy: Dispatcher, *,
             wake(now)
         elif kind == _RECALL:
             continue
+        elif kind == _SLOT:
+            wake(now)
         elif kind == _NOSHOW:
             window, ticket = data  # type: ignore[misc]
             policy.noshow(window, now)

@@ -6,6 +6,8 @@ Public (no sign-in, no personal data on any page), under ``/m``:
   window when it is called (with a sound and a vibration where the phone allows), live by Server-Sent
   Events (``/m/f/{token}/events``). The token is the ticket's unguessable follow token
   (:mod:`hallq.shared.follow`); an unknown or old one gets a plain "not found".
+- ``GET /door-qr`` (signed in, in the dashboard's menu): the poster for the hall's door, an A4 page with the
+  QR code of the scan-to-take page, to print.
 - ``GET /m/q`` / ``POST /m/q``: scan-to-take, the page the QR code at the hall's door opens: choose a
   category, get a ticket with no paper, go on to its follow page. One ticket per category per phone: a
   cookie, and the person key of the phone number when the citizen gives one (the same key the SMS gateway
@@ -22,6 +24,7 @@ scan-to-take, ``kiosk_key_file`` shares the SMS gateway's phone keys).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -37,7 +40,7 @@ from hallq.shared import follow, hallkey
 from hallq.shared.mqtt import HallClient, RequestError, RequestTimeout
 from hallq.shared.personkey import person_key
 from hallq.shared.phone import InvalidPhoneNumber, PhoneNumber
-from hallq.shared.schemas import TakeRequest
+from hallq.shared.schemas import TakeRequest, encode
 from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 PREFIX = "/m"
+DOOR = "/door-qr"  # the printable poster with the scan-to-take QR code, for the hall's door
 COOKIE = "hallq_m"
 PER_ADDRESS = 6  # takes per address per WINDOW_S
 WINDOW_S = 600.0
@@ -89,8 +93,13 @@ class PhonePages:
         self._client: HallClient | None = None
         self.per_address = RateLimit(PER_ADDRESS, WINDOW_S)
         self.per_phone = RateLimit(PER_PHONE, 86400.0)
-        self._views_version = -1
+        # the follow pages' shared state: every waiting or called ticket's update as JSON, worked out once
+        # per change of what a view shows (config, queue, window states), not per page nor per hall change
+        self._inputs: tuple[Any, Any, dict[int, Any]] | None = None
         self._views: dict[str, str] = {}
+        self._views_version = 0
+        self._views_changed: asyncio.Event | None = None
+        self._watcher: asyncio.Task | None = None
         if self.take_client_id:  # connected before the first citizen comes
             self.client()
 
@@ -108,16 +117,55 @@ class PhonePages:
         s = self.ctx.live.snapshot()
         return ticket_view(number, s.config, s.queue, s.windows)
 
-    def view_json(self, number: str, version: int) -> str:
-        """The page's update as JSON, worked out once per change of the hall for every open page."""
-        if self._views_version != version:
-            s = self.ctx.live.snapshot()
-            views = all_views(s.config, s.queue, s.windows)
-            self._views = {n: json.dumps(v.as_dict(), ensure_ascii=False) for n, v in views.items()}
-            self._views_version = version
+    def _refresh(self) -> bool:
+        """Work the views out again if what they show changed since the last time; whether it did."""
+        s = self.ctx.live.snapshot()
+        old = self._inputs
+        if (old is not None and old[0] is s.config and old[1] is s.queue and old[2].keys() == s.windows.keys()
+                and all(old[2][k] is w for k, w in s.windows.items())):
+            return False  # stats, board, devices...: nothing a follow page shows
+        self._inputs = (s.config, s.queue, dict(s.windows))
+        views = all_views(s.config, s.queue, s.windows)
+        self._views = {n: _json(v) for n, v in views.items()}
+        self._views_version += 1
+        if self._views_changed is not None:
+            ev, self._views_changed = self._views_changed, asyncio.Event()
+            ev.set()
+        return True
+
+    def _start_watching(self) -> None:
+        """One task follows the hall's changes for every open follow page (started with the first page)."""
+        if self._watcher is not None and not self._watcher.done():
+            return
+        self._views_changed = asyncio.Event()
+        self._refresh()
+        hub = self.ctx.hub
+
+        async def watch() -> None:
+            seen = hub.version
+            while True:
+                seen = await hub.wait_newer(seen, timeout=30)
+                try:
+                    self._refresh()
+                except Exception:  # a view that cannot be made must not stop every page's updates
+                    log.exception("follow pages: the views could not be worked out")
+
+        self._watcher = asyncio.get_running_loop().create_task(watch())
+
+    async def _views_newer(self, seen: int, timeout: float) -> int:
+        if self._views_version > seen:
+            return self._views_version
+        ev = self._views_changed
+        assert ev is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ev.wait(), timeout)
+        return self._views_version
+
+    def view_json(self, number: str) -> str:
+        """The page's update as JSON, from the views shared by every open page."""
         got = self._views.get(number)
         if got is None:
-            got = json.dumps(self.view(number).as_dict(), ensure_ascii=False)  # gone (or not known yet)
+            got = _json(self.view(number))  # gone (or not known yet)
             self._views[number] = got
         return got
 
@@ -149,7 +197,9 @@ class PhonePages:
 
     def client(self) -> HallClient:
         if self._client is None:
-            self._client = HallClient(self.ctx.broker, self.hall_id, self.take_client_id).start()
+            # its own identity when the dashboard was given one (a broker with logins), else the dashboard's broker
+            broker = getattr(self.ctx, "identities", {}).get(self.take_client_id, self.ctx.broker)
+            self._client = HallClient(broker, self.hall_id, self.take_client_id).start()
         return self._client
 
     # -- the follow page -----------------------------------------------------------------------------
@@ -164,19 +214,36 @@ class PhonePages:
         number = self.number_of(request.path_params["token"])
         if number is None:
             return Response("not found", status_code=404)
-        hub = self.ctx.hub
+        self._start_watching()
 
         async def stream() -> Any:
             seen, last = -1, None
             while True:
-                v = await hub.wait_newer(seen, timeout=30)
-                seen = v
-                data = self.view_json(number, v)
+                seen = await self._views_newer(seen, timeout=30)
+                data = self.view_json(number)
                 if data != last:
                     last = data
-                    yield {"event": "ticket", "data": data, "id": str(v)}
+                    yield {"event": "ticket", "data": data, "id": str(seen)}
 
         return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
+
+    # -- the door's poster (signed in: the dashboard's menu) ------------------------------------------
+    def take_url(self, request: Request) -> str:
+        """The scan-to-take page's address as phones on the hall Wi-Fi reach it: the host of ``[follow] url``
+        (the address printed on every ticket), else the one this request came to."""
+        url = self.ctx.cfg.follow.url or ""
+        if "/m/f/" in url:
+            return url.split("/m/f/", 1)[0] + PREFIX + "/q"
+        return str(request.base_url).rstrip("/") + PREFIX + "/q"
+
+    async def door_page(self, request: Request) -> Response:
+        if not self.take_client_id:
+            return self.ctx.templates.TemplateResponse(request, "m_door.html", {"url": None, "svg": None})
+        url = self.take_url(request)
+        snap = self.ctx.live.snapshot()
+        cats = list(snap.config.categories) if snap.config else []
+        return self.ctx.templates.TemplateResponse(request, "m_door.html", {
+            "url": url, "svg": qr_svg(url), "categories": cats, "hours": self.ctx.cfg.hall.hours})
 
     # -- scan to take --------------------------------------------------------------------------------
     def _categories(self) -> list[Any]:
@@ -258,8 +325,29 @@ class PhonePages:
         return client.request("take", req, timeout=5.0, resend_every=1.0)
 
     def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._client is not None:
             self._client.stop()
+
+
+def qr_svg(text: str) -> str:
+    """``text`` as a QR code in SVG (drawn on the server: the poster prints as it shows, with no script)."""
+    import qrcode
+    import qrcode.image.svg
+
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2,
+                       image_factory=qrcode.image.svg.SvgPathImage)
+    qr.add_data(text)
+    qr.make(fit=True)
+    svg = qr.make_image().to_string(encoding="unicode")
+    return svg[svg.index("<svg"):]
+
+
+def _json(view: TicketView) -> str:
+    """A view as the page's JSON (msgspec: the same keys in the same order as ``as_dict``, many times faster
+    than ``json.dumps(asdict(...))`` when 500 pages wait for it)."""
+    return encode(view).decode("utf-8")
 
 
 def pages(ctx: PageContext) -> Pages:
@@ -275,4 +363,6 @@ def pages(ctx: PageContext) -> Pages:
         Route(PREFIX + "/q", p.take, methods=["POST"]),
         Mount(PREFIX + "/static", app=StaticFiles(directory=str(HERE / "static")), name="m-static"),
     ]
-    return Pages(prefix=PREFIX, public=routes, templates=HERE / "templates")
+    door = [Route(DOOR, p.door_page, methods=["GET"])]  # signed in: it is the dashboard's page
+    return Pages(prefix=PREFIX, public=routes, private=door, templates=HERE / "templates",
+                 nav=[(DOOR, "取号二维码", "Door QR code")])

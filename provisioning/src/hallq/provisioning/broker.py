@@ -137,6 +137,12 @@ require_certificate false
 # The client id is the user name, so a device can never appear under another device's id.
 use_username_as_clientid true
 
+# Small packets out at once: without it a call waits for Nagle's algorithm and a delayed ACK (44 ms vs
+# 1.1 ms per request measured; README, "The broker's settings").
 set_tcp_nodelay true
+# Per client: room for a whole hall's burst of requests to the controller, and a bound on a stuck client.
 max_queued_messages 10000
+# QoS 1 messages on their way to one client before its acknowledgements (default 20): the controller reads
+# a burst (or a flood it drops) at its own pace, not at 20 per round trip.
+max_inflight_messages 1000
 """

@@ -6,6 +6,9 @@ device.toml        the identity (hallq.shared.identity reads it): device, role, 
 ca.crt             the hall's CA, to trust the broker
 kiosk.key          kiosks and the SMS gateway only: the hall's kiosk key (person keys)
 follow.key         the controller and the dashboard only: the key of the follow pages' tokens
+identities/ID/     the dashboard only: device.toml and ca.crt (kiosk.key for a kiosk) of each identity it
+                   acts under: its web callers (window devices web-caller-N) and the scan-to-take page's
+                   kiosk ([follow] take_client); the dashboard finds them beside its own device.toml
 kiosk.toml | display.toml | pad.toml      the role's config, made from hall.toml (windows, display modes);
                    the device's own hardware (printer, readers, LED board, buttons) is set there after
 hall.toml, broker/ the controller only: the hall's config and Mosquitto's files
@@ -29,6 +32,7 @@ from .files import PUBLIC, SECRET, ProvisionError, atomic_write, private_dir, to
 from .keyring import DeviceRecord, Keyring
 
 INSTALLED = Path("/etc/hallq")
+IDENTITIES = "identities"  # the dashboard's other identities (hallq.dashboard.server.IDENTITIES)
 FOLDER = "hallq"  # on the FAT boot partition
 
 
@@ -73,6 +77,11 @@ def bundle_files(kr: Keyring, device: str, extras: Extras = Extras()) -> dict[st
         files["kiosk.key"] = (kr.kiosk_key_file.read_bytes(), SECRET)
     if d.role in ("controller", "dashboard"):  # [follow] key_file = "/etc/hallq/follow.key"
         files["follow.key"] = (kr.follow_key_file.read_bytes(), SECRET)
+    if d.role == "dashboard":  # the identities it acts under, each logging in as itself
+        for other in dashboard_identities(kr, inv):
+            for name, content in bundle_files(kr, other).items():
+                if name in ("device.toml", "ca.crt", "kiosk.key"):
+                    files[f"{IDENTITIES}/{other}/{name}"] = content
     files["device.toml"] = (("\n".join(lines) + "\n").encode(), SECRET)
     files["ca.crt"] = (kr.ca_file.read_bytes(), PUBLIC)
     role_cfg = role_config(d, inv, url)
@@ -96,6 +105,27 @@ def bundle_files(kr: Keyring, device: str, extras: Extras = Extras()) -> dict[st
             raise ProvisionError("--ssh-key: expected one OpenSSH public key (ssh-ed25519 AAAA...)")
         files["authorized_keys"] = ((key + "\n").encode(), PUBLIC)
     return files
+
+
+def dashboard_identities(kr: Keyring, inv: Inventory) -> list[str]:
+    """The devices the dashboard acts as, whose identities its bundle carries in ``identities/``: its web
+    callers (the window devices named ``web-caller-N``, as the dashboard names them) and the scan-to-take
+    page's kiosk (``[follow] take_client`` of hall.toml, when it is a kiosk in ``[[devices]]``)."""
+    import tomllib
+
+    try:
+        follow = tomllib.loads(kr.hall_file.read_text(encoding="utf-8")).get("follow") or {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProvisionError(f"{kr.hall_file}: cannot read it: {exc}") from None
+    take = follow.get("take_client") if isinstance(follow, dict) else None
+    known = {k for k, d in kr.load().devices.items() if d.active}  # a revoked one is left out
+    out = []
+    for dev in inv.devices:
+        if dev.id not in known:
+            continue
+        if (dev.role == "window" and dev.id.startswith("web-caller-")) or (dev.role == "kiosk" and dev.id == take):
+            out.append(dev.id)
+    return sorted(out)
 
 
 def role_config(d: DeviceRecord, inv: Inventory, url: str) -> tuple[str, str] | None:

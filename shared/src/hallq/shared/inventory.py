@@ -16,6 +16,8 @@ role = "kiosk"                 # kiosk | window (a window's caller) | pad | disp
                                # | monitor (reads everything of the hall: a technician's monitor, the demo)
 window = 1                     # window and pad devices; display devices in window mode
 mode = "hall"                  # display devices: "hall" (大厅综合屏) or "window" (窗口屏, with `window`)
+staff_priorities = ["military"]  # kiosks: priorities a staff member confirms there (导服台), so a touch
+                               # take from this kiosk may claim them (the controller's rule)
 ```
 
 ``controller`` and ``dashboard`` are identities every hall has; they are never listed.
@@ -51,6 +53,9 @@ class DeviceEntry(ConfigModel, kw_only=True):
     window: WindowNo | None = None
     #: Display devices only: the hall screen or a window screen.
     mode: Literal["hall", "window"] | None = None
+    #: Kiosks only: priorities that need a document (军人证, 残疾证, ...) which a staff member checks at this
+    #: kiosk; a touch take from it may claim them, a touch take from any other kiosk may not.
+    staff_priorities: list[Literal["elderly", "disabled", "pregnant", "military"]] = []
 
 
 class BrokerSection(ConfigModel, kw_only=True):
@@ -100,6 +105,8 @@ def check_devices(devices: list[DeviceEntry], windows: set[int], source: str = "
             raise ConfigError(f"{where}.window: a {d.role} device needs `window`")
         if d.role in ("kiosk", "sms", "monitor") and d.window is not None:
             raise ConfigError(f"{where}.window: only window, pad and window-screen display devices have a window")
+        if d.staff_priorities and d.role != "kiosk":
+            raise ConfigError(f"{where}.staff_priorities: only kiosks confirm priorities")
         if d.window is not None and d.window not in windows:
             raise ConfigError(f"{where}.window: unknown window {d.window}")
 

@@ -68,6 +68,8 @@ ErrorCode = Literal[
     "not_ratable",
     "already_rated",
     "clock_unsynced",
+    "busy",  # the client sent more requests than its role may (per second): send the same req again shortly
+    "too_many",  # the client holds as many waiting tickets as its role may
     # appointments (预约签到)
     "unknown_appointment",  # no such booking code, or no booking for this ID card
     "not_today",  # the booking is for another day
@@ -399,24 +401,33 @@ class Figures(Schema, kw_only=True):
     service_mean_min: float | None = None
     ratings: LevelCounts = {}
     satisfaction: float | None = None  # (very satisfied + satisfied) / rated
+    #: windows and clerks: minutes open (signed in), not paused and serving no one while a ticket it could
+    #: call was waiting; None for the hall and half hours
+    idle_waiting_min: float | None = None
 
 
 class AppointmentFigures(Schema, kw_only=True):
     """The day's appointments: booked, checked in (in time / late), no-shows, and the wait after the slot.
 
-    ``noshow``: not checked in by the slot's end; ``wait_*``: minutes from the slot's start or the check-in,
-    whichever is later, to the first call, of the appointment tickets called so far."""
+    ``booked``: the day's bookings not cancelled; ``noshow``: not checked in by the slot's end;
+    ``cancelled``: cancelled by the citizen before checking in; ``wait_*``: minutes from the slot's start or
+    the check-in, whichever is later, to the first call, of the appointment tickets called so far."""
 
     booked: Count = 0
     checked_in: Count = 0
     late: Count = 0
     noshow: Count = 0
+    cancelled: Count = 0
     wait_mean_min: float | None = None
     wait_p90_min: float | None = None
 
 
 class Stats(Schema, kw_only=True):
-    """``stats``: today's figures, per window, per clerk, per half hour (keys ``HH:MM``) and per category."""
+    """``stats``: today's figures, per window, per clerk, per half hour (keys ``HH:MM``) and per category.
+
+    On the retained ``stats`` topic ``staff`` is empty: every screen and kiosk reads that topic, and per-clerk
+    figures are for the hall's managers (the dashboard and ``hallq controller report`` read them from the
+    record)."""
 
     date: DateStr
     at: datetime

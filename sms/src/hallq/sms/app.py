@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from hallq.shared import hallkey
+from hallq.shared import hallkey, software_version
 from hallq.shared.clock import Clock
 from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.phone import InvalidPhoneNumber, PhoneNumber
@@ -195,7 +195,8 @@ class SmsGateway:
     def _publish_health(self) -> None:
         if self.client.connected:
             self.client.publish(self.topics.device_health(self.cfg.sms.id),
-                                DeviceHealth(at=self.clock.now(), role="sms", modem=self._health), retain=True)
+                                DeviceHealth(at=self.clock.now(), role="sms", modem=self._health,
+                                             version=software_version("hallq-sms")), retain=True)
 
     def _on_mqtt(self, msg: Message) -> None:
         self._inbox.put(msg)

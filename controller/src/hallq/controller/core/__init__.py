@@ -13,6 +13,8 @@ Where each rule lives
   and the learnt service times.
 - :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`).
 - :mod:`.appointments`: bookings kept and the check-in rules (预约签到).
+- :mod:`.limits`: per-client limits (rate, open tickets, the gate), the bounded reply cache, and which
+  channel vouches for a priority.
 - :mod:`.workdays`: working days (China's public holidays from ``chinesecalendar``, the hall's overrides).
 
 Imports go one way: ``workdays`` <- ``state`` <- ``dispatch`` <- ``estimate`` <- ``machine``, ``views``;
@@ -43,13 +45,13 @@ API
     (:class:`~hallq.shared.schemas.Call` messages to publish, not retained), ``changed`` (which retained
     topics to publish again: ``"queue"``, ``"board"``, or a window number; build them with
     :func:`queue_state`, :func:`board`, :func:`window_state`), and ``records`` (the objects to persist:
-    :class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`,
+    :class:`TicketRec`, :class:`CallRec`, :class:`WindowRec`, :class:`Rating`, :class:`StaffSession`, :class:`PauseRec`,
     :class:`Sequence`, :class:`CachedReply`, and what a rating sets off: :class:`UploadRec` (its 好差评
     record) and :class:`FollowUpRec` (a bad review to call back by its due date); the storage writes their
     state as it is at commit, and decides nothing).
 """
 
-from . import appointments
+from . import appointments, limits
 from .dispatch import Waiting, ahead_of, eligible, next_for, pick_next, rank
 from .estimate import SERVICE_PRIOR_MIN, Estimate, estimate_wait, wait_estimate
 from .machine import (
@@ -73,6 +75,7 @@ from .state import (
     CallRec,
     FollowUpRec,
     HallState,
+    PauseRec,
     Rating,
     Refused,
     Sequence,
@@ -99,6 +102,7 @@ __all__ = [
     "FollowUpRec",
     "HallState",
     "Malformed",
+    "PauseRec",
     "Rating",
     "Refused",
     "Request",
@@ -117,6 +121,7 @@ __all__ = [
     "estimate_wait",
     "handle",
     "is_open",
+    "limits",
     "new_state",
     "next_for",
     "pick_next",

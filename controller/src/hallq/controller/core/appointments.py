@@ -1,13 +1,16 @@
 """Appointments (预约取号, 精确预约 即到即办): the bookings the hall keeps, and the check-in rules.
 
 Bookings come in as :class:`~.machine.BookingsIn` events (:func:`take_in`): a new code is kept, a known
-one updated unless it is already checked in. The hall keeps them from :data:`KEEP_DAYS` days back on.
+one updated unless it is already checked in. A booking its source lists as cancelled is kept as
+cancelled (``cancelled_at``; listed again as booked, it is booked again); a checked-in one stays as it
+was (the citizen has the ticket). The hall keeps them from :data:`KEEP_DAYS` days back on.
 
 Check-in (:func:`check_in`) is a ``take`` with ``channel = "appointment"``: by the booking code
 (``appointment``), or by the ID card (``person``: the person key the kiosk sends; the booking holds the
 same key for its date). The rules, in the order they are checked (a refusal changes nothing):
 
-1. by code: an unknown code is ``unknown_appointment``; by ID card: no booking of this person at all is
+1. by code: an unknown code is ``unknown_appointment``, and so is a cancelled one (its message says
+   预约已取消); by ID card: no booking of this person at all (cancelled ones do not count) is
    ``unknown_appointment``, bookings on other days only is ``not_today``, today's all checked in is
    ``already_checked_in``; among today's open bookings the one in the category the citizen chose, else
    the one whose slot comes first;
@@ -47,11 +50,15 @@ def take_in(state: HallState, source: str, bookings: Iterable[Booking], now: dat
             continue  # checked in: what the citizen was given stands
         start = datetime.combine(b.day, b.start, tz)
         end = datetime.combine(b.day, b.end, tz)
-        if old is not None and (old.category, old.day, old.slot_start, old.slot_end, old.person, old.name) == (
-                b.category, b.day, start, end, b.person, b.name):
+        if old is not None and (old.category, old.day, old.slot_start, old.slot_end, old.person, old.name,
+                                old.cancelled_at is not None) == (
+                b.category, b.day, start, end, b.person, b.name, b.cancelled):
             continue
+        cancelled_at = None
+        if b.cancelled:
+            cancelled_at = old.cancelled_at if old is not None and old.cancelled_at is not None else now
         rec = BookingRec(code=b.code, category=b.category, day=b.day, slot_start=start, slot_end=end,
-                         person=b.person, name=b.name, source=source, imported_at=now)
+                         person=b.person, name=b.name, source=source, imported_at=now, cancelled_at=cancelled_at)
         state.bookings[b.code] = rec
         records.append(rec)
         n += 1
@@ -75,10 +82,12 @@ def find(state: HallState, p: TakeRequest) -> BookingRec:
         b = state.bookings.get(p.appointment)
         if b is None:
             raise Refused("unknown_appointment", f"there is no booking {p.appointment} (预约码不存在)")
+        if b.cancelled_at is not None:
+            raise Refused("unknown_appointment", f"booking {p.appointment} ({_slot(b)}) was cancelled (预约已取消)")
         return b
     if p.person is None:
         raise Refused("bad_request", "a check-in needs the booking code (`appointment`) or an ID card (`person`)")
-    mine = [b for b in state.bookings.values() if b.person == p.person]
+    mine = [b for b in state.bookings.values() if b.person == p.person and b.cancelled_at is None]
     if not mine:
         raise Refused("unknown_appointment", "there is no booking for this ID card (未查到预约)")
     today = [b for b in mine if b.day == state.day]

@@ -18,6 +18,11 @@ attributes :class:`Waiting` lists). The rules, in this order:
    taken (an appointment: its due time plus the yield). So no ticket starves: a normal ticket taken at ``t`` can be passed only by transfers and by
    precedence tickets due before ``t + guard``; a stream of priority tickets cannot hold it back longer.
 5. Ties (same time to the second) go to the ticket issued first in the hall today (``seq``).
+6. **A window keeps itself free for an appointment** (held capacity, 即到即办): a window that would start
+   a normal or priority ticket calls nothing instead when a checked-in appointment ticket it may serve
+   becomes due within :data:`HOLD` (4 min) and no other idle window is there for it (each idle window
+   covers one such appointment it may serve, the soonest due first). The clerk's ``next`` then finds
+   nothing; the appointment is called at its slot's start by the window that kept itself free.
 
 As a sort key (:func:`rank`): transfers ``(0, transferred_at, seq)``; priority ``(1, issued_at - guard,
 seq)``; appointments ``(1, due + yield - guard, seq)``; normal ``(1, issued_at, seq)``; the smallest key that the window may serve is called. The key of a ticket
@@ -48,6 +53,16 @@ Why these rules (measured with ``bench/bench_controller_dispatch.py``: the simul
   5-minute yield 4.5 / 4.8, the appointments' own p90 from their due time 5.3 / 5.5 -> 5.8 / 6.1). The
   appointments' wait is bounded by the first window of their category to free, as the priority
   tickets' is: even strictly first, their p90 stayed above 5 min at 0.85.
+- Held capacity (rule 6): an appointment holder who checked in early is due at the slot's start, and
+  without it waited for the first window of its category to free after that, like any arrival. Holding
+  a window that frees in the last 4 minutes before the slot costs that window at most 4 idle minutes per
+  early holder: appointments' p90 from their due time 5.0 / 5.7 / 6.1 -> 3.9 / 4.8 / 5.4 min (the early
+  holders alone 5.2 / 6.0 / 6.4 -> 1.7 / 3.2 / 4.4) with the priority p90 still <= 5; 8 minutes pushed the
+  priority p90 over 5 at load 0.95 (5.3). Holding only for an appointment that will go before the ticket
+  the window would start (by rules 2–5) looks tidier but measured worse (4.8 -> 5.1 at 0.85): while one
+  window keeps itself free, another takes that ticket, and the appointment gets the kept window. Holders who come within their slot still wait for the first
+  window to free (p90 5–6 min): holding a window for a citizen who may come any time in half an hour
+  costs far more capacity than these days have to spare, so the 3-minute target is not met.
 - Across categories, the longest-waiting normal ticket: preferring short services or the categories with
   fewer windows gave no gain beyond the seed-to-seed noise on these days, and a key that depends only on
   the ticket keeps the order predictable for the hall and for the estimate (:mod:`.estimate`), which
@@ -72,6 +87,7 @@ __all__ = [
     "ahead_of",
     "due_at",
     "eligible",
+    "holding_for",
     "lane_class",
     "next_for",
     "pick_next",
@@ -83,6 +99,9 @@ Key = tuple[int, datetime, int]
 #: How much later than its due time an appointment ticket counts among the precedence tickets: a priority
 #: ticket goes before an appointment that became due less than this long before it (see the rules).
 APPOINTMENT_YIELD = timedelta(minutes=5)
+#: How long before a checked-in appointment is due a window that would start another service keeps itself
+#: free for it instead (rule 6).
+HOLD = timedelta(minutes=4)
 
 
 class Waiting(Protocol):
@@ -120,22 +139,73 @@ def eligible(t: Waiting, window: int, categories: Collection[str]) -> bool:
 
 
 def pick_next(window: int, categories: Collection[str], waiting: Iterable[Waiting], now: datetime,
-              guard: timedelta) -> Any:
+              guard: timedelta, idle: Iterable[Collection[str]] = ()) -> Any:
     """The ticket ``window`` (serving ``categories``) calls at ``now`` among ``waiting``; None when none
     may be called. ``guard`` is how long a precedence ticket may be due after a normal ticket was taken
-    and still go before it (the rules in the module docstring)."""
+    and still go before it; ``idle``: the categories of each other open window that is idle now (they
+    hold for appointments too). The rules in the module docstring."""
     best: Any = None
     best_key: Key | None = None
+    soon: list[Any] = []
     for t in waiting:
-        if eligible(t, window, categories) and callable_now(t, now):
-            k = rank(t, guard)
-            if best_key is None or k < best_key:
-                best, best_key = t, k
+        if eligible(t, window, categories):
+            if callable_now(t, now):
+                k = rank(t, guard)
+                if best_key is None or k < best_key:
+                    best, best_key = t, k
+            elif t.transferred_at is None and due_at(t) <= now + HOLD:
+                soon.append(t)
+    if (best is not None and lane_class(best) != APPOINTMENT and best.transferred_at is None and soon
+            and holds(window, soon, idle, now)):
+        return None
     return best
+
+
+def holds(window: int, soon: Iterable[Any], idle: Iterable[Collection[str]], now: datetime) -> bool:
+    """Whether ``window`` keeps itself free for an appointment due within :data:`HOLD` (rule 6): ``soon``
+    are the appointment tickets it may serve that are due within it; each is covered by one idle window
+    that may serve it (the soonest due first), and the window holds if one is left uncovered."""
+    free = [set(c) for c in idle]
+    for t in sorted(soon, key=lambda t: (due_at(t), t.seq)):
+        for i, cats in enumerate(free):
+            if t.queue in cats or "*" in cats:
+                del free[i]
+                break
+        else:
+            return True
+    return False
+
+
+def idle_windows(state: HallState, w: WindowRec) -> list[tuple[str, ...]]:
+    """The categories of each other open window that is idle now (the ``idle`` of :func:`pick_next`)."""
+    return [x.categories for x in state.windows.values()
+            if x is not w and x.staff is not None and not x.paused and x.current is None]
 
 
 def next_for(state: HallState, w: WindowRec, now: datetime) -> TicketRec | None:
     """The ticket window ``w`` calls at ``now``, from the heads of the lanes (as :func:`pick_next` would)."""
+    best = _best_head(state, w, now)
+    if best is None or best.transferred_at is not None or lane_class(best) == APPOINTMENT:
+        return best
+    return None if holding_for(state, w, now) is not None else best
+
+
+def holding_for(state: HallState, w: WindowRec, now: datetime) -> TicketRec | None:
+    """The appointment ticket due soonest among those window ``w`` keeps itself free for at ``now``
+    (rule 6), or None when it holds for none (the clerk's ``next`` is told which)."""
+    soon = []
+    for c in w.categories:
+        for t in state.lanes.get((c, APPOINTMENT)) or ():  # by due time: stop at the first due too late
+            if due_at(t) > now + HOLD:
+                break
+            if not callable_now(t, now):
+                soon.append(t)
+    if soon and holds(w.no, soon, idle_windows(state, w), now):
+        return min(soon, key=lambda t: (due_at(t), t.seq))
+    return None
+
+
+def _best_head(state: HallState, w: WindowRec, now: datetime) -> TicketRec | None:
     guard = state.lead
     best: TicketRec | None = None
     best_key: Key | None = None

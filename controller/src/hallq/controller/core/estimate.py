@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .dispatch import Waiting, callable_now, eligible, rank
-from .state import APPOINTMENT, NORMAL, HallState, TicketRec, WindowRec, due_at, lane_class
+from .dispatch import HOLD, Waiting, callable_now, eligible, rank
+from .state import APPOINTMENT, NORMAL, BookingRec, HallState, TicketRec, WindowRec, due_at, lane_class
 
 #: Prior of the mean service time (minutes) before a category has any measured service.
 SERVICE_PRIOR_MIN = 6.0
@@ -24,6 +26,19 @@ SERVICE_PRIOR_MIN = 6.0
 SERVICE_ALPHA = 0.1
 #: Measured service times are clipped to this range (minutes) before they enter the mean.
 SERVICE_CLIP_MIN = (0.25, 90.0)
+#: The estimate is the median of this many played days (see :func:`wait_estimate`) ...
+SAMPLES = 15
+#: ... while at most this many tickets wait (above, one play with mean services: a take stays cheap).
+SAMPLE_MAX_WAITING = 150
+#: How many of a category's latest measured services the played days draw from, and how many it needs
+#: before it draws from them (until then every service takes the mean).
+SERVICE_KEPT = 80
+SERVICE_MIN_SAMPLES = 12
+#: Priority tickets' rate: their takes over the last this many minutes (at least ``ARRIVAL_MIN_SPAN_MIN``).
+ARRIVAL_WINDOW_MIN = 60
+ARRIVAL_MIN_SPAN_MIN = 30
+#: Share of the booked citizens who come, before any of today's slots is over: (came + 9) / (past + 10).
+SHOW_PRIOR = (9.0, 10.0)
 #: Above this many waiting tickets the estimate uses the closed formula instead of playing dispatch forward.
 SIMULATE_MAX_WAITING = 400
 
@@ -66,34 +81,49 @@ class _NewTicket:
     slot_start: datetime | None = None
 
 
-def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ticket: Waiting | None = None) -> Estimate:
+def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ticket: Waiting | None = None,
+                  samples: int = SAMPLES) -> Estimate:
     """How long a new ticket of ``category`` will wait before it is called, in wall-clock minutes.
 
     ``ticket`` is the new ticket (not yet queued); None means a normal ticket issued ``now`` (what the
     ``queue`` topic shows). ``ahead`` is how many tickets of its queue go before it.
 
-    The point estimate plays the dispatch policy forward with expected service times:
+    The point estimate plays the dispatch policy forward, :data:`SAMPLES` times, and takes the median of
+    the played waits (the figure that is off by the fewest minutes on average):
 
-    - Service time ``s(c)`` of a category: an exponentially weighted mean of the time windows spent on its
-      calls (call to finish, also for no-shows and transfers; weight 0.1 for the newest, clipped to
-      0.25–90 min), from a 6-minute prior; kept across midnight and rebuilt from the record on restart.
-    - Servers: the open windows (a clerk signed in, not paused). A window serving a ticket is free at
-      ``called_at + s(c)`` (or a quarter service from now, if that has passed); an idle one now. If no
-      window serving the category is open (before the clerks sign in), every window serving it counts,
-      free now.
+    - Servers: the open windows (a clerk signed in, not paused). An idle one is free now; a window serving
+      a ticket is free when that service ends. If no window serving the category is open (before the
+      clerks sign in), every window serving it counts, free now.
     - Then, like the real ``next``: the window that is free first takes the first ticket in dispatch order
       (:func:`~.dispatch.rank`) it may serve and that is due by then, and is busy for that ticket's
-      ``s(c)``. Tickets of other categories compete for shared windows exactly as they will. The estimate
-      is the moment the new ticket is taken.
-    - A normal ticket can still be passed by precedence tickets (priority, appointments) that become due
-      within the guard after it: their expected service (each category's rate of such tickets today times
-      the horizon, at the windows it shares with this category) is added, spread over the windows serving
-      the category (:func:`_precedence_arrivals`).
+      service. Tickets of other categories compete for shared windows exactly as they will; a window
+      keeps itself free for an appointment due within :data:`~.dispatch.HOLD` (dispatch rule 6, each
+      appointment held for once). The wait is the moment the new ticket is taken.
+    - Service times are drawn from the category's latest :data:`SERVICE_KEPT` measured services (call to
+      finish, so no-shows, recalls and transfers are in them; kept across midnight and rebuilt from the
+      record on restart), a current service from those longer than it has lasted so far. Until a category
+      has :data:`SERVICE_MIN_SAMPLES` of them, its services take its mean (``s(c)``: an exponentially
+      weighted mean, weight 0.1 for the newest, clipped to 0.25–90 min, from a 6-minute prior; a current
+      service ends at ``called_at + s(c)``, or a quarter service from now if that has passed).
+    - The tickets that will pass this one come too: priority tickets at each category's rate of the last
+      hour (:func:`priority_rates`, a Poisson stream), and today's booked appointments not yet checked in,
+      each at a check-in drawn from how early or late today's holders came against their slot, if at all
+      (today's show rate); none after the hall stops issuing numbers, none later than the guard.
+    - With nothing random to draw (no measured spread, nobody expected) one play is the estimate; so it is
+      with more than :data:`SAMPLE_MAX_WAITING` waiting, and for the ``queue`` topic (``samples=1``).
+      Each estimate draws from its own seed (the day, the ticket, the moment): the same state gives the
+      same answer.
     - With more than :data:`SIMULATE_MAX_WAITING` tickets waiting, a closed formula stands in:
       ``(ahead + 0.5) * s / k``, where ``k`` sums, over the open windows serving the category, the share
-      of the window the category gets ((waiting in it + 1) / Σ over the window's categories (waiting + 1)).
+      of the window the category gets ((waiting in it + 1) / Σ over the window's categories (waiting + 1)),
+      plus the expected service of the priority tickets still to come, spread over those windows.
     - Clerks serve every number taken before a break or closing time, so the estimate does not add the
       lunch break. ``minutes`` is the figure rounded up.
+
+    Measured on the benchmark's days (``bench/bench_controller_dispatch.py``), most of the error left is
+    the spread of the services of the tickets ahead, which nobody knows at the take: with those services
+    known in advance the same play is off by 1.1 / 1.7 / 2.2 min on average at loads 0.75 / 0.85 / 0.95,
+    against 2.4 / 3.6 / 4.4 without (the benchmark's what-if row).
 
     The range is the model's recent error (a split-conformal interval): for the last
     :data:`RANGE_WINDOW` tickets called today, the relative error ``(wait - raw) / (raw + 5)``;
@@ -102,7 +132,7 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
     it uses :data:`RANGE_PRIOR`. So when the model runs short (a morning rush), the range moves up with
     what the hall really did.
     """
-    raw = _raw(state, category, ahead, now, ticket)
+    raw = _raw(state, category, ahead, now, ticket, samples)
     minutes = max(0, math.ceil(raw - 1e-9))
     errors = [(w - e) / (e + RANGE_SCALE_MIN) for e, w in state.wait_errors]
     if len(errors) >= RANGE_MIN_SAMPLES:
@@ -133,6 +163,10 @@ def learn(state: HallState, category: str, took: timedelta) -> None:
     x = min(max(took.total_seconds() / 60, SERVICE_CLIP_MIN[0]), SERVICE_CLIP_MIN[1])
     s = state.service_min.get(category, SERVICE_PRIOR_MIN)
     state.service_min[category] = s + SERVICE_ALPHA * (x - s)
+    kept = state.service_recent.get(category)
+    if kept is None:
+        kept = state.service_recent[category] = deque(maxlen=SERVICE_KEPT)
+    kept.append(x)
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -140,7 +174,8 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[max(math.ceil(q * len(sorted_values)) - 1, 0)]
 
 
-def _raw(state: HallState, category: str, ahead: int, now: datetime, ticket: Waiting | None) -> float:
+def _raw(state: HallState, category: str, ahead: int, now: datetime, ticket: Waiting | None,
+         samples: int) -> float:
     w_serving = [w for w in state.windows.values() if category in w.categories]
     if not w_serving:
         return 0.0
@@ -153,9 +188,7 @@ def _raw(state: HallState, category: str, ahead: int, now: datetime, ticket: Wai
     if (not fresh and ahead == 0 and due_in == 0
             and any(w.current is None for w in servers if category in w.categories)):
         return 0.0
-    if state.waiting_total <= SIMULATE_MAX_WAITING:
-        minutes = _play_forward(state, servers, new, now, fresh)
-    else:
+    if state.waiting_total > SIMULATE_MAX_WAITING:
         k = 0.0
         counts: dict[str, int] = {}
         for w in servers:
@@ -165,10 +198,16 @@ def _raw(state: HallState, category: str, ahead: int, now: datetime, ticket: Wai
                         counts[c] = state.waiting_count(c)
                 k += (counts[category] + 1) / sum(counts[c] + 1 for c in w.categories)
         minutes = max((ahead + 0.5) * state.service_min.get(category, SERVICE_PRIOR_MIN) / k, due_in)
-    if lane_class(new) == NORMAL and state.lead:
-        horizon = min(minutes, state.lead.total_seconds() / 60, _open_for(state, now))
-        minutes += _precedence_arrivals(state, category, servers, horizon, now)
-    return minutes
+        if lane_class(new) == NORMAL and state.lead:
+            horizon = min(minutes, state.lead.total_seconds() / 60, _open_for(state, now))
+            minutes += _precedence_work(state, category, servers, horizon, now)
+        return minutes
+    play = _Play(state, servers, new, now, fresh)
+    if samples <= 1 or not play.random or state.waiting_total > SAMPLE_MAX_WAITING:
+        return play.run(None)
+    rng = random.Random(f"{state.day} {new.seq} {category} {now.isoformat()}")
+    waits = sorted(play.run(rng) for _ in range(samples))
+    return waits[len(waits) // 2]
 
 
 def _open_for(state: HallState, now: datetime) -> float:
@@ -185,73 +224,193 @@ def _open_for(state: HallState, now: datetime) -> float:
     return 0.0
 
 
-def _precedence_arrivals(state: HallState, category: str, servers: list[WindowRec], horizon: float,
-                         now: datetime) -> float:
-    """Expected minutes that precedence tickets arriving within ``horizon`` minutes add to a normal ticket's wait.
+def priority_rates(state: HallState, now: datetime) -> dict[str, float]:
+    """Priority tickets (elderly, disabled, pregnant, military) taken per minute, per category: their takes
+    in the last :data:`ARRIVAL_WINDOW_MIN` minutes over that span (at least :data:`ARRIVAL_MIN_SPAN_MIN`
+    minutes, or since today's first ticket if that is less long ago)."""
+    if state.first_issue is None:
+        return {}
+    since = now - timedelta(minutes=ARRIVAL_WINDOW_MIN)
+    open_min = (now - state.first_issue).total_seconds() / 60
+    span = min(float(ARRIVAL_WINDOW_MIN), max(open_min, float(ARRIVAL_MIN_SPAN_MIN)))
+    counts: dict[str, int] = {}
+    for at, c, prio in state.issues_recent:
+        if prio and since <= at <= now:
+            counts[c] = counts.get(c, 0) + 1
+    return {c: n / span for c, n in counts.items()}
 
-    A precedence ticket due within the guard after a normal one goes before it. Each category's rate of
-    them is today's priority and appointment tickets over the time since the first ticket (at least
-    30 min); the service such arrivals need at the windows shared with ``category`` is spread over the
-    open windows serving ``category``.
-    """
-    if state.first_issue is None or not state.priority_issued:
-        return 0.0
-    elapsed = max((now - state.first_issue).total_seconds() / 60, 30.0)
+
+def _precedence_work(state: HallState, category: str, servers: list[WindowRec], horizon: float,
+                     now: datetime) -> float:
+    """Expected minutes that priority tickets taken within ``horizon`` minutes add to a normal ticket's
+    wait (the closed formula's stand-in for playing them): their service at the windows shared with
+    ``category``, spread over the open windows serving it."""
     mine = [w for w in servers if category in w.categories]
     if not mine:
         return 0.0
     extra = 0.0
-    for c, n in state.priority_issued.items():
+    for c, rate in priority_rates(state, now).items():
         serving_c = [w for w in servers if c in w.categories]
-        if not serving_c:
-            continue
-        shared = sum(1 for w in serving_c if category in w.categories) / len(serving_c)
-        extra += n / elapsed * horizon * state.service_min.get(c, SERVICE_PRIOR_MIN) * shared
+        if serving_c:
+            shared = sum(1 for w in serving_c if category in w.categories) / len(serving_c)
+            extra += rate * horizon * state.service_min.get(c, SERVICE_PRIOR_MIN) * shared
     return extra / len(mine)
 
 
-def _play_forward(state: HallState, servers: list[WindowRec], new: Waiting, now: datetime, fresh: bool) -> float:
-    """Minutes from ``now`` until ``new`` is called, dispatching with expected service times."""
-    s = state.service_min
-    guard = state.lead
-    cands: list[Any] = [t for lane in state.lanes.values() for t in lane]
-    cands += state.transfers
-    cands.append(new)
-    cands.sort(key=lambda t: rank(t, guard))
-    # appointments not due yet: skipped until the simulated time reaches their slot
-    later = {id(t): (due_at(t) - now).total_seconds() / 60 for t in cands if not callable_now(t, now)}
-    heap: list[tuple[float, int]] = []
-    for w in servers:
-        free = 0.0
-        cur = state.tickets.get(w.current) if (w.current and not fresh) else None
-        if cur is not None and cur.called_at is not None:
-            mean = s.get(cur.queue, SERVICE_PRIOR_MIN)
-            elapsed = (now - cur.called_at).total_seconds() / 60
-            free = mean - elapsed if elapsed < mean else 0.25 * mean
-        heap.append((free, w.no))
-    heapq.heapify(heap)
-    taken = [False] * len(cands)
-    pos = {w.no: 0 for w in servers}
-    n = len(cands)
-    while heap:
-        free, no = heapq.heappop(heap)
-        w = state.windows[no]
-        i = pos[no]
-        while i < n and (taken[i] or not eligible(cands[i], no, w.categories)):
-            i += 1
-        pos[no] = i  # everything before i is taken or not for this window, for good
-        j = i
-        while j < n and (taken[j] or not eligible(cands[j], no, w.categories) or later.get(id(cands[j]), 0.0) > free):
-            j += 1
-        if j == n:
-            if i < n:  # only appointments that are not due yet: look again when the next one is
-                nxt = min(later[id(cands[k])] for k in range(i, n)
-                          if not taken[k] and id(cands[k]) in later and eligible(cands[k], no, w.categories))
-                heapq.heappush(heap, (nxt, no))
-            continue
-        t = cands[j]
-        if t is new:
-            return free
-        taken[j] = True
-        heapq.heappush(heap, (free + s.get(t.queue, SERVICE_PRIOR_MIN), no))
-    return 0.0
+class _Play:
+    """Dispatch played forward from ``now`` until ``new`` is called (see :func:`wait_estimate`).
+
+    :meth:`run` plays one day: with ``rng`` None, every service takes its category's mean and nobody
+    else comes; with an ``rng``, services are drawn from the category's measured ones (when there are
+    enough), the window's current service from those longer than it has lasted so far, and the tickets
+    that will pass ``new`` come: priority tickets at today's recent rate (a Poisson stream) and the day's
+    booked appointments not yet checked in, at a check-in time drawn from today's check-ins (how early or
+    late against the slot), if at all (today's show rate)."""
+
+    def __init__(self, state: HallState, servers: list[WindowRec], new: Waiting, now: datetime, fresh: bool):
+        self.state, self.servers, self.new, self.now, self.fresh = state, servers, new, now, fresh
+        self.guard = state.lead
+        cands: list[Any] = [t for lane in state.lanes.values() for t in lane]
+        cands += state.transfers
+        cands.append(new)
+        cands.sort(key=lambda t: rank(t, self.guard))
+        self.cands = cands
+        # appointments not due yet: skipped until the simulated time reaches their slot
+        self.later = {id(t): (due_at(t) - now).total_seconds() / 60 for t in cands if not callable_now(t, now)}
+        self.spread = {c: xs for c, xs in state.service_recent.items() if len(xs) >= SERVICE_MIN_SAMPLES}
+        due_in = max((due_at(new) - now).total_seconds() / 60, 0.0)
+        self.horizon = min(self.guard.total_seconds() / 60 + due_in, _open_for(state, now))
+        served = {c for w in servers for c in w.categories}
+        self.rates = {c: r for c, r in priority_rates(state, now).items() if c in served} if self.horizon > 0 else {}
+        self.coming, self.offsets, self.show = self._bookings(served)
+        self.random = bool(self.spread or self.rates or self.coming)
+
+    def _bookings(self, served: set[str]) -> tuple[list[BookingRec], list[float], float]:
+        """Today's bookings that may still check in before the horizon; today's check-ins' minutes
+        against their slot's start; the share of today's past bookings that came."""
+        state, now = self.state, self.now
+        grace = timedelta(minutes=state.cfg.appointments.grace_min)
+        until = now + timedelta(minutes=self.horizon) if self.horizon < math.inf else None
+        coming: list[BookingRec] = []
+        offsets: list[float] = []
+        past = came = 0
+        for b in state.bookings.values():
+            if b.day != state.day or (b.cancelled_at is not None and b.checked_in_at is None):
+                continue
+            if b.checked_in_at is not None:
+                offsets.append((b.checked_in_at - b.slot_start).total_seconds() / 60)
+            if b.slot_end + grace < now:
+                past += 1
+                came += b.checked_in_at is not None
+            elif b.checked_in_at is None and b.category in served and (until is None or b.slot_start < until):
+                coming.append(b)
+        return coming, offsets, (came + SHOW_PRIOR[0]) / (past + SHOW_PRIOR[1])
+
+    def service_of(self, t: Any, rng: random.Random | None) -> float:
+        """Minutes the window the play gives ``t`` is busy with it (the benchmark's what-if replaces this)."""
+        return self._service(t.queue, rng)
+
+    def _service(self, c: str, rng: random.Random | None) -> float:
+        xs = self.spread.get(c) if rng is not None else None
+        if xs is None:
+            return self.state.service_min.get(c, SERVICE_PRIOR_MIN)
+        return xs[int(rng.random() * len(xs))]  # type: ignore[union-attr]
+
+    def left(self, cur: TicketRec, rng: random.Random | None) -> float:
+        """Minutes until the window serving ``cur`` is free."""
+        mean = self.state.service_min.get(cur.queue, SERVICE_PRIOR_MIN)
+        elapsed = (self.now - cur.called_at).total_seconds() / 60  # type: ignore[operator]
+        xs = self.spread.get(cur.queue) if rng is not None else None
+        if xs is not None:
+            longer = [x for x in xs if x > elapsed]
+            if longer:
+                return longer[int(rng.random() * len(longer))] - elapsed  # type: ignore[union-attr]
+            return 0.25 * mean
+        return mean - elapsed if elapsed < mean else 0.25 * mean
+
+    def _arrivals(self, rng: random.Random) -> tuple[list[Any], dict[int, float]]:
+        """One draw of the precedence tickets still to come, and the minutes until each may be called."""
+        out: list[Any] = []
+        later: dict[int, float] = {}
+        seq = self.state.hall_seq + 10_000
+        for c, rate in self.rates.items():
+            t = rng.expovariate(rate)
+            while t < self.horizon:
+                seq += 1
+                x = _NewTicket(seq, self.now + timedelta(minutes=t), "elderly", c)
+                out.append(x)
+                later[id(x)] = t
+                t += rng.expovariate(rate)
+        if self.coming:
+            grace = timedelta(minutes=self.state.cfg.appointments.grace_min)
+            for b in self.coming:
+                if rng.random() >= self.show:
+                    continue
+                since = (self.now - b.slot_start).total_seconds() / 60
+                offs = [o for o in self.offsets if o > since]
+                at = b.slot_start + timedelta(minutes=offs[int(rng.random() * len(offs))]) if offs else max(
+                    self.now, b.slot_start)
+                if at > b.slot_end + grace:
+                    continue  # too late: a normal ticket
+                seq += 1
+                x = _NewTicket(seq, at, "appointment", b.category, slot_start=b.slot_start)
+                out.append(x)
+                later[id(x)] = (due_at(x) - self.now).total_seconds() / 60
+        out.sort(key=lambda t: rank(t, self.guard))
+        return out, later
+
+    def run(self, rng: random.Random | None) -> float:
+        """Minutes from ``now`` until ``new`` is called in one played day."""
+        state, new = self.state, self.new
+        cands, later = self.cands, self.later
+        hold_min = HOLD.total_seconds() / 60
+        if rng is not None and (self.rates or self.coming):
+            extra, later2 = self._arrivals(rng)
+            if extra:
+                cands = list(heapq.merge(cands, extra, key=lambda t: rank(t, self.guard)))
+                later = later | later2
+        heap: list[tuple[float, int]] = []
+        for w in self.servers:
+            cur = state.tickets.get(w.current) if (w.current and not self.fresh) else None
+            free = self.left(cur, rng) if cur is not None and cur.called_at is not None else 0.0
+            heap.append((free, w.no))
+        heapq.heapify(heap)
+        n = len(cands)
+        taken = [False] * n
+        pos = {w.no: 0 for w in self.servers}
+        # appointments not due yet, soonest first: a window keeps itself free for one due within HOLD
+        booked = sorted((later[id(t)], k) for k, t in enumerate(cands)
+                        if id(t) in later and t.transferred_at is None and lane_class(t) == APPOINTMENT)
+        covered: set[int] = set()
+        while heap:
+            free, no = heapq.heappop(heap)
+            w = state.windows[no]
+            i = pos[no]
+            while i < n and (taken[i] or not eligible(cands[i], no, w.categories)):
+                i += 1
+            pos[no] = i  # everything before i is taken or not for this window, for good
+            j = i
+            while j < n and (taken[j] or not eligible(cands[j], no, w.categories)
+                             or later.get(id(cands[j]), 0.0) > free):
+                j += 1
+            if j == n:
+                if i < n:  # only tickets that may not be called yet: look again when the next one may
+                    nxt = min((later[id(cands[k])] for k in range(i, n)
+                               if not taken[k] and id(cands[k]) in later and eligible(cands[k], no, w.categories)),
+                              default=None)
+                    if nxt is not None:
+                        heapq.heappush(heap, (max(nxt, free), no))
+                continue
+            t = cands[j]
+            if booked and t.transferred_at is None and lane_class(t) != APPOINTMENT:
+                hold = next((k for due, k in booked if free < due <= free + hold_min and not taken[k]
+                             and k not in covered and eligible(cands[k], no, w.categories)), None)
+                if hold is not None:  # dispatch rule 6: free at the appointment's due time
+                    covered.add(hold)
+                    heapq.heappush(heap, (later[id(cands[hold])], no))
+                    continue
+            if t is new:
+                return free
+            taken[j] = True
+            heapq.heappush(heap, (free + self.service_of(t, rng), no))
+        return 0.0

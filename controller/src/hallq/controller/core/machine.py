@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from hallq.shared import follow
+from hallq.shared import follow, hours
 from hallq.shared.schemas import (
     AppointmentCheckin,
     Call,
@@ -35,8 +35,8 @@ from hallq.shared.schemas import Ticket as TicketOut
 
 from ..config import HallFile
 from ..haocp import record as haocp_record
-from . import appointments
-from .dispatch import ahead_of, next_for
+from . import appointments, limits
+from .dispatch import ahead_of, holding_for, next_for
 from .estimate import learn, observe, wait_estimate
 from .state import (
     MAX_NUMBER,
@@ -46,6 +46,7 @@ from .state import (
     CallRec,
     FollowUpRec,
     HallState,
+    PauseRec,
     Rating,
     Refused,
     Sequence,
@@ -55,6 +56,7 @@ from .state import (
     WindowRec,
     count_issue,
     dequeue,
+    due_at,
     enqueue,
     lane_class,
     new_state,
@@ -80,6 +82,7 @@ def restore(
     latest: datetime | None = None,
     clock_synced: bool = False,
     bookings: Iterable[BookingRec] = (),
+    pauses: Iterable[PauseRec] = (),
 ) -> HallState:
     """Rebuild the state from what the storage kept (``day`` is the day of the kept tickets).
 
@@ -120,7 +123,11 @@ def restore(
             w.staff, w.paused, w.current, w.session = staff, paused, current, session
             if current is not None and current not in st.tickets:
                 w.current = None
-    for r in replies:
+    for pz in pauses:
+        w = st.windows.get(pz.window)
+        if w is not None and w.paused and pz.ended_at is None:
+            w.pause = pz
+    for r in sorted(replies, key=lambda r: r.at)[-cfg.limits.replies:]:  # oldest first, within the bound
         st.replies[(r.client, r.req)] = r
     for number in rated:
         t = st.tickets.get(number)
@@ -175,6 +182,7 @@ class Effects:
 def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Effects]:
     """Apply ``event`` at ``now``; see the module docstring."""
     fx = Effects()
+    clock = now  # as given: the rate buckets refill on it (see .limits)
     now = _steady(state, now)
     if now.date() > state.day:  # forward only: a day goes back never
         _rollover(state, now, fx)
@@ -184,15 +192,19 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
         appointments.take_in(state, event.source, event.bookings, now, fx.records)
         return state, fx
     if isinstance(event, Malformed):
-        cached = state.replies.get((event.client, event.req))
-        if cached is not None:
+        cached = limits.cached(state, event.client, event.req)
+        if not limits.admit(state, event.client, clock, force=cached is not None):
+            fx.reply = (event.client, _busy(state, event.client, event.req))
+        elif cached is not None:
             fx.reply = (event.client, cached.payload)
         else:
             fx.reply = (event.client, _error(event.req, "bad_request", event.message))
         return state, fx
     p = event.payload
-    key = (event.client, p.req)
-    cached = state.replies.get(key)
+    cached = limits.cached(state, event.client, p.req)
+    if not limits.admit(state, event.client, clock, force=cached is not None):
+        fx.reply = (event.client, _busy(state, event.client, p.req))  # not kept: a later repeat is handled then
+        return state, fx
     if cached is not None:
         fx.reply = (event.client, cached.payload)
         return state, fx
@@ -211,10 +223,19 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
     else:
         payload = encode(answer)
     c = CachedReply(event.client, p.req, payload, now)
-    state.replies[key] = c
-    fx.records.append(c)
+    # an answer that changed something is kept in the record; a refusal that changed nothing in memory only
+    durable = bool(fx.records)
+    limits.remember(state, c, durable)
+    if durable:
+        fx.records.append(c)
     fx.reply = (event.client, payload)
     return state, fx
+
+
+def _busy(state: HallState, client: str, req: str) -> bytes:
+    lim = limits.limit_of(state, client)
+    return _error(req, "busy", f"too many requests from {client!r} (at most {lim.rate:g}/s, {lim.burst} at once): "
+                               "send it again shortly / 请稍后再试")
 
 
 def _steady(state: HallState, now: datetime) -> datetime:
@@ -252,11 +273,9 @@ def _allowed(state: HallState, client: str, role: str | tuple[str, ...], window:
 
 # -- take ---------------------------------------------------------------------------------------------
 def is_open(state: HallState, now: datetime) -> bool:
-    """Whether ``now`` falls within the opening hours (always, when none are configured)."""
-    if not state.cfg.hall.hours:
-        return True
-    t = now.time()
-    return any(a <= t and (b is None or t < b) for a, b in state.cfg.open_intervals())
+    """Whether ``now`` falls within the opening hours (always, when none are configured): the one rule of
+    :mod:`hallq.shared.hours`, which the kiosk's closed screen reads too."""
+    return hours.is_open(state.cfg.hall.hours, now)
 
 
 #: The roles that take numbers for citizens (and may cancel them for their holder).
@@ -265,6 +284,7 @@ TAKERS = ("kiosk", "sms")
 
 def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effects) -> TakeReply:
     _allowed(state, client, TAKERS, None)
+    limits.check_open(state, client)
     if not state.clock_trusted:
         raise Refused("clock_unsynced", "系统校时中，请稍候 / the controller's clock is being set: please wait "
                                         f"(it is behind the record's {state.latest.isoformat() if state.latest else ''})")
@@ -277,8 +297,8 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
     if cat is None:
         raise Refused("unknown_category", f"there is no category {wanted!r} in this hall")
     if not is_open(state, now):
-        hours = ", ".join(f"{a}–{b}" for a, b in state.cfg.hall.hours)
-        raise Refused("closed", f"the hall issues numbers during its opening hours ({hours})")
+        spans = ", ".join(f"{a}–{b}" for a, b in state.cfg.hall.hours)
+        raise Refused("closed", f"the hall issues numbers during its opening hours ({spans})")
     last = state.seq.get(cat.code, 0)
     quota = MAX_NUMBER if booked else min(cat.daily_quota or MAX_NUMBER, MAX_NUMBER)
     if last >= quota:
@@ -289,6 +309,9 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
     priority = p.priority
     if booking is not None:  # booked: an appointment ticket with its slot; late: a normal one
         priority = "appointment" if booked else (None if p.priority == "appointment" else p.priority)
+        vouched = "appointment" if booked else limits.vouch(state, client, p.channel, priority)
+    else:
+        vouched = limits.vouch(state, client, p.channel, priority)
     number = f"{cat.ticket_prefix}{last + 1:03d}"
     state.seq[cat.code] = last + 1
     state.hall_seq += 1
@@ -301,6 +324,7 @@ def _take(state: HallState, client: str, p: TakeRequest, now: datetime, fx: Effe
         priority=priority,
         channel=p.channel,
         person=p.person,
+        vouched=vouched,
         appointment=booking.code if booking is not None else p.appointment,
         client=client,
         slot_start=booking.slot_start if booked else None,
@@ -384,6 +408,7 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         if w.session is not None:
             w.session.ended_at = now
             fx.records.append(w.session)
+        _end_pause(w, now, fx)
         w.staff, w.session, w.paused = None, None, False
         fx.records.append(w)
         _window_changed(w, fx)
@@ -393,12 +418,16 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         raise Refused("not_allowed", f"window {w.no} is closed: a clerk signs in with `open` first")
 
     if op == "pause":
+        if not w.paused:
+            w.pause = PauseRec(w.no, now)
+            fx.records.append(w.pause)
         w.paused = True
         fx.records.append(w)
         _window_changed(w, fx)
         return WindowReply(req=p.req, ticket=_wt(cur))
 
     if op == "resume":
+        _end_pause(w, now, fx)
         w.paused = False
         fx.records.append(w)
         _window_changed(w, fx)
@@ -411,12 +440,12 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         if cur is not None:
             _finish(state, w, cur, "done", now, fx)  # kept also when nothing waits (see below)
         if nxt is None:
-            if cur is not None:
-                # the current ticket has been finished; the clerk learns that nobody else waits
-                raise_empty = Refused("empty", f"{cur.number} is done; no ticket waits for window {w.no}")
-            else:
-                raise_empty = Refused("empty", f"no ticket waits for window {w.no}")
-            raise raise_empty
+            held = holding_for(state, w, now)
+            why = (f"window {w.no} keeps itself free for appointment {held.number}, due at "
+                   f"{due_at(held):%H:%M} (预约号 {held.number} {due_at(held):%H:%M} 到号，请稍候呼叫)"
+                   if held is not None else f"no ticket waits for window {w.no}")
+            # the current ticket has been finished (kept also when nothing waits); the clerk learns why not
+            raise Refused("empty", f"{cur.number} is done; {why}" if cur is not None else why)
         _call(state, w, nxt, now, fx)
         return WindowReply(req=p.req, ticket=_wt(nxt))
 
@@ -611,6 +640,14 @@ def _after_rating(state: HallState, r: Rating, v: CallRec) -> list[UploadRec | F
 
 
 
+def _end_pause(w: WindowRec, now: datetime, fx: Effects) -> None:
+    """The window's pause (if one is under way) ends now."""
+    if w.pause is not None:
+        w.pause.ended_at = now
+        fx.records.append(w.pause)
+        w.pause = None
+
+
 # -- midnight -------------------------------------------------------------------------------------------
 def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     """Close yesterday: waiting tickets expire, served ones finish, clerks sign out, numbering restarts."""
@@ -621,6 +658,7 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
         if w.session is not None:
             w.session.ended_at = now
             fx.records.append(w.session)
+        _end_pause(w, now, fx)
         w.staff, w.session, w.paused, w.current = None, None, False, None
         fx.records.append(w)
         fx.changed.add(w.no)
@@ -640,10 +678,12 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     state.transfers.clear()
     state.waiting_total = 0
     state.waiting_persons.clear()
+    state.open_by_client.clear()
     state.board.clear()
     appointments.forget_old(state)
     horizon = now - timedelta(days=1)
-    for key in [k for k, r in state.replies.items() if r.at < horizon]:
-        del state.replies[key]
+    for kept in (state.replies, state.refusals):
+        for key in [k for k, r in kept.items() if r.at < horizon]:
+            del kept[key]
     fx.changed.update(("queue", "board"))
 

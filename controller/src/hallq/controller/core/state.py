@@ -24,6 +24,8 @@ BOARD_SIZE = 10
 MAX_NUMBER = 999
 #: How many (estimate, realised wait) pairs of today's calls the estimate's range learns from.
 WAIT_ERRORS_KEPT = 150
+#: How many of the latest takes the estimate's arrival rates look at (an hour of a busy hall).
+ISSUES_KEPT = 600
 
 #: The lanes a category's waiting tickets are kept in (see :mod:`.dispatch` for the order they are called
 #: in): normal tickets and priority tickets in issue order, appointment tickets in the order they are due.
@@ -66,6 +68,7 @@ class TicketRec:
     priority: str | None = None
     channel: str | None = None
     person: str | None = None
+    vouched: str | None = None  # the channel that vouched for the priority: idcard | staff | appointment
     appointment: str | None = None
     client: str = ""
     est_wait_min: int = 0
@@ -135,6 +138,7 @@ class WindowRec:
     current: str | None = None  # number being called or served
     session: StaffSession | None = None
     last: CallRec | None = None  # the last call that ended here (for ``WindowState.last``)
+    pause: PauseRec | None = None  # the pause under way (while ``paused``)
 
     @property
     def status(self) -> str:
@@ -151,6 +155,16 @@ class StaffSession:
     window: int
     staff_id: str
     staff_name: str
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(slots=True, eq=False)
+class PauseRec:
+    """A window's pause (暂停), from ``pause`` to ``resume`` (or the window's close, or midnight): the
+    statistics tell a paused window from an idle one by these."""
+
+    window: int
     started_at: datetime
     ended_at: datetime | None = None
 
@@ -183,6 +197,7 @@ class Booking:
     end: time
     person: str | None = None  # the person key the kiosk sends for this citizen on ``day``
     name: str | None = None  # masked (张*)
+    cancelled: bool = False  # the source says the citizen cancelled it (status ``cancelled``)
 
 
 @dataclass(slots=True, eq=False)
@@ -201,6 +216,7 @@ class BookingRec:
     checked_in_at: datetime | None = None
     ticket: str | None = None  # the number issued at check-in
     arrival: str | None = None  # early | on_time | late (then the ticket is a normal one)
+    cancelled_at: datetime | None = None  # when the hall learnt it was cancelled (no check-in then)
 
 
 @dataclass(slots=True, frozen=True)
@@ -267,11 +283,21 @@ class HallState:
     waiting_persons: set[tuple[str, str]] = field(default_factory=set)  # (category, person) waiting
     service_min: dict[str, float] = field(default_factory=dict)  # category -> EWMA of service minutes (see .estimate)
     priority_issued: dict[str, int] = field(default_factory=dict)  # category -> priority/appointment tickets today
+    #: category -> its latest measured services (minutes), the spread the estimate samples from (see .estimate)
+    service_recent: dict[str, deque[float]] = field(default_factory=dict)
+    #: today's latest takes (issued at, category, a priority ticket): recent arrival rates (see .estimate)
+    issues_recent: deque[tuple[datetime, str, bool]] = field(default_factory=lambda: deque(maxlen=ISSUES_KEPT))
     # (estimate, realised wait) in minutes of today's latest first calls, for the estimate's range
     wait_errors: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=WAIT_ERRORS_KEPT))
     first_issue: datetime | None = None  # today's first ticket
     board: deque[Call] = field(default_factory=lambda: deque(maxlen=BOARD_SIZE))
+    #: answers kept for repeated ``req``s, oldest first (bounded: see .limits)
     replies: dict[tuple[str, str], CachedReply] = field(default_factory=dict)
+    #: refusals that changed nothing, oldest first: memory only, bounded in number and age (see .limits)
+    refusals: dict[tuple[str, str], CachedReply] = field(default_factory=dict)
+    buckets: dict[str, Any] = field(default_factory=dict)  # client -> its rate bucket (.limits.Bucket)
+    open_by_client: dict[str, int] = field(default_factory=dict)  # client -> its waiting tickets
+    staff_priorities: dict[str, frozenset[str]] = field(default_factory=dict)  # kiosk -> priorities staff confirm
     next_call_id: int = 1
     next_rating_id: int = 1
     next_session_id: int = 1
@@ -302,6 +328,7 @@ def new_state(cfg: HallFile, now: datetime) -> HallState:
             st.lanes[(c.code, cls)] = deque()
     if cfg.devices is not None:
         st.devices = {d.id: (d.role, d.window) for d in cfg.devices}
+        st.staff_priorities = {d.id: frozenset(d.staff_priorities) for d in cfg.devices if d.staff_priorities}
     if cfg.haocp is not None:
         st.calendar = Calendar.of(cfg.haocp.holidays, cfg.haocp.workdays)
         st.followup_days = cfg.haocp.followup_days
@@ -314,6 +341,7 @@ def count_issue(state: HallState, t: TicketRec) -> None:
         state.first_issue = t.issued_at
     if t.priority is not None:
         state.priority_issued[t.category] = state.priority_issued.get(t.category, 0) + 1
+    state.issues_recent.append((t.issued_at, t.category, t.priority is not None and t.priority != "appointment"))
 
 
 def enqueue(state: HallState, t: TicketRec) -> None:
@@ -329,6 +357,7 @@ def enqueue(state: HallState, t: TicketRec) -> None:
             lane.append(t)
     if t.person is not None:
         state.waiting_persons.add((t.category, t.person))
+    state.open_by_client[t.client] = state.open_by_client.get(t.client, 0) + 1
 
 
 def dequeue(state: HallState, t: TicketRec) -> None:
@@ -343,4 +372,9 @@ def dequeue(state: HallState, t: TicketRec) -> None:
             lane.remove(t)
     if t.person is not None:
         state.waiting_persons.discard((t.category, t.person))
+    n = state.open_by_client.get(t.client, 0) - 1
+    if n > 0:
+        state.open_by_client[t.client] = n
+    else:
+        state.open_by_client.pop(t.client, None)
 

@@ -13,11 +13,12 @@ from .state import LANE_CLASSES, HallState
 
 
 def queue_state(state: HallState, now: datetime) -> QueueState:
-    """The ``queue`` payload: per category, how many wait and the estimate for a new normal ticket."""
+    """The ``queue`` payload: per category, how many wait and the estimate for a new normal ticket (one
+    play with mean services: it is made at every change; a take's own estimate samples, see :mod:`.estimate`)."""
     cats = {}
     for c in state.cfg.categories:
         n = state.waiting_count(c.code)
-        e = wait_estimate(state, c.code, n, now)
+        e = wait_estimate(state, c.code, n, now, samples=1)  # one play: every change publishes it
         cats[c.code] = CategoryQueue(waiting=n, est_wait_min=e.minutes, est_wait_range=(e.low, e.high),
                                      order=queue_order(state, c.code),
                                      oldest_at=oldest_waiting(state, c.code) if n else None)

@@ -40,6 +40,9 @@ class Uploader:
         self.http = httpx.Client(timeout=cfg.timeout_seconds, headers={"User-Agent": "hallq-haocp/1"})
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: when the city's centre uploads for the hall: the hall uploads a record itself only once it is this old
+        #: (the fallback; ``[central] haocp_fallback_minutes``); None: no centre
+        self.fallback: timedelta | None = None
         #: counters, for logs and tests
         self.sent = 0
         self.tries = 0
@@ -110,7 +113,10 @@ class Uploader:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                row = outbox.next_pending(self.conn)
+                cutoff = None
+                if self.fallback is not None and outbox.central_mode(self.conn):
+                    cutoff = (self.clock.now() - self.fallback).isoformat()
+                row = outbox.next_pending(self.conn, cutoff)
             except sqlite3.Error:
                 log.exception("好差评 outbox unreadable")
                 row = None

@@ -1,0 +1,307 @@
+"""The city's figures: a daily roll-up of every hall's record, and the cross-hall reports read from it.
+
+Why a roll-up: a month of a 300-hall city is ~9 million calls; summing them for every report page would
+take seconds. :func:`rollup` condenses one day (all halls, or some) into ``city_figures``: one row per hall,
+day, slice (``hall``, ``category``, ``item``, ``clerk``, ``half_hour``) and key, ≈60 rows a hall-day.
+Every report then sums those rows (:func:`report`), whatever the range.
+
+What each figure counts is what the hall's own report counts (``hallq.controller.stats``): the same slices,
+the same rules (issued by the time of taking; the hall's ``called`` = tickets called, a slice's = calls;
+waits to the first call for the hall and the half hours (by the time of taking), to each call for the
+other slices; service = call to finish of served and transferred calls; satisfaction = (very satisfied +
+satisfied) / rated). Half hours are the hall's local ones (``halls.timezone``).
+
+One difference, said on every report page: the 90th percentile of a wait is read from a histogram
+(:data:`EDGES`: 1-minute steps up to an hour, 5-minute steps to two hours, 30-minute steps to four), as the
+upper edge of the bucket that holds the nearest-rank value: a day of one hall reads at most one step above
+the hall's own report, never below it. Means and counts are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from hallq.shared.schemas import LEVELS, Figures
+
+#: Slices of a report, in the order of the page.
+KINDS = ("hall", "category", "item", "clerk", "half_hour")
+
+#: Upper edges (seconds) of the wait histogram's buckets; the last bucket is open (4 hours and more).
+EDGES: tuple[float, ...] = (
+    *(60.0 * m for m in range(1, 61)),
+    *(3600.0 + 300.0 * k for k in range(1, 13)),
+    *(7200.0 + 1800.0 * k for k in range(1, 5)),
+    math.inf,
+)
+NBUCKETS = len(EDGES)
+HIST = [f"w{i:02d}" for i in range(NBUCKETS)]
+LEVEL_COLS = [f"r_{lv}" for lv in LEVELS]
+COUNT_COLS = ["issued", "called", "served", "noshow", "transferred", "wait_n", "wait_sum", "service_n",
+              "service_sum", *LEVEL_COLS, *HIST]
+
+#: The schema version (``hallq.central.db``) that has the city's tables (migration 0002_city.sql).
+SCHEMA_VERSION = 2
+
+
+def _bucket_sql(w: str) -> str:
+    """The histogram bucket (0-based) of a wait of ``w`` seconds, as SQL (matches :data:`EDGES`)."""
+    return (f"(CASE WHEN {w} IS NULL THEN NULL WHEN {w} < 3600 THEN floor({w} / 60) WHEN {w} < 7200 THEN 60 + floor(({w} - 3600) / 300)"
+            f" WHEN {w} < 14400 THEN 72 + floor(({w} - 7200) / 1800) ELSE 76 END)::int")
+
+
+def bucket_of(seconds: float) -> int:
+    """The bucket of a wait (Python twin of the SQL, for tests)."""
+    for i, edge in enumerate(EDGES):
+        if seconds < edge:
+            return i
+    return NBUCKETS - 1
+
+
+def _half_hour_sql(ts: str) -> str:
+    return (f"to_char(({ts}) AT TIME ZONE h.timezone, 'HH24:') ||"
+            f" CASE WHEN extract(minute FROM ({ts}) AT TIME ZONE h.timezone) >= 30 THEN '30' ELSE '00' END")
+
+
+# One pass over a day's tickets, calls and ratings: every record adds one fact row to each slice it counts
+# in; the facts are then summed per hall, slice and key.
+_ROLLUP = f"""
+WITH t AS (
+    SELECT t.hall, t.number, t.category, {_half_hour_sql("t.issued_at")} AS slot
+    FROM tickets t JOIN halls h ON h.id = t.hall
+    WHERE t.day = %(day)s AND (%(halls)s::text[] IS NULL OR t.hall = ANY(%(halls)s))
+), c AS (
+    SELECT c.hall, c.number, c.queue, c.staff_id, c.staff_name, c.item_code, c.item_name, c.first, c.outcome,
+           c.wait_s::double precision AS wait, {_half_hour_sql("c.called_at")} AS slot,
+           CASE WHEN c.ended_at IS NOT NULL AND c.outcome IN ('done', 'transferred')
+                THEN extract(epoch FROM c.ended_at - c.called_at)::double precision END AS service
+    FROM calls c JOIN halls h ON h.id = c.hall
+    WHERE c.day = %(day)s AND (%(halls)s::text[] IS NULL OR c.hall = ANY(%(halls)s))
+), r AS (
+    SELECT r.hall, r.level, r.staff_id, r.staff_name, r.item_code, c.queue, {_half_hour_sql("r.at")} AS slot
+    FROM ratings r JOIN halls h ON h.id = r.hall
+    LEFT JOIN calls c ON c.day = r.day AND c.hall = r.hall AND c.id = r.call_id
+    WHERE r.day = %(day)s AND (%(halls)s::text[] IS NULL OR r.hall = ANY(%(halls)s))
+), f (hall, kind, key, name, issued, called, outcome, wait, service, level) AS (
+    SELECT hall, 'hall', '', NULL, 1, 0, NULL, NULL::double precision, NULL::double precision, NULL FROM t
+    UNION ALL SELECT hall, 'category', category, NULL, 1, 0, NULL, NULL, NULL, NULL FROM t
+    UNION ALL SELECT hall, 'half_hour', slot, NULL, 1, 0, NULL, NULL, NULL, NULL FROM t
+    UNION ALL SELECT hall, 'hall', '', NULL, 0, first::int, outcome, CASE WHEN first THEN wait END, service, NULL FROM c
+    UNION ALL SELECT hall, 'category', queue, NULL, 0, 1, outcome, wait, service, NULL FROM c
+    UNION ALL SELECT hall, 'clerk', staff_id, staff_name, 0, 1, outcome, wait, service, NULL FROM c
+        WHERE staff_id IS NOT NULL
+    UNION ALL SELECT hall, 'item', item_code, item_name, 0, 1, outcome, wait, service, NULL FROM c
+        WHERE item_code IS NOT NULL
+    UNION ALL SELECT hall, 'half_hour', slot, NULL, 0, 1, outcome, NULL, service, NULL FROM c
+    UNION ALL SELECT c.hall, 'half_hour', t.slot, NULL, 0, 0, NULL, c.wait, NULL, NULL
+        FROM c JOIN t ON t.hall = c.hall AND t.number = c.number WHERE c.first
+    UNION ALL SELECT hall, 'hall', '', NULL, 0, 0, NULL, NULL, NULL, level FROM r
+    UNION ALL SELECT hall, 'category', queue, NULL, 0, 0, NULL, NULL, NULL, level FROM r WHERE queue IS NOT NULL
+    UNION ALL SELECT hall, 'clerk', staff_id, staff_name, 0, 0, NULL, NULL, NULL, level FROM r
+        WHERE staff_id IS NOT NULL
+    UNION ALL SELECT hall, 'item', item_code, NULL, 0, 0, NULL, NULL, NULL, level FROM r WHERE item_code IS NOT NULL
+    UNION ALL SELECT hall, 'half_hour', slot, NULL, 0, 0, NULL, NULL, NULL, level FROM r
+), m AS (
+    SELECT hall, kind, key, max(name) AS name, sum(issued) AS issued, sum(called) AS called,
+           count(*) FILTER (WHERE outcome = 'done') AS served, count(*) FILTER (WHERE outcome = 'noshow') AS noshow,
+           count(*) FILTER (WHERE outcome = 'transferred') AS transferred, count(wait) AS wait_n,
+           coalesce(sum(wait), 0) AS wait_sum, count(service) AS service_n, coalesce(sum(service), 0) AS service_sum,
+           {", ".join(f"count(*) FILTER (WHERE level = '{lv}') AS r_{lv}" for lv in LEVELS)}
+    FROM f GROUP BY hall, kind, key
+), hb AS (  -- the histogram: first count per bucket (few rows), then spread the buckets into columns
+    SELECT hall, kind, key, {_bucket_sql("wait")} AS b, count(*) AS n FROM f WHERE wait IS NOT NULL
+    GROUP BY 1, 2, 3, 4
+), hc AS (
+    SELECT hall, kind, key, {", ".join(f"sum(n) FILTER (WHERE b = {i}) AS w{i:02d}" for i in range(NBUCKETS))}
+    FROM hb GROUP BY hall, kind, key
+)
+INSERT INTO city_figures (day, kind, hall, key, name, {", ".join(COUNT_COLS)})
+SELECT %(day)s, m.kind, m.hall, m.key, m.name, m.issued, m.called, m.served, m.noshow, m.transferred, m.wait_n,
+       m.wait_sum, m.service_n, m.service_sum, {", ".join(f"m.r_{lv}" for lv in LEVELS)},
+       {", ".join(f"coalesce(hc.w{i:02d}, 0)" for i in range(NBUCKETS))}
+FROM m LEFT JOIN hc ON hc.hall = m.hall AND hc.kind = m.kind AND hc.key = m.key
+"""
+
+
+def rollup(conn: Any, day: date, halls: Sequence[str] | None = None, *, now: Any = None) -> int:
+    """Recompute the figures of ``day`` for ``halls`` (every hall when None) in one transaction; returns
+    the rows written. Run again whenever more of that day's record arrives: it replaces, never adds."""
+    hl = list(halls) if halls is not None else None
+    with conn.transaction():
+        # one pass of hash joins and a hash aggregate, whatever the planner believes of a day's rows that
+        # autovacuum has not analysed yet (a nested loop over 300 halls' calls takes minutes, not seconds)
+        conn.execute("SET LOCAL enable_nestloop = off")
+        conn.execute("SET LOCAL work_mem = '256MB'")
+        if hl is None:
+            conn.execute("DELETE FROM city_figures WHERE day = %s", (day,))
+        else:
+            conn.execute("DELETE FROM city_figures WHERE day = %s AND hall = ANY(%s)", (day, hl))
+        cur = conn.execute(_ROLLUP, {"day": day, "halls": hl})
+        n = cur.rowcount
+        conn.execute(
+            "INSERT INTO city_rollups (day, hall, rolled_at) SELECT %(day)s, h.id, coalesce(%(now)s, now())"
+            " FROM halls h WHERE %(halls)s::text[] IS NULL OR h.id = ANY(%(halls)s)"
+            " ON CONFLICT (day, hall) DO UPDATE SET rolled_at = excluded.rolled_at",
+            {"day": day, "halls": hl, "now": now})
+    return n
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One line of a report: what it is (``hall``, ``key``, ``name``), its figures and its histogram."""
+
+    kind: str
+    hall: str | None
+    key: str
+    name: str
+    counts: dict[str, float] = field(default_factory=dict)
+    hist: list[int] = field(default_factory=lambda: [0] * NBUCKETS)
+
+    def add(self, counts: dict[str, float], hist: Iterable[int]) -> None:
+        for k, v in counts.items():
+            self.counts[k] = self.counts.get(k, 0) + v
+        self.hist = [a + b for a, b in zip(self.hist, hist, strict=True)]
+
+    @property
+    def figures(self) -> Figures:
+        c = self.counts
+        ratings = {lv: int(c.get(f"r_{lv}", 0)) for lv in LEVELS if c.get(f"r_{lv}", 0)}
+        rated = sum(ratings.values())
+        good = ratings.get("very_satisfied", 0) + ratings.get("satisfied", 0)
+        wn, sn = int(c.get("wait_n", 0)), int(c.get("service_n", 0))
+        return Figures(
+            issued=int(c.get("issued", 0)), called=int(c.get("called", 0)), served=int(c.get("served", 0)),
+            noshow=int(c.get("noshow", 0)), transferred=int(c.get("transferred", 0)),
+            wait_mean_min=round(c["wait_sum"] / wn / 60, 1) if wn else None,
+            wait_p90_min=p90_minutes(self.hist),
+            service_mean_min=round(c["service_sum"] / sn / 60, 1) if sn else None,
+            ratings=ratings,  # type: ignore[arg-type]
+            satisfaction=round(good / rated, 4) if rated else None,
+        )
+
+
+def p90_minutes(hist: Sequence[int]) -> float | None:
+    """The nearest-rank 90th percentile from a histogram: the upper edge (minutes) of the bucket holding it;
+    the open last bucket reads as its lower edge (4 hours)."""
+    n = sum(hist)
+    if n == 0:
+        return None
+    rank = max(math.ceil(0.9 * n), 1)
+    seen = 0
+    for i, k in enumerate(hist):
+        seen += k
+        if seen >= rank:
+            edge = EDGES[i] if math.isfinite(EDGES[i]) else EDGES[i - 1]
+            return round(edge / 60, 1)
+    raise AssertionError("unreachable: the ranks add up to n")
+
+
+_SUMS = ", ".join(f"sum({c})" for c in COUNT_COLS)
+
+
+def report(conn: Any, kind: str, start: date, end: date, halls: Sequence[str] | None = None,
+           names: dict[tuple[str, str], str] | None = None) -> list[Row]:
+    """The report of ``kind`` over the days ``start``..``end`` (inclusive) for ``halls`` (all when None).
+
+    Lines: ``hall`` one per hall; ``category`` one per category (code and name: halls that give the same
+    code the same name share a line); ``item`` one per service item code (items are province codes);
+    ``clerk`` one per clerk of a hall; ``half_hour`` one per half hour of the day. ``names``: (hall, code)
+    -> category name from the halls' configs."""
+    if kind not in KINDS:
+        raise ValueError(f"a report is by one of {', '.join(KINDS)}, not {kind!r}")
+    if end < start:
+        raise ValueError("the report's last day is before its first")
+    hl = list(halls) if halls is not None else None
+    sql = (f"SELECT hall, key, max(name), {_SUMS} FROM city_figures"
+           f" WHERE kind = %(kind)s AND day BETWEEN %(start)s AND %(end)s"
+           f" AND (%(halls)s::text[] IS NULL OR hall = ANY(%(halls)s)) GROUP BY hall, key")
+    rows = conn.execute(sql, {"kind": kind, "start": start, "end": end, "halls": hl}).fetchall()
+    out: dict[tuple, Row] = {}
+    names = names or {}
+    for hall, key, name, *vals in rows:
+        counts = dict(zip(COUNT_COLS[: -NBUCKETS], vals[: -NBUCKETS], strict=True))
+        hist = [int(v) for v in vals[-NBUCKETS:]]
+        if kind == "hall":
+            ident, row = (hall,), Row(kind, hall, hall, hall)
+        elif kind == "category":
+            cname = names.get((hall, key), key)
+            ident, row = (key, cname), Row(kind, None, key, cname)
+        elif kind == "item":
+            ident, row = (key,), Row(kind, None, key, name or key)
+        elif kind == "clerk":
+            ident, row = (hall, key), Row(kind, hall, key, name or key)
+        else:
+            ident, row = (key,), Row(kind, None, key, key)
+        row = out.setdefault(ident, row)
+        if name and row.name == row.key and kind in ("item", "clerk"):
+            row.name = name
+        row.add({k: float(v) for k, v in counts.items()}, hist)
+    return sorted(out.values(), key=lambda r: (r.hall or "", r.key, r.name))
+
+
+def total(rows: Iterable[Row], kind: str) -> Row | None:
+    """The whole city's line (a report by hall or half hour adds up to it; by category, item or clerk a
+    call counts once per line, so those add up to the hall lines too, and ratings without a category,
+    item or clerk are left out of them)."""
+    t = Row("total", None, "", "")
+    any_ = False
+    for r in rows:
+        t.add(r.counts, r.hist)
+        any_ = True
+    return t if any_ else None
+
+
+#: Records received this long before the last roll-up's mark are looked at again (a batch committed after
+#: the mark was taken may carry an earlier ``received_at``); rolling a hall-day up twice changes nothing.
+OVERLAP = "2 minutes"
+
+
+def changed_days(conn: Any, since: Any) -> dict[date, set[str]]:
+    """The hall-days whose record may have grown since ``since`` (None: every hall-day there is).
+
+    From the ingest log: a hall that sent batches since then changed the days between its batches' oldest
+    and newest queueing time (a day either side for the time zones); rolling up a day that did not change
+    changes nothing."""
+    out: dict[date, set[str]] = defaultdict(set)
+    if since is None:
+        for table in ("tickets", "calls", "ratings"):
+            for day, hall in conn.execute(f"SELECT DISTINCT day, hall FROM {table}").fetchall():
+                out[day].add(hall)
+        return dict(out)
+    rows = conn.execute(
+        f"SELECT hall, min(queued_first)::date - 1, max(queued_last)::date + 1 FROM batches"
+        f" WHERE received_at > %s::timestamptz - interval '{OVERLAP}' GROUP BY hall", (since,)).fetchall()
+    for hall, first, last in rows:
+        d = first
+        while d <= last:
+            out[d].add(hall)
+            d += timedelta(days=1)
+    return dict(out)
+
+
+#: Only one roll-up runs at a time in the whole city (several web servers may share one database).
+LOCK_KEY = 0x6861_6C6C_7163  # "hallqc"
+
+
+def catch_up(conn: Any) -> dict[date, int]:
+    """Roll up every hall-day whose record grew since the last time (all of them the first time); returns
+    the rows written per day, or {} when another process holds the roll-up lock. ``conn``: the primary."""
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+        return {}
+    try:
+        mark_row = conn.execute("SELECT received FROM city_rollup_mark").fetchone()
+        started = conn.execute("SELECT now()").fetchone()[0]
+        done: dict[date, int] = {}
+        for day, halls in sorted(changed_days(conn, mark_row[0] if mark_row else None).items()):
+            done[day] = rollup(conn, day, sorted(halls))
+        with conn.transaction():
+            conn.execute("INSERT INTO city_rollup_mark (one, received) VALUES (true, %s)"
+                         " ON CONFLICT (one) DO UPDATE SET received = excluded.received", (started,))
+        return done
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))

@@ -1,0 +1,197 @@
+"""Per-client limits and the priorities a take may claim: the controller's second line after the broker's ACL.
+
+Rules (issue 9 §5), with the numbers from ``[limits]`` in ``hall.toml`` (:class:`~..config.LimitsSection`):
+
+- **Rate.** Every request of a client takes a token from its bucket (``burst`` tokens, refilled at ``rate``
+  per second of hall time). A new request that finds the bucket empty is answered ``busy`` and is NOT
+  kept: the same ``req`` sent again later is handled then. A repeat of a ``req`` already answered gets
+  its first answer whatever the bucket holds (a kiosk must never hear ``busy`` for a number it holds).
+  The bucket refills on the clock as given (not the core's steady time): a clock stepped back refills
+  nothing for a moment and then goes on, it does not freeze the hall's clients until it catches up.
+- **Gate.** Beyond twice its rate or burst, a client's requests are dropped unanswered before they are even
+  decoded (:class:`Gate`, on the app's MQTT thread): a flood costs a look-up per message, and every other
+  client's requests are not queued behind it.
+- **Open tickets.** A taker (kiosk, sms, or any client of a hall without ``[[devices]]``) holds at most
+  ``open_tickets`` waiting tickets; the next take is answered ``too_many``.
+- The role comes from ``[[devices]]``; a client not listed there is ``unlisted`` (every answer it gets
+  is ``not_allowed``); in a hall without ``[[devices]]`` every client is ``default``.
+- **The reply cache is bounded.** Answers that changed something are kept (memory and record) for
+  repeated ``req``s, at most ``replies`` of them (the oldest go first; the record keeps two days at most).
+  Refusals that changed nothing are kept in memory only, at most ``refusals`` of them for
+  ``refusal_keep_s``: a flood of refused requests costs a bounded amount of memory and no rows.
+- **Priorities need a voucher** (:func:`vouch`): ``elderly`` is vouched for by the ID card the kiosk read
+  (the birth date on it), ``appointment`` by a check-in, and the priorities that need a document
+  (``military``, ``disabled``, ``pregnant``; ``elderly`` without a card) by a staff member: a take on the
+  ``staff`` channel (from a kiosk whose ``staff_priorities`` in ``[[devices]]`` list the priority, or any
+  client of a hall without ``[[devices]]``), or a touch take from such a kiosk (one at the help desk).
+  Phones (``sms``, ``qr``) vouch for nothing. The ticket keeps which channel vouched (``TicketRec.vouched``,
+  the ``vouched`` column of ``tickets``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..config import HallFile, RoleLimit
+from .state import CachedReply, HallState, Refused
+
+#: A sweep of full buckets runs when more clients than this have one.
+SWEEP_AT = 1024
+
+
+@dataclass(slots=True)
+class Bucket:
+    tokens: float
+    at: datetime
+
+
+def role_of(state: HallState, client: str) -> str:
+    if state.devices is None:
+        return "default"
+    d = state.devices.get(client)
+    return "unlisted" if d is None else d[0]
+
+
+def limit_of(state: HallState, client: str) -> RoleLimit:
+    return getattr(state.cfg.limits, role_of(state, client))
+
+
+def admit(state: HallState, client: str, now: datetime, *, force: bool = False) -> bool:
+    """Take a token from ``client``'s bucket at ``now`` (the clock as given); False when it is empty.
+
+    With ``force`` (a repeat answered from the cache) the token is taken if there is one, and the answer is
+    True anyway."""
+    lim = limit_of(state, client)
+    b = state.buckets.get(client)
+    if b is None:
+        if len(state.buckets) >= SWEEP_AT:
+            _sweep(state, now)
+        b = state.buckets[client] = Bucket(float(lim.burst), now)
+    else:
+        elapsed = (now - b.at).total_seconds()
+        if elapsed > 0:
+            b.tokens = min(float(lim.burst), b.tokens + elapsed * lim.rate)
+        b.at = now  # also when the clock went back: refill goes on from here
+    if b.tokens >= 1.0:
+        b.tokens -= 1.0
+        return True
+    return force
+
+
+def _sweep(state: HallState, now: datetime) -> None:
+    """Forget the buckets that are full again by now (a full bucket and no bucket are the same)."""
+    for client in [c for c, b in state.buckets.items()
+                   if b.tokens + max((now - b.at).total_seconds(), 0.0) * limit_of(state, c).rate
+                   >= limit_of(state, c).burst]:
+        del state.buckets[client]
+
+
+def check_open(state: HallState, client: str) -> None:
+    """Refuse a take when ``client`` already holds its role's ``open_tickets`` waiting tickets."""
+    n = state.open_by_client.get(client, 0)
+    cap = limit_of(state, client).open_tickets
+    if n >= cap:
+        raise Refused("too_many", f"{client!r} holds {n} waiting tickets; at most {cap} at once")
+
+
+def remember(state: HallState, reply: CachedReply, durable: bool) -> None:
+    """Keep an answer for repeats of its ``req``, within the bounds of ``[limits]``."""
+    lim = state.cfg.limits
+    key = (reply.client, reply.req)
+    if durable:
+        state.replies[key] = reply
+        while len(state.replies) > lim.replies:
+            del state.replies[next(iter(state.replies))]
+        return
+    refusals = state.refusals
+    refusals[key] = reply
+    while refusals:
+        first = next(iter(refusals.values()))
+        if len(refusals) > lim.refusals or (reply.at - first.at).total_seconds() > lim.refusal_keep_s:
+            del refusals[(first.client, first.req)]
+        else:
+            break
+
+
+def cached(state: HallState, client: str, req: str) -> CachedReply | None:
+    key = (client, req)
+    return state.replies.get(key) or state.refusals.get(key)
+
+
+#: The channels that vouch for a priority by themselves (besides a staff member's confirmation).
+VOUCHERS: dict[str, tuple[str, ...]] = {
+    "elderly": ("idcard",),  # the birth date on the ID card the kiosk read
+    "appointment": ("appointment",),  # a check-in against a booking (see .appointments)
+    "military": (),  # 军人证 / 退役军人优待证: a document a person checks
+    "disabled": (),  # 残疾人证
+    "pregnant": (),
+}
+
+
+def vouch(state: HallState, client: str, channel: str | None, priority: str | None) -> str | None:
+    """The channel that vouches for ``priority`` on a take from ``client``, or :class:`Refused`."""
+    if priority is None:
+        return None
+    if channel in VOUCHERS.get(priority, ()):
+        return channel
+    if channel in ("staff", "touch", None):
+        if state.devices is None:
+            if channel == "staff":  # no inventory: no kiosk config to ask; a take by staff is taken at its word
+                return "staff"
+        elif priority in state.staff_priorities.get(client, ()):
+            return "staff"  # a kiosk where staff confirm this priority (导服台)
+    how = {"appointment": "a check-in of a booking", "elderly": "the ID card or a staff member"}.get(
+        priority, "a staff member who checks the document")
+    raise Refused("not_allowed", f"a {channel or 'take'} request cannot claim priority {priority!r}: "
+                                 f"it needs {how} (优先需凭证件)")
+
+
+#: The gate (:class:`Gate`) lets a client through at up to this many times its role's rate and burst.
+GATE_FACTOR = 2.0
+
+
+class Gate:
+    """The cheap first check, before a request is even decoded or queued: a client sending more than
+    :data:`GATE_FACTOR` times its role's rate (or burst) gets those requests dropped without an answer.
+
+    The core's buckets (:func:`admit`) answer ``busy`` up to that point; beyond it a flood costs the
+    controller a dictionary look-up per message, so the requests of every other client are not queued behind
+    it (the app calls this on the MQTT dispatcher thread, with a monotonic time in real seconds; ``speed``
+    is the hall clock's pace, above 1 for the demo's faster clock). ``dropped`` counts per client."""
+
+    def __init__(self, cfg: HallFile, speed: float = 1.0):
+        self.cfg = cfg
+        self.speed = max(speed, 1.0)
+        self.devices = None if cfg.devices is None else {d.id: d.role for d in cfg.devices}
+        self.buckets: dict[str, list[float]] = {}  # client -> [tokens, at]
+        self.dropped: dict[str, int] = {}
+
+    def _limit(self, client: str) -> RoleLimit:
+        role = "default" if self.devices is None else self.devices.get(client, "unlisted")
+        return getattr(self.cfg.limits, role)
+
+    def admit(self, client: str, now: float) -> bool:
+        lim = self._limit(client)
+        rate, burst = lim.rate * self.speed * GATE_FACTOR, lim.burst * GATE_FACTOR
+        b = self.buckets.get(client)
+        if b is None:
+            if len(self.buckets) >= SWEEP_AT:
+                for c in [c for c, (tok, at) in self.buckets.items()
+                          if tok + (now - at) * self._limit(c).rate * self.speed * GATE_FACTOR
+                          >= self._limit(c).burst * GATE_FACTOR]:
+                    del self.buckets[c]
+                if len(self.buckets) >= 16 * SWEEP_AT:  # a swarm of made-up client ids: forget the oldest
+                    for c in sorted(self.buckets, key=lambda c: self.buckets[c][1])[: len(self.buckets) // 2]:
+                        del self.buckets[c]
+            b = self.buckets[client] = [burst, now]
+        else:
+            b[0] = min(burst, b[0] + max(now - b[1], 0.0) * rate)
+            b[1] = now
+        if b[0] >= 1.0:
+            b[0] -= 1.0
+            return True
+        self.dropped[client] = self.dropped.get(client, 0) + 1
+        if len(self.dropped) > SWEEP_AT:
+            self.dropped.clear()
+        return False
