@@ -122,7 +122,8 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
 
     Measured on the benchmark's days (``bench/bench_controller_dispatch.py``), most of the error left is
     the spread of the services of the tickets ahead, which nobody knows at the take: with those services
-    known in advance the same play is off by 1.6 min on average at load 0.85, against 3.5 without.
+    known in advance the same play is off by 1.1 / 1.7 / 2.2 min on average at loads 0.75 / 0.85 / 0.95,
+    against 2.4 / 3.6 / 4.4 without (the benchmark's what-if row).
 
     The range is the model's recent error (a split-conformal interval): for the last
     :data:`RANGE_WINDOW` tickets called today, the relative error ``(wait - raw) / (raw + 5)``;
