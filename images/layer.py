@@ -291,31 +291,48 @@ def build_image(role: str, base_tar: Path, out: Path = OUT) -> Path:
     layer = Layer.load(role)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
+    steps: dict[str, float] = {}
+    mark = [t0]
+
+    def lap(name: str) -> None:
+        now = time.monotonic()
+        steps[name] = round(now - mark[0], 1)
+        mark[0] = now
+
     with tempfile.TemporaryDirectory(prefix=f"hallq-img-{role}-", dir=os.environ.get("HALLQ_IMAGE_TMP", "/var/tmp")) as w:
         work = Path(w)
         rootfs, bootfs = work / "rootfs", work / "bootfs"
         rootfs.mkdir()
         sh("tar", "-C", rootfs, "--numeric-owner", "-xpf", base_tar)
         t_unpack = time.monotonic() - t0
+        lap("unpack_base")
         configure(layer, rootfs)
+        lap("files")
         dists = install_python(layer, rootfs, work)
+        lap("python")
         enable_units(layer, rootfs)
         boot_files(rootfs, bootfs)
         prune(rootfs, bootfs)
         debs = dpkg_packages(rootfs)
         (rootfs / "usr/lib/hallq/manifest.json").write_text(json.dumps(
             {"role": role, "debian": debs, "python": dists}, indent=1))
+        lap("units_boot_prune")
         img = make_fs(role, rootfs, bootfs, work, work / "out")
         final = out / img.name
         os.replace(img, final) if os.stat(img).st_dev == os.stat(out).st_dev else shutil.move(img, final)
+        lap("filesystems_and_disk")
+    lap("remove_work_tree")
     t_layer = time.monotonic() - t0
     bmap = final.with_suffix(".bmap")
     sh("bmaptool", "-q", "create", "-o", bmap, final)
+    lap("bmap")
     sh("zstd", "-q", "-f", "-T0", "-3", final, "-o", final.with_name(final.name + ".zst"))
+    lap("zstd")
     digest = hashlib.sha256()
     with open(final, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
+    lap("sha256")
     from recipe import Base
 
     manifest = {
@@ -328,7 +345,9 @@ def build_image(role: str, base_tar: Path, out: Path = OUT) -> Path:
         "image_bytes": final.stat().st_size,
         "sha256": digest.hexdigest(),
         "seconds": {"unpack_base": round(t_unpack, 1), "layer_and_disk": round(t_layer, 1),
-                    "total": round(time.monotonic() - t0, 1)},
+                    "total": round(time.monotonic() - t0, 1), "steps": steps},
+        # the build host's load while building (shared build machines make the seconds above vary tenfold)
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "debian": debs,
         "python": dists,
     }

@@ -119,10 +119,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: The screen a kiosk or display image gets in QEMU (a person looks at its screendump; the tests check it).
+SCREEN_DEVICE = os.environ.get("HALLQ_QEMU_SCREEN", "virtio-gpu-pci")
+
+
 class Qemu:
     """One boot of an image in ``qemu-system-aarch64 -M virt`` with the image's own kernel and initrd."""
 
-    def __init__(self, image: Path, work: Path, *, hostfwd: dict[int, int] | None = None, gpu: bool = False,
+    def __init__(self, image: Path, work: Path, *, hostfwd: dict[int, int] | None = None, gpu: bool | str = False,
                  memory: int = 1024, cmdline_extra: str = "", machine: str = "virt"):
         self.image, self.work = Path(image), Path(work)
         self.work.mkdir(parents=True, exist_ok=True)
@@ -166,7 +170,8 @@ class Qemu:
                     "-netdev", net, "-device", "usb-net,netdev=n0",
                     "-serial", "null", "-serial", f"file:{self.console}"]
         if self.gpu:
-            cmd += ["-device", "virtio-gpu-pci", "-display", "none", "-vga", "none"]
+            device = self.gpu if isinstance(self.gpu, str) else SCREEN_DEVICE
+            cmd += ["-device", device, "-display", "none", "-vga", "none"]
         else:
             cmd += ["-display", "none"]
         self.started = time.monotonic()
@@ -277,33 +282,67 @@ def ssh_key(where: Path) -> tuple[Path, str]:
     return key, key.with_name(key.name + ".pub").read_text()
 
 
-def write_card(image: Path, bundle: Path) -> None:
-    """Copy a bundle folder into hallq/ on the image's FAT with mtools (no mounting)."""
-    spec = Disk(image).fat_spec()
-    subprocess.run(["mmd", "-i", spec, "::hallq"], check=True)
-    for f in sorted(bundle.rglob("*")):
-        rel = f.relative_to(bundle).as_posix()
-        if f.is_dir():
-            subprocess.run(["mmd", "-i", spec, f"::hallq/{rel}"], check=True)
-        else:
-            subprocess.run(["mcopy", "-i", spec, str(f), f"::hallq/{rel}"], check=True)
+HALLQ = str(Path(sys.executable).parent / "hallq")
+#: Where a QEMU guest (user networking) finds the host's loopback services.
+HOST_FROM_GUEST = "10.0.2.2"
 
 
-def plain_bundle(where: Path, *, device: str, role: str, broker: str, files: dict[str, str]) -> Path:
-    """A bundle in provisioning's format (device.toml + the role's files), on a broker without TLS."""
-    b = where / "bundle"
-    b.mkdir(parents=True)
-    key = 'kiosk_key = "kiosk.key"\n' if role == "kiosk" else ""
-    (b / "device.toml").write_text(f'device = "{device}"\nrole = "{role}"\nhall = "demo"\nbroker = "{broker}"\n'
-                                   f'username = "{device}"\npassword = "not-checked-by-an-open-broker"\n{key}')
-    (b / "device.toml").chmod(0o600)
-    if role == "kiosk":
-        (b / "kiosk.key").write_bytes(os.urandom(32))
-    for name, text in files.items():
-        p = b / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    return b
+@dataclass
+class ProvisionedHall:
+    """A hall's keyring made the way a technician makes it (``hallq provision init``), its devices' bundles
+    written onto images with ``hallq provision card``; its broker (TLS + ACL) listens on ``port``."""
+
+    keyring: Path
+    port: int
+    hall: str
+
+    def card(self, device: str, image: Path, *, ssh_key: Path | None = None) -> None:
+        cmd = [HALLQ, "provision", "card", device, "--keyring", str(self.keyring), "--to", str(image)]
+        if ssh_key is not None:
+            cmd += ["--ssh-key", str(ssh_key)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError(f"hallq provision card {device}: {r.returncode}\n{r.stdout}{r.stderr}")
+
+    def url(self, device: str, port: int | None = None):
+        """``device``'s login to the hall's broker as seen from this machine: 127.0.0.1:``port`` over TLS with
+        the hall's CA (the server certificate names 127.0.0.1)."""
+        from hallq.provisioning.keyring import Keyring
+        from hallq.shared.config import BrokerURL
+
+        kr = Keyring(self.keyring)
+        return BrokerURL("127.0.0.1", port or self.port, tls=True, username=device, password=kr.password(device),
+                         ca_file=str(kr.ca_file))
+
+    def device_file(self, device: str, where: Path) -> Path:
+        """``device``'s bundle written by ``hallq provision bundle`` into ``where``; its device.toml."""
+        r = subprocess.run([HALLQ, "provision", "bundle", device, "--keyring", str(self.keyring), "--out",
+                            str(where)], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise AssertionError(f"hallq provision bundle {device}: {r.returncode}\n{r.stdout}{r.stderr}")
+        return where / "device.toml"
+
+    def broker(self, workdir: Path):
+        """The hall's secure Mosquitto on this machine (provisioning's ``LocalBroker``: the files ``apply``
+        installs on a controller), listening on every address so that a guest reaches it at 10.0.2.2."""
+        from hallq.provisioning.local import LocalBroker
+
+        return LocalBroker(self.keyring, workdir)
+
+
+def provision_hall(where: Path, *, port: int, host: str = HOST_FROM_GUEST, devices: str = "") -> ProvisionedHall:
+    """``hallq provision init`` for the sample hall (open all day) with the broker at ``host``:``port`` and
+    ``devices`` (TOML ``[[devices]]`` tables); the controller and the dashboard are always made."""
+    where.mkdir(parents=True, exist_ok=True)
+    cfg = where / "hall.toml"
+    cfg.write_text(hall_toml_all_day() + f'\n[broker]\nhost = "{host}"\nport = {port}\n\n{devices}',
+                   encoding="utf-8")
+    keyring = where / "keyring"
+    r = subprocess.run([HALLQ, "provision", "init", "--hall-config", str(cfg), "--keyring", str(keyring)],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"hallq provision init: {r.returncode}\n{r.stdout}{r.stderr}")
+    return ProvisionedHall(keyring, port, "demo")
 
 
 # -- reaching a booted image
@@ -317,32 +356,43 @@ def ssh(port: int, key: Path, command: str, timeout: float = 60) -> str:
     return r.stdout
 
 
-def wait_mqtt_status(port: int, topic: str, timeout: float, vm: Qemu | None = None) -> float:
-    """Seconds until ``topic`` (retained) says online on the broker at 127.0.0.1:port (fails at once when the
-    guest ``vm`` dropped to emergency mode or QEMU ended)."""
+def wait_mqtt_status(url, topic: str, timeout: float, vm: Qemu | None = None) -> float:
+    """Seconds until ``topic`` (retained) says online on the broker ``url`` (a BrokerURL: TLS, user and
+    password), failing at once when the guest ``vm`` dropped to emergency mode or QEMU ended."""
+    import ssl
+
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
     t0 = time.monotonic()
     deadline = t0 + timeout
     seen: list[bytes] = []
+
+    def online() -> bool:
+        return any(b'"online"' in p or p == b"online" for p in seen)
+
     while time.monotonic() < deadline:
         if vm is not None:
             vm.check()
-        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"boot-test-{port}")
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=url.username or f"boot-test-{url.port}")
+        if url.username:
+            c.username_pw_set(url.username, url.password)
+        if url.tls:
+            c.tls_set(ca_certs=url.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         c.on_connect = lambda cl, *a: cl.subscribe(topic, qos=1)
         c.on_message = lambda cl, u, m: seen.append(m.payload)
         try:
-            c.connect("127.0.0.1", port, keepalive=10)
-        except OSError:
+            c.connect(url.host, url.port, keepalive=10)
+        except (OSError, ssl.SSLError):
             time.sleep(2)
             continue
         c.loop_start()
         end = min(deadline, time.monotonic() + 20)
-        while time.monotonic() < end and not any(b'"online"' in p or p == b"online" for p in seen):
+        while time.monotonic() < end and not online():
             time.sleep(0.5)
         c.loop_stop()
         c.disconnect()
-        if any(b'"online"' in p or p == b"online" for p in seen):
+        if online():
             return time.monotonic() - t0
+        time.sleep(1)
     raise AssertionError(f"{topic} not online within {timeout} s")

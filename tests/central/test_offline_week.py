@@ -89,8 +89,16 @@ def test_the_backlog_command_and_a_hall_without_central(tmp_path):
     assert conn.execute("SELECT count(*) FROM central_outbox").fetchone()[0] == 0  # nothing queued without [central]
     conn.close()
     conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("INSERT INTO central_outbox (kind, body) VALUES ('x', '{}')")  # seq 1, as if shipped long ago
+    conn.execute("DELETE FROM central_outbox")
     stream, queued = central_outbox.enable(conn)
     assert queued == 1 and central_outbox.enable(conn) == (stream, 0)
     conn.close()
     r = CliRunner().invoke(command, ["central", "--db", str(db)])
     assert r.exit_code == 0 and "1 rows waiting" in r.output, r.output
+    # a record restored from a backup ships again under a new stream (the controller is stopped)
+    r = CliRunner().invoke(command, ["central", "--db", str(db), "--new-stream"])
+    assert r.exit_code == 0 and "1 rows queued" in r.output and stream not in r.output, r.output
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT seq FROM central_outbox").fetchall() == [(1,)]  # the centre wants 1 first
+    conn.close()

@@ -118,6 +118,12 @@ def test_ingest_applies_in_order_once_and_asks_for_a_gap_again(central_dsn):
         got = conn.execute("SELECT number, status, src_seq FROM tickets ORDER BY number").fetchall()
         assert got == [("A001", "called", 3), ("A002", "done", 4)]
         assert conn.execute("SELECT acked, records FROM streams").fetchone() == (4, 4)
+        # a day no record can hold (it would make partitions) is refused, nothing written
+        out = ingest.apply(conn, "H1", _batch(5, [_ticket(7, day=date(1970, 1, 1))]))
+        assert out.status == 422 and "outside" in (out.ack.error or "")
+        out = ingest.apply(conn, "H1", _batch(5, [_ticket(7, day=date.today() + timedelta(days=40))]))
+        assert out.status == 422
+        assert conn.execute("SELECT acked FROM streams").fetchone() == (4,)
         # another hall's batch under H1's token is refused
         out = ingest.apply(conn, "H1", _batch(5, [_ticket(9)], hall="H2"))
         assert out.status == 403
@@ -134,3 +140,12 @@ def test_a_batch_is_applied_whole_or_not_at_all(central_dsn):
             ingest.apply(conn, "H1", _batch(1, [_ticket(1), bad_session]))
         assert conn.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM streams").fetchone()[0] == 0
+
+
+def test_commands_on_a_database_without_the_schema_say_to_migrate(pg_dsn):
+    r = CliRunner().invoke(_cli(), ["--db", pg_dsn, "hall", "list"])
+    assert r.exit_code == 1 and "run hallq central migrate" in r.output, r.output
+    r = CliRunner().invoke(_cli(), ["--db", pg_dsn, "migrate"])
+    assert r.exit_code == 0 and f"0 -> {db.VERSION}" in r.output
+    r = CliRunner().invoke(_cli(), ["--db", pg_dsn, "hall", "list"])
+    assert r.exit_code == 0 and "no halls yet" in r.output

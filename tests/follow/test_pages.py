@@ -88,3 +88,31 @@ def test_a_paper_tickets_token_opens_its_page_and_others_do_not(phone_hall):
                     assert got["number"] == r.ticket.number and got["status"] == "waiting"
                     break
     wait_until(lambda: True)
+
+
+def test_the_door_poster_prints_the_scan_to_take_address(phone_hall, phone_browser):
+    """Signed in, the dashboard's menu has the door's poster: an A4 page whose QR code is the scan-to-take
+    page's address on the hall's Wi-Fi (the host of [follow] url). Without a session: the login."""
+    from hallq.follow.pages import qr_svg
+
+    with phone_hall.http() as h:
+        r = h.get("/door-qr")
+        assert r.status_code in (303, 401) and "/door-qr" not in r.headers.get("location", "/login")
+    c = phone_hall.http("viewer")
+    page = c.get("/door-qr", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert 'href="/door-qr"' in page.text  # in the menu
+    assert "http://hall.lan/m/q" in page.text and "扫码取号" in page.text and "Scan to take a number" in page.text
+    # the code on the page is the address's code, and nothing else
+    assert qr_svg("http://hall.lan/m/q") in page.text
+    assert qr_svg("http://hall.lan/m/q") != qr_svg("http://hall.lan/m/q2")
+    b = phone_browser
+    b.driver.set_window_size(1366, 900)
+    b.login(phone_hall.url, "viewer", "viewer-password-1")
+    b.get(phone_hall.url + "/door-qr")
+    assert b.find("#door-qr svg").size["width"] > 300
+    b.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    b.driver.set_window_size(794, 1123)  # A4 at 96 dpi
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    b.screenshot(SCREENSHOTS / "door-qr-print.png")
+    b.pdf(SCREENSHOTS / "door-qr.pdf")

@@ -26,14 +26,23 @@ from . import halls
 log = logging.getLogger(__name__)
 
 
-def _connect(dsn: str):
+def _connect(dsn: str, *, schema: bool = True):
+    """A connection to the central database; unless ``schema`` is False, one at this hallq's schema."""
     if "password=" in dsn or ("://" in dsn and "@" in dsn.split("://", 1)[1].split("/", 1)[0]
                                and ":" in dsn.split("://", 1)[1].split("@", 1)[0]):
         raise click.UsageError("--db must not hold a password: put it in ~/.pgpass or $PGPASSFILE")
     try:
-        return cdb.connect(dsn, autocommit=True)
+        conn = cdb.connect(dsn, autocommit=True)
     except cdb.CentralDbError as exc:
         raise click.ClickException(str(exc)) from None
+    if schema:
+        v = cdb.version(conn)
+        if v != cdb.VERSION:
+            conn.close()
+            raise click.ClickException(
+                f"the central schema is {v}; this hallq needs {cdb.VERSION}: run hallq central migrate" if v < cdb.VERSION
+                else f"the central database was written by a newer hallq (schema {v}; this one knows {cdb.VERSION})")
+    return conn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,7 +58,7 @@ def command(ctx: click.Context, dsn: str) -> None:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Create or upgrade the central schema (and this month's and next month's partitions)."""
-    with _connect(ctx.obj["dsn"]) as conn:
+    with _connect(ctx.obj["dsn"], schema=False) as conn:
         try:
             before, after = cdb.migrate(conn)
         except cdb.CentralDbError as exc:

@@ -62,9 +62,10 @@ def connect(dsn: str, **kw) -> psycopg.Connection:
 
 
 def version(conn: psycopg.Connection) -> int:
-    row = conn.execute(
-        "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0"
-        " ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END").fetchone()
+    """The schema version of the database (0: none yet)."""
+    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:  # type: ignore[index]
+        return 0
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
     return int(row[0]) if row else 0
 
 

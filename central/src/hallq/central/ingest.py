@@ -18,7 +18,7 @@ The rules (:func:`apply`):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import psycopg
 from hallq.shared.central import (
@@ -35,6 +35,9 @@ from hallq.shared.central import (
 )
 
 from . import db
+
+#: The earliest day a row may have.
+EARLIEST = date(2000, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,17 @@ def apply(conn: psycopg.Connection, hall: str, batch: Batch, received_at: dateti
     if batch.hall != hall:
         return Outcome(403, Ack(acked=0, expected=1, error=f"these credentials are hall {hall}'s, not {batch.hall}'s"))
     last_seq = batch.first + len(batch.records) - 1
-    # the partitions first (each in its own short transaction), outside the batch's transaction
-    db.ensure_months(conn, {_day(r) for r in batch.records} | {(received_at or datetime.now()).date()},
-                     [SPECS[k][0] for k in {type(r) for r in batch.records}] + ["batches"])
+    days = {_day(r) for r in batch.records}
+    today = (received_at or datetime.now()).date()
+    if min(days) < EARLIEST or max(days) > today + timedelta(days=2):
+        # each month makes partitions: a day no hall's record can hold is refused (the hall cannot skip the row:
+        # its shipping stops there and says why, until its record is put right)
+        return Outcome(422, Ack(acked=0, expected=batch.first,
+                                error=f"a row's day is outside {EARLIEST}..{today + timedelta(days=2)}"))
+    # the partitions first (each in its own short transaction), outside the batch's transaction; the ingest
+    # log's month by the centre's date give or take a day (its time zone may not be the session's)
+    db.ensure_months(conn, days, [SPECS[k][0] for k in {type(r) for r in batch.records}])
+    db.ensure_months(conn, {today - timedelta(days=1), today, today + timedelta(days=1)}, ["batches"])
     with conn.transaction():
         row = conn.execute("SELECT acked FROM streams WHERE hall = %s AND stream = %s FOR UPDATE",
                            (hall, batch.stream)).fetchone()

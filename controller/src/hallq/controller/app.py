@@ -2,8 +2,9 @@
 
 Threads:
 
-- paho's network thread and the :class:`~hallq.shared.mqtt.HallClient` dispatcher only hand raw request
-  messages to a queue (nothing there blocks);
+- paho's network thread drops requests far beyond their client's rate (:class:`~.core.limits.Gate`), and it
+  and the :class:`~hallq.shared.mqtt.HallClient` dispatcher only hand raw request messages to a queue
+  (nothing there blocks);
 - one worker thread owns the core's state and the database. It takes every message that is queued (up
   to :data:`MAX_BATCH`), decodes and handles them one by one, writes all their records in ONE transaction,
   and only after the commit publishes the answers, the ``calls`` messages and the retained topics that
@@ -106,6 +107,7 @@ class Controller:
         #: the first check of every request, on the MQTT dispatcher thread (see core.limits.Gate)
         self.gate = core.limits.Gate(cfg, 1.0 / clock.real_seconds(1.0))
         self.gated = 0
+        self.client.prefilter = self._admit
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._turned_at = time.monotonic()  # the worker's last turn (it wakes at least every second)
@@ -198,17 +200,22 @@ class Controller:
 
     # -- MQTT side (dispatcher thread: never block) -----------------------------------------------------
     def _on_request(self, msg: Message) -> None:
-        parts = msg.topic.split("/")  # hallq/{hall}/req/{client}/{action}: the client, cheaply
-        client = parts[3] if len(parts) == 5 else ""
-        if not self.gate.admit(client, time.monotonic()):
-            # far beyond its rate: dropped unanswered (a flood must not queue the other clients' requests)
-            self.gated += 1
-            if self.gated in (1, 100, 10_000) or self.gated % 1_000_000 == 0:
-                log.warning("requests dropped unanswered, far beyond their client's rate ([limits]): %d so far, "
-                            "%s", self.gated, ", ".join(f"{shorten(c, 64)} {n}" for c, n in
-                                                        sorted(self.gate.dropped.items(), key=lambda x: -x[1])[:5]))
-            return
         self._inbox.put(msg)
+
+    def _admit(self, topic: str) -> bool:
+        """The gate, on paho's network thread (``HallClient.prefilter``): a request far beyond its client's rate
+        is dropped there, unanswered, before anything else is done with it."""
+        parts = topic.split("/")  # hallq/{hall}/req/{client}/{action}: the client, cheaply
+        if len(parts) != 5 or parts[2] != "req":
+            return True  # not a request (device status and health): the handlers see it
+        if self.gate.admit(parts[3], time.monotonic()):
+            return True
+        self.gated += 1
+        if self.gated in (1, 100, 10_000) or self.gated % 1_000_000 == 0:
+            log.warning("requests dropped unanswered, far beyond their client's rate ([limits]): %d so far, %s",
+                        self.gated, ", ".join(f"{shorten(c, 64)} {n}" for c, n in
+                                              sorted(self.gate.dropped.items(), key=lambda x: -x[1])[:5]))
+        return False
 
     # -- worker -------------------------------------------------------------------------------------------
     def healthy(self) -> bool:

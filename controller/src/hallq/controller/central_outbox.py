@@ -63,6 +63,24 @@ def enable(conn: sqlite3.Connection) -> tuple[str, int]:
     return sid, queued
 
 
+def new_stream(conn: sqlite3.Connection) -> tuple[str, int]:
+    """Start a new stream: drop what waits, queue the whole record again under a new stream id.
+
+    For a record restored from a backup: its outbox ``seq`` numbers would start again below what the centre
+    has acknowledged, and the centre would take the new rows for repeats. Under a new stream the centre
+    upserts every row again (the newest version of each wins), so nothing is lost or held twice."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DELETE FROM central_outbox")
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'central_outbox'")  # a new stream starts at seq 1
+        conn.execute("DELETE FROM meta WHERE key IN ('central_stream', 'central_haocp')")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return enable(conn)
+
+
 def pending(conn: sqlite3.Connection, limit: int) -> list[Pending]:
     """The oldest rows not yet acknowledged (consecutive ``seq``), at most ``limit``."""
     return [Pending(*r) for r in conn.execute(

@@ -335,10 +335,28 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 @command.command("central")
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="The hall's SQLite record.")
-def central_command(db: str) -> None:
+@click.option("--new-stream", is_flag=True, help="After restoring the record from a backup (controller stopped): "
+              "ship the whole record again under a new stream (the centre keeps each row's newest version).")
+def central_command(db: str, new_stream: bool) -> None:
     """What waits to be shipped to the city's centre ([central] in hall.toml)."""
     from . import central_outbox
 
+    if new_stream:
+        from .db import DatabaseInUse, DbLock, connect
+
+        lock = DbLock(db)
+        try:
+            lock.acquire()
+        except DatabaseInUse as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            wconn = connect(Path(db))
+            stream, queued = central_outbox.new_stream(wconn)
+            wconn.close()
+        finally:
+            lock.release()
+        click.echo(f"new stream {stream}: {queued} rows queued for the centre")
+        return
     conn = _record(db)
     stream = central_outbox.stream(conn)  # type: ignore[arg-type]
     if stream is None:

@@ -182,8 +182,9 @@ class CentralSection(ConfigModel, kw_only=True):
     #: Rows per batch.
     batch: Annotated[int, Meta(ge=1, le=2000)] = 500
     #: A batch that is not full waits until its oldest row is this old (seconds): a city of 300 halls then
-    #: posts ~60 batches a second instead of ~600 tiny ones (bench/bench_central.py); 0 sends at once.
-    linger_seconds: Annotated[float, Meta(ge=0, le=600)] = 5.0
+    #: posts ~20 batches a second instead of ~600 tiny ones; 15 s kept up with 300 halls at 10x on the shared
+    #: 2-core machine where 5 s fell behind (bench/bench_central.py, central/README.md); 0 sends at once.
+    linger_seconds: Annotated[float, Meta(ge=0, le=600)] = 15.0
     #: When the city uploads this hall's ratings to 好差评 (``hallq central haocp on``), the hall's own ``[haocp]``
     #: link uploads a rating itself only if the centre has not taken it over within this many minutes.
     haocp_fallback_minutes: Annotated[float, Meta(gt=0, le=10080)] = 60.0

@@ -192,6 +192,7 @@ class Dashboard:
         self.secure_cookies = secure_cookies
         self.hub = Hub()
         self.public_prefixes: list[str] = []
+        self.extra_nav: list[tuple[str, str, str]] = []  # menu links of the extensions (path, zh, en)
         self._cache: dict[tuple, tuple[int, Any]] = {}
         env = jinja2.Environment(
             loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(HERE / "templates"))]),
@@ -221,6 +222,7 @@ class Dashboard:
             "hall_name": (hall.name_en or hall.name if lang == "en" else hall.name) if hall else "hallq",
             "path": request.url.path,
             "history": self.history is not None,
+            "extra_nav": self.extra_nav,
         }
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -538,6 +540,7 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
                 raise ValueError(f"an extension's public prefix {p.prefix!r} must be a path of its own")
             dash.public_prefixes.append(p.prefix.rstrip("/"))
         routes += p.public + p.private
+        dash.extra_nav += p.nav
         if p.templates is not None:
             loader = dash.templates.env.loader
             assert isinstance(loader, jinja2.ChoiceLoader)

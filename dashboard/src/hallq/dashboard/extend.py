@@ -12,7 +12,7 @@ only thing the session guard lets through for them. ``Pages.private`` routes nee
 (``request.state.session.user`` has ``name`` and ``role``); for unsafe methods call
 ``await ctx.form(request)`` to get the CSRF-checked form. ``ctx.templates`` renders with the dashboard's
 layout (``{% extends "base.html" %}``, ``tr(zh, en)``); a member's own templates folder is added with
-``Pages.templates``. ``ctx.live`` is the hall mirror (:class:`~hallq.dashboard.live.LiveHall`: call
+``Pages.templates``; ``Pages.nav`` adds links to the menu. ``ctx.live`` is the hall mirror (:class:`~hallq.dashboard.live.LiveHall`: call
 ``snapshot()``; ``ctx.hub`` wakes SSE streams on every change: ``await ctx.hub.wait_newer(seen)``).
 """
 
@@ -34,6 +34,8 @@ class Pages:
     public: list[BaseRoute] = field(default_factory=list)
     private: list[BaseRoute] = field(default_factory=list)
     templates: Path | None = None
+    #: links for the dashboard's menu, shown to those who see the dashboard: (path, 中文, English)
+    nav: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -6,6 +6,8 @@ Public (no sign-in, no personal data on any page), under ``/m``:
   window when it is called (with a sound and a vibration where the phone allows), live by Server-Sent
   Events (``/m/f/{token}/events``). The token is the ticket's unguessable follow token
   (:mod:`hallq.shared.follow`); an unknown or old one gets a plain "not found".
+- ``GET /door-qr`` (signed in, in the dashboard's menu): the poster for the hall's door, an A4 page with the
+  QR code of the scan-to-take page, to print.
 - ``GET /m/q`` / ``POST /m/q``: scan-to-take, the page the QR code at the hall's door opens: choose a
   category, get a ticket with no paper, go on to its follow page. One ticket per category per phone: a
   cookie, and the person key of the phone number when the citizen gives one (the same key the SMS gateway
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 PREFIX = "/m"
+DOOR = "/door-qr"  # the printable poster with the scan-to-take QR code, for the hall's door
 COOKIE = "hallq_m"
 PER_ADDRESS = 6  # takes per address per WINDOW_S
 WINDOW_S = 600.0
@@ -224,6 +227,24 @@ class PhonePages:
 
         return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
 
+    # -- the door's poster (signed in: the dashboard's menu) ------------------------------------------
+    def take_url(self, request: Request) -> str:
+        """The scan-to-take page's address as phones on the hall Wi-Fi reach it: the host of ``[follow] url``
+        (the address printed on every ticket), else the one this request came to."""
+        url = self.ctx.cfg.follow.url or ""
+        if "/m/f/" in url:
+            return url.split("/m/f/", 1)[0] + PREFIX + "/q"
+        return str(request.base_url).rstrip("/") + PREFIX + "/q"
+
+    async def door_page(self, request: Request) -> Response:
+        if not self.take_client_id:
+            return self.ctx.templates.TemplateResponse(request, "m_door.html", {"url": None, "svg": None})
+        url = self.take_url(request)
+        snap = self.ctx.live.snapshot()
+        cats = list(snap.config.categories) if snap.config else []
+        return self.ctx.templates.TemplateResponse(request, "m_door.html", {
+            "url": url, "svg": qr_svg(url), "categories": cats, "hours": self.ctx.cfg.hall.hours})
+
     # -- scan to take --------------------------------------------------------------------------------
     def _categories(self) -> list[Any]:
         snap = self.ctx.live.snapshot()
@@ -310,6 +331,19 @@ class PhonePages:
             self._client.stop()
 
 
+def qr_svg(text: str) -> str:
+    """``text`` as a QR code in SVG (drawn on the server: the poster prints as it shows, with no script)."""
+    import qrcode
+    import qrcode.image.svg
+
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2,
+                       image_factory=qrcode.image.svg.SvgPathImage)
+    qr.add_data(text)
+    qr.make(fit=True)
+    svg = qr.make_image().to_string(encoding="unicode")
+    return svg[svg.index("<svg"):]
+
+
 def _json(view: TicketView) -> str:
     """A view as the page's JSON (msgspec: the same keys in the same order as ``as_dict``, many times faster
     than ``json.dumps(asdict(...))`` when 500 pages wait for it)."""
@@ -329,4 +363,6 @@ def pages(ctx: PageContext) -> Pages:
         Route(PREFIX + "/q", p.take, methods=["POST"]),
         Mount(PREFIX + "/static", app=StaticFiles(directory=str(HERE / "static")), name="m-static"),
     ]
-    return Pages(prefix=PREFIX, public=routes, templates=HERE / "templates")
+    door = [Route(DOOR, p.door_page, methods=["GET"])]  # signed in: it is the dashboard's page
+    return Pages(prefix=PREFIX, public=routes, private=door, templates=HERE / "templates",
+                 nav=[(DOOR, "取号二维码", "Door QR code")])

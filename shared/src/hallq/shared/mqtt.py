@@ -176,6 +176,10 @@ class HallClient:
         self.on_connected: Callable[[], None] | None = None
         #: Called on the dispatcher thread when the link is lost (not on a clean stop).
         self.on_disconnected: Callable[[], None] | None = None
+        #: Called on paho's network thread with each incoming topic (replies to this client's requests aside):
+        #: False drops the message there, before it is queued for the handlers (the controller's gate against
+        #: a flood: ``hallq.controller.core.limits.Gate``). It must be cheap and must not block.
+        self.prefilter: Callable[[str], bool] | None = None
         #: Handler exceptions caught so far (they are logged too).
         self.handler_errors = 0
         #: Exceptions caught on paho's network thread (a bug if ever non-zero; logged).
@@ -459,6 +463,8 @@ class HallClient:
                 fut.set_result(msg.payload)
             elif req is None:
                 self.bad_payload(topic, "a reply without a readable `req`")
+            return
+        if self.prefilter is not None and not self.prefilter(topic):
             return
         self._inbox.put(Message(topic, msg.payload, bool(msg.retain)))
 

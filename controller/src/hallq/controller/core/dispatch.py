@@ -56,8 +56,8 @@ Why these rules (measured with ``bench/bench_controller_dispatch.py``: the simul
 - Held capacity (rule 6): an appointment holder who checked in early is due at the slot's start, and
   without it waited for the first window of its category to free after that, like any arrival. Holding
   a window that frees in the last 4 minutes before the slot costs that window at most 4 idle minutes per
-  early holder: appointments' p90 from their due time 5.1 / 5.7 / 6.1 -> 3.9 / 4.8 / 5.4 min (the early
-  holders alone 4.8 / 6.3 / 7.7 -> 3.2 / 4.0 / 4.3) with the priority p90 still <= 5; 8 minutes pushed the
+  early holder: appointments' p90 from their due time 5.0 / 5.7 / 6.1 -> 3.9 / 4.8 / 5.4 min (the early
+  holders alone 5.2 / 6.0 / 6.4 -> 1.7 / 3.2 / 4.4) with the priority p90 still <= 5; 8 minutes pushed the
   priority p90 over 5 at load 0.95 (5.3). Holding only for an appointment that will go before the ticket
   the window would start (by rules 2–5) looks tidier but measured worse (4.8 -> 5.1 at 0.85): while one
   window keeps itself free, another takes that ticket, and the appointment gets the kept window. Holders who come within their slot still wait for the first

@@ -122,7 +122,8 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
 
     Measured on the benchmark's days (``bench/bench_controller_dispatch.py``), most of the error left is
     the spread of the services of the tickets ahead, which nobody knows at the take: with those services
-    known in advance the same play is off by 1.6 min on average at load 0.85, against 3.5 without.
+    known in advance the same play is off by 1.1 / 1.7 / 2.2 min on average at loads 0.75 / 0.85 / 0.95,
+    against 2.4 / 3.6 / 4.4 without (the benchmark's what-if row).
 
     The range is the model's recent error (a split-conformal interval): for the last
     :data:`RANGE_WINDOW` tickets called today, the relative error ``(wait - raw) / (raw + 5)``;
@@ -305,13 +306,17 @@ class _Play:
                 coming.append(b)
         return coming, offsets, (came + SHOW_PRIOR[0]) / (past + SHOW_PRIOR[1])
 
+    def service_of(self, t: Any, rng: random.Random | None) -> float:
+        """Minutes the window the play gives ``t`` is busy with it (the benchmark's what-if replaces this)."""
+        return self._service(t.queue, rng)
+
     def _service(self, c: str, rng: random.Random | None) -> float:
         xs = self.spread.get(c) if rng is not None else None
         if xs is None:
             return self.state.service_min.get(c, SERVICE_PRIOR_MIN)
         return xs[int(rng.random() * len(xs))]  # type: ignore[union-attr]
 
-    def _left(self, cur: TicketRec, rng: random.Random | None) -> float:
+    def left(self, cur: TicketRec, rng: random.Random | None) -> float:
         """Minutes until the window serving ``cur`` is free."""
         mean = self.state.service_min.get(cur.queue, SERVICE_PRIOR_MIN)
         elapsed = (self.now - cur.called_at).total_seconds() / 60  # type: ignore[operator]
@@ -367,7 +372,7 @@ class _Play:
         heap: list[tuple[float, int]] = []
         for w in self.servers:
             cur = state.tickets.get(w.current) if (w.current and not self.fresh) else None
-            free = self._left(cur, rng) if cur is not None and cur.called_at is not None else 0.0
+            free = self.left(cur, rng) if cur is not None and cur.called_at is not None else 0.0
             heap.append((free, w.no))
         heapq.heapify(heap)
         n = len(cands)
@@ -407,5 +412,5 @@ class _Play:
             if t is new:
                 return free
             taken[j] = True
-            heapq.heappush(heap, (free + self._service(t.queue, rng), no))
+            heapq.heappush(heap, (free + self.service_of(t, rng), no))
         return 0.0
