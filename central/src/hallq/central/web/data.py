@@ -142,12 +142,13 @@ class Reader:
         halls = self.halls()
         where = "f.closed_at IS NULL" if status in ("open", "overdue") else "f.closed_at IS NOT NULL"
         if status == "overdue":
-            where += " AND f.due < (%(now)s AT TIME ZONE h.timezone)::date"
+            where += " AND f.due < h.today"
         order = "f.due, f.rated_at" if status != "closed" else "f.closed_at DESC"
-        sql = (f"SELECT f.hall, f.id, f.ticket, f.window_no, f.level, f.rated_at, f.due, f.staff_name, f.case_id,"
-               f" f.item_code, f.closed_at, f.called_back_by, f.action,"
-               f" f.due - (%(now)s AT TIME ZONE h.timezone)::date"
-               f" FROM followups f JOIN halls h ON h.id = f.hall"
+        # each hall's "today" once (its own time zone), not once per follow-up
+        sql = (f"WITH h AS MATERIALIZED (SELECT id, (%(now)s AT TIME ZONE timezone)::date AS today FROM halls)"
+               f" SELECT f.hall, f.id, f.ticket, f.window_no, f.level, f.rated_at, f.due, f.staff_name, f.case_id,"
+               f" f.item_code, f.closed_at, f.called_back_by, f.action, f.due - h.today"
+               f" FROM followups f JOIN h ON h.id = f.hall"
                f" WHERE {where} AND (%(hall)s::text IS NULL OR f.hall = %(hall)s)"
                f" ORDER BY {order} LIMIT %(limit)s")
         rows = self.conn_for_reports().execute(sql, {"now": now, "hall": hall, "limit": limit}).fetchall()
@@ -161,8 +162,7 @@ class Reader:
 
     def followup_counts(self, now: datetime) -> dict[str, int]:
         row = self.conn_for_reports().execute(
-            "SELECT count(*) FILTER (WHERE f.closed_at IS NULL),"
-            " count(*) FILTER (WHERE f.closed_at IS NULL AND f.due < (%(now)s AT TIME ZONE h.timezone)::date),"
-            " count(*) FILTER (WHERE f.closed_at IS NULL AND f.due = (%(now)s AT TIME ZONE h.timezone)::date)"
-            " FROM followups f JOIN halls h ON h.id = f.hall", {"now": now}).fetchone()
+            "WITH h AS MATERIALIZED (SELECT id, (%(now)s AT TIME ZONE timezone)::date AS today FROM halls)"
+            " SELECT count(*), count(*) FILTER (WHERE f.due < h.today), count(*) FILTER (WHERE f.due = h.today)"
+            " FROM followups f JOIN h ON h.id = f.hall WHERE f.closed_at IS NULL", {"now": now}).fetchone()
         return {"open": row[0], "overdue": row[1], "due_today": row[2]}

@@ -217,9 +217,11 @@ def report(conn: Any, kind: str, start: date, end: date, halls: Sequence[str] | 
     if end < start:
         raise ValueError("the report's last day is before its first")
     hl = list(halls) if halls is not None else None
-    sql = (f"SELECT hall, key, max(name), {_SUMS} FROM city_figures"
+    # lines that span halls (items, half hours) are summed in SQL; the others per hall (few rows each)
+    by_hall = kind in ("hall", "category", "clerk")
+    sql = (f"SELECT {'hall' if by_hall else 'NULL'}, key, max(name), {_SUMS} FROM city_figures"
            f" WHERE kind = %(kind)s AND day BETWEEN %(start)s AND %(end)s"
-           f" AND (%(halls)s::text[] IS NULL OR hall = ANY(%(halls)s)) GROUP BY hall, key")
+           f" AND (%(halls)s::text[] IS NULL OR hall = ANY(%(halls)s)) GROUP BY {'hall, ' if by_hall else ''}key")
     rows = conn.execute(sql, {"kind": kind, "start": start, "end": end, "halls": hl}).fetchall()
     out: dict[tuple, Row] = {}
     names = names or {}

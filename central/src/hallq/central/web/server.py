@@ -102,7 +102,7 @@ class Server:
 
     @classmethod
     def build(cls, *, dsn: str, report_dsn: str | None, broker: BrokerURL, state: Path, name: str, name_en: str,
-              timezone: str = "Asia/Shanghai", rollup_every: float = 60.0, secure_cookies: bool = False,
+              timezone: str = "Asia/Shanghai", rollup_every: float = 300.0, secure_cookies: bool = False,
               client_id: str = CLIENT_ID) -> Server:
         clock = clock_mod.from_env(timezone)
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:  # fail early, in words
