@@ -86,11 +86,12 @@ def _card(hall, role: str, disk: Path, ssh_pub: Path | None = None) -> None:
     if role != "pad":
         hall.card(ROLE_DEVICE[role], disk, ssh_key=ssh_pub)
         return
-    from hallq.provisioning.bundle import bundle_files
+    from hallq.provisioning.bundle import Extras, bundle_files
     from hallq.provisioning.card import write_card
     from hallq.provisioning.keyring import Keyring
 
-    files = bundle_files(Keyring(hall.keyring), "pad-1")
+    extras = Extras(ssh_key=ssh_pub.read_text().strip() if ssh_pub else None)
+    files = bundle_files(Keyring(hall.keyring), "pad-1", extras)
     text, mode = files["pad.toml"]
     files["pad.toml"] = (re.sub(rb'^pin_factory = "\w+"', b'pin_factory = "mock"', text, flags=re.M), mode)
     write_card(files, disk)
@@ -127,12 +128,16 @@ def _boot_to_online(images: dict[str, Path], work: Path) -> dict:
             vm = Qemu(disk, work / f"vm-{role}", hostfwd=fwd, gpu=role in ("kiosk", "display")).start()
             try:
                 secs = wait_mqtt_status(url, topic, 900, vm)
-                out[role] = {"boot_to_online_s": round(secs, 1)}
-                out[role]["blame_top5"] = [b.strip() for b in ssh(sshp, key, "systemd-analyze blame | head -5")
-                                           .splitlines()]
-                out[role]["systemd_analyze"] = ssh(sshp, key, "systemd-analyze time").strip()
             except AssertionError as exc:
                 out[role] = {"error": str(exc)[:500], "console_tail": vm.log()[-1500:]}
+            else:
+                out[role] = {"boot_to_online_s": round(secs, 1)}
+                try:
+                    out[role]["blame_top5"] = [b.strip() for b in ssh(sshp, key, "systemd-analyze blame | head -5",
+                                                                       timeout=240).splitlines()]
+                    out[role]["systemd_analyze"] = ssh(sshp, key, "systemd-analyze time", timeout=240).strip()
+                except (AssertionError, subprocess.TimeoutExpired) as exc:
+                    out[role]["blame_error"] = str(exc)[:300]
             finally:
                 vm.stop(30)
                 disk.unlink()
