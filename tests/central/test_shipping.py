@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "controller"))
 
 from centralkit import (
+    SIM_HALL,
     CentralServer,
     FaultProxy,
     central_rows,
@@ -23,35 +24,7 @@ from centralkit import (
 )
 from controller_kit import SYSTEM_DEVICES, ControllerProc, Requester
 
-HALL = """
-[hall]
-id = "test"
-name = "测试政务服务中心"
-hours = [["00:00", "24:00"]]
-
-[[categories]]
-code = "A"
-name = "社保医保"
-
-[[categories]]
-code = "B"
-name = "不动产登记"
-
-[[windows]]
-no = 1
-name = "1号窗口"
-categories = ["A", "B"]
-
-[[windows]]
-no = 2
-name = "2号窗口"
-categories = ["*"]
-
-[[windows]]
-no = 3
-name = "3号窗口"
-categories = ["B"]
-"""
+HALL = SIM_HALL.format(hall="test")  # the simulated hall's layout, under the hall id these tests use
 
 CENTRAL = """
 [central]
