@@ -259,14 +259,14 @@ def create_app(city: City) -> Starlette:
         def load() -> tuple:
             live_html = C.hall_fragment(lang, C.hub.version, hall)
             cats = figures.report(C.reader.conn_for_reports(), "category", today, today, [hall],
-                                  C.reader.category_names(C.live))
+                                  C.reader.category_names(C.live, [hall]))
             whole = figures.report(C.reader.conn_for_reports(), "hall", today, today, [hall])
             fus = C.reader.followups(C.clock.now(), hall=hall, status="open")
             return live_html, cats, whole, fus
         live_html, cats, whole, fus = await asyncio.to_thread(C.reader.run, load)
         return C.render(request, "hall.html", hall=hall, info=info, live_html=live_html, today=today, cats=cats,
-                        whole=whole[0] if whole else None, followups=fus, now=C.clock.now(),
-                        heard=C.live.heard(hall))
+                        whole=whole[0] if whole else None, followups=fus.rows, more=fus.next is not None,
+                        now=C.clock.now(), heard=C.live.heard(hall))
 
     @require("manager", "viewer")
     async def hall_events(request: Request) -> Response:
@@ -307,7 +307,8 @@ def create_app(city: City) -> Starlette:
 
     def _report(kind: str, start: date, end: date, halls: list[str] | None) -> tuple[list, Any, Any]:
         conn = C.reader.conn_for_reports()
-        rows = figures.report(conn, kind, start, end, halls, C.reader.category_names(C.live))
+        rows = figures.report(conn, kind, start, end, halls,
+                              C.reader.category_names(C.live, halls) if kind == "category" else None)
         whole = figures.report(conn, "hall", start, end, halls)
         total = figures.Row("total", None, "", "")
         for r in whole:
@@ -352,11 +353,19 @@ def create_app(city: City) -> Starlette:
         hall = request.query_params.get("hall") or None
         if hall is not None and hall not in C.reader.halls():
             raise HTTPException(400, f"no such hall: {hall[:40]!r} (没有这个大厅)")
+        after = request.query_params.get("after") or None
         now = C.clock.now()
-        rows = await asyncio.to_thread(C.reader.run, lambda: C.reader.followups(now, hall=hall, status=status))
-        counts = await asyncio.to_thread(C.reader.run, lambda: C.reader.followup_counts(now))
-        return C.render(request, "followups_city.html", rows=rows, fu_status=status, hall=hall, halls=C.reader.halls(),
-                        counts=counts, now=now)
+
+        def load() -> tuple:
+            try:
+                page = C.reader.followups(now, hall=hall, status=status, after=after)
+            except ValueError as exc:
+                raise HTTPException(400, f"{exc} (翻页参数不正确，请从第一页开始)") from None
+            return page, C.reader.followup_counts(now, hall)
+        page, counts = await asyncio.to_thread(C.reader.run, load)
+        return C.render(request, "followups_city.html", rows=page.rows, next=page.next, after=after,
+                        fu_status=status, hall=hall, halls=C.reader.halls(), counts=counts, now=now,
+                        page_size=data.PAGE)
 
     @require("manager")
     async def audit_page(request: Request) -> Response:
