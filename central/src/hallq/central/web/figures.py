@@ -398,25 +398,30 @@ OVERLAP = "2 minutes"
 
 
 def changed_days(conn: Any, since: Any) -> dict[date, set[str]]:
-    """The hall-days whose record may have grown since ``since`` (None: every hall-day there is).
+    """The hall-days whose record changed since ``since`` (None: every hall-day there is).
 
-    From the ingest log: a hall that sent batches since then changed the days between its batches' oldest
-    and newest queueing time (a day either side for the time zones); rolling up a day that did not change
-    changes nothing."""
+    Exactly those, found from the ingest log: every record row carries the outbox stream and sequence number
+    of its latest version (``src_stream``, ``src_seq``), and ``batches`` says which sequence numbers arrived
+    when. A hall-day changed when one of its rows' latest versions came in a batch received since then (the
+    rows are looked for on the days between the batches' oldest and newest queueing time, a day either side
+    for the time zones). So a refresh of today rolls up only the halls that sent something of today, and a
+    hall that sends an old day late gets that day — and only that day — rolled up again."""
     out: dict[date, set[str]] = defaultdict(set)
     if since is None:
         for table in ("tickets", "calls", "ratings"):
             for day, hall in conn.execute(f"SELECT DISTINCT day, hall FROM {table}").fetchall():
                 out[day].add(hall)
         return dict(out)
+    parts = " UNION ".join(
+        f"SELECT r.day, r.hall FROM b JOIN {t} r ON r.hall = b.hall AND r.day BETWEEN b.d0 AND b.d1"
+        f" AND r.src_stream = b.stream AND r.src_seq BETWEEN b.lo AND b.hi" for t in ("tickets", "calls", "ratings"))
     rows = conn.execute(
-        f"SELECT hall, min(queued_first)::date - 1, max(queued_last)::date + 1 FROM batches"
-        f" WHERE received_at > %s::timestamptz - interval '{OVERLAP}' GROUP BY hall", (since,)).fetchall()
-    for hall, first, last in rows:
-        d = first
-        while d <= last:
-            out[d].add(hall)
-            d += timedelta(days=1)
+        f"WITH b AS MATERIALIZED (SELECT hall, stream, min(first_seq) AS lo, max(last_seq) AS hi,"
+        f" min(queued_first)::date - 1 AS d0, max(queued_last)::date + 1 AS d1 FROM batches"
+        f" WHERE received_at > %s::timestamptz - interval '{OVERLAP}' GROUP BY hall, stream) {parts}",
+        (since,)).fetchall()
+    for day, hall in rows:
+        out[day].add(hall)
     return dict(out)
 
 
