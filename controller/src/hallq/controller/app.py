@@ -12,7 +12,9 @@ Threads:
 
 On every (re)connection the worker publishes all retained state (config, queue, every window, board,
 stats) and only then ``online`` on ``controller/status``. Once a minute it publishes ``stats`` (when
-anything changed) and at local midnight it rolls the day over.
+anything changed) and at local midnight it rolls the day over. It also writes the devices' events
+(:mod:`.devices`, handed over by the MQTT side) and, for every day that is over, the day's figures
+(``daily_figures``, one day per turn), so the record has one writer.
 
 Memory is never ahead of the database: a payload that does not fit the contract is answered
 ``bad_request`` (or dropped when no ``req`` can be read) and the rest of its batch goes on. Anything else
@@ -143,7 +145,10 @@ class Controller:
         self.instance = claim.new_record(db, datetime.now().astimezone())
         self._beat_at = 0.0
         #: the retained ``devices`` registry: every listed device, its status, health and version
-        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
+        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock,
+                                         recorded=self.storage.last_device_events(), on_events=self._inbox.put)
+        #: closed days whose figures are not in the record yet (one is worked out per turn of the worker)
+        self._figures_due = self.storage.days_without_figures(self.state.day)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
         #: the record to the city's centre (``[central]``): its own thread and connection, never the worker's
         try:
@@ -254,9 +259,12 @@ class Controller:
                         break
             stop = False
             requests: list[Message] = []
+            events: list[devices.DeviceEvent] = []
             for it in batch:
                 if it is _STOP:
                     stop = True
+                elif isinstance(it, devices.Events):
+                    events += it.events
                 elif it is _CONNECTED:
                     if requests:
                         self._process(requests)
@@ -266,6 +274,8 @@ class Controller:
                     requests.append(it)
             if requests:
                 self._process(requests)
+            if events:
+                self._write_device_events(events)
             self._housekeeping()
             if stop:
                 return
@@ -332,6 +342,29 @@ class Controller:
             self.storage.write(records)
         except sqlite3.Error as exc:
             log.critical("cannot commit to %s (%s): stopping without answering", self.storage.path, exc)
+            self._fatal(EXIT_STORAGE)
+
+    def _write_device_events(self, events: list[devices.DeviceEvent]) -> None:
+        try:
+            self.storage.write_device_events(events)
+        except sqlite3.Error as exc:
+            log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
+            self._fatal(EXIT_STORAGE)
+
+    def _figures_of_a_closed_day(self) -> None:
+        """Record the figures of one day that is over (the oldest first)."""
+        day = self._figures_due.pop(0)
+        now = self.clock.now()
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+        try:
+            figures = stats.compute(self.storage.conn, day, end)
+        except Exception:
+            log.exception("the figures of %s failed", day)
+            return
+        try:
+            self.storage.write_daily_figures(figures)
+        except sqlite3.Error as exc:
+            log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
             self._fatal(EXIT_STORAGE)
 
     def _event(self, msg: Message) -> core.Event | None:
@@ -401,6 +434,7 @@ class Controller:
             self.storage.forget_persons(self.state.day)
             self._publish_retained(fx.changed, now)
             self._stats_dirty = True
+            self._figures_due = self.storage.days_without_figures(self.state.day)
             log.info("a new day: %s", self.state.day)
         if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= self._stats_every:
             self._publish_stats(now)
@@ -416,5 +450,7 @@ class Controller:
             self.storage.checkpoint()
             self._checkpoint_at = time.monotonic()
         self.followups.poll()
+        if self._figures_due and self._inbox.empty():
+            self._figures_of_a_closed_day()
         if self.client.connected and time.monotonic() - self._beat_at >= claim.BEAT_S:
             self._beat()
