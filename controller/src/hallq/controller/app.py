@@ -107,7 +107,10 @@ class Controller:
         )
         self.client.on_connected = lambda: self._inbox.put(_CONNECTED)
         #: the first check of every request, on the MQTT dispatcher thread (see core.limits.Gate)
-        self.gate = core.limits.Gate(cfg, 1.0 / clock.real_seconds(1.0))
+        self._speed = 1.0 / clock.real_seconds(1.0)  # hall seconds per real second (the demo's clock runs faster)
+        self.gate = core.limits.Gate(cfg, self._speed)
+        #: each sender's clock, against ours: how long a request took to get here (see core.limits.SenderClocks)
+        self.sender_clocks = core.limits.SenderClocks()
         self.gated = 0
         self.client.prefilter = self._admit
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -301,7 +304,7 @@ class Controller:
         failure: BaseException | None = None
         for msg in msgs:
             try:
-                event = msg if isinstance(msg, core.BookingsIn) else self._event(msg)
+                event = msg if isinstance(msg, core.BookingsIn) else self._event(msg, now)
                 if event is None:
                     continue
                 self.state, fx = core.handle(self.state, event, now)
@@ -367,7 +370,7 @@ class Controller:
             log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
             self._fatal(EXIT_STORAGE)
 
-    def _event(self, msg: Message) -> core.Event | None:
+    def _event(self, msg: Message, now: datetime) -> core.Event | None:
         try:
             r = self.topics.parse_request(msg.topic)
         except TopicError as exc:
@@ -383,7 +386,18 @@ class Controller:
             if req is None:
                 return None
             return core.Malformed(r.client, req, shorten(f"{r.action}: {exc}", 200))
-        return core.Request(r.client, payload)  # type: ignore[arg-type]
+        ttl = getattr(payload, "ttl_ms", None)
+        if ttl is None:
+            return core.Request(r.client, payload)  # type: ignore[arg-type]
+        # the deadline on the batch's clock, counted from when the copy was sent as far as the sender's clock
+        # tells (else from when it reached this process): the time it waited in the broker, in our socket, in
+        # the queues here and in this batch all count against it
+        received = msg.received or time.monotonic()
+        sent = getattr(payload, "sent", None)
+        if sent is not None:
+            received -= self.sender_clocks.delay(r.client, sent.clock, sent.ms, received)
+        left = ttl / 1000.0 - (time.monotonic() - received)
+        return core.Request(r.client, payload, now + timedelta(seconds=left * self._speed))  # type: ignore[arg-type]
 
     def _publish_retained(self, changed: set[str | int], now: datetime) -> None:
         for key in sorted(changed, key=str):
