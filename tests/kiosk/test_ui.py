@@ -55,7 +55,8 @@ def states() -> dict[str, core.State]:
     shown = core.handle(sent, core.TakeAnswered(sent.pending.request.req, tk), T0)[0]
     out["ticket"] = core.handle(shown, core.TicketPrinted("F123", True), T0)[0]
     out["ticket_failed"] = core.handle(shown, core.TicketPrinted("F123", False, "jam"), T0)[0]
-    for kind in ("closed", "quota_full", "duplicate", "unreachable", "printer_out", "invalid_card"):
+    for kind in ("closed", "quota_full", "duplicate", "unreachable", "printer_out", "invalid_card", "expired", "busy",
+                 "too_many"):
         out[f"error_{kind}"] = core._fail(s, T0, kind)
     out["attract"] = core.handle(s, core.Tick(), T0 + timedelta(seconds=61))[0]
     lunch = T0.replace(hour=12, minute=30)

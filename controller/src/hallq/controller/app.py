@@ -12,7 +12,9 @@ Threads:
 
 On every (re)connection the worker publishes all retained state (config, queue, every window, board,
 stats) and only then ``online`` on ``controller/status``. Once a minute it publishes ``stats`` (when
-anything changed) and at local midnight it rolls the day over.
+anything changed) and at local midnight it rolls the day over. It also writes the devices' events
+(:mod:`.devices`, handed over by the MQTT side) and, for every day that is over, the day's figures
+(``daily_figures``, one day per turn), so the record has one writer.
 
 Memory is never ahead of the database: a payload that does not fit the contract is answered
 ``bad_request`` (or dropped when no ``req`` can be read) and the rest of its batch goes on. Anything else
@@ -105,7 +107,10 @@ class Controller:
         )
         self.client.on_connected = lambda: self._inbox.put(_CONNECTED)
         #: the first check of every request, on the MQTT dispatcher thread (see core.limits.Gate)
-        self.gate = core.limits.Gate(cfg, 1.0 / clock.real_seconds(1.0))
+        self._speed = 1.0 / clock.real_seconds(1.0)  # hall seconds per real second (the demo's clock runs faster)
+        self.gate = core.limits.Gate(cfg, self._speed)
+        #: each sender's clock, against ours: how long a request took to get here (see core.limits.SenderClocks)
+        self.sender_clocks = core.limits.SenderClocks()
         self.gated = 0
         self.client.prefilter = self._admit
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -143,7 +148,10 @@ class Controller:
         self.instance = claim.new_record(db, datetime.now().astimezone())
         self._beat_at = 0.0
         #: the retained ``devices`` registry: every listed device, its status, health and version
-        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
+        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock,
+                                         recorded=self.storage.last_device_events(), on_events=self._inbox.put)
+        #: closed days whose figures are not in the record yet (one is worked out per turn of the worker)
+        self._figures_due = self.storage.days_without_figures(self.state.day)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
         #: the record to the city's centre (``[central]``): its own thread and connection, never the worker's
         try:
@@ -254,9 +262,12 @@ class Controller:
                         break
             stop = False
             requests: list[Message] = []
+            events: list[devices.DeviceEvent] = []
             for it in batch:
                 if it is _STOP:
                     stop = True
+                elif isinstance(it, devices.Events):
+                    events += it.events
                 elif it is _CONNECTED:
                     if requests:
                         self._process(requests)
@@ -266,6 +277,8 @@ class Controller:
                     requests.append(it)
             if requests:
                 self._process(requests)
+            if events:
+                self._write_device_events(events)
             self._housekeeping()
             if stop:
                 return
@@ -291,7 +304,7 @@ class Controller:
         failure: BaseException | None = None
         for msg in msgs:
             try:
-                event = msg if isinstance(msg, core.BookingsIn) else self._event(msg)
+                event = msg if isinstance(msg, core.BookingsIn) else self._event(msg, now)
                 if event is None:
                     continue
                 self.state, fx = core.handle(self.state, event, now)
@@ -334,7 +347,30 @@ class Controller:
             log.critical("cannot commit to %s (%s): stopping without answering", self.storage.path, exc)
             self._fatal(EXIT_STORAGE)
 
-    def _event(self, msg: Message) -> core.Event | None:
+    def _write_device_events(self, events: list[devices.DeviceEvent]) -> None:
+        try:
+            self.storage.write_device_events(events)
+        except sqlite3.Error as exc:
+            log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
+            self._fatal(EXIT_STORAGE)
+
+    def _figures_of_a_closed_day(self) -> None:
+        """Record the figures of one day that is over (the oldest first)."""
+        day = self._figures_due.pop(0)
+        now = self.clock.now()
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+        try:
+            figures = stats.compute(self.storage.conn, day, end)
+        except Exception:
+            log.exception("the figures of %s failed", day)
+            return
+        try:
+            self.storage.write_daily_figures(figures)
+        except sqlite3.Error as exc:
+            log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
+            self._fatal(EXIT_STORAGE)
+
+    def _event(self, msg: Message, now: datetime) -> core.Event | None:
         try:
             r = self.topics.parse_request(msg.topic)
         except TopicError as exc:
@@ -350,7 +386,18 @@ class Controller:
             if req is None:
                 return None
             return core.Malformed(r.client, req, shorten(f"{r.action}: {exc}", 200))
-        return core.Request(r.client, payload)  # type: ignore[arg-type]
+        ttl = getattr(payload, "ttl_ms", None)
+        if ttl is None:
+            return core.Request(r.client, payload)  # type: ignore[arg-type]
+        # the deadline on the batch's clock, counted from when the copy was sent as far as the sender's clock
+        # tells (else from when it reached this process): the time it waited in the broker, in our socket, in
+        # the queues here and in this batch all count against it
+        received = msg.received or time.monotonic()
+        sent = getattr(payload, "sent", None)
+        if sent is not None:
+            received -= self.sender_clocks.delay(r.client, sent.clock, sent.ms, received)
+        left = ttl / 1000.0 - (time.monotonic() - received)
+        return core.Request(r.client, payload, now + timedelta(seconds=left * self._speed))  # type: ignore[arg-type]
 
     def _publish_retained(self, changed: set[str | int], now: datetime) -> None:
         for key in sorted(changed, key=str):
@@ -401,6 +448,7 @@ class Controller:
             self.storage.forget_persons(self.state.day)
             self._publish_retained(fx.changed, now)
             self._stats_dirty = True
+            self._figures_due = self.storage.days_without_figures(self.state.day)
             log.info("a new day: %s", self.state.day)
         if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= self._stats_every:
             self._publish_stats(now)
@@ -416,5 +464,7 @@ class Controller:
             self.storage.checkpoint()
             self._checkpoint_at = time.monotonic()
         self.followups.poll()
+        if self._figures_due and self._inbox.empty():
+            self._figures_of_a_closed_day()
         if self.client.connected and time.monotonic() - self._beat_at >= claim.BEAT_S:
             self._beat()

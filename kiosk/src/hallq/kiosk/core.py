@@ -53,6 +53,9 @@ ErrorKind = Literal[
     "not_today",
     "already_checked_in",
     "too_late",
+    "expired",
+    "busy",
+    "too_many",
     "refused",
 ]
 CODE_TO_ERROR: dict[str, ErrorKind] = {
@@ -66,6 +69,9 @@ CODE_TO_ERROR: dict[str, ErrorKind] = {
     "not_today": "not_today",
     "already_checked_in": "already_checked_in",
     "too_late": "too_late",
+    "expired": "expired",
+    "busy": "busy",
+    "too_many": "too_many",
 }
 APPOINTMENT_MIN, APPOINTMENT_MAX = 4, 16
 

@@ -60,9 +60,20 @@ ERRORS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "duplicate": (("您已在排队", "You are already waiting"),
                   ("您已领取该业务的号码，请留意大厅叫号。",
                    "You already hold a number for this service. Please watch the screens.")),
+    # the kiosk gave up waiting: the request's deadline (ttl_ms) has passed, so no number was issued for it
     "unreachable": (("暂时无法取号", "Numbers cannot be issued right now"),
-                    ("无法连接服务中心系统，请稍后再试或到导服台求助。",
-                     "The hall's system cannot be reached. Please try again shortly or ask at the help desk.")),
+                    ("无法连接服务中心系统，未取到号码。请稍后再试或到导服台求助。",
+                     "The hall's system cannot be reached: no number was issued. "
+                     "Please try again shortly or ask at the help desk.")),
+    "expired": (("系统繁忙，未取到号码", "The system is busy: no number was issued"),
+                ("请重新选择业务取号；多次不成功请到导服台求助。",
+                 "Please choose your service again; if it keeps failing, ask at the help desk.")),
+    "busy": (("取号的人较多，请稍候", "Many numbers are being taken right now"),
+             ("未取到号码，请稍等几秒后重新取号。", "No number was issued. Please wait a few seconds and try again.")),
+    "too_many": (("本机暂停取号", "This kiosk has stopped issuing numbers"),
+                 ("本机发出的号码已达上限，请使用其他取号机或到导服台求助。",
+                  "This kiosk has issued as many waiting numbers as it may. "
+                  "Please use another kiosk or ask at the help desk.")),
     "printer_out": (("打印机缺纸", "The printer is out of paper"),
                     ("暂时无法出票，请到导服台求助。", "No ticket can be printed. Please ask at the help desk.")),
     "printer_offline": (("打印机故障", "The printer is not working"),
