@@ -222,8 +222,8 @@ def run() -> dict:
     if not reuse:
         _generate_all(conn, first, res)
     else:
-        if before < after and before < 4:
-            # a cluster generated before migration 0004: its copied roll-up rows were written in no order; the
+        if before < after and before < 5:
+            # a cluster generated before migration 0005: its copied roll-up rows were written in no order; the
             # roll-up writes a day's rows by slice (ORDER BY kind), so lay them out as the roll-up would
             t0 = time.perf_counter()
             conn.execute("CLUSTER city_figures USING city_figures_by_kind")

@@ -257,7 +257,7 @@ def test_followup_pages_walk_the_whole_list_in_order(city, central_dsn):
                 assert len(want) > 7, (status, hall, len(want))  # more than one page
                 got, after, pages = [], None, 0
                 while True:
-                    page = reader.run(lambda a=after: reader.followups(now, hall=hall, status=status, limit=7, after=a))
+                    page = reader.run(lambda a=after, h=hall, s=status: reader.followups(now, hall=h, status=s, limit=7, after=a))
                     got += [(r.hall, r.id) for r in page.rows]
                     pages += 1
                     assert len(page.rows) <= 7

@@ -52,8 +52,8 @@ LEVEL_COLS = [f"r_{lv}" for lv in LEVELS]
 COUNT_COLS = ["issued", "called", "served", "noshow", "transferred", "wait_n", "wait_sum", "service_n",
               "service_sum", *LEVEL_COLS, *HIST]
 
-#: The schema version (``hallq.central.db``) that has the city's tables (0002_city.sql, 0004_city_spans.sql).
-SCHEMA_VERSION = 4
+#: The schema version (``hallq.central.db``) that has the city's tables (0002_city.sql, 0005_city_spans.sql).
+SCHEMA_VERSION = 5
 #: The hall of the city's own lines in ``city_figures`` / ``city_spans`` (not a hall id: hallq.central.halls).
 CITY = "*"
 #: The slices whose report lines span halls: the city keeps its own lines of them.
@@ -181,7 +181,7 @@ def block_of(d: date) -> tuple[date, date]:
 
 def respan_all(conn: Any) -> None:
     """Rebuild every city line and span from ``city_figures`` (after rows were written there some other way
-    than by :func:`rollup`, as the benchmark does); migration 0004_city_spans does the same once."""
+    than by :func:`rollup`, as the benchmark does); migration 0005_city_spans does the same once."""
     with conn.transaction():
         conn.execute(f"DELETE FROM city_figures WHERE hall = '{CITY}'")
         conn.execute("DELETE FROM city_spans")

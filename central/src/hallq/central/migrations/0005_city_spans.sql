@@ -1,4 +1,4 @@
--- 4: reports over weeks and months read few rows (hallq.central.web.figures):
+-- 5: reports over weeks and months read few rows (hallq.central.web.figures):
 -- * city_figures gains the city's own lines (hall '*', never a hall id) of the slices that span halls (item,
 --   half_hour): a day of the whole city reads ~60 rows instead of ~18,000;
 -- * city_spans: city_figures summed per calendar month (span 'month', day = the 1st) and per block of seven days
