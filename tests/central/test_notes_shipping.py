@@ -19,7 +19,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
 
-from centralkit import CentralServer, FaultProxy, central_rows, hall_rows, outbox_left, set_up_centre, wait_until
+from centralkit import (
+    CentralServer,
+    FaultProxy,
+    central_rows,
+    hall_rows,
+    outbox_left,
+    set_up_centre,
+    wait_until,
+)
 from dashkit import HALL_TOML, WebHall
 from hallq.shared.central import FollowUpNoteRow
 
