@@ -28,6 +28,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from hallq.shared.paths import ensure_parent
 
 ROLES = ("manager", "clerk", "viewer")
 NAME_RE = re.compile(r"^[a-z0-9_.-]{1,32}$")
@@ -103,7 +104,7 @@ class Accounts:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_parent(self.path, "the dashboard's accounts")
         new = not self.path.exists()
         self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         if new:
