@@ -15,6 +15,9 @@ than a week). Waits and services are exponential (means 9 and 6 minutes).
     python -m bench city                        # 300 halls × 90 days (≈ 30-60 min on a loaded 2-core box)
     BENCH_CITY_DAYS=7 BENCH_CITY_HALLS=50 python -m bench city      # a quick look
     BENCH_CITY_KEEP=1 ...                        # keep the cluster (its folder is printed) to query it again
+    BENCH_CITY_DIR=/tmp/city ...                 # the cluster lives there and is kept: generated when the folder
+                                                 # is new, reused (migrated, pages timed again) when it exists
+    BENCH_CITY_PAGES=0 ...                       # generate (and size) only, time no pages
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ REPS = int(os.environ.get("BENCH_CITY_REPS", "20"))
 #: 2-core machine (≈ 50 min): BENCH_CITY_ROLLUP_DAYS=90 does it.
 ROLLUP_DAYS = int(os.environ.get("BENCH_CITY_ROLLUP_DAYS", "7"))
 LAST = date(2026, 11, 27)  # a Friday: "today" of the benchmark
+#: A kept cluster's folder (generate into it when new, reuse it when it holds one) and whether to time the pages.
+CLUSTER_DIR = os.environ.get("BENCH_CITY_DIR") or None
+PAGES = os.environ.get("BENCH_CITY_PAGES", "1") != "0"
 TABLES = ("tickets", "calls", "ratings", "followups")
 
 GEN_TICKETS = """
@@ -107,6 +113,53 @@ def _generate(conn, day: date) -> None:
             conn.execute(sql, {"day": day, "n": PER_DAY, "last": LAST})
 
 
+def _generate_all(conn, first: date, res: dict) -> None:
+    from hallq.central import db
+    from hallq.central.web import figures
+
+    conn.execute("INSERT INTO halls (id, name, name_en, token_sha256) SELECT 'b' || lpad(i::text, 3, '0'),"
+                 " '第' || i || '政务服务中心', 'Service Centre ' || i, sha256(('bench' || i)::bytea)"
+                 " FROM generate_series(1, %s) i", (HALLS,))
+    d = first
+    days = []
+    while d <= LAST:
+        days.append(d)
+        d += timedelta(days=1)
+    db.ensure_months(conn, days)
+    print(f"{HALLS} halls × {DAYS} days × {PER_DAY} tickets, {first} … {LAST}")
+    gen_s, roll_s = [], []
+    t_all = time.perf_counter()
+    for i, d in enumerate(days):
+        t0 = time.perf_counter()
+        _generate(conn, d)
+        t1 = time.perf_counter()
+        if i >= len(days) - ROLLUP_DAYS:
+            figures.rollup(conn, d)
+            roll_s.append(time.perf_counter() - t1)
+        t2 = time.perf_counter()
+        gen_s.append(t1 - t0)
+        if i % 5 == 0 or i == len(days) - 1:
+            print(f"  day {i + 1}/{len(days)} {d}: generated in {t1 - t0:.1f} s, rolled up in {t2 - t1:.1f} s"
+                  f"  (load {Path('/proc/loadavg').read_text().split()[0]})", flush=True)
+    rolled = days[len(days) - ROLLUP_DAYS:]
+    for d in days[:len(days) - ROLLUP_DAYS]:
+        src = next(r for r in rolled if r.weekday() == d.weekday())
+        conn.execute(f"INSERT INTO city_figures SELECT %s, {', '.join(['kind', 'hall', 'key', 'name', *figures.COUNT_COLS])}"
+                     f" FROM city_figures WHERE day = %s AND hall <> '{figures.CITY}' ORDER BY kind, hall, key", (d, src))
+        conn.execute("INSERT INTO city_rollups (day, hall, rolled_at) SELECT %s, id, now() FROM halls", (d,))
+    figures.respan_all(conn)  # the city's lines and the month/week spans of the copied days
+    res["rolled_up_days"] = len(rolled)
+    res["copied_rollup_days"] = len(days) - len(rolled)
+    conn.execute("INSERT INTO city_rollup_mark (one, received) VALUES (true, now())")
+    conn.execute("VACUUM ANALYZE")
+    print(f"generated and rolled up in {time.perf_counter() - t_all:.0f} s; roll-up of one city-day "
+          f"({HALLS} halls, the last {len(rolled)} days): mean {sum(roll_s) / len(roll_s):.2f} s, max {max(roll_s):.2f} s;"
+          f" the {len(days) - len(rolled)} older days' roll-up rows copied from the same weekday")
+    res["rollup_city_day_s_mean"] = round(sum(roll_s) / len(roll_s), 2)
+    res["rollup_city_day_s_max"] = round(max(roll_s), 2)
+    res["generate_city_day_s_mean"] = round(sum(gen_s) / len(gen_s), 2)
+
+
 def _sizes(conn) -> dict[str, tuple[int, int]]:
     """(bytes with indexes, rows) of each record table, over all its partitions."""
     out = {}
@@ -140,52 +193,42 @@ def run() -> dict:
     settings = {"shared_buffers": "1GB", "max_wal_size": "2GB", "checkpoint_timeout": "30min",
                 "maintenance_work_mem": "512MB", "work_mem": "64MB", "synchronous_commit": "off",
                 "effective_cache_size": "8GB"}
-    cluster = PgCluster(settings=settings).start()
-    dsn = cluster.create_database("city")
+    reuse = CLUSTER_DIR is not None and (Path(CLUSTER_DIR) / "data" / "PG_VERSION").exists()
+    cluster = PgCluster(settings=settings)
+    if reuse:
+        cluster.dir = Path(CLUSTER_DIR)
+        cluster.start()
+        dsn = cluster.dsn("city")
+    else:
+        if CLUSTER_DIR is not None:  # a named, kept folder (the postgres user must be able to enter it)
+            Path(CLUSTER_DIR).mkdir(parents=True, exist_ok=False)
+            if os.geteuid() == 0:
+                import pwd
+                pw = pwd.getpwnam("postgres")
+                os.chown(CLUSTER_DIR, pw.pw_uid, pw.pw_gid)
+            cluster.dir = Path(CLUSTER_DIR)
+            cluster._run("initdb", "-D", str(cluster.data), "-U", "hallq", "--auth=trust", "-E", "UTF8",
+                         "--no-locale", "--no-sync")
+        cluster.start()
+        dsn = cluster.create_database("city")
     conn = psycopg.connect(dsn, autocommit=True)
-    db.migrate(conn, today=LAST)
+    t_mig = time.perf_counter()
+    before, after = db.migrate(conn, today=LAST)
+    if reuse:
+        res["migrated"] = [before, after]
+        res["migrate_s"] = round(time.perf_counter() - t_mig, 1)
+        print(f"reusing {CLUSTER_DIR}: schema {before} -> {after} in {res['migrate_s']} s")
     first = LAST - timedelta(days=DAYS - 1)
-    conn.execute("INSERT INTO halls (id, name, name_en, token_sha256) SELECT 'b' || lpad(i::text, 3, '0'),"
-                 " '第' || i || '政务服务中心', 'Service Centre ' || i, sha256(('bench' || i)::bytea)"
-                 " FROM generate_series(1, %s) i", (HALLS,))
-    d = first
-    days = []
-    while d <= LAST:
-        days.append(d)
-        d += timedelta(days=1)
-    db.ensure_months(conn, days)
-    print(f"{HALLS} halls × {DAYS} days × {PER_DAY} tickets, {first} … {LAST}")
-    gen_s, roll_s = [], []
-    t_all = time.perf_counter()
-    for i, d in enumerate(days):
-        t0 = time.perf_counter()
-        _generate(conn, d)
-        t1 = time.perf_counter()
-        if i >= len(days) - ROLLUP_DAYS:
-            figures.rollup(conn, d)
-            roll_s.append(time.perf_counter() - t1)
-        t2 = time.perf_counter()
-        gen_s.append(t1 - t0)
-        if i % 5 == 0 or i == len(days) - 1:
-            print(f"  day {i + 1}/{len(days)} {d}: generated in {t1 - t0:.1f} s, rolled up in {t2 - t1:.1f} s"
-                  f"  (load {Path('/proc/loadavg').read_text().split()[0]})", flush=True)
-    rolled = days[len(days) - ROLLUP_DAYS:]
-    for d in days[:len(days) - ROLLUP_DAYS]:
-        src = next(r for r in rolled if r.weekday() == d.weekday())
-        conn.execute(f"INSERT INTO city_figures SELECT %s, {', '.join(['kind', 'hall', 'key', 'name', *figures.COUNT_COLS])}"
-                     " FROM city_figures WHERE day = %s", (d, src))
-        conn.execute("INSERT INTO city_rollups (day, hall, rolled_at) SELECT %s, id, now() FROM halls", (d,))
-    res["rolled_up_days"] = len(rolled)
-    res["copied_rollup_days"] = len(days) - len(rolled)
-    conn.execute("INSERT INTO city_rollup_mark (one, received) VALUES (true, now())")
-    conn.execute("VACUUM ANALYZE")
-    print(f"generated and rolled up in {time.perf_counter() - t_all:.0f} s; roll-up of one city-day "
-          f"({HALLS} halls, the last {len(rolled)} days): mean {sum(roll_s) / len(roll_s):.2f} s, max {max(roll_s):.2f} s;"
-          f" the {len(days) - len(rolled)} older days' roll-up rows copied from the same weekday")
-
-    res["rollup_city_day_s_mean"] = round(sum(roll_s) / len(roll_s), 2)
-    res["rollup_city_day_s_max"] = round(max(roll_s), 2)
-    res["generate_city_day_s_mean"] = round(sum(gen_s) / len(gen_s), 2)
+    if not reuse:
+        _generate_all(conn, first, res)
+    else:
+        if before < after and before < 5:
+            # a cluster generated before migration 0005: its copied roll-up rows were written in no order; the
+            # roll-up writes a day's rows by slice (ORDER BY kind), so lay them out as the roll-up would
+            t0 = time.perf_counter()
+            conn.execute("CLUSTER city_figures USING city_figures_by_kind")
+            print(f"city_figures laid out by slice in {time.perf_counter() - t0:.0f} s")
+        conn.execute("VACUUM ANALYZE")
     sizes = _sizes(conn)
     hall_days = HALLS * DAYS
     total_b = sum(b for t, (b, _) in sizes.items() if t in TABLES)
@@ -203,6 +246,10 @@ def run() -> dict:
     print(f"  (the ingest log `batches` is empty here: the rows were generated, not shipped; bench_central "
           f"measures it: {batches} bytes)")
 
+    if not PAGES:
+        conn.close()
+        _finish(cluster, res)
+        return res
     # the pages, through the city dashboard's own server
     state = Path(cluster.dir) / "city.db"
     password = "bench-password-1"
@@ -259,13 +306,24 @@ def run() -> dict:
         web.terminate()
         web.wait(10)
         conn.close()
-        res["load_end"] = Path("/proc/loadavg").read_text().strip()
-        print(f"load average at end: {res['load_end']}")
-        if os.environ.get("BENCH_CITY_KEEP"):
-            print(f"cluster kept in {cluster.dir} (port {cluster.port})")
-        else:
-            cluster.stop()
+        _finish(cluster, res)
     return res
+
+
+def _finish(cluster, res: dict) -> None:
+    import atexit
+
+    res["load_end"] = Path("/proc/loadavg").read_text().strip()
+    print(f"load average at end: {res['load_end']}")
+    if CLUSTER_DIR is not None:
+        atexit.unregister(cluster.stop)
+        cluster.stop(keep=True)
+        print(f"cluster stopped and kept in {CLUSTER_DIR} (BENCH_CITY_DIR={CLUSTER_DIR} times it again; rm -rf it when done)")
+    elif os.environ.get("BENCH_CITY_KEEP"):
+        atexit.unregister(cluster.stop)
+        print(f"cluster kept running in {cluster.dir} (port {cluster.port})")
+    else:
+        cluster.stop()
 
 
 if __name__ == "__main__":
