@@ -1,5 +1,6 @@
 """The dashboard's own record (``dashboard.db``, SQLite): accounts, sessions, login failures, the audit log
-and the call-back notes of follow-ups. The controller's record is never written here.
+and the call-back notes of follow-ups (shipped to the city's centre through their own outbox:
+:mod:`.notes_outbox`). The controller's record is never written here.
 
 What it promises:
 
@@ -29,6 +30,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from hallq.shared.paths import ensure_parent
+
+from . import notes_outbox
 
 ROLES = ("manager", "clerk", "viewer")
 NAME_RE = re.compile(r"^[a-z0-9_.-]{1,32}$")
@@ -111,7 +114,7 @@ class Accounts:
             os.chmod(self.path, 0o600)  # password hashes and session hashes: owner only
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(SCHEMA)
+        self._conn.executescript(SCHEMA + notes_outbox.SCHEMA)
         self._lock = threading.Lock()
         self._hasher = PasswordHasher()
         # verifying against this when the account does not exist costs the same time as a real check
