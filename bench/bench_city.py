@@ -51,6 +51,9 @@ LAST = date(2026, 11, 27)  # a Friday: "today" of the benchmark
 #: A kept cluster's folder (generate into it when new, reuse it when it holds one) and whether to time the pages.
 CLUSTER_DIR = os.environ.get("BENCH_CITY_DIR") or None
 PAGES = os.environ.get("BENCH_CITY_PAGES", "1") != "0"
+SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "2GB", "checkpoint_timeout": "30min",
+            "maintenance_work_mem": "512MB", "work_mem": "64MB", "synchronous_commit": "off",
+            "effective_cache_size": "8GB"}
 TABLES = ("tickets", "calls", "ratings", "followups")
 
 GEN_TICKETS = """
@@ -160,15 +163,56 @@ def _generate_all(conn, first: date, res: dict) -> None:
     res["generate_city_day_s_mean"] = round(sum(gen_s) / len(gen_s), 2)
 
 
-def _sizes(conn) -> dict[str, tuple[int, int]]:
+def _refresh(conn, res: dict) -> None:
+    """What keeping today fresh costs: rolling up today again for one hall (a hall sent something since the
+    last refresh), and for every hall, 50 at a time as :func:`figures.catch_up` does when all have."""
+    from hallq.central.web import figures
+
+    halls = [h for (h,) in conn.execute("SELECT id FROM halls ORDER BY id")]
+    one = []
+    for h in halls[:5]:
+        t0 = time.perf_counter()
+        figures.rollup(conn, LAST, [h])
+        one.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    for i in range(0, len(halls), figures.FEW_HALLS):
+        figures.rollup(conn, LAST, halls[i:i + figures.FEW_HALLS])
+    every = time.perf_counter() - t0
+    res["refresh_one_hall_ms"] = [round(x) for x in one]
+    res["refresh_all_halls_s"] = round(every, 1)
+    print(f"refresh of today (the day rolled up again, its city lines and spans too): one hall "
+          f"{', '.join(f'{x:.0f}' for x in one)} ms; all {len(halls)} halls, {figures.FEW_HALLS} at a time: "
+          f"{every:.1f} s  (load {Path('/proc/loadavg').read_text().split()[0]})")
+
+
+def _sizes(conn, tables=(*TABLES, "city_figures", "city_spans")) -> dict[str, tuple[int, int]]:
     """(bytes with indexes, rows) of each record table, over all its partitions."""
     out = {}
-    for t in (*TABLES, "city_figures"):
+    for t in tables:
         b = conn.execute("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
                          " WHERE c.relname = %s OR c.relname LIKE %s", (t, f"{t}_p%")).fetchone()[0]
         n = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
         out[t] = (int(b), int(n))
     return out
+
+
+def _report_sizes(conn, res: dict) -> None:
+    sizes = _sizes(conn)
+    hall_days = HALLS * DAYS
+    total_b = sum(b for t, (b, _) in sizes.items() if t in TABLES)
+    print("\nPostgreSQL size (tables + indexes, all partitions):")
+    for t, (b, n) in sizes.items():
+        print(f"  {t:<13} {b / 2**20:9.1f} MiB  {n:>11,} rows  {b / hall_days / 1024:7.1f} KiB/hall-day"
+              f"  {n / hall_days:7.1f} rows/hall-day")
+    print(f"  record total  {total_b / 2**30:9.2f} GiB  = {total_b / hall_days / 1024:.0f} KiB per hall-day "
+          f"(+ roll-up {sizes['city_figures'][0] / hall_days / 1024:.1f} KiB)")
+    res["size"] = {t: {"bytes": b, "rows": n, "kib_per_hall_day": round(b / hall_days / 1024, 1),
+                       "rows_per_hall_day": round(n / hall_days, 1)} for t, (b, n) in sizes.items()}
+    res["record_kib_per_hall_day"] = round(total_b / hall_days / 1024, 1)
+    batches = conn.execute("SELECT coalesce(sum(pg_total_relation_size(oid)), 0) FROM pg_class"
+                           " WHERE relname LIKE 'batches%%'").fetchone()[0]
+    print(f"  (the ingest log `batches` is empty here: the rows were generated, not shipped; bench_central "
+          f"measures it: {batches} bytes)")
 
 
 def _login(base: str, password: str) -> httpx.Client:
@@ -181,20 +225,26 @@ def _login(base: str, password: str) -> httpx.Client:
 
 
 def run() -> dict:
+    from pg import PgCluster
+
+    cluster = PgCluster(settings=SETTINGS)
+    try:
+        return _run(cluster)
+    except BaseException:
+        if cluster.dir is not None:  # never leave a server running behind a failed run
+            cluster.stop(keep=CLUSTER_DIR is not None)
+        raise
+
+
+def _run(cluster) -> dict:
     import psycopg
     from hallq.central import db
     from hallq.central.web import figures
     from harness import HALLQ, free_port, wait_port
-    from pg import PgCluster
-
     res: dict = {"halls": HALLS, "days": DAYS, "tickets_per_hall_day": PER_DAY,
                  "load_start": Path("/proc/loadavg").read_text().strip()}
     print(f"load average at start: {res['load_start']}")
-    settings = {"shared_buffers": "1GB", "max_wal_size": "2GB", "checkpoint_timeout": "30min",
-                "maintenance_work_mem": "512MB", "work_mem": "64MB", "synchronous_commit": "off",
-                "effective_cache_size": "8GB"}
     reuse = CLUSTER_DIR is not None and (Path(CLUSTER_DIR) / "data" / "PG_VERSION").exists()
-    cluster = PgCluster(settings=settings)
     if reuse:
         cluster.dir = Path(CLUSTER_DIR)
         cluster.start()
@@ -228,24 +278,17 @@ def run() -> dict:
             t0 = time.perf_counter()
             conn.execute("CLUSTER city_figures USING city_figures_by_kind")
             print(f"city_figures laid out by slice in {time.perf_counter() - t0:.0f} s")
-        conn.execute("VACUUM ANALYZE")
-    sizes = _sizes(conn)
+        conn.execute("VACUUM ANALYZE city_figures")
+        conn.execute("VACUUM ANALYZE city_spans")
+        conn.execute("VACUUM ANALYZE followups")
+    _refresh(conn, res)  # after the generation too
     hall_days = HALLS * DAYS
-    total_b = sum(b for t, (b, _) in sizes.items() if t in TABLES)
-    print("\nPostgreSQL size (tables + indexes, all partitions):")
-    for t, (b, n) in sizes.items():
-        print(f"  {t:<13} {b / 2**20:9.1f} MiB  {n:>11,} rows  {b / hall_days / 1024:7.1f} KiB/hall-day"
-              f"  {n / hall_days:7.1f} rows/hall-day")
-    print(f"  record total  {total_b / 2**30:9.2f} GiB  = {total_b / hall_days / 1024:.0f} KiB per hall-day "
-          f"(+ roll-up {sizes['city_figures'][0] / hall_days / 1024:.1f} KiB)")
-    res["size"] = {t: {"bytes": b, "rows": n, "kib_per_hall_day": round(b / hall_days / 1024, 1),
-                       "rows_per_hall_day": round(n / hall_days, 1)} for t, (b, n) in sizes.items()}
-    res["record_kib_per_hall_day"] = round(total_b / hall_days / 1024, 1)
-    batches = conn.execute("SELECT coalesce(sum(pg_total_relation_size(oid)), 0) FROM pg_class"
-                           " WHERE relname LIKE 'batches%%'").fetchone()[0]
-    print(f"  (the ingest log `batches` is empty here: the rows were generated, not shipped; bench_central "
-          f"measures it: {batches} bytes)")
-
+    if reuse:  # the record's size was measured when it was generated; the roll-up's only
+        for t, (b, n) in _sizes(conn, ("city_figures", "city_spans")).items():
+            print(f"  {t:<13} {b / 2**20:9.1f} MiB  {n:>11,} rows  {b / hall_days / 1024:7.1f} KiB/hall-day")
+            res.setdefault("size", {})[t] = {"bytes": b, "rows": n, "kib_per_hall_day": round(b / hall_days / 1024, 1)}
+    else:
+        _report_sizes(conn, res)
     if not PAGES:
         conn.close()
         _finish(cluster, res)
@@ -254,9 +297,10 @@ def run() -> dict:
     state = Path(cluster.dir) / "city.db"
     password = "bench-password-1"
     env = {**os.environ, "HALLQ_CLOCK": f"{LAST.isoformat()}T11:00:00+08:00,1,{time.time()}"}
-    r = subprocess.run([HALLQ, "central", "web", "--state", str(state), "user", "add", "bench", "--role", "viewer"],
-                       input=password + "\n", text=True, capture_output=True, env=env)
-    assert r.returncode == 0, r.stderr
+    if not state.exists():  # (a reused cluster has its account already)
+        r = subprocess.run([HALLQ, "central", "web", "--state", str(state), "user", "add", "bench", "--role",
+                            "viewer"], input=password + "\n", text=True, capture_output=True, env=env)
+        assert r.returncode == 0, r.stderr
     port = free_port()
     mqtt_port = free_port()  # nothing listens: the live mirror stays empty (its cost is not the database's)
     web = subprocess.Popen([HALLQ, "central", "--db", dsn, "web", "--state", str(state), "--listen",
@@ -275,6 +319,12 @@ def run() -> dict:
             for kind in figures.KINDS:
                 pages.append((f"report by {kind}, {span} d", f"/reports?by={kind}&from={start}&to={LAST}"))
         pages.append(("report by clerk, 90 d, CSV", f"/reports.csv?by=clerk&from={first}&to={LAST}"))
+        for kind in ("clerk", "item", "category"):  # a range that starts and ends inside months and blocks
+            pages.append((f"report by {kind}, 2026-09-03 … 2026-11-13", f"/reports?by={kind}&from=2026-09-03"
+                          f"&to=2026-11-13"))
+        m = re.search(r'href="([^"]+)" id="next-page"', c.get("/followups").text)
+        if m:
+            pages.append(("follow-ups open, all halls, page 2", m.group(1).replace("&amp;", "&")))
         pages.append(("report by category, 30 d, hall b007", f"/reports?by=category&from={LAST - timedelta(days=29)}"
                       f"&to={LAST}&hall=b007"))
         print(f"\npages (HTTP through `hallq central web`, {REPS} times each after one warm-up), ms:")

@@ -402,8 +402,10 @@ class HallClient:
                     raw = fut.result(wait)
                     break
                 except concurrent.futures.TimeoutError:
-                    if (resend_every > 0 and deadline_at - time.monotonic() > 0 and self._net_up
-                            and (ttl is None or time.monotonic() - start < ttl - 0.01)):
+                    # copies go on past the ttl (carrying 1 ms): the controller answers them only from its
+                    # cache, so an answer lost after the request was served still reaches us (a ticket issued
+                    # while the reply was lost is the citizen's), and a request never served stays unserved
+                    if resend_every > 0 and deadline_at - time.monotonic() > 0 and self._net_up:
                         self._publish_request(action, req, stamp())
         finally:
             self.give_up(req)
