@@ -173,3 +173,31 @@ def test_notes_written_before_the_centre_was_configured_are_queued_once(tmp_path
     assert notes_outbox.acknowledge(conn, rows[0].seq) == 1 and len(notes_outbox.pending(conn, 10)) == 1
     acc.close()
     conn.close()
+
+
+def test_the_dashboard_says_what_of_its_notes_waits(tmp_path):
+    import subprocess
+    from datetime import UTC, datetime
+
+    from centralkit import HALLQ
+    from hallq.dashboard import notes_outbox
+    from hallq.dashboard.accounts import Accounts, User
+
+    state = tmp_path / "dashboard.db"
+
+    def said() -> str:
+        r = subprocess.run([HALLQ, "dashboard", "--state", str(state), "central"], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    acc = Accounts(state)
+    acc.add_note(3, User("boss", "manager", "张主任", ()), "已回访", datetime(2026, 11, 30, 1, tzinfo=UTC))
+    assert "never been shipped" in said()
+    conn = sqlite3.connect(state, isolation_level=None)
+    notes_outbox.enable(conn)
+    assert "1 notes waiting" in said()
+    notes_outbox.acknowledge(conn, 1)
+    assert "every note is at the centre" in said()
+    conn.close()
+    acc.close()
