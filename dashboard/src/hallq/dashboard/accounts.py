@@ -30,6 +30,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from hallq.shared.paths import ensure_parent
+from hallq.shared.redact import redact
 
 from . import notes_outbox
 
@@ -290,6 +291,9 @@ class Accounts:
                     "SELECT id, at, user, role, address, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
 
     def add_note(self, followup_id: int, user: User, note: str, now: datetime) -> None:
+        """Keep a call-back note; a phone or ID number typed into it is kept masked (:mod:`hallq.shared.redact`):
+        the note is kept here and shipped to the city's centre."""
+        note = redact(note)
         self._tx(lambda c: c.execute("INSERT INTO followup_notes (followup_id, at, user, note) VALUES (?, ?, ?, ?)",
                                      (followup_id, now.isoformat(), user.display_name, note)))
 
