@@ -396,10 +396,10 @@ def test_the_watch_stops_the_later_of_two_running_controllers(mosquitto, tmp_pat
     on one broker with one client id they take the connection from each other, and the later one gives way,
     leaving the hall ``online`` and the earlier one's record."""
     from controller_kit import HALL_TOML, SYSTEM_DEVICES
-    from harness import Monitor
     from hallq.controller.app import Controller
     from hallq.controller.config import parse
     from hallq.shared.clock import real
+    from harness import Monitor
 
     cfg = parse(HALL_TOML + SYSTEM_DEVICES)
     first = Controller(cfg, mosquitto.url, str(tmp_path / "a.db"), real(cfg.hall.timezone)).start(look=False)
