@@ -50,6 +50,25 @@ def _history(db: Path, cfg) -> None:
     seed(db, cfg, date(2026, 11, 16), 5, 60, seed=2)  # four bad reviews to follow up
 
 
+def _rollup_equals_the_halls_own_figures(dsn: str, days) -> None:
+    """The centre's roll-up of the shipped record (``hallq.central.web.figures``) gives, for each closed day, the
+    figures the hall's own report gave (shipped as ``daily_figures``); the wait P90 comes from the roll-up's
+    histogram and may read one step above the hall's (central/README.md)."""
+    from hallq.central import db
+    from hallq.central.web import figures
+
+    with db.connect(dsn, autocommit=True) as conn:
+        for d in days:
+            figures.rollup(conn, d.day, ["web"])
+            (line,) = figures.report(conn, "hall", d.day, d.day, ["web"])
+            got, own = line.figures, d.figures.hall
+            assert own.issued > 0
+            for f in ("issued", "called", "served", "noshow", "transferred", "wait_mean_min", "service_mean_min",
+                      "ratings", "satisfaction"):
+                assert getattr(got, f) == getattr(own, f), (d.day, f, getattr(got, f), getattr(own, f))
+            assert own.wait_p90_min is None or own.wait_p90_min <= got.wait_p90_min <= own.wait_p90_min + 5
+
+
 def _dashboard_notes(state: Path) -> list[FollowUpNoteRow]:
     from hallq.dashboard.notes_outbox import note_json
 
@@ -126,6 +145,7 @@ def test_followup_notes_ship_exactly_once_through_faults_and_a_killed_dashboard(
         assert {t: len(v) for t, v in centre_record.items()} == {t: len(v) for t, v in hall_record.items()}
         assert centre_record == hall_record
         assert len(hall_record["daily_figures"]) == 5  # the seeded days, once they were over
+        _rollup_equals_the_halls_own_figures(central_dsn, hall_record["daily_figures"])
         closed = next(f for f in centre_record["followups"] if f.id == fids[0])
         assert closed.action == "回访 139****5678，已整改"
         for path in (hall.dash.state, hall.controller.db):  # nowhere in clear
