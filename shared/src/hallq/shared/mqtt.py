@@ -271,11 +271,12 @@ class HallClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def stop(self, *, status: str = STOPPED, timeout: float = 2.0) -> None:
-        """Publish ``stopped`` (retained), disconnect cleanly and end the threads."""
+    def stop(self, *, status: str | None = STOPPED, timeout: float = 2.0) -> None:
+        """Publish ``stopped`` (retained; None: publish nothing), disconnect cleanly (so the Last Will is not
+        sent) and end the threads."""
         self._stopping = True
         self._watchdog = None
-        if self._connected.is_set():
+        if self._connected.is_set() and status is not None:
             try:
                 self._paho.publish(self.status_topic, status, qos=QOS, retain=True).wait_for_publish(timeout)
             except (RuntimeError, ValueError):  # not connected after all
