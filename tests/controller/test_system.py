@@ -206,11 +206,24 @@ def test_midnight_rollover_in_the_running_controller(mosquitto, tmp_path):
         assert json.loads(q.payload)["categories"]["B"]["waiting"] == 0
         r.mon.wait_for("hallq/test/window/2/state", lambda m: json.loads(m.payload)["status"] == "closed")
         assert ok(r.send("kiosk-1", "take", {"req": "5", "category": "B"}))["ticket"]["number"] == "B001"
+        # the day that is over has its figures in the record (daily_figures), as the day's report gives them
+
+        def figures() -> list:
+            with sqlite3.connect(c.db) as db:
+                return db.execute("SELECT day, figures FROM daily_figures").fetchall()
+
+        deadline = time.monotonic() + 30
+        while not figures() and time.monotonic() < deadline:
+            time.sleep(0.2)
         c.terminate()
         with sqlite3.connect(c.db) as db:
             rows = db.execute("SELECT day, number, status FROM tickets ORDER BY day, number").fetchall()
         assert rows == [("2026-03-02", "B001", "done"), ("2026-03-02", "B002", "expired"),
                         ("2026-03-03", "B001", "waiting")]
+        (day, body), = figures()
+        f = json.loads(body)
+        assert day == f["date"] == "2026-03-02" and f["at"].startswith("2026-03-03T00:00:00")
+        assert (f["hall"]["issued"], f["hall"]["called"]) == (2, 1) and f["staff"]["s"]["called"] == 1
     finally:
         c.kill()
         r.close()
