@@ -379,7 +379,8 @@ def handle(state: State, event: Event, now: datetime) -> tuple[State, list[Effec
         shown = replace(s, printed=event.ok, problem=None if event.ok else (event.problem or "printer"))
         return replace(state, shown=shown), ([] if event.ok else [CheckPrinter()])
     if isinstance(event, Tick):
-        return _tick(_hours(state, event.hall_now, now), now), []
+        # the timers first: a screen that times out into home during the break closes in the same tick
+        return _hours(_tick(state, now), event.hall_now, now), []
     if isinstance(event, ConfigChanged):
         return replace(state, hall=event.hall), []
     if isinstance(event, QueueChanged):
