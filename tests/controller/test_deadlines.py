@@ -172,11 +172,12 @@ def test_the_client_stamps_every_copy_with_what_is_left_of_its_deadline(mosquitt
         ttls = [json.loads(m.payload)["ttl_ms"] for m in mon.messages]
         sent = [json.loads(m.payload)["sent"] for m in mon.messages]
         assert len({s["clock"] for s in sent}) == 1 and [s["ms"] for s in sent] == sorted(s["ms"] for s in sent)
-        assert len(ttls) >= 3 and ttls == sorted(ttls, reverse=True) and len(set(ttls)) == len(ttls), ttls
+        assert len(ttls) >= 4 and ttls == sorted(ttls, reverse=True) and len(set(ttls[:3])) == 3, ttls
         assert ttls[0] == pytest.approx(request_ttl(4.0) * 1000, abs=50)
-        assert ttls[-1] > 0 and waited >= ttls[0] / 1000 + REPLY_MARGIN_S - 0.05
-        # no copy is sent once the deadline has passed: it could only be refused
-        assert all(t >= 10 for t in ttls)
+        assert waited >= ttls[0] / 1000 + REPLY_MARGIN_S - 0.05
+        # copies sent after the deadline carry 1 ms: the controller answers them from its cache only (a served
+        # request whose answer was lost), never by serving them
+        assert ttls[-1] == 1
     finally:
         c.stop()
         mon.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from hallq.shared.hours import is_open, next_opening
 from hallq.shared.schemas import (
     AVAILABILITY,
     Board,
@@ -33,6 +34,7 @@ from hallq.shared.schemas import (
     decode,
 )
 from hallq.shared.topics import HallTopics, TopicError
+from hallq.shared.wording import not_serving_phrase
 
 FLASH_PERIOD = 0.5  # seconds per on/off phase of a flashing call
 #: Connected this long without the hall's retained ``config`` and ``controller/status``: the hall is not on
@@ -301,6 +303,9 @@ class WaitLine:
     waiting: int
     est_wait_min: int
     est_wait_range: tuple[int, int] | None = None
+    #: Nobody can be served now (outside the hours, or no window of the category open): what the wait
+    #: column says instead of an estimate, (zh, en); None while a window serves the category.
+    not_serving: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,10 +439,20 @@ def hall_view(state: DisplayState, now: float, wall: datetime) -> HallView:
     waiting: list[WaitLine] = []
     if state.hall is not None:
         q = state.queue.categories if state.queue is not None else {}
+        hours = state.hall.hours
+        hall_open = is_open(hours, wall)
+        opens = None if hall_open else next_opening(hours, wall)
+        opens_today = f"{opens:%H:%M}" if opens is not None and opens.date() == wall.date() else None
+        serving = {w.no for w in state.hall.windows
+                   if (ws := state.windows.get(w.no)) is not None and ws.status in ("idle", "serving")}
         for c in state.hall.categories:
             cq = q.get(c.code)
+            open_here = any(w.no in serving and ("*" in w.categories or c.code in w.categories)
+                            for w in state.hall.windows)
+            not_serving = (None if hall_open and open_here
+                           else not_serving_phrase(opens_today, hall_open=hall_open))
             waiting.append(WaitLine(c.code, c.name, c.name_en, cq.waiting if cq else 0, cq.est_wait_min if cq else 0,
-                                    tuple(cq.est_wait_range) if cq and cq.est_wait_range else None))
+                                    tuple(cq.est_wait_range) if cq and cq.est_wait_range else None, not_serving))
     return HallView(
         title=state.hall.name if state.hall else "",
         title_en=state.hall.name_en if state.hall else None,

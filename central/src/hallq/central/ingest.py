@@ -22,7 +22,6 @@ from datetime import date, datetime, timedelta
 
 import msgspec
 import psycopg
-from psycopg.types.json import Jsonb
 from hallq.shared.central import (
     Ack,
     Batch,
@@ -38,6 +37,7 @@ from hallq.shared.central import (
     TicketRow,
     fields,
 )
+from psycopg.types.json import Jsonb
 
 from . import db
 

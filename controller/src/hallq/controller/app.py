@@ -44,6 +44,7 @@ from hallq.shared.schemas import (
     ONLINE,
     REQUEST_TYPES,
     STOPPED,
+    ControllerInstance,
     PayloadError,
     decode,
     encode,
@@ -149,6 +150,11 @@ class Controller:
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
         #: this process, on ``controller/instance`` (a second controller of the hall names it and stops)
         self.instance = claim.new_record(db, datetime.now().astimezone())
+        #: set when another controller of the hall, started earlier, is seen alive: this one must stop
+        #: (:meth:`stop` with ``displaced``); ``displaced_by`` says which
+        self.displaced = threading.Event()
+        self.displaced_by: str = ""
+        self._watch = claim.Watch(self.instance)
         self._beat_at = 0.0
         #: the retained ``devices`` registry: every listed device, its status, health and version
         self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock,
@@ -182,6 +188,7 @@ class Controller:
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
+        self.client.subscribe(self.topics.controller_instance, self._on_instance)
         self.devices.start()
         self.client.start()
         if self.uploader is not None:
@@ -192,8 +199,25 @@ class Controller:
             self.bookings.start()
         return self
 
-    def stop(self) -> None:
-        """Finish what is queued, publish ``stopped``, disconnect, close the database."""
+    def _on_instance(self, msg: Message) -> None:
+        """``controller/instance``: another controller of this hall, started before this one, is alive."""
+        if not msg.payload or self.displaced.is_set():
+            return
+        try:
+            record = decode(msg.payload, ControllerInstance)
+        except PayloadError:
+            return
+        other = self._watch.seen(record, msg.retain)
+        if other is not None:
+            self.displaced_by = (f"{claim.describe(other, self.cfg.hall.id, self.client.broker)}, and started "
+                                 "before this one: this one stops, that one goes on serving")
+            log.error("%s", self.displaced_by)
+            self.displaced.set()
+
+    def stop(self, *, displaced: bool = False) -> None:
+        """Finish what is queued, publish ``stopped``, disconnect, close the database. ``displaced``: another
+        controller serves the hall, so leave its ``controller/instance`` and the hall's status alone (a clean
+        disconnect, no ``stopped``: the hall is not stopped)."""
         self._inbox.put(_STOP)
         if self._worker is not None:
             self._worker.join(10)
@@ -201,12 +225,12 @@ class Controller:
             self.uploader.stop()
         if self.shipper is not None:
             self.shipper.stop()
-        if self.client.connected:  # a clean stop: no record left to make the next controller wait
+        if self.client.connected and not displaced:  # a clean stop: no record left to make the next one wait
             self.client.publish(self.topics.controller_instance, b"", retain=True)
         if self.bookings is not None:
             self.bookings.stop()
         self.devices.stop()
-        self.client.stop(status=STOPPED)
+        self.client.stop(status=None if displaced else STOPPED)
         self.storage.close()
 
     # -- MQTT side (dispatcher thread: never block) -----------------------------------------------------

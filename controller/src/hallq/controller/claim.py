@@ -15,8 +15,10 @@ first looks, with a connection of its own that leaves nothing behind (no Last Wi
   record of this same database (the database lock already proves that process is gone): start.
 
 Two controllers started in the same second, or one started while the broker is unreachable, are not
-caught here (nothing is on the broker to see); the database lock still keeps two processes of one
-machine off one record.
+caught by this look (nothing is on the broker to see yet): a running controller keeps watching
+``controller/instance`` (:class:`Watch`), and when another one's record is seen beating, the one that
+started later stops (the earlier one keeps serving untouched). The database lock keeps two processes of
+one machine off one record.
 """
 
 from __future__ import annotations
@@ -49,6 +51,37 @@ RETAINED_S = 0.3
 
 class OtherController(RuntimeError):
     """Another controller serves this hall on this broker."""
+
+
+def describe(other: ControllerInstance, hall: str, broker: object) -> str:
+    since = other.since.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return (f"another controller already serves hall {hall} on {broker}: pid {other.pid} on host {other.host}, "
+            f"record {other.db}, since {since}")
+
+
+class Watch:
+    """While a controller serves: the records of ``controller/instance`` it sees, and whether one shows that
+    another controller of the hall, started before this one, is alive (then this one must stop).
+
+    A record is alive when it comes live (not retained: published while we listen) or when a retained copy
+    of it has counted up since we last saw it (controllers sharing one client id on a broker take the
+    connection from each other, so each sees the other's record only as the retained one on reconnecting).
+    A retained record that never changes is a controller that is gone, and our own beat overwrites it."""
+
+    def __init__(self, me: ControllerInstance):
+        self.me = me
+        self._beats: dict[str, int] = {}
+
+    def seen(self, record: ControllerInstance, retained: bool) -> ControllerInstance | None:
+        """The other controller this one must give way to, or None."""
+        if record.instance == self.me.instance:
+            return None
+        before = self._beats.get(record.instance)
+        self._beats[record.instance] = record.beat
+        alive = not retained or (before is not None and before != record.beat)
+        if alive and (record.since, record.instance) < (self.me.since, self.me.instance):
+            return record
+        return None
 
 
 def new_record(db: str, since: datetime) -> ControllerInstance:
@@ -122,9 +155,6 @@ def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *
     if last.host == me.host and os.path.abspath(last.db) == me.db:
         return last  # this machine, this database: we hold its lock, so that process has ended
     if beating or dropped.is_set():
-        since = last.since.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        raise OtherController(
-            f"another controller already serves hall {hall} on {broker}: pid {last.pid} on host {last.host}, "
-            f"record {last.db}, since {since}. This one does not start: stop that one first (or check this "
-            "machine's --config and broker)")
+        raise OtherController(f"{describe(last, hall, broker)}. This one does not start: stop that one first (or "
+                              "check this machine's --config and broker)")
     return last

@@ -271,11 +271,12 @@ class HallClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def stop(self, *, status: str = STOPPED, timeout: float = 2.0) -> None:
-        """Publish ``stopped`` (retained), disconnect cleanly and end the threads."""
+    def stop(self, *, status: str | None = STOPPED, timeout: float = 2.0) -> None:
+        """Publish ``stopped`` (retained; None: publish nothing), disconnect cleanly (so the Last Will is not
+        sent) and end the threads."""
         self._stopping = True
         self._watchdog = None
-        if self._connected.is_set():
+        if self._connected.is_set() and status is not None:
             try:
                 self._paho.publish(self.status_topic, status, qos=QOS, retain=True).wait_for_publish(timeout)
             except (RuntimeError, ValueError):  # not connected after all
@@ -402,8 +403,10 @@ class HallClient:
                     raw = fut.result(wait)
                     break
                 except concurrent.futures.TimeoutError:
-                    if (resend_every > 0 and deadline_at - time.monotonic() > 0 and self._net_up
-                            and (ttl is None or time.monotonic() - start < ttl - 0.01)):
+                    # copies go on past the ttl (carrying 1 ms): the controller answers them only from its
+                    # cache, so an answer lost after the request was served still reaches us (a ticket issued
+                    # while the reply was lost is the citizen's), and a request never served stays unserved
+                    if resend_every > 0 and deadline_at - time.monotonic() > 0 and self._net_up:
                         self._publish_request(action, req, stamp())
         finally:
             self.give_up(req)

@@ -23,7 +23,8 @@ Rules (issue 9 §5), with the numbers from ``[limits]`` in ``hall.toml`` (:class
   (the birth date on it), ``appointment`` by a check-in, and the priorities that need a document
   (``military``, ``disabled``, ``pregnant``; ``elderly`` without a card) by a staff member: a take on the
   ``staff`` channel (from a kiosk whose ``staff_priorities`` in ``[[devices]]`` list the priority, or any
-  client of a hall without ``[[devices]]``), or a touch take from such a kiosk (one at the help desk).
+  client of a hall without ``[[devices]]``); such a kiosk asks a staff member's PIN before it sends one
+  (``[staff]`` in ``kiosk.toml``), and a touch take claims none.
   Phones (``sms``, ``qr``) vouch for nothing. The ticket keeps which channel vouched (``TicketRec.vouched``,
   the ``vouched`` column of ``tickets``).
 """
@@ -136,12 +137,11 @@ def vouch(state: HallState, client: str, channel: str | None, priority: str | No
         return None
     if channel in VOUCHERS.get(priority, ()):
         return channel
-    if channel in ("staff", "touch", None):
-        if state.devices is None:
-            if channel == "staff":  # no inventory: no kiosk config to ask; a take by staff is taken at its word
-                return "staff"
-        elif priority in state.staff_priorities.get(client, ()):
-            return "staff"  # a kiosk where staff confirm this priority (导服台)
+    if channel == "staff":  # a staff member confirmed it on the kiosk (their PIN: hallq.kiosk.staff)
+        if state.devices is None:  # no inventory: no kiosk config to ask; a take by staff is taken at its word
+            return "staff"
+        if priority in state.staff_priorities.get(client, ()):
+            return "staff"  # a kiosk where staff confirm this priority (导引员 at the door, 导服台)
     how = {"appointment": "a check-in of a booking", "elderly": "the ID card or a staff member"}.get(
         priority, "a staff member who checks the document")
     raise Refused("not_allowed", f"a {channel or 'take'} request cannot claim priority {priority!r}: "
