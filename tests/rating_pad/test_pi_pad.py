@@ -259,3 +259,40 @@ def test_a_screen_asked_for_where_there_is_none_stops_and_headless_runs(tmp_path
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     assert proc.returncode == 0
+
+
+def test_a_rating_answered_expired_or_busy_is_sent_again_not_dropped(mosquitto, tmp_path):
+    """Issue 9 §4: ``expired`` (the controller was too slow: nothing was done) and ``busy`` are not refusals of
+    the rating: the pad keeps it and sends it again (same req) until the controller takes it. A responder stands
+    in for the controller: ``expired``, then ``busy``, then the answer."""
+    from harness import Monitor
+
+    cfg = pad_toml(tmp_path)
+    journal = padjournal.Journal(str(tmp_path / "ratings-1.jsonl"))
+    rec = journal.add({"window": 1, "ticket": "A001", "level": "satisfied"}, None, "20261130T090000")
+    answers = [{"ok": False, "error": {"code": "expired", "message": "late"}},
+               {"ok": False, "error": {"code": "busy", "message": "busy"}},
+               {"ok": True, "rating": {"id": 7}}]
+    got: list[dict] = []
+    mon = Monitor(mosquitto.url, "hallq/padtest/req/pad-1/rate")
+
+    def answer(m) -> None:
+        r = json.loads(m.payload)
+        got.append(r)
+        if len(got) <= len(answers):
+            mon.publish("hallq/padtest/reply/pad-1", json.dumps({"req": r["req"], **answers[len(got) - 1]}).encode())
+
+    factory = MockFactory(pin_class=MockPWMPin)
+    pad = RunningPad(cfg, mosquitto.url, factory)
+    try:
+        deadline = time.monotonic() + 30
+        while pad.app.accepted == 0 and time.monotonic() < deadline:
+            for m in mon.messages[len(got):]:
+                answer(m)
+            time.sleep(0.05)
+        assert pad.app.accepted == 1 and pad.app.refused == 0, got
+        assert {r["req"] for r in got} == {rec["req"]} and len(got) >= 3
+        assert pad.app.pending == []
+    finally:
+        pad.stop()
+        mon.close()

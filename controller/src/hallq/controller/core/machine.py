@@ -208,12 +208,12 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
     if cached is None and event.deadline is not None and clock > event.deadline:
         # its sender has given up (or is about to): applying it now would issue a number nobody is told of.
         # A repeat of a req already applied got its first answer above, whatever its deadline: that number
-        # is the citizen's. The refusal is kept (memory only) so that a later copy is refused the same.
+        # is the citizen's. Not kept (like ``busy``): every copy of one attempt carries what was left of the
+        # same deadline, so a later copy is refused too; a new attempt with the same req (a rating pad sends
+        # its journal again later) carries a new deadline and is served then.
         late = (clock - event.deadline).total_seconds()
-        payload = _error(p.req, "expired", f"not served within the request's deadline (late by {late:.1f} s): "
-                                           "nothing was done; send a new request / 本次未办理，请重新操作")
-        limits.remember(state, CachedReply(event.client, p.req, payload, now), False)
-        fx.reply = (event.client, payload)
+        fx.reply = (event.client, _error(p.req, "expired", f"not served within the request's deadline (late by "
+                                         f"{late:.1f} s): nothing was done; send it again / 本次未办理，请重新操作"))
         return state, fx
     if not limits.admit(state, event.client, clock, force=cached is not None):
         fx.reply = (event.client, _busy(state, event.client, p.req))  # not kept: a later repeat is handled then
