@@ -118,6 +118,9 @@ class Controller:
         self._worker: threading.Thread | None = None
         self._turned_at = time.monotonic()  # the worker's last turn (it wakes at least every second)
         self._config_payload = encode(cfg.public())
+        #: when the ``queue`` topic goes out (at most every core.PUBLISH_EVERY) and its estimates are worked
+        #: out (at most every core.ESTIMATE_EVERY): the per-batch cost of a flood of takes
+        self.queue_view = core.QueueView()
         #: counters, for logs and tests
         self.malformed = 0
         self.handled = 0
@@ -273,7 +276,7 @@ class Controller:
         while True:
             self._turned_at = time.monotonic()
             try:
-                item = self._inbox.get(timeout=1.0)
+                item = self._inbox.get(timeout=self._wait_s())
             except queue.Empty:
                 item = None
             batch: list[Any] = []
@@ -426,7 +429,9 @@ class Controller:
     def _publish_retained(self, changed: set[str | int], now: datetime) -> None:
         for key in sorted(changed, key=str):
             if key == "queue":
-                self.client.publish(self.topics.queue, core.queue_state(self.state, now), retain=True)
+                q = self.queue_view.changed(self.state, now)  # None: it goes out a little later (_housekeeping)
+                if q is not None:
+                    self.client.publish(self.topics.queue, q, retain=True)
             elif key == "board":
                 self.client.publish(self.topics.board, core.board(self.state), retain=True)
             elif isinstance(key, int):
@@ -436,7 +441,8 @@ class Controller:
         """Everything retained, then ``online`` (after every (re)connection)."""
         now = self.clock.now()
         self.client.publish(self.topics.config, self._config_payload, retain=True)
-        self._publish_retained({"queue", "board", *self.state.windows}, now)
+        self.client.publish(self.topics.queue, self.queue_view.payload(self.state, now), retain=True)
+        self._publish_retained({"board", *self.state.windows}, now)
         self._publish_stats(now)
         self.followups.publish()
         self._beat()
@@ -462,9 +468,21 @@ class Controller:
         self._stats_at = time.monotonic()
         self._stats_dirty = False
 
+    def _wait_s(self) -> float:
+        """How long the worker may wait for a request: a second, or less when the ``queue`` topic is due
+        (see :class:`~.core.views.QueueView`)."""
+        due = self.queue_view.due()
+        if due is None:
+            return 1.0
+        left = self.clock.real_seconds((due - self.clock.now()).total_seconds())
+        return min(max(left, 0.0), 1.0)
+
     def _housekeeping(self) -> None:
         now = self.clock.now()
         self._check_clock(now)
+        due = self.queue_view.due()
+        if due is not None and now >= due:  # the changes held back, or the estimates catching up
+            self.client.publish(self.topics.queue, self.queue_view.payload(self.state, now), retain=True)
         if now.date() > self.state.day and core.clock_behind(self.state, now) is None:
             self.state, fx = core.handle(self.state, core.Tick(), now)
             self._write(fx.records)

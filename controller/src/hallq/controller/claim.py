@@ -34,6 +34,7 @@ from datetime import datetime
 
 import paho.mqtt.client as paho
 from hallq.shared.config import BrokerURL
+from hallq.shared.identity import LOOK_SUFFIX
 from hallq.shared.schemas import ControllerInstance, PayloadError, decode
 from hallq.shared.topics import HallTopics
 from paho.mqtt.enums import CallbackAPIVersion
@@ -89,18 +90,44 @@ def new_record(db: str, since: datetime) -> ControllerInstance:
                               db=os.path.abspath(db), since=since)
 
 
+class _Refused(Exception):
+    """The broker refused the look's login."""
+
+
 def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *, seconds: float = LOOK_S,
          connect_timeout: float = 5.0) -> ControllerInstance | None:
     """Raise :class:`OtherController` when another controller serves ``hall``; otherwise return the record
-    left by an earlier one (or None). A broker that cannot be reached decides nothing (returns None)."""
+    left by an earlier one (or None). A broker that cannot be reached decides nothing (returns None).
+
+    On a broker with logins the look logs in as the controller's look user (``{user}-look``, the same
+    password: :data:`~hallq.shared.identity.LOOK_SUFFIX`), so the provisioned broker, which makes the client
+    id the user name, does not hand it the running controller's connection; a keyring made before there
+    were look users has none, and then the look logs in as the controller itself (and takes the running
+    controller's connection for a moment: it reconnects within a second)."""
+    if broker.username:
+        try:
+            return _look(broker, hall, client_id, me, seconds, connect_timeout, broker.username + LOOK_SUFFIX)
+        except _Refused:
+            log.info("the broker has no look user %s%s (a keyring from before them: `hallq provision init` "
+                     "again, then `apply`, adds it): looking as %s", broker.username, LOOK_SUFFIX, broker.username)
+    try:
+        return _look(broker, hall, client_id, me, seconds, connect_timeout, broker.username)
+    except _Refused:
+        log.warning("cannot look for another controller of hall %s: the broker %s refuses the login", hall, broker)
+        return None
+
+
+def _look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, seconds: float,
+          connect_timeout: float, username: str | None) -> ControllerInstance | None:
     topic = HallTopics(hall).controller_instance
     records: list[tuple[ControllerInstance, bool]] = []  # (record, retained)
     connected, dropped, subscribed = threading.Event(), threading.Event(), threading.Event()
+    refused = threading.Event()
     leaving = threading.Event()  # our own disconnect at the end is not a connection taken back
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{client_id}-look"[:64], clean_session=True,
                     protocol=paho.MQTTv311)
-    if broker.username:
-        c.username_pw_set(broker.username, broker.password)
+    if username:
+        c.username_pw_set(username, broker.password)
     if broker.tls:
         c.tls_set(ca_certs=broker.ca_file, cert_reqs=ssl.CERT_REQUIRED)
 
@@ -108,6 +135,8 @@ def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *
         if not getattr(rc, "is_failure", False):
             cl.subscribe(topic, qos=1)
             connected.set()
+        else:
+            refused.set()
 
     def on_message(cl: paho.Client, u: object, msg: paho.MQTTMessage) -> None:
         if not msg.payload:
@@ -130,7 +159,12 @@ def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *
             log.debug("cannot look for another controller of hall %s on %s: %s", hall, broker, exc)
             return None
         c.loop_start()
-        if not connected.wait(connect_timeout):
+        deadline = time.monotonic() + connect_timeout
+        while not connected.wait(0.05) and not refused.is_set() and time.monotonic() < deadline:
+            pass
+        if refused.is_set() and not connected.is_set():
+            raise _Refused
+        if not connected.is_set():
             log.warning("cannot look for another controller of hall %s: the broker %s does not answer", hall, broker)
             return None
         subscribed.wait(connect_timeout)
