@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from hallq.shared.hours import is_open, next_opening
 from hallq.shared.schemas import (
     AVAILABILITY,
     Board,
@@ -34,7 +33,7 @@ from hallq.shared.schemas import (
     decode,
 )
 from hallq.shared.topics import HallTopics, TopicError
-from hallq.shared.wording import not_serving_phrase
+from hallq.shared.wording import nobody_serves
 
 FLASH_PERIOD = 0.5  # seconds per on/off phase of a flashing call
 #: Connected this long without the hall's retained ``config`` and ``controller/status``: the hall is not on
@@ -439,18 +438,11 @@ def hall_view(state: DisplayState, now: float, wall: datetime) -> HallView:
     waiting: list[WaitLine] = []
     if state.hall is not None:
         q = state.queue.categories if state.queue is not None else {}
-        hours = state.hall.hours
-        hall_open = is_open(hours, wall)
-        opens = None if hall_open else next_opening(hours, wall)
-        opens_today = f"{opens:%H:%M}" if opens is not None and opens.date() == wall.date() else None
-        serving = {w.no for w in state.hall.windows
-                   if (ws := state.windows.get(w.no)) is not None and ws.status in ("idle", "serving")}
+        wins = [(w.no, w.categories) for w in state.hall.windows]
+        statuses = {no: ws.status for no, ws in state.windows.items()}
         for c in state.hall.categories:
             cq = q.get(c.code)
-            open_here = any(w.no in serving and ("*" in w.categories or c.code in w.categories)
-                            for w in state.hall.windows)
-            not_serving = (None if hall_open and open_here
-                           else not_serving_phrase(opens_today, hall_open=hall_open))
+            not_serving = nobody_serves(state.hall.hours, wins, statuses, c.code, wall)
             waiting.append(WaitLine(c.code, c.name, c.name_en, cq.waiting if cq else 0, cq.est_wait_min if cq else 0,
                                     tuple(cq.est_wait_range) if cq and cq.est_wait_range else None, not_serving))
     return HallView(

@@ -108,8 +108,8 @@ def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *
         try:
             return _look(broker, hall, client_id, me, seconds, connect_timeout, broker.username + LOOK_SUFFIX)
         except _Refused:
-            log.info("the broker has no look user %s%s (a keyring from before them: `hallq provision apply` adds "
-                     "it): looking as %s", broker.username, LOOK_SUFFIX, broker.username)
+            log.info("the broker has no look user %s%s (a keyring from before them: `hallq provision init` "
+                     "again, then `apply`, adds it): looking as %s", broker.username, LOOK_SUFFIX, broker.username)
     try:
         return _look(broker, hall, client_id, me, seconds, connect_timeout, broker.username)
     except _Refused:

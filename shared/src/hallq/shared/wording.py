@@ -10,6 +10,11 @@ says that instead (:func:`not_serving_phrase`), never "served at once".
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from .hours import is_open, next_opening
+
 
 def wait_phrase(waiting: int, est_min: int, est_range: tuple[int, int] | None = None) -> tuple[str, str]:
     """The estimated wait alone, short (the hall screen's column): (Chinese, English). ``est_range`` (the
@@ -53,3 +58,17 @@ def not_serving_phrase(opens_today: str | None, *, hall_open: bool) -> tuple[str
     if opens_today:
         return f"{opens_today} 取号", f"from {opens_today}"
     return "停止取号", "closed today"
+
+
+def nobody_serves(hours: Sequence[tuple[str, str]], windows: Sequence[tuple[int, Sequence[str]]],
+                  statuses: Mapping[int, str], code: str, local: datetime) -> tuple[str, str] | None:
+    """:func:`not_serving_phrase` for category ``code`` at ``local`` (the hall's wall-clock time), or None while
+    a window serves it: ``hours`` are the hall's opening hours, ``windows`` (number, categories; ``"*"`` for
+    all) its windows, ``statuses`` each window's ``WindowState.status`` (idle and serving ones serve)."""
+    if not is_open(hours, local):
+        opens = next_opening(hours, local)
+        today = f"{opens:%H:%M}" if opens is not None and opens.date() == local.date() else None
+        return not_serving_phrase(today, hall_open=False)
+    if any(statuses.get(no) in ("idle", "serving") and ("*" in cats or code in cats) for no, cats in windows):
+        return None
+    return not_serving_phrase(None, hall_open=True)

@@ -262,11 +262,12 @@ def create_app(city: City) -> Starlette:
                                   C.reader.category_names(C.live, [hall]))
             whole = figures.report(C.reader.conn_for_reports(), "hall", today, today, [hall])
             fus = C.reader.followups(C.clock.now(), hall=hall, status="open")
-            return live_html, cats, whole, fus
-        live_html, cats, whole, fus = await asyncio.to_thread(C.reader.run, load)
+            devices = C.reader.device_events(C.clock.now(), hall)
+            return live_html, cats, whole, fus, devices
+        live_html, cats, whole, fus, devices = await asyncio.to_thread(C.reader.run, load)
         return C.render(request, "hall.html", hall=hall, info=info, live_html=live_html, today=today, cats=cats,
                         whole=whole[0] if whole else None, followups=fus.rows, more=fus.next is not None,
-                        now=C.clock.now(), heard=C.live.heard(hall))
+                        now=C.clock.now(), heard=C.live.heard(hall), devices=devices)
 
     @require("manager", "viewer")
     async def hall_events(request: Request) -> Response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -51,6 +51,8 @@ class FollowUpRow:
     called_back_by: str | None
     action: str | None
     days_left: int  # days until the due date in the hall's own today (negative: overdue by that many days)
+    #: the hall dashboard's call-back notes on it, oldest first: (when, in the hall's time; who; the note)
+    notes: list[tuple[datetime, str, str]] = field(default_factory=list)
 
     @property
     def overdue(self) -> bool:
@@ -201,6 +203,7 @@ class Reader:
             today = now.astimezone(tz).date() if tz else now.date()
             local = [v.astimezone(tz) if isinstance(v, datetime) and tz else v for v in r[1:]]
             out.append(FollowUpRow(r[0], info.name if info else r[0], *local, days_left=(r[6] - today).days))
+        self._attach_notes(out)
         nxt = None
         if more and rows:
             last = rows[-1]
@@ -208,6 +211,35 @@ class Reader:
                     else [last[6].isoformat(), last[5].isoformat(), last[0], str(last[1])])
             nxt = "~".join(keys)
         return FollowUpPage(out, nxt)
+
+    def _attach_notes(self, rows: list[FollowUpRow]) -> None:
+        """Each follow-up's notes (one query for the page, by the index on (hall, followup_id))."""
+        if not rows:
+            return
+        found = self.conn_for_reports().execute(
+            'SELECT n.hall, n.followup_id, n.at, n."user", n.note FROM followup_notes n'
+            " JOIN unnest(%s::text[], %s::bigint[]) AS k(hall, id) ON n.hall = k.hall AND n.followup_id = k.id"
+            " ORDER BY n.at, n.id", ([r.hall for r in rows], [r.id for r in rows])).fetchall()
+        by = {(r.hall, r.id): r for r in rows}
+        halls = self.halls()
+        for hall, fid, at, user, note in found:
+            info = halls.get(hall)
+            by[(hall, fid)].notes.append((at.astimezone(info.tz) if info else at, user, note))
+
+    def device_events(self, now: datetime, hall: str) -> list[DeviceDay]:
+        """A hall's devices that went offline or had a hardware problem today (its own time zone), as its
+        controller recorded them (``device_events``): per device, how often it went offline, and its last event."""
+        info = self.halls().get(hall)
+        tz = info.tz if info else None
+        today = now.astimezone(tz).date() if tz else now.date()
+        rows = self.conn_for_reports().execute(
+            "SELECT device, role, window_no, count(*) FILTER (WHERE status = 'offline' AND change = 'status'),"
+            " (array_agg(status ORDER BY at DESC, id DESC))[1], (array_agg(problems ORDER BY at DESC, id DESC))[1],"
+            " max(at) FROM device_events WHERE hall = %s AND day = %s GROUP BY device, role, window_no"
+            " HAVING count(*) FILTER (WHERE status = 'offline' OR problems <> '[]'::jsonb) > 0 ORDER BY device",
+            (hall, today)).fetchall()
+        return [DeviceDay(d, role, w, int(n), st, list(pr), at.astimezone(tz) if tz else at)
+                for d, role, w, n, st, pr, at in rows]
 
     def followup_counts(self, now: datetime, hall: str | None = None) -> dict[str, int]:
         """Open, overdue and due-today follow-ups (all halls or one): one pass over the open ones' index."""
@@ -220,6 +252,19 @@ class Reader:
             f" FROM followups f WHERE f.closed_at IS NULL AND (%(hall)s::text IS NULL OR f.hall = %(hall)s)",
             args).fetchone()
         return {"open": row[0], "overdue": row[1], "due_today": row[2]}
+
+
+@dataclass(frozen=True)
+class DeviceDay:
+    """One device's day as its controller recorded it: times it went offline, and how it is since its last event."""
+
+    device: str
+    role: str
+    window: int | None
+    offline_times: int
+    status: str  # after its last event today
+    problems: list[str]
+    last_at: datetime
 
 
 @dataclass
