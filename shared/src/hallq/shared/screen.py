@@ -34,6 +34,9 @@ class ScreenUnavailable(RuntimeError):
     """A screen was asked for and this machine has none that SDL can open."""
 
 
+#: The SDL renderer that shows pygame's window surface on KMSDRM (SDL_FRAMEBUFFER_ACCELERATION; see _prepare_sdl).
+KMSDRM_RENDERER = "opengles2"
+
 #: SDL's video drivers that draw into memory only: nothing is ever seen.
 INVISIBLE_DRIVERS = ("offscreen", "dummy", "evdev")
 
@@ -58,6 +61,12 @@ def _prepare_sdl(mode: Mode) -> None:
         os.environ["SDL_AUDIODRIVER"] = os.environ.get("SDL_AUDIODRIVER", "dummy")
     elif mode == "fullscreen" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("SDL_VIDEODRIVER", "kmsdrm")
+        # pygame draws into SDL's window surface, which SDL shows through a renderer of its own choosing: the
+        # first one it knows that is not "software", i.e. "opengl" (desktop GL over EGL). On KMSDRM that
+        # renderer cannot upload the surface (Mesa: GL_INVALID_OPERATION in glTexSubImage2D, "unsupported
+        # function called") and the screen stays black while SDL flips its empty buffers. OpenGL ES 2 is what
+        # KMS devices speak (the Pi's vc4/v3d, Mesa's software GL in a virtual machine): ask SDL for it.
+        os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", KMSDRM_RENDERER)
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
