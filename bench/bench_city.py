@@ -15,6 +15,9 @@ than a week). Waits and services are exponential (means 9 and 6 minutes).
     python -m bench city                        # 300 halls × 90 days (≈ 30-60 min on a loaded 2-core box)
     BENCH_CITY_DAYS=7 BENCH_CITY_HALLS=50 python -m bench city      # a quick look
     BENCH_CITY_KEEP=1 ...                        # keep the cluster (its folder is printed) to query it again
+    BENCH_CITY_DIR=/tmp/city ...                 # the cluster lives there and is kept: generated when the folder
+                                                 # is new, reused (migrated, pages timed again) when it exists
+    BENCH_CITY_PAGES=0 ...                       # generate (and size) only, time no pages
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ REPS = int(os.environ.get("BENCH_CITY_REPS", "20"))
 #: 2-core machine (≈ 50 min): BENCH_CITY_ROLLUP_DAYS=90 does it.
 ROLLUP_DAYS = int(os.environ.get("BENCH_CITY_ROLLUP_DAYS", "7"))
 LAST = date(2026, 11, 27)  # a Friday: "today" of the benchmark
+#: A kept cluster's folder (generate into it when new, reuse it when it holds one) and whether to time the pages.
+CLUSTER_DIR = os.environ.get("BENCH_CITY_DIR") or None
+PAGES = os.environ.get("BENCH_CITY_PAGES", "1") != "0"
+SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "2GB", "checkpoint_timeout": "30min",
+            "maintenance_work_mem": "512MB", "work_mem": "64MB", "synchronous_commit": "off",
+            "effective_cache_size": "8GB"}
 TABLES = ("tickets", "calls", "ratings", "followups")
 
 GEN_TICKETS = """
@@ -107,44 +116,10 @@ def _generate(conn, day: date) -> None:
             conn.execute(sql, {"day": day, "n": PER_DAY, "last": LAST})
 
 
-def _sizes(conn) -> dict[str, tuple[int, int]]:
-    """(bytes with indexes, rows) of each record table, over all its partitions."""
-    out = {}
-    for t in (*TABLES, "city_figures"):
-        b = conn.execute("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
-                         " WHERE c.relname = %s OR c.relname LIKE %s", (t, f"{t}_p%")).fetchone()[0]
-        n = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-        out[t] = (int(b), int(n))
-    return out
-
-
-def _login(base: str, password: str) -> httpx.Client:
-    c = httpx.Client(base_url=base, timeout=120)
-    page = c.get("/login")
-    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
-    r = c.post("/login", data={"name": "bench", "password": password, "login_csrf": token})
-    assert r.status_code == 303, r.text[:300]
-    return c
-
-
-def run() -> dict:
-    import psycopg
+def _generate_all(conn, first: date, res: dict) -> None:
     from hallq.central import db
     from hallq.central.web import figures
-    from harness import HALLQ, free_port, wait_port
-    from pg import PgCluster
 
-    res: dict = {"halls": HALLS, "days": DAYS, "tickets_per_hall_day": PER_DAY,
-                 "load_start": Path("/proc/loadavg").read_text().strip()}
-    print(f"load average at start: {res['load_start']}")
-    settings = {"shared_buffers": "1GB", "max_wal_size": "2GB", "checkpoint_timeout": "30min",
-                "maintenance_work_mem": "512MB", "work_mem": "64MB", "synchronous_commit": "off",
-                "effective_cache_size": "8GB"}
-    cluster = PgCluster(settings=settings).start()
-    dsn = cluster.create_database("city")
-    conn = psycopg.connect(dsn, autocommit=True)
-    db.migrate(conn, today=LAST)
-    first = LAST - timedelta(days=DAYS - 1)
     conn.execute("INSERT INTO halls (id, name, name_en, token_sha256) SELECT 'b' || lpad(i::text, 3, '0'),"
                  " '第' || i || '政务服务中心', 'Service Centre ' || i, sha256(('bench' || i)::bytea)"
                  " FROM generate_series(1, %s) i", (HALLS,))
@@ -173,8 +148,9 @@ def run() -> dict:
     for d in days[:len(days) - ROLLUP_DAYS]:
         src = next(r for r in rolled if r.weekday() == d.weekday())
         conn.execute(f"INSERT INTO city_figures SELECT %s, {', '.join(['kind', 'hall', 'key', 'name', *figures.COUNT_COLS])}"
-                     " FROM city_figures WHERE day = %s", (d, src))
+                     f" FROM city_figures WHERE day = %s AND hall <> '{figures.CITY}' ORDER BY kind, hall, key", (d, src))
         conn.execute("INSERT INTO city_rollups (day, hall, rolled_at) SELECT %s, id, now() FROM halls", (d,))
+    figures.respan_all(conn)  # the city's lines and the month/week spans of the copied days
     res["rolled_up_days"] = len(rolled)
     res["copied_rollup_days"] = len(days) - len(rolled)
     conn.execute("INSERT INTO city_rollup_mark (one, received) VALUES (true, now())")
@@ -182,10 +158,45 @@ def run() -> dict:
     print(f"generated and rolled up in {time.perf_counter() - t_all:.0f} s; roll-up of one city-day "
           f"({HALLS} halls, the last {len(rolled)} days): mean {sum(roll_s) / len(roll_s):.2f} s, max {max(roll_s):.2f} s;"
           f" the {len(days) - len(rolled)} older days' roll-up rows copied from the same weekday")
-
     res["rollup_city_day_s_mean"] = round(sum(roll_s) / len(roll_s), 2)
     res["rollup_city_day_s_max"] = round(max(roll_s), 2)
     res["generate_city_day_s_mean"] = round(sum(gen_s) / len(gen_s), 2)
+
+
+def _refresh(conn, res: dict) -> None:
+    """What keeping today fresh costs: rolling up today again for one hall (a hall sent something since the
+    last refresh), and for every hall, 50 at a time as :func:`figures.catch_up` does when all have."""
+    from hallq.central.web import figures
+
+    halls = [h for (h,) in conn.execute("SELECT id FROM halls ORDER BY id")]
+    one = []
+    for h in halls[:5]:
+        t0 = time.perf_counter()
+        figures.rollup(conn, LAST, [h])
+        one.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    for i in range(0, len(halls), figures.FEW_HALLS):
+        figures.rollup(conn, LAST, halls[i:i + figures.FEW_HALLS])
+    every = time.perf_counter() - t0
+    res["refresh_one_hall_ms"] = [round(x) for x in one]
+    res["refresh_all_halls_s"] = round(every, 1)
+    print(f"refresh of today (the day rolled up again, its city lines and spans too): one hall "
+          f"{', '.join(f'{x:.0f}' for x in one)} ms; all {len(halls)} halls, {figures.FEW_HALLS} at a time: "
+          f"{every:.1f} s  (load {Path('/proc/loadavg').read_text().split()[0]})")
+
+
+def _sizes(conn, tables=(*TABLES, "city_figures", "city_spans")) -> dict[str, tuple[int, int]]:
+    """(bytes with indexes, rows) of each record table, over all its partitions."""
+    out = {}
+    for t in tables:
+        b = conn.execute("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+                         " WHERE c.relname = %s OR c.relname LIKE %s", (t, f"{t}_p%")).fetchone()[0]
+        n = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        out[t] = (int(b), int(n))
+    return out
+
+
+def _report_sizes(conn, res: dict) -> None:
     sizes = _sizes(conn)
     hall_days = HALLS * DAYS
     total_b = sum(b for t, (b, _) in sizes.items() if t in TABLES)
@@ -203,13 +214,93 @@ def run() -> dict:
     print(f"  (the ingest log `batches` is empty here: the rows were generated, not shipped; bench_central "
           f"measures it: {batches} bytes)")
 
+
+def _login(base: str, password: str) -> httpx.Client:
+    c = httpx.Client(base_url=base, timeout=120)
+    page = c.get("/login")
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+    r = c.post("/login", data={"name": "bench", "password": password, "login_csrf": token})
+    assert r.status_code == 303, r.text[:300]
+    return c
+
+
+def run() -> dict:
+    from pg import PgCluster
+
+    cluster = PgCluster(settings=SETTINGS)
+    try:
+        return _run(cluster)
+    except BaseException:
+        if cluster.dir is not None:  # never leave a server running behind a failed run
+            cluster.stop(keep=CLUSTER_DIR is not None)
+        raise
+
+
+def _run(cluster) -> dict:
+    import psycopg
+    from hallq.central import db
+    from hallq.central.web import figures
+    from harness import HALLQ, free_port, wait_port
+    res: dict = {"halls": HALLS, "days": DAYS, "tickets_per_hall_day": PER_DAY,
+                 "load_start": Path("/proc/loadavg").read_text().strip()}
+    print(f"load average at start: {res['load_start']}")
+    reuse = CLUSTER_DIR is not None and (Path(CLUSTER_DIR) / "data" / "PG_VERSION").exists()
+    if reuse:
+        cluster.dir = Path(CLUSTER_DIR)
+        cluster.start()
+        dsn = cluster.dsn("city")
+    else:
+        if CLUSTER_DIR is not None:  # a named, kept folder (the postgres user must be able to enter it)
+            Path(CLUSTER_DIR).mkdir(parents=True, exist_ok=False)
+            if os.geteuid() == 0:
+                import pwd
+                pw = pwd.getpwnam("postgres")
+                os.chown(CLUSTER_DIR, pw.pw_uid, pw.pw_gid)
+            cluster.dir = Path(CLUSTER_DIR)
+            cluster._run("initdb", "-D", str(cluster.data), "-U", "hallq", "--auth=trust", "-E", "UTF8",
+                         "--no-locale", "--no-sync")
+        cluster.start()
+        dsn = cluster.create_database("city")
+    conn = psycopg.connect(dsn, autocommit=True)
+    t_mig = time.perf_counter()
+    before, after = db.migrate(conn, today=LAST)
+    if reuse:
+        res["migrated"] = [before, after]
+        res["migrate_s"] = round(time.perf_counter() - t_mig, 1)
+        print(f"reusing {CLUSTER_DIR}: schema {before} -> {after} in {res['migrate_s']} s")
+    first = LAST - timedelta(days=DAYS - 1)
+    if not reuse:
+        _generate_all(conn, first, res)
+    else:
+        if before < after and before < 5:
+            # a cluster generated before migration 0005: its copied roll-up rows were written in no order; the
+            # roll-up writes a day's rows by slice (ORDER BY kind), so lay them out as the roll-up would
+            t0 = time.perf_counter()
+            conn.execute("CLUSTER city_figures USING city_figures_by_kind")
+            print(f"city_figures laid out by slice in {time.perf_counter() - t0:.0f} s")
+        conn.execute("VACUUM ANALYZE city_figures")
+        conn.execute("VACUUM ANALYZE city_spans")
+        conn.execute("VACUUM ANALYZE followups")
+    _refresh(conn, res)  # after the generation too
+    hall_days = HALLS * DAYS
+    if reuse:  # the record's size was measured when it was generated; the roll-up's only
+        for t, (b, n) in _sizes(conn, ("city_figures", "city_spans")).items():
+            print(f"  {t:<13} {b / 2**20:9.1f} MiB  {n:>11,} rows  {b / hall_days / 1024:7.1f} KiB/hall-day")
+            res.setdefault("size", {})[t] = {"bytes": b, "rows": n, "kib_per_hall_day": round(b / hall_days / 1024, 1)}
+    else:
+        _report_sizes(conn, res)
+    if not PAGES:
+        conn.close()
+        _finish(cluster, res)
+        return res
     # the pages, through the city dashboard's own server
     state = Path(cluster.dir) / "city.db"
     password = "bench-password-1"
     env = {**os.environ, "HALLQ_CLOCK": f"{LAST.isoformat()}T11:00:00+08:00,1,{time.time()}"}
-    r = subprocess.run([HALLQ, "central", "web", "--state", str(state), "user", "add", "bench", "--role", "viewer"],
-                       input=password + "\n", text=True, capture_output=True, env=env)
-    assert r.returncode == 0, r.stderr
+    if not state.exists():  # (a reused cluster has its account already)
+        r = subprocess.run([HALLQ, "central", "web", "--state", str(state), "user", "add", "bench", "--role",
+                            "viewer"], input=password + "\n", text=True, capture_output=True, env=env)
+        assert r.returncode == 0, r.stderr
     port = free_port()
     mqtt_port = free_port()  # nothing listens: the live mirror stays empty (its cost is not the database's)
     web = subprocess.Popen([HALLQ, "central", "--db", dsn, "web", "--state", str(state), "--listen",
@@ -228,6 +319,12 @@ def run() -> dict:
             for kind in figures.KINDS:
                 pages.append((f"report by {kind}, {span} d", f"/reports?by={kind}&from={start}&to={LAST}"))
         pages.append(("report by clerk, 90 d, CSV", f"/reports.csv?by=clerk&from={first}&to={LAST}"))
+        for kind in ("clerk", "item", "category"):  # a range that starts and ends inside months and blocks
+            pages.append((f"report by {kind}, 2026-09-03 … 2026-11-13", f"/reports?by={kind}&from=2026-09-03"
+                          f"&to=2026-11-13"))
+        m = re.search(r'href="([^"]+)" id="next-page"', c.get("/followups").text)
+        if m:
+            pages.append(("follow-ups open, all halls, page 2", m.group(1).replace("&amp;", "&")))
         pages.append(("report by category, 30 d, hall b007", f"/reports?by=category&from={LAST - timedelta(days=29)}"
                       f"&to={LAST}&hall=b007"))
         print(f"\npages (HTTP through `hallq central web`, {REPS} times each after one warm-up), ms:")
@@ -259,13 +356,24 @@ def run() -> dict:
         web.terminate()
         web.wait(10)
         conn.close()
-        res["load_end"] = Path("/proc/loadavg").read_text().strip()
-        print(f"load average at end: {res['load_end']}")
-        if os.environ.get("BENCH_CITY_KEEP"):
-            print(f"cluster kept in {cluster.dir} (port {cluster.port})")
-        else:
-            cluster.stop()
+        _finish(cluster, res)
     return res
+
+
+def _finish(cluster, res: dict) -> None:
+    import atexit
+
+    res["load_end"] = Path("/proc/loadavg").read_text().strip()
+    print(f"load average at end: {res['load_end']}")
+    if CLUSTER_DIR is not None:
+        atexit.unregister(cluster.stop)
+        cluster.stop(keep=True)
+        print(f"cluster stopped and kept in {CLUSTER_DIR} (BENCH_CITY_DIR={CLUSTER_DIR} times it again; rm -rf it when done)")
+    elif os.environ.get("BENCH_CITY_KEEP"):
+        atexit.unregister(cluster.stop)
+        print(f"cluster kept running in {cluster.dir} (port {cluster.port})")
+    else:
+        cluster.stop()
 
 
 if __name__ == "__main__":

@@ -177,3 +177,23 @@ def test_a_hall_nobody_publishes_is_named_after_a_grace_period(mode, window):
     assert p is not None and p[1].startswith("hall demo2 is not on this broker") and "找不到大厅 demo2" in p[0]
     late, _ = core.handle(s, core.ControllerStatus("stopped"), 20.0)  # a controller that ran it once: known
     assert view(late, 30.0, WALL).problem is None
+
+
+def test_nobody_served_now_is_said_instead_of_a_wait():
+    """Issue 13 ("0人 约2分钟"): the hall screen once read 即到即办 (served at once) at 18:20 with every
+    window closed. Outside the hours, or with no window of a category open, it says so instead."""
+    s = fed()
+    assert [c.not_serving for c in core.hall_view(s, 1.0, WALL).waiting] == [None] * 4  # 09:41, windows open
+    lunch = core.hall_view(s, 1.0, WALL.replace(hour=12, minute=30))
+    assert {c.not_serving for c in lunch.waiting} == {("14:00 取号", "from 14:00")}
+    evening = core.hall_view(s, 1.0, WALL.replace(hour=18, minute=20))
+    assert {c.not_serving for c in evening.waiting} == {("停止取号", "closed today")}
+    early = core.hall_view(s, 1.0, WALL.replace(hour=8, minute=50))
+    assert {c.not_serving for c in early.waiting} == {("09:00 取号", "from 09:00")}
+    # B is served at windows 3 (paused) and 6, C at 4 (idle) and 6, D at 5 (closed) and 6: with 4 closed
+    # and 6 paused nobody serves B, C or D; A keeps its windows 1 and 2
+    for no, status in ((4, "closed"), (6, "paused")):
+        s, _ = core.handle(s, core.WindowMsg(samples.window_state(no, status, None)), 2.0)
+    by_code = {c.code: c.not_serving for c in core.hall_view(s, 3.0, WALL).waiting}
+    nobody = ("暂无窗口", "no window open")
+    assert by_code == {"A": None, "B": nobody, "C": nobody, "D": nobody}

@@ -235,3 +235,25 @@ def test_glyph_height_measures_what_the_eye_reads(fonts):
     assert 0.65 < glyph_height(cache, "x", 100) / 100 < 0.8  # a cap height, not an x-height
     assert glyph_height(cache, "0人", 40) == glyph_height(cache, "H", 40)  # the digit is what must be read
     assert glyph_height(cache, "即到即办", 40) == glyph_height(cache, "国", 40)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["landscape", "portrait"])
+def test_outside_the_hours_the_wait_column_says_when_numbers_are_issued(fonts, tmp_path, size):
+    """Not 即到即办 at 12:30: the column says when numbers are issued again, whole and in one legible size;
+    with some categories served and others not, the column keeps one size too."""
+    from hallq.call_display.render import MIN_GLYPH_PX, glyph_height
+
+    r = HallRenderer(fonts)
+    for name, s, wall in (("lunch", state(), WALL.replace(hour=12, minute=30)),
+                          ("mixed", state(config=example_hall()), WALL)):
+        surf = pygame.Surface(size)
+        boxes = r.draw(surf, core.hall_view(s, 1.0, wall), 1.0)
+        pygame.image.save(surf, str(tmp_path / f"hall-{name}-{size[0]}x{size[1]}.png"))
+        check_layout(boxes, size)
+        ests = [b for b in boxes if b.label.startswith("waiting_est:")]
+        if name == "lunch":
+            assert [b.text for b in ests] == ["14:00 取号"] * 4
+        else:  # every window of the example serves A only
+            assert [b.text for b in ests][1:] == ["暂无窗口"] * 5 and ests[0].text != "暂无窗口"
+        assert len({b.size for b in ests}) == 1 and not any(b.text.endswith("…") for b in ests)
+        assert all(glyph_height(r.cache, b.text, b.size) >= MIN_GLYPH_PX["waiting_est"] for b in ests)

@@ -136,12 +136,15 @@ class FaultProxy:
 # -- comparing the two records ------------------------------------------------------------------------------------
 KINDS = {"tickets": contract.TicketRow, "calls": contract.CallRow, "ratings": contract.RatingRow,
          "followups": contract.FollowUpRow, "staff_sessions": contract.StaffSessionRow,
-         "haocp_outbox": contract.HaocpRow}
+         "haocp_outbox": contract.HaocpRow, "device_events": contract.DeviceEventRow,
+         "daily_figures": contract.DailyFiguresRow}
 
 
 def _key(table: str, r: Any) -> tuple:
     if table == "haocp_outbox":
         return (r.rating_id,)
+    if table == "daily_figures":
+        return (str(r.day),)
     return (str(r.day), r.number) if table == "tickets" else (r.id,)
 
 
@@ -177,7 +180,8 @@ def central_rows(dsn: str, hall: str) -> dict[str, list[Any]]:
             rows = []
             for r in cur.fetchall():
                 d = dict(zip(names, r, strict=True))
-                d["window"] = d.pop("window_no")
+                if "window_no" in d:
+                    d["window"] = d.pop("window_no")
                 for extra in ("hall", "src_stream", "src_seq"):
                     d.pop(extra)
                 if table == "staff_sessions":

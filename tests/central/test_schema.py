@@ -149,3 +149,34 @@ def test_commands_on_a_database_without_the_schema_say_to_migrate(pg_dsn):
     assert r.exit_code == 0 and f"0 -> {db.VERSION}" in r.output
     r = CliRunner().invoke(_cli(), ["--db", pg_dsn, "hall", "list"])
     assert r.exit_code == 0 and "no halls yet" in r.output
+
+
+def test_device_events_daily_figures_and_followup_notes_are_held_and_checked(central_dsn):
+    from hallq.shared.schemas import Figures, Stats
+
+    d = date(2026, 11, 30)
+    event = contract.DeviceEventRow(id=1, day=d, at=datetime(2026, 11, 30, 9, 5, tzinfo=TZ), device="kiosk-1",
+                                    role="kiosk", status="online", problems=["paper_out"], change="health")
+    figures = Stats(date=d.isoformat(), at=datetime(2026, 12, 1, tzinfo=TZ), hall=Figures(issued=3, called=2))
+    day_row = contract.DailyFiguresRow(day=d, at=figures.at, figures=figures)
+    note = contract.FollowUpNoteRow(id=1, day=d, followup_id=4, at=datetime(2026, 11, 30, 2, tzinfo=UTC),
+                                    user="张主任", note="已电话回访")
+    again = msgspec.structs.replace(day_row, figures=msgspec.structs.replace(figures, hall=Figures(issued=4)))
+    with db.connect(central_dsn, autocommit=True) as conn:
+        halls.add(conn, "H1", "一号大厅")
+        out = ingest.apply(conn, "H1", _batch(1, [event, day_row, note, again]))
+        assert out.status == 200 and out.applied == 4
+        assert conn.execute("SELECT device, status, problems, change, window_no FROM device_events").fetchall() == [
+            ("kiosk-1", "online", ["paper_out"], "health", None)]
+        (held,), = conn.execute("SELECT figures FROM daily_figures WHERE hall = 'H1' AND day = %s", (d,)).fetchall()
+        assert msgspec.convert(held, Stats) == again.figures  # the newest version
+        assert conn.execute('SELECT followup_id, "user", note FROM followup_notes').fetchall() == [
+            (4, "张主任", "已电话回访")]
+    # the shared schemas refuse what does not fit, before anything is written
+    good = msgspec.json.decode(msgspec.json.encode(_batch(1, [event, day_row, note])))
+    for i, field, value in ((0, "change", "reboot"), (0, "problems", "paper_out"), (1, "figures", {"date": "x"}),
+                            (2, "note", ""), (2, "followup_id", -1)):
+        bad = msgspec.json.decode(msgspec.json.encode(good))
+        bad["records"][i][field] = value
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.json.decode(msgspec.json.encode(bad), type=contract.Batch)

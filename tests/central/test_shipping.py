@@ -102,11 +102,21 @@ def test_exactly_once_through_kills_restarts_500s_and_timeouts(mosquitto, centra
     devices = SYSTEM_DEVICES + '\n[[devices]]\nid = "pad-2"\nrole = "pad"\nwindow = 2\n'
     toml = HALL + devices + CENTRAL.format(url=proxy.url, creds=creds, ca=tls_dir / "ca.crt")
     ctl = ControllerProc(tmp_path / "hall", mosquitto.url, toml)
+    # two days the hall served before it was linked to the centre: their records and, once the controller sees
+    # they are over, their figures (daily_figures) travel too
+    _seed_days_before(ctl.db, toml)
     r = Requester(mosquitto.port)
     try:
         ctl.start(wait_online=True)
         t = Traffic(r)
         t.round()
+        # a kiosk comes online, runs out of paper (device events, from its retained status and health)
+        dev = "hallq/test/device/kiosk-1"
+        r.mon.publish(f"{dev}/status", b"online", retain=True)
+        r.mon.publish(f"{dev}/health", _health(paper="out"), retain=True)
+        wait_until(lambda: _device_events(ctl.db) == [("kiosk-1", "online", "[]"),
+                                                     ("kiosk-1", "online", '["paper_out"]')], 30,
+                   "the kiosk's two events in the record")
         # the centre is killed (SIGKILL) while the hall works on, then comes back
         centre.kill()
         t.round()
@@ -124,8 +134,12 @@ def test_exactly_once_through_kills_restarts_500s_and_timeouts(mosquitto, centra
         t.round()
         ctl.kill()
         ctl.start(wait_online=True)
+        # the restarted controller sees the same retained status and health: nothing new; then the kiosk dies
+        r.mon.publish(f"{dev}/status", b"offline", retain=True)
         t.opened.clear()  # the windows stay open in the record; opening again is allowed
         t.round()
+        wait_until(lambda: len(_device_events(ctl.db)) == 3, 30, "the kiosk's offline event")
+        assert _device_events(ctl.db)[2] == ("kiosk-1", "offline", '["paper_out"]')
         t.close_windows()
         # a follow-up closed by the manager's command (an UPDATE outside the core) travels too
         import subprocess
@@ -143,6 +157,8 @@ def test_exactly_once_through_kills_restarts_500s_and_timeouts(mosquitto, centra
         counts = _assert_equal(ctl.db, central_dsn)
         assert counts["tickets"] >= 28 and counts["calls"] >= 14 and counts["ratings"] >= 10
         assert counts["followups"] >= 3 and counts["staff_sessions"] >= 2
+        assert counts["device_events"] == 3
+        assert sorted(str(f.day) for f in hall_rows(ctl.db)["daily_figures"]) == ["2026-02-26", "2026-02-27"]
         import psycopg
 
         with psycopg.connect(central_dsn) as conn:
@@ -162,6 +178,36 @@ def test_exactly_once_through_kills_restarts_500s_and_timeouts(mosquitto, centra
     log = (tmp_path / "hall" / "controller.log").read_text()
     assert "central: cannot ship" in log  # the hall said, in one line, that the centre was away
     assert halls_token(creds) not in log
+
+
+def _seed_days_before(db, toml: str) -> None:
+    from datetime import date
+
+    from hallq.controller import config
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
+    from seed import seed
+
+    seed(db, config.parse(toml), date(2026, 2, 26), 2, 12, seed=5)
+
+
+def _health(paper: str) -> bytes:
+    from datetime import datetime
+
+    from hallq.shared.schemas import DeviceHealth, PrinterHealth, encode
+
+    return encode(DeviceHealth(at=datetime.now().astimezone(), role="kiosk",
+                               printer=PrinterHealth(online=True, paper=paper)))  # type: ignore[arg-type]
+
+
+def _device_events(db) -> list[tuple]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT device, status, problems FROM device_events ORDER BY id").fetchall()
+    finally:
+        conn.close()
 
 
 def halls_token(path) -> str:

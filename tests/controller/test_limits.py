@@ -145,9 +145,11 @@ def test_priorities_need_a_voucher():
     t = take(h, "kiosk-1", "card", channel="idcard", priority="elderly")
     assert h.state.tickets[number(t)].vouched == "idcard"
     # a kiosk where staff confirm military and disabled (导服台), and nothing else
-    t = take(h, "kiosk-2", "m", channel="touch", priority="military")
+    t = take(h, "kiosk-2", "m", channel="staff", priority="military")
     assert h.state.tickets[number(t)].vouched == "staff"
-    assert code(take(h, "kiosk-2", "p", channel="touch", priority="pregnant")) == "not_allowed"
+    assert code(take(h, "kiosk-2", "p", channel="staff", priority="pregnant")) == "not_allowed"
+    # there too, a touch take (no staff member's PIN on the kiosk) claims none
+    assert code(take(h, "kiosk-2", "mt", channel="touch", priority="military")) == "not_allowed"
     assert take(h, "kiosk-2", "plain", channel="touch")["ok"]
     assert h.state.tickets[number(h.send("kiosk-2", TakeRequest(req="n", category="B")))].vouched is None
 
@@ -291,9 +293,11 @@ def test_a_kiosk_beyond_its_rate_hears_busy_and_its_repeat_is_served_later(limit
 
     # a touch take claims no priority that needs a document, unless staff confirm it at that kiosk
     k1.send("take", {"req": "m1", "category": "B", "channel": "touch", "priority": "military"})
-    k2.send("take", {"req": "m2", "category": "B", "channel": "touch", "priority": "military"})
-    assert k1.wait(["m1"]) and k2.wait(["m2"])
+    k2.send("take", {"req": "m2", "category": "B", "channel": "staff", "priority": "military"})
+    k2.send("take", {"req": "m3", "category": "B", "channel": "touch", "priority": "military"})
+    assert k1.wait(["m1"]) and k2.wait(["m2", "m3"])
     assert k1.last("m1")["error"]["code"] == "not_allowed"
+    assert k2.last("m3")["error"]["code"] == "not_allowed"  # even there, only with a staff member's confirmation
     n = k2.last("m2")["ticket"]["number"]
     with sqlite3.connect(ctl.db) as conn:
         assert conn.execute("SELECT vouched, priority FROM tickets WHERE number = ?", (n,)).fetchone() == (

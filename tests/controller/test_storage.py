@@ -248,3 +248,35 @@ def test_window_state_says_how_the_last_service_ended_also_after_a_restart(store
     before = core.window_state(h.state, 1)
     h = h.restart()
     assert core.window_state(h.state, 1) == before
+
+
+def test_device_events_and_closed_days_figures_are_kept(stored):
+    from datetime import timedelta
+
+    from hallq.controller.devices import DeviceEvent
+    from hallq.controller.storage import DEVICE_EVENT_RETENTION
+    from hallq.shared.schemas import Stats, decode
+
+    s = stored.storage
+    t = stored.now
+    old = t - DEVICE_EVENT_RETENTION - timedelta(days=2)
+    s.write_device_events([
+        DeviceEvent(old, "pad-1", "pad", 1, True, "online", (), "status"),
+        DeviceEvent(old, "kiosk-1", "kiosk", None, True, "online", (), "status"),
+        DeviceEvent(old + timedelta(hours=1), "kiosk-1", "kiosk", None, True, "online", ("paper_out",), "health"),
+        DeviceEvent(t, "kiosk-1", "kiosk", None, True, "offline", ("paper_out",), "status")])
+    assert s.last_device_events() == {"pad-1": ("online", ()), "kiosk-1": ("offline", ("paper_out",))}
+    s.prune(t)  # the old ones go, but never a device's last one (where a restart starts from)
+    left = s.conn.execute("SELECT device, status, problems, day FROM device_events ORDER BY id").fetchall()
+    assert left == [("pad-1", "online", "[]", old.date().isoformat()),
+                    ("kiosk-1", "offline", '["paper_out"]', t.date().isoformat())]
+    # a day with tickets that is over has its figures worked out once
+    stored.take("A")
+    assert s.days_without_figures(t.date()) == []
+    assert s.days_without_figures(t.date() + timedelta(days=1)) == [t.date()]
+    f = stats.compute(s.conn, t.date(), t)
+    s.write_daily_figures(f)
+    s.write_daily_figures(msgspec.structs.replace(f, at=t + timedelta(hours=1)))  # once: the first stays
+    assert s.days_without_figures(t.date() + timedelta(days=1)) == []
+    (body,), = s.conn.execute("SELECT figures FROM daily_figures").fetchall()
+    assert decode(body, Stats) == f and f.hall.issued == 1

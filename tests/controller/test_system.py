@@ -206,11 +206,24 @@ def test_midnight_rollover_in_the_running_controller(mosquitto, tmp_path):
         assert json.loads(q.payload)["categories"]["B"]["waiting"] == 0
         r.mon.wait_for("hallq/test/window/2/state", lambda m: json.loads(m.payload)["status"] == "closed")
         assert ok(r.send("kiosk-1", "take", {"req": "5", "category": "B"}))["ticket"]["number"] == "B001"
+        # the day that is over has its figures in the record (daily_figures), as the day's report gives them
+
+        def figures() -> list:
+            with sqlite3.connect(c.db) as db:
+                return db.execute("SELECT day, figures FROM daily_figures").fetchall()
+
+        deadline = time.monotonic() + 30
+        while not figures() and time.monotonic() < deadline:
+            time.sleep(0.2)
         c.terminate()
         with sqlite3.connect(c.db) as db:
             rows = db.execute("SELECT day, number, status FROM tickets ORDER BY day, number").fetchall()
         assert rows == [("2026-03-02", "B001", "done"), ("2026-03-02", "B002", "expired"),
                         ("2026-03-03", "B001", "waiting")]
+        (day, body), = figures()
+        f = json.loads(body)
+        assert day == f["date"] == "2026-03-02" and f["at"].startswith("2026-03-03T00:00:00")
+        assert (f["hall"]["issued"], f["hall"]["called"]) == (2, 1) and f["staff"]["s"]["called"] == 1
     finally:
         c.kill()
         r.close()
@@ -354,3 +367,72 @@ def test_a_controller_that_died_does_not_keep_the_next_one_out(system, tmp_path)
         r.mon.wait_for("hallq/test/controller/instance", lambda m: m.payload == b"" and m in r.mon.messages[mark:])
     finally:
         nxt.kill()
+
+
+def test_two_controllers_started_in_the_same_second_leave_one_serving(mosquitto, tmp_path):
+    """Issue 13's known limit: two controllers started together both look, see nobody, and start. A running
+    controller keeps watching ``controller/instance``: the one started later stops with one line naming the
+    other (exit 1, no ``stopped``), the earlier one goes on serving. Whether the second is caught by the look
+    or by the watch depends on timing here; either way exactly one serves."""
+    from controller_kit import HALL_TOML, SYSTEM_DEVICES, ControllerProc, Requester
+
+    procs = [ControllerProc(tmp_path / f"c{i}", mosquitto.url, HALL_TOML + SYSTEM_DEVICES) for i in (1, 2)]
+    for p in procs:
+        p.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and all(p.alive() for p in procs):
+        time.sleep(0.1)
+    try:
+        stopped = [p for p in procs if not p.alive()]
+        assert len(stopped) == 1, [p.log.read_text()[-1500:] for p in procs]
+        (gone,), (kept,) = stopped, [p for p in procs if p.alive()]
+        assert gone.proc.returncode == 1
+        log = gone.log.read_text()
+        assert f"Error: another controller already serves hall test on {mosquitto.url}: pid {kept.proc.pid} " in log
+        r = Requester(mosquitto.port)
+        try:
+            time.sleep(2.5)  # the survivor reconnects if the other took its connection, and republishes
+            status = r.mon.wait_for("hallq/test/controller/status", timeout=10)
+            assert status.payload == b"online"
+            assert ok(r.send("kiosk-1", "take", {"req": "k-1", "category": "A"}, timeout=10))["ticket"]["number"]
+            time.sleep(3)  # and it stays alone: no more kicking each other off
+            assert kept.alive()
+        finally:
+            r.close()
+    finally:
+        for p in procs:
+            p.stop() if p.alive() else None
+
+
+def test_the_watch_stops_the_later_of_two_running_controllers(mosquitto, tmp_path):
+    """The watch alone (both started without looking, as two controllers started in the same second are):
+    on one broker with one client id they take the connection from each other, and the later one gives way,
+    leaving the hall ``online`` and the earlier one's record."""
+    from controller_kit import HALL_TOML, SYSTEM_DEVICES
+    from hallq.controller.app import Controller
+    from hallq.controller.config import parse
+    from hallq.shared.clock import real
+    from harness import Monitor
+
+    cfg = parse(HALL_TOML + SYSTEM_DEVICES)
+    first = Controller(cfg, mosquitto.url, str(tmp_path / "a.db"), real(cfg.hall.timezone)).start(look=False)
+    time.sleep(0.05)
+    second = Controller(cfg, mosquitto.url, str(tmp_path / "b.db"), real(cfg.hall.timezone)).start(look=False)
+    try:
+        assert second.displaced.wait(30), "the later controller never saw the earlier one"
+        assert not first.displaced.is_set()
+        assert f"pid {first.instance.pid}" in second.displaced_by and "started before this one" in second.displaced_by
+        second.stop(displaced=True)
+        mon = Monitor(mosquitto.url, "hallq/test/controller/#")
+        try:
+            time.sleep(3)
+            inst = [m for m in mon.messages if m.topic.endswith("/instance") and m.payload]
+            assert inst and all(first.instance.instance.encode() in m.payload for m in inst[-2:])
+            assert [m.payload for m in mon.messages if m.topic.endswith("/status")][-1] == b"online"
+        finally:
+            mon.close()
+        assert not first.displaced.is_set()
+    finally:
+        first.stop()
+        if not second.displaced.is_set():
+            second.stop()

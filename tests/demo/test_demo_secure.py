@@ -10,6 +10,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 
 
 def test_the_secure_demo_runs_the_day_with_every_process_as_itself(tmp_path):
@@ -50,3 +51,52 @@ def test_the_secure_demo_runs_the_day_with_every_process_as_itself(tmp_path):
     kr = out / "secure" / "keyring"
     assert (kr.stat().st_mode & 0o777) == 0o700
     assert "allow_anonymous false" in (kr / "broker" / "mosquitto.conf").read_text()
+
+
+def test_the_secure_demos_real_pad_hears_what_its_citizens_press(tmp_path):
+    """The secure demo's real pad once never rated: the ACL had no demo topics, so the simulated citizens
+    could not tell it which button they press. The demo's throwaway ACL now lets exactly the simulated clerk
+    of the pad's window publish that, and exactly that pad read it."""
+    import threading
+    from pathlib import Path
+
+    from hallq.controller import config as hall_config
+    from hallq.demo import secure
+    from hallq.rating_pad.demo import participants
+    from hallq.shared.demo import DemoContext
+    from hallq.shared.mqtt import HallClient
+    from hallq.shared.schemas import DemoPress, decode
+
+    root = Path(__file__).resolve().parents[2]
+    path = root / "controller" / "examples" / "hall.toml"
+    cfg = hall_config.load(path)
+    hall = secure.start(path, cfg, tmp_path)
+    clients = []
+    try:
+        heard: list[DemoPress] = []
+        got = threading.Event()
+
+        def client(did: str) -> HallClient:
+            c = HallClient(hall.connect_as(did), cfg.hall.id, did, auto_online=False)
+            clients.append(c)
+            return c
+
+        pad, clerk, other = client("pad-1"), client("sim-window-1"), client("sim-window-2")
+        pad.subscribe(pad.topics.demo_press(1), lambda m: (heard.append(decode(m.payload, DemoPress)), got.set()))
+        for c in clients:
+            c.start()
+            assert c.wait_connected(10)
+        time.sleep(0.5)  # the subscription is in
+        other.publish(other.topics.demo_press(1), DemoPress(ticket="A001", level="dissatisfied"))
+        clerk.publish(clerk.topics.demo_press(1), DemoPress(ticket="A002", level="very_satisfied"))
+        assert got.wait(10)
+        time.sleep(0.5)
+        assert [(p.ticket, p.level) for p in heard] == [("A002", "very_satisfied")]  # only its own window's clerk
+    finally:
+        for c in clients:
+            c.stop()
+        hall.stop()
+    ctx = DemoContext(hall=cfg.hall.id, broker=hall.url, out_dir=tmp_path / "out", headless=True, windows=(1, 2),
+                      secret_file=tmp_path / "k", env={}, sound=False, identities=hall.identities, config=path)
+    (p,) = participants(ctx)
+    assert "--demo-presses" in p.argv and "press:1" in p.replaces  # so the simulated citizens press it

@@ -76,6 +76,9 @@ def test_view_shows_what_the_retained_topics_say():
     assert not re.search(r"转办|未开(?!放)|等待|满意度|办理中", out)
     assert {"转号", "过号", "办结", "取号"} <= set(COLUMN_NAMES) and "等候(平均/P90)" in out
     assert "x270 · seed 1" in out
+    # at 18:30 the hall has closed: the queues say so, as the hall screen does, not 即到即办
+    evening = text(p, NOW.replace(hour=18, minute=30))
+    assert "停止取号" in evening and "即到即办" not in evening and "约18分钟" not in evening
 
 
 def test_view_ignores_what_does_not_decode_and_starts_empty():

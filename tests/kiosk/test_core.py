@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -286,6 +287,20 @@ def test_closed_screen_follows_the_hall_clock():
     late = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("UTC"))  # 18:30 in the hall's time zone
     s, _ = core.handle(s, Tick(late), two)
     assert s.screen == "closed" and s.opens_at.hour == 9 and s.opens_in_days == 1
+
+
+def test_a_screen_that_times_out_in_the_break_lands_on_the_closed_screen():
+    """In the demo a ticket screen from 11:59 timed out at 12:33 into the open home screen (即到即办 and all)
+    for a tick before the closed screen came: the timers now run before the hours in the same tick."""
+    s = core.initial(Settings(device="k", req_prefix="k"), T0)
+    s, _ = core.handle(s, ConfigChanged(LUNCH_HALL), T0)
+    before = T0.replace(hour=11, minute=59)
+    s, _ = core.handle(s, Tick(before), before)
+    s = replace(s, screen="error", since=before, failure=core.Failure("unreachable", None))
+    after = before + s.settings.error_time
+    lunch = T0.replace(hour=12, minute=33)
+    s, _ = core.handle(s, Tick(lunch), after)
+    assert s.screen == "closed" and s.opens_at == T0.replace(hour=14, minute=0)
 
 
 def test_closing_time_does_not_cut_off_a_citizen_in_the_middle():

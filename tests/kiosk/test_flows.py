@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from datetime import date, datetime, timedelta
@@ -292,3 +293,38 @@ def test_hallq_kiosk_process_headless_with_screenshots(controller, monitor, mosq
         out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, out.decode(errors="replace")
     monitor.wait_for("hallq/demo/device/kiosk-1/status", lambda m: m.payload == b"stopped", timeout=5)
+
+
+def test_a_kiosk_that_gave_up_on_a_stalled_controller_says_no_number_and_none_is_issued(controller, monitor,
+                                                                                          make_kiosk):
+    """Issue 9 §4, request deadlines: the controller is stopped (SIGSTOP) while a citizen takes a number. The kiosk
+    gives up after its time-out and says that no number was issued; when the controller runs again it refuses the
+    kiosk's waiting copies ``expired`` (their deadline passed): the record holds no ticket the citizen never saw."""
+    import signal
+    import sqlite3
+
+    from hallq.kiosk.texts import ERRORS
+
+    app = make_kiosk()
+    for code in "AB":  # a kiosk at work: the controller learns how quick its requests can be
+        tap(app, "category", code)
+        assert app.run_until(lambda s: s.screen == "ticket", 10)
+        tap(app, "home")
+    os.kill(controller.proc.pid, signal.SIGSTOP)
+    try:
+        tap(app, "category", "C")
+        assert app.run_until(lambda s: s.screen == "error", 12)
+        assert app.state.failure.kind == "unreachable"
+        assert "未取到号码" in ERRORS["unreachable"][1][0] and "no number was issued" in ERRORS["unreachable"][1][1]
+        time.sleep(1.0)
+    finally:
+        os.kill(controller.proc.pid, signal.SIGCONT)
+    req = takes(monitor)[-1]["req"]
+    m = monitor.wait_for("hallq/demo/reply/kiosk-1", lambda m: json.loads(m.payload).get("req") == req, 20)
+    assert json.loads(m.payload)["error"]["code"] == "expired"
+    tap(app, "home")
+    tap(app, "category", "C")
+    assert app.run_until(lambda s: s.screen == "ticket", 10)
+    assert app.state.shown.ticket.number == "C001"  # the stalled request took none
+    with sqlite3.connect(controller.db) as conn:
+        assert conn.execute("SELECT count(*) FROM tickets WHERE category = 'C'").fetchone()[0] == 1

@@ -55,9 +55,23 @@ def states() -> dict[str, core.State]:
     shown = core.handle(sent, core.TakeAnswered(sent.pending.request.req, tk), T0)[0]
     out["ticket"] = core.handle(shown, core.TicketPrinted("F123", True), T0)[0]
     out["ticket_failed"] = core.handle(shown, core.TicketPrinted("F123", False, "jam"), T0)[0]
-    for kind in ("closed", "quota_full", "duplicate", "unreachable", "printer_out", "invalid_card"):
+    for kind in ("closed", "quota_full", "duplicate", "unreachable", "printer_out", "invalid_card", "expired", "busy",
+                 "too_many", "staff_locked"):
         out[f"error_{kind}"] = core._fail(s, T0, kind)
     out["attract"] = core.handle(s, core.Tick(), T0 + timedelta(seconds=61))[0]
+    # a kiosk where the floor guide confirms priorities
+    g = replace(s, settings=replace(s.settings, staff_priorities=("elderly", "disabled", "pregnant", "military")))
+    out["home_staff_button"] = g
+    g = core.handle(g, Press("staff"), T0)[0]
+    out["staff"] = g
+    g = core.handle(g, Press("priority", "military"), T0)[0]
+    for k in "2468":
+        g = core.handle(g, Press("key", k), T0)[0]
+    out["staff_typed"] = g
+    g = core.handle(g, Press("confirm"), T0)[0]
+    out["staff_checking"] = g
+    out["staff_wrong"] = core.handle(g, core.StaffChecked(None), T0)[0]
+    out["home_staff_confirmed"] = core.handle(g, core.StaffChecked("g1"), T0)[0]
     lunch = T0.replace(hour=12, minute=30)
     out["closed"] = core.handle(s, core.Tick(lunch), lunch)[0]
     evening = T0.replace(hour=19)

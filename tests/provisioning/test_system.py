@@ -142,3 +142,36 @@ def test_the_registry_shows_each_device_its_status_and_version(hall, controller,
     assert devs["kiosk-1"]["status"] == "online" and devs["kiosk-1"]["version"] == software_version("hallq-kiosk")
     kiosk.stop()
     registry(lambda d: d["kiosk-1"]["status"] == "stopped")
+
+
+def test_a_second_controller_is_refused_without_bumping_the_first(hall, controller, tmp_path):
+    """Issue 13's known limit: on the provisioned broker the client id is the user name, so the second
+    controller's look (as ``controller``) once took the running controller's connection: the hall read
+    ``offline`` for a moment and the first reconnected. The look now logs in as ``controller-look`` (same
+    password, may only read ``controller/instance``): the second is refused, naming the first, and the
+    first is never disconnected."""
+    import time
+
+    assert "user controller-look\ntopic read hallq/t1/controller/instance\n" in (hall.kr.broker_dir / "acl").read_text()
+    look = hall.login("controller-look", password=hall.kr.password("controller"))
+    assert look.accepted
+    look.subscribe(T.controller_instance)
+    look.subscribe(T.queue)
+    watch = hall.login("dashboard")
+    watch.subscribe(T.controller_status)
+    watch.subscribe(T.queue)
+    assert look.wait(lambda: look.got(T.controller_instance), 5)  # the running controller's record
+    time.sleep(0.5)
+    assert watch.got(T.queue) and not look.got(T.queue)  # and nothing else
+    before = len(watch.got(T.controller_status))
+    dev = bundle(hall, "controller", tmp_path / "second")
+    second = subprocess.run([HALLQ, "controller", "--device", str(dev), "--db", str(tmp_path / "second.db")],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1, second.stderr[-2000:]
+    assert second.stderr.strip().splitlines()[-1].startswith(
+        f"Error: another controller already serves hall t1 on mqtts://controller@127.0.0.1:{hall.port}: "
+        f"pid {controller.pid} on host ")
+    time.sleep(2)
+    assert watch.got(T.controller_status)[before:] == [], "the first controller was pushed off the broker"
+    assert "lost the broker" not in (tmp_path / "controller.log").read_text()
+    assert controller.poll() is None

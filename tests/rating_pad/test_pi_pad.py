@@ -224,3 +224,75 @@ def test_native_gpio_on_a_machine_without_it_is_one_clear_line(tmp_path):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("Error: cannot open the pad's GPIO: this machine has no Raspberry Pi GPIO (")
     assert lines[0].endswith('on a desk without buttons set [gpio] pin_factory = "mock"')
+
+
+def test_a_screen_asked_for_where_there_is_none_stops_and_headless_runs(tmp_path):
+    """Issue 13: ``mode = "window"`` on a machine without a display must say so and stop, and the way out it
+    names (``--headless``) must exist: the pad once told the user to pass a flag it did not have."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    shots = tmp_path / "shots"
+    cfg = tmp_path / "pad.toml"
+    text = (ROOT / "rating-pad/examples/pad.toml").read_text(encoding="utf-8")
+    cfg.write_text(text.replace('pin_factory = "native"', 'pin_factory = "mock"')
+                   .replace("/var/lib/hallq/pad-ratings.jsonl", str(tmp_path / "pad.jsonl"))
+                   + f'screenshot_dir = "{shots}"\n', encoding="utf-8")
+    assert 'mode = "window"' in cfg.read_text()
+    hallq = str(Path(sys.executable).with_name("hallq"))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR")}
+    args = [hallq, "pad", "--config", str(cfg), "--broker", "mqtt://127.0.0.1:9"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 1, r.stderr
+    said = [ln for ln in r.stderr.splitlines() if "cannot reach the broker" not in ln]
+    assert said == [said[0]] and said[0].startswith("Error: the pad's screen: no screen: SDL found no display"), \
+        r.stderr  # one line: not SDL's own "error: XDG_RUNTIME_DIR is invalid" first
+    assert "--headless" in said[0]
+    proc = subprocess.Popen([*args, "--headless"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_until(lambda: any(shots.glob("*idle*.png")) or proc.poll() is not None, 60, "the idle screen")
+        assert proc.poll() is None, proc.stderr.read()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert proc.returncode == 0
+
+
+def test_a_rating_answered_expired_or_busy_is_sent_again_not_dropped(mosquitto, tmp_path):
+    """Issue 9 §4: ``expired`` (the controller was too slow: nothing was done) and ``busy`` are not refusals of
+    the rating: the pad keeps it and sends it again (same req) until the controller takes it. A responder stands
+    in for the controller: ``expired``, then ``busy``, then the answer."""
+    from harness import Monitor
+
+    cfg = pad_toml(tmp_path)
+    journal = padjournal.Journal(str(tmp_path / "ratings-1.jsonl"))
+    rec = journal.add({"window": 1, "ticket": "A001", "level": "satisfied"}, None, "20261130T090000")
+    answers = [{"ok": False, "error": {"code": "expired", "message": "late"}},
+               {"ok": False, "error": {"code": "busy", "message": "busy"}},
+               {"ok": True, "rating": {"id": 7}}]
+    got: list[dict] = []
+    mon = Monitor(mosquitto.url, "hallq/padtest/req/pad-1/rate")
+
+    def answer(m) -> None:
+        r = json.loads(m.payload)
+        got.append(r)
+        if len(got) <= len(answers):
+            mon.publish("hallq/padtest/reply/pad-1", json.dumps({"req": r["req"], **answers[len(got) - 1]}).encode())
+
+    factory = MockFactory(pin_class=MockPWMPin)
+    pad = RunningPad(cfg, mosquitto.url, factory)
+    try:
+        deadline = time.monotonic() + 30
+        while pad.app.accepted == 0 and time.monotonic() < deadline:
+            for m in mon.messages[len(got):]:
+                answer(m)
+            time.sleep(0.05)
+        assert pad.app.accepted == 1 and pad.app.refused == 0, got
+        assert {r["req"] for r in got} == {rec["req"]} and len(got) >= 3
+        assert pad.app.pending == []
+    finally:
+        pad.stop()
+        mon.close()

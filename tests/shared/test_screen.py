@@ -10,7 +10,7 @@ from hallq.shared import screen
 
 @pytest.fixture
 def env(monkeypatch):
-    for name in ("SDL_VIDEODRIVER", "SDL_FRAMEBUFFER_ACCELERATION", "DISPLAY", "WAYLAND_DISPLAY"):
+    for name in ("SDL_VIDEODRIVER", "SDL_FRAMEBUFFER_ACCELERATION", "DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 

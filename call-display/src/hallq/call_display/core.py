@@ -33,6 +33,7 @@ from hallq.shared.schemas import (
     decode,
 )
 from hallq.shared.topics import HallTopics, TopicError
+from hallq.shared.wording import nobody_serves
 
 FLASH_PERIOD = 0.5  # seconds per on/off phase of a flashing call
 #: Connected this long without the hall's retained ``config`` and ``controller/status``: the hall is not on
@@ -301,6 +302,9 @@ class WaitLine:
     waiting: int
     est_wait_min: int
     est_wait_range: tuple[int, int] | None = None
+    #: Nobody can be served now (outside the hours, or no window of the category open): what the wait
+    #: column says instead of an estimate, (zh, en); None while a window serves the category.
+    not_serving: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,10 +438,13 @@ def hall_view(state: DisplayState, now: float, wall: datetime) -> HallView:
     waiting: list[WaitLine] = []
     if state.hall is not None:
         q = state.queue.categories if state.queue is not None else {}
+        wins = [(w.no, w.categories) for w in state.hall.windows]
+        statuses = {no: ws.status for no, ws in state.windows.items()}
         for c in state.hall.categories:
             cq = q.get(c.code)
+            not_serving = nobody_serves(state.hall.hours, wins, statuses, c.code, wall)
             waiting.append(WaitLine(c.code, c.name, c.name_en, cq.waiting if cq else 0, cq.est_wait_min if cq else 0,
-                                    tuple(cq.est_wait_range) if cq and cq.est_wait_range else None))
+                                    tuple(cq.est_wait_range) if cq and cq.est_wait_range else None, not_serving))
     return HallView(
         title=state.hall.name if state.hall else "",
         title_en=state.hall.name_en if state.hall else None,

@@ -511,7 +511,8 @@ class HallRenderer:
 
         name0, count0, est0, en0 = parts(rows[0][0])
         counts = [f"{c.waiting}人" for c in view.waiting]
-        ests = [wait_phrase(c.waiting, c.est_wait_min, c.est_wait_range)[0] for c in view.waiting]
+        ests = [c.not_serving[0] if c.not_serving else wait_phrase(c.waiting, c.est_wait_min, c.est_wait_range)[0]
+                for c in view.waiting]
         name_size = p.common_size([c.name for c in view.waiting], name0.width, name0.height,
                                   min(int(name0.height * 0.95), unit * 3), label="waiting_name")
         count_size = p.common_size(counts, count0.width, count0.height, int(count0.height * 1.0), bold=True,
@@ -523,7 +524,7 @@ class HallRenderer:
             name, count, est, en = parts(rows[i // per_col][i % per_col])
             p.text(f"waiting_name:{c.code}", c.name, name, name_size, WHITE)
             p.text(f"waiting_count:{c.code}", counts[i], count, count_size, AMBER, bold=True, align="right")
-            p.text(f"waiting_est:{c.code}", ests[i], est, est_size, GREY, align="right")
+            p.text(f"waiting_est:{c.code}", ests[i], est, est_size, GREY, align="right", min_size=est_size)
             if en is not None and c.name_en:
                 p.text(f"waiting_name_en:{c.code}", c.name_en, en, en_size, GREY)
 

@@ -26,6 +26,9 @@ PARTITIONED: dict[str, str] = {
     "followups": "day",
     "staff_sessions": "day",
     "haocp_uploads": "day",
+    "device_events": "day",
+    "daily_figures": "day",
+    "followup_notes": "day",
     "batches": "received_at",
 }
 

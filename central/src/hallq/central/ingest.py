@@ -20,11 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import msgspec
 import psycopg
 from hallq.shared.central import (
     Ack,
     Batch,
     CallRow,
+    DailyFiguresRow,
+    DeviceEventRow,
+    FollowUpNoteRow,
     FollowUpRow,
     HaocpRow,
     RatingRow,
@@ -33,6 +37,7 @@ from hallq.shared.central import (
     TicketRow,
     fields,
 )
+from psycopg.types.json import Jsonb
 
 from . import db
 
@@ -58,7 +63,8 @@ def _day(r: Record) -> date:
 # kind -> (table, the hall's fields in order, the PostgreSQL columns in order, conflict key)
 def _spec(kind: type, table: str, key: tuple[str, ...]) -> tuple[str, tuple[str, ...], tuple[str, ...], str]:
     names = fields(kind)
-    cols = ["hall"] + (["day"] if "day" not in names else []) + [("window_no" if n == "window" else n) for n in names]
+    rename = {"window": "window_no", "user": '"user"'}  # words reserved in SQL
+    cols = ["hall"] + (["day"] if "day" not in names else []) + [rename.get(n, n) for n in names]
     cols += ["src_stream", "src_seq"]
     conflict = ", ".join(["hall", "day", *[k for k in key if k != "day"]])
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in ("hall", "day", *key))
@@ -73,6 +79,9 @@ SPECS = {
     RatingRow: _spec(RatingRow, "ratings", ("id",)),
     FollowUpRow: _spec(FollowUpRow, "followups", ("id",)),
     StaffSessionRow: _spec(StaffSessionRow, "staff_sessions", ("id",)),
+    DeviceEventRow: _spec(DeviceEventRow, "device_events", ("id",)),
+    DailyFiguresRow: _spec(DailyFiguresRow, "daily_figures", ("day",)),
+    FollowUpNoteRow: _spec(FollowUpNoteRow, "followup_notes", ("id",)),
     # a 好差评 record never changes once made; its status is the centre's (or 'hall': the hall uploads it)
     HaocpRow: ("haocp_uploads", fields(HaocpRow), (),
                "INSERT INTO haocp_uploads (hall, day, rating_id, key, record, created_at, status, src_stream, src_seq)"
@@ -85,7 +94,16 @@ def _row_key(r: Record) -> tuple:
         return (HaocpRow, r.rating_id)
     if isinstance(r, TicketRow):
         return (TicketRow, r.day, r.number)
+    if isinstance(r, DailyFiguresRow):
+        return (DailyFiguresRow, r.day)
     return (type(r), _day(r), r.id)  # type: ignore[union-attr]
+
+
+def _value(v):
+    """A field as PostgreSQL takes it: structures (a device's problems, a day's figures) as jsonb."""
+    if isinstance(v, (list, dict, msgspec.Struct)):
+        return Jsonb(msgspec.to_builtins(v))
+    return v
 
 
 def rows_of(hall: str, stream: str, first: int, records: list[Record], haocp: str = "hall"
@@ -102,7 +120,7 @@ def rows_of(hall: str, stream: str, first: int, records: list[Record], haocp: st
                                              "pending" if haocp == "central" else "hall", stream, seq))
             continue
         _, names, _, _ = SPECS[kind]
-        values = [getattr(r, n) for n in names]
+        values = [_value(getattr(r, n)) for n in names]
         row = (hall, _day(r), *values, stream, seq) if kind is StaffSessionRow else (hall, *values, stream, seq)
         out.setdefault(kind, []).append(row)
     return out

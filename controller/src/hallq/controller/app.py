@@ -12,7 +12,9 @@ Threads:
 
 On every (re)connection the worker publishes all retained state (config, queue, every window, board,
 stats) and only then ``online`` on ``controller/status``. Once a minute it publishes ``stats`` (when
-anything changed) and at local midnight it rolls the day over.
+anything changed) and at local midnight it rolls the day over. It also writes the devices' events
+(:mod:`.devices`, handed over by the MQTT side) and, for every day that is over, the day's figures
+(``daily_figures``, one day per turn), so the record has one writer.
 
 Memory is never ahead of the database: a payload that does not fit the contract is answered
 ``bad_request`` (or dropped when no ``req`` can be read) and the rest of its batch goes on. Anything else
@@ -42,6 +44,7 @@ from hallq.shared.schemas import (
     ONLINE,
     REQUEST_TYPES,
     STOPPED,
+    ControllerInstance,
     PayloadError,
     decode,
     encode,
@@ -105,13 +108,19 @@ class Controller:
         )
         self.client.on_connected = lambda: self._inbox.put(_CONNECTED)
         #: the first check of every request, on the MQTT dispatcher thread (see core.limits.Gate)
-        self.gate = core.limits.Gate(cfg, 1.0 / clock.real_seconds(1.0))
+        self._speed = 1.0 / clock.real_seconds(1.0)  # hall seconds per real second (the demo's clock runs faster)
+        self.gate = core.limits.Gate(cfg, self._speed)
+        #: each sender's clock, against ours: how long a request took to get here (see core.limits.SenderClocks)
+        self.sender_clocks = core.limits.SenderClocks()
         self.gated = 0
         self.client.prefilter = self._admit
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._turned_at = time.monotonic()  # the worker's last turn (it wakes at least every second)
         self._config_payload = encode(cfg.public())
+        #: when the ``queue`` topic goes out (at most every core.PUBLISH_EVERY) and its estimates are worked
+        #: out (at most every core.ESTIMATE_EVERY): the per-batch cost of a flood of takes
+        self.queue_view = core.QueueView()
         #: counters, for logs and tests
         self.malformed = 0
         self.handled = 0
@@ -141,9 +150,17 @@ class Controller:
         self.followups = followups.Publisher(self.storage.conn, self.client, clock)
         #: this process, on ``controller/instance`` (a second controller of the hall names it and stops)
         self.instance = claim.new_record(db, datetime.now().astimezone())
+        #: set when another controller of the hall, started earlier, is seen alive: this one must stop
+        #: (:meth:`stop` with ``displaced``); ``displaced_by`` says which
+        self.displaced = threading.Event()
+        self.displaced_by: str = ""
+        self._watch = claim.Watch(self.instance)
         self._beat_at = 0.0
         #: the retained ``devices`` registry: every listed device, its status, health and version
-        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock)
+        self.devices = devices.Publisher(self.client, self.topics, cfg.devices, clock,
+                                         recorded=self.storage.last_device_events(), on_events=self._inbox.put)
+        #: closed days whose figures are not in the record yet (one is worked out per turn of the worker)
+        self._figures_due = self.storage.days_without_figures(self.state.day)
         self.uploader = Uploader(db, cfg.haocp, clock) if cfg.haocp is not None and cfg.haocp.url else None
         #: the record to the city's centre (``[central]``): its own thread and connection, never the worker's
         try:
@@ -171,6 +188,7 @@ class Controller:
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
         self.client.subscribe(self.topics.all_requests, self._on_request)
+        self.client.subscribe(self.topics.controller_instance, self._on_instance)
         self.devices.start()
         self.client.start()
         if self.uploader is not None:
@@ -181,8 +199,25 @@ class Controller:
             self.bookings.start()
         return self
 
-    def stop(self) -> None:
-        """Finish what is queued, publish ``stopped``, disconnect, close the database."""
+    def _on_instance(self, msg: Message) -> None:
+        """``controller/instance``: another controller of this hall, started before this one, is alive."""
+        if not msg.payload or self.displaced.is_set():
+            return
+        try:
+            record = decode(msg.payload, ControllerInstance)
+        except PayloadError:
+            return
+        other = self._watch.seen(record, msg.retain)
+        if other is not None:
+            self.displaced_by = (f"{claim.describe(other, self.cfg.hall.id, self.client.broker)}, and started "
+                                 "before this one: this one stops, that one goes on serving")
+            log.error("%s", self.displaced_by)
+            self.displaced.set()
+
+    def stop(self, *, displaced: bool = False) -> None:
+        """Finish what is queued, publish ``stopped``, disconnect, close the database. ``displaced``: another
+        controller serves the hall, so leave its ``controller/instance`` and the hall's status alone (a clean
+        disconnect, no ``stopped``: the hall is not stopped)."""
         self._inbox.put(_STOP)
         if self._worker is not None:
             self._worker.join(10)
@@ -190,12 +225,12 @@ class Controller:
             self.uploader.stop()
         if self.shipper is not None:
             self.shipper.stop()
-        if self.client.connected:  # a clean stop: no record left to make the next controller wait
+        if self.client.connected and not displaced:  # a clean stop: no record left to make the next one wait
             self.client.publish(self.topics.controller_instance, b"", retain=True)
         if self.bookings is not None:
             self.bookings.stop()
         self.devices.stop()
-        self.client.stop(status=STOPPED)
+        self.client.stop(status=None if displaced else STOPPED)
         self.storage.close()
 
     # -- MQTT side (dispatcher thread: never block) -----------------------------------------------------
@@ -241,7 +276,7 @@ class Controller:
         while True:
             self._turned_at = time.monotonic()
             try:
-                item = self._inbox.get(timeout=1.0)
+                item = self._inbox.get(timeout=self._wait_s())
             except queue.Empty:
                 item = None
             batch: list[Any] = []
@@ -254,9 +289,12 @@ class Controller:
                         break
             stop = False
             requests: list[Message] = []
+            events: list[devices.DeviceEvent] = []
             for it in batch:
                 if it is _STOP:
                     stop = True
+                elif isinstance(it, devices.Events):
+                    events += it.events
                 elif it is _CONNECTED:
                     if requests:
                         self._process(requests)
@@ -266,6 +304,8 @@ class Controller:
                     requests.append(it)
             if requests:
                 self._process(requests)
+            if events:
+                self._write_device_events(events)
             self._housekeeping()
             if stop:
                 return
@@ -291,7 +331,7 @@ class Controller:
         failure: BaseException | None = None
         for msg in msgs:
             try:
-                event = msg if isinstance(msg, core.BookingsIn) else self._event(msg)
+                event = msg if isinstance(msg, core.BookingsIn) else self._event(msg, now)
                 if event is None:
                     continue
                 self.state, fx = core.handle(self.state, event, now)
@@ -334,7 +374,30 @@ class Controller:
             log.critical("cannot commit to %s (%s): stopping without answering", self.storage.path, exc)
             self._fatal(EXIT_STORAGE)
 
-    def _event(self, msg: Message) -> core.Event | None:
+    def _write_device_events(self, events: list[devices.DeviceEvent]) -> None:
+        try:
+            self.storage.write_device_events(events)
+        except sqlite3.Error as exc:
+            log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
+            self._fatal(EXIT_STORAGE)
+
+    def _figures_of_a_closed_day(self) -> None:
+        """Record the figures of one day that is over (the oldest first)."""
+        day = self._figures_due.pop(0)
+        now = self.clock.now()
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+        try:
+            figures = stats.compute(self.storage.conn, day, end)
+        except Exception:
+            log.exception("the figures of %s failed", day)
+            return
+        try:
+            self.storage.write_daily_figures(figures)
+        except sqlite3.Error as exc:
+            log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
+            self._fatal(EXIT_STORAGE)
+
+    def _event(self, msg: Message, now: datetime) -> core.Event | None:
         try:
             r = self.topics.parse_request(msg.topic)
         except TopicError as exc:
@@ -350,12 +413,25 @@ class Controller:
             if req is None:
                 return None
             return core.Malformed(r.client, req, shorten(f"{r.action}: {exc}", 200))
-        return core.Request(r.client, payload)  # type: ignore[arg-type]
+        ttl = getattr(payload, "ttl_ms", None)
+        if ttl is None:
+            return core.Request(r.client, payload)  # type: ignore[arg-type]
+        # the deadline on the batch's clock, counted from when the copy was sent as far as the sender's clock
+        # tells (else from when it reached this process): the time it waited in the broker, in our socket, in
+        # the queues here and in this batch all count against it
+        received = msg.received or time.monotonic()
+        sent = getattr(payload, "sent", None)
+        if sent is not None:
+            received -= self.sender_clocks.delay(r.client, sent.clock, sent.ms, received)
+        left = ttl / 1000.0 - (time.monotonic() - received)
+        return core.Request(r.client, payload, now + timedelta(seconds=left * self._speed))  # type: ignore[arg-type]
 
     def _publish_retained(self, changed: set[str | int], now: datetime) -> None:
         for key in sorted(changed, key=str):
             if key == "queue":
-                self.client.publish(self.topics.queue, core.queue_state(self.state, now), retain=True)
+                q = self.queue_view.changed(self.state, now)  # None: it goes out a little later (_housekeeping)
+                if q is not None:
+                    self.client.publish(self.topics.queue, q, retain=True)
             elif key == "board":
                 self.client.publish(self.topics.board, core.board(self.state), retain=True)
             elif isinstance(key, int):
@@ -365,7 +441,8 @@ class Controller:
         """Everything retained, then ``online`` (after every (re)connection)."""
         now = self.clock.now()
         self.client.publish(self.topics.config, self._config_payload, retain=True)
-        self._publish_retained({"queue", "board", *self.state.windows}, now)
+        self.client.publish(self.topics.queue, self.queue_view.payload(self.state, now), retain=True)
+        self._publish_retained({"board", *self.state.windows}, now)
         self._publish_stats(now)
         self.followups.publish()
         self._beat()
@@ -391,9 +468,21 @@ class Controller:
         self._stats_at = time.monotonic()
         self._stats_dirty = False
 
+    def _wait_s(self) -> float:
+        """How long the worker may wait for a request: a second, or less when the ``queue`` topic is due
+        (see :class:`~.core.views.QueueView`)."""
+        due = self.queue_view.due()
+        if due is None:
+            return 1.0
+        left = self.clock.real_seconds((due - self.clock.now()).total_seconds())
+        return min(max(left, 0.0), 1.0)
+
     def _housekeeping(self) -> None:
         now = self.clock.now()
         self._check_clock(now)
+        due = self.queue_view.due()
+        if due is not None and now >= due:  # the changes held back, or the estimates catching up
+            self.client.publish(self.topics.queue, self.queue_view.payload(self.state, now), retain=True)
         if now.date() > self.state.day and core.clock_behind(self.state, now) is None:
             self.state, fx = core.handle(self.state, core.Tick(), now)
             self._write(fx.records)
@@ -401,6 +490,7 @@ class Controller:
             self.storage.forget_persons(self.state.day)
             self._publish_retained(fx.changed, now)
             self._stats_dirty = True
+            self._figures_due = self.storage.days_without_figures(self.state.day)
             log.info("a new day: %s", self.state.day)
         if self._stats_dirty and self.client.connected and time.monotonic() - self._stats_at >= self._stats_every:
             self._publish_stats(now)
@@ -416,5 +506,7 @@ class Controller:
             self.storage.checkpoint()
             self._checkpoint_at = time.monotonic()
         self.followups.poll()
+        if self._figures_due and self._inbox.empty():
+            self._figures_of_a_closed_day()
         if self.client.connected and time.monotonic() - self._beat_at >= claim.BEAT_S:
             self._beat()

@@ -51,7 +51,7 @@ def enable(conn: sqlite3.Connection) -> tuple[str, int]:
         sid = uuid.uuid4().hex
         before = conn.total_changes
         for table, kind, cols, bools in schema.CENTRAL:
-            order = {"tickets": "day, number", "haocp_outbox": "rating_id"}.get(table, "id")
+            order = {"tickets": "day, number", "haocp_outbox": "rating_id", "daily_figures": "day"}.get(table, "id")
             conn.execute(f"INSERT INTO central_outbox (kind, body) SELECT '{kind}', "
                          f"{schema.central_row_json(kind, cols, bools, 't')} FROM {table} t ORDER BY {order}")
         queued = conn.total_changes - before

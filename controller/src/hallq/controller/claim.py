@@ -15,8 +15,10 @@ first looks, with a connection of its own that leaves nothing behind (no Last Wi
   record of this same database (the database lock already proves that process is gone): start.
 
 Two controllers started in the same second, or one started while the broker is unreachable, are not
-caught here (nothing is on the broker to see); the database lock still keeps two processes of one
-machine off one record.
+caught by this look (nothing is on the broker to see yet): a running controller keeps watching
+``controller/instance`` (:class:`Watch`), and when another one's record is seen beating, the one that
+started later stops (the earlier one keeps serving untouched). The database lock keeps two processes of
+one machine off one record.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from datetime import datetime
 
 import paho.mqtt.client as paho
 from hallq.shared.config import BrokerURL
+from hallq.shared.identity import LOOK_SUFFIX
 from hallq.shared.schemas import ControllerInstance, PayloadError, decode
 from hallq.shared.topics import HallTopics
 from paho.mqtt.enums import CallbackAPIVersion
@@ -51,23 +54,80 @@ class OtherController(RuntimeError):
     """Another controller serves this hall on this broker."""
 
 
+def describe(other: ControllerInstance, hall: str, broker: object) -> str:
+    since = other.since.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return (f"another controller already serves hall {hall} on {broker}: pid {other.pid} on host {other.host}, "
+            f"record {other.db}, since {since}")
+
+
+class Watch:
+    """While a controller serves: the records of ``controller/instance`` it sees, and whether one shows that
+    another controller of the hall, started before this one, is alive (then this one must stop).
+
+    A record is alive when it comes live (not retained: published while we listen) or when a retained copy
+    of it has counted up since we last saw it (controllers sharing one client id on a broker take the
+    connection from each other, so each sees the other's record only as the retained one on reconnecting).
+    A retained record that never changes is a controller that is gone, and our own beat overwrites it."""
+
+    def __init__(self, me: ControllerInstance):
+        self.me = me
+        self._beats: dict[str, int] = {}
+
+    def seen(self, record: ControllerInstance, retained: bool) -> ControllerInstance | None:
+        """The other controller this one must give way to, or None."""
+        if record.instance == self.me.instance:
+            return None
+        before = self._beats.get(record.instance)
+        self._beats[record.instance] = record.beat
+        alive = not retained or (before is not None and before != record.beat)
+        if alive and (record.since, record.instance) < (self.me.since, self.me.instance):
+            return record
+        return None
+
+
 def new_record(db: str, since: datetime) -> ControllerInstance:
     return ControllerInstance(instance=secrets.token_hex(8), host=socket.gethostname(), pid=os.getpid(),
                               db=os.path.abspath(db), since=since)
 
 
+class _Refused(Exception):
+    """The broker refused the look's login."""
+
+
 def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *, seconds: float = LOOK_S,
          connect_timeout: float = 5.0) -> ControllerInstance | None:
     """Raise :class:`OtherController` when another controller serves ``hall``; otherwise return the record
-    left by an earlier one (or None). A broker that cannot be reached decides nothing (returns None)."""
+    left by an earlier one (or None). A broker that cannot be reached decides nothing (returns None).
+
+    On a broker with logins the look logs in as the controller's look user (``{user}-look``, the same
+    password: :data:`~hallq.shared.identity.LOOK_SUFFIX`), so the provisioned broker, which makes the client
+    id the user name, does not hand it the running controller's connection; a keyring made before there
+    were look users has none, and then the look logs in as the controller itself (and takes the running
+    controller's connection for a moment: it reconnects within a second)."""
+    if broker.username:
+        try:
+            return _look(broker, hall, client_id, me, seconds, connect_timeout, broker.username + LOOK_SUFFIX)
+        except _Refused:
+            log.info("the broker has no look user %s%s (a keyring from before them: `hallq provision init` "
+                     "again, then `apply`, adds it): looking as %s", broker.username, LOOK_SUFFIX, broker.username)
+    try:
+        return _look(broker, hall, client_id, me, seconds, connect_timeout, broker.username)
+    except _Refused:
+        log.warning("cannot look for another controller of hall %s: the broker %s refuses the login", hall, broker)
+        return None
+
+
+def _look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, seconds: float,
+          connect_timeout: float, username: str | None) -> ControllerInstance | None:
     topic = HallTopics(hall).controller_instance
     records: list[tuple[ControllerInstance, bool]] = []  # (record, retained)
     connected, dropped, subscribed = threading.Event(), threading.Event(), threading.Event()
+    refused = threading.Event()
     leaving = threading.Event()  # our own disconnect at the end is not a connection taken back
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{client_id}-look"[:64], clean_session=True,
                     protocol=paho.MQTTv311)
-    if broker.username:
-        c.username_pw_set(broker.username, broker.password)
+    if username:
+        c.username_pw_set(username, broker.password)
     if broker.tls:
         c.tls_set(ca_certs=broker.ca_file, cert_reqs=ssl.CERT_REQUIRED)
 
@@ -75,6 +135,8 @@ def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *
         if not getattr(rc, "is_failure", False):
             cl.subscribe(topic, qos=1)
             connected.set()
+        else:
+            refused.set()
 
     def on_message(cl: paho.Client, u: object, msg: paho.MQTTMessage) -> None:
         if not msg.payload:
@@ -97,7 +159,12 @@ def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *
             log.debug("cannot look for another controller of hall %s on %s: %s", hall, broker, exc)
             return None
         c.loop_start()
-        if not connected.wait(connect_timeout):
+        deadline = time.monotonic() + connect_timeout
+        while not connected.wait(0.05) and not refused.is_set() and time.monotonic() < deadline:
+            pass
+        if refused.is_set() and not connected.is_set():
+            raise _Refused
+        if not connected.is_set():
             log.warning("cannot look for another controller of hall %s: the broker %s does not answer", hall, broker)
             return None
         subscribed.wait(connect_timeout)
@@ -122,9 +189,6 @@ def look(broker: BrokerURL, hall: str, client_id: str, me: ControllerInstance, *
     if last.host == me.host and os.path.abspath(last.db) == me.db:
         return last  # this machine, this database: we hold its lock, so that process has ended
     if beating or dropped.is_set():
-        since = last.since.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        raise OtherController(
-            f"another controller already serves hall {hall} on {broker}: pid {last.pid} on host {last.host}, "
-            f"record {last.db}, since {since}. This one does not start: stop that one first (or check this "
-            "machine's --config and broker)")
+        raise OtherController(f"{describe(last, hall, broker)}. This one does not start: stop that one first (or "
+                              "check this machine's --config and broker)")
     return last

@@ -101,10 +101,13 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
         raise click.ClickException(str(exc)) from None
     log.info("controller of hall %s: broker %s, record %s", cfg.hall.id, url, db)
     notifier.ready(f"hall {cfg.hall.id}")
-    while not done.wait(0.5):
+    while not done.wait(0.5) and not controller.displaced.is_set():
         if controller.healthy():
             notifier.alive()
     notifier.stopping()
+    if controller.displaced.is_set():
+        controller.stop(displaced=True)
+        raise click.ClickException(controller.displaced_by)
     controller.stop()
     log.info("controller stopped (%d requests handled in %d commits, %d malformed)", controller.handled,
              controller.batches, controller.malformed)

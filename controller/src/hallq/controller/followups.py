@@ -17,6 +17,7 @@ import time
 from datetime import date, datetime
 from typing import Any
 
+from hallq.shared.redact import redact
 from hallq.shared.schemas import FollowUp, FollowUps, Staff
 
 
@@ -53,7 +54,8 @@ def payload(conn: sqlite3.Connection, now: datetime) -> FollowUps:
 
 def close(conn: sqlite3.Connection, followup_id: int, by: str, action: str, now: datetime) -> dict[str, Any]:
     """Record who called the citizen back and what was done; returns the closed follow-up."""
-    by, action = by.strip(), action.strip()
+    # a phone or ID number typed into them is kept masked: the record keeps them and ships them to the centre
+    by, action = redact(by.strip()), redact(action.strip())
     if not by:
         raise FollowupError("say who called the citizen back (--by)")
     if not action:

@@ -13,7 +13,8 @@ Tables: ``meta`` (hall id, name, time zone, hours: what ``report`` needs without
 window, with its outcome, service time and case), ``ratings``, ``replies`` (the answers kept for repeated
 ``req``s), ``haocp_outbox`` (好差评 records to upload), ``followups`` (bad reviews to call back),
 ``appointments`` (bookings and their check-ins), ``pauses`` (each window's pauses, from pause to resume) and
-``central_outbox`` (record changes to ship to the city's centre, filled by triggers).
+``central_outbox`` (record changes to ship to the city's centre, filled by triggers), ``device_events`` (each
+change of a device's status or hardware problems) and ``daily_figures`` (each closed day's figures).
 Times are ISO 8601 with the hall's UTC offset; days are local ``YYYY-MM-DD``.
 """
 
@@ -43,6 +44,10 @@ CENTRAL_V5: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
+#: Columns that hold JSON text and travel as JSON (not as a string): the record's own structure.
+JSON_COLUMNS = ("problems", "figures")
+
+
 def central_row_json(kind: str, columns: tuple[str, ...], bools: tuple[str, ...], alias: str) -> str:
     """The SQL expression of one row as the centre's JSON record (``hallq.shared.central``)."""
     parts = [f"'kind', '{kind}'"]
@@ -50,6 +55,8 @@ def central_row_json(kind: str, columns: tuple[str, ...], bools: tuple[str, ...]
         v = f"{alias}.{c}"
         if c in bools:
             v = f"json(CASE WHEN {v} THEN 'true' ELSE 'false' END)"
+        elif c in JSON_COLUMNS:
+            v = f"json({v})"
         parts.append(f"'{c}', {v}")
     return f"json_object({', '.join(parts)})"
 
@@ -61,8 +68,15 @@ CENTRAL_V8: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     *CENTRAL_V5[1:],
     ("haocp_outbox", "haocp", ("rating_id", "key", "record", "created_at"), ()),
 )
+#: As of migration 9: device events (status and hardware changes the controller saw) and closed days' figures.
+CENTRAL_V9: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    *CENTRAL_V8,
+    ("device_events", "device_event", (
+        "id", "day", "at", "device", "role", "window", "listed", "status", "problems", "change"), ("listed",)),
+    ("daily_figures", "daily_figures", ("day", "at", "figures"), ()),
+)
 #: What the central outbox ships now (the latest of the above).
-CENTRAL = CENTRAL_V8
+CENTRAL = CENTRAL_V9
 
 
 def _trigger(table: str, kind: str, cols: tuple[str, ...], bools: tuple[str, ...], event: str) -> str:
@@ -76,6 +90,21 @@ def _central_v8() -> str:
     t = CENTRAL_V8[0]
     out = ["DROP TRIGGER central_tickets_insert;", "DROP TRIGGER central_tickets_update;",
            _trigger(*t, "INSERT"), _trigger(*t, "UPDATE"), _trigger(*CENTRAL_V8[-1], "INSERT")]
+    return "\n".join(out) + "\n"
+
+
+def _central_v9() -> str:
+    out = ["""CREATE TABLE device_events (
+    id INTEGER PRIMARY KEY, day TEXT NOT NULL, at TEXT NOT NULL, device TEXT NOT NULL, role TEXT NOT NULL,
+    window INTEGER, listed INTEGER NOT NULL, status TEXT NOT NULL, problems TEXT NOT NULL DEFAULT '[]',
+    change TEXT NOT NULL
+);""", "CREATE INDEX device_events_day ON device_events (day);",
+           "CREATE INDEX device_events_device ON device_events (device, id);",
+           """CREATE TABLE daily_figures (
+    day TEXT PRIMARY KEY, at TEXT NOT NULL, figures TEXT NOT NULL
+) WITHOUT ROWID;""",
+           _trigger(*CENTRAL_V9[-2], "INSERT"),
+           _trigger(*CENTRAL_V9[-1], "INSERT"), _trigger(*CENTRAL_V9[-1], "UPDATE")]
     return "\n".join(out) + "\n"
 
 
@@ -188,6 +217,10 @@ ALTER TABLE appointments ADD COLUMN cancelled_at TEXT;
     # 8: the central outbox carries tickets' `vouched` and each rating's 好差评 record (the centre uploads
     # them when the city says so)
     _central_v8(),
+    # 9: device events (each change of a device's status or hardware problems the controller saw on its retained
+    # status/health; hallq.controller.devices) and each closed day's figures (hallq.controller.stats), both in
+    # the record and shipped to the centre
+    _central_v9(),
 )
 
 #: The schema version this code writes.

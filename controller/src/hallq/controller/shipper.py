@@ -10,6 +10,10 @@ the ``seq`` it needs: rows before it are held there already (an answer lost on t
 if it needs a row this hall no longer has, shipping stops there with an error in the log (never skipped).
 Anything else (no connection, time-out, 5xx) is tried again with a doubling pause; the rows stay until
 acknowledged, however many days that takes.
+
+The same class ships the hall dashboard's outbox (``dashboard.db``: the follow-ups' call-back notes,
+:mod:`hallq.dashboard.notes_outbox`) in a stream of its own: ``outbox`` names the module that holds the
+stream (``enable``, ``pending``, ``acknowledge``, ``backlog``), so each database keeps one writer.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import ssl
 import threading
 import time
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 from hallq.shared.central import INGEST_PATH, Ack, Credentials, CredentialsError
@@ -40,7 +45,8 @@ class ShipperError(ValueError):
 class Shipper:
     IDLE_POLL = 0.5  # seconds between looks at an empty outbox
 
-    def __init__(self, db_path: str, hall: str, cfg: CentralSection):
+    def __init__(self, db_path: str, hall: str, cfg: CentralSection, *, outbox: ModuleType = central_outbox,
+                 what: str = "the record"):
         import httpx
 
         try:
@@ -52,10 +58,12 @@ class Shipper:
         self.cfg = cfg
         self.hall = hall
         self.url = cfg.url.rstrip("/") + INGEST_PATH
+        self.outbox = outbox
+        self.what = what
         self.conn = connect(db_path)
-        self.stream, queued = central_outbox.enable(self.conn)
+        self.stream, queued = outbox.enable(self.conn)
         if queued:
-            log.info("central: the record's %d rows so far are queued for the centre (stream %s)", queued, self.stream)
+            log.info("central: %s: %d rows so far are queued for the centre (stream %s)", what, queued, self.stream)
         verify: Any = True
         if cfg.ca:
             try:
@@ -78,7 +86,7 @@ class Shipper:
         self._warned = 0.0
 
     def start(self) -> Shipper:
-        self._thread = threading.Thread(target=self._run, name="central-shipper", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"central-shipper ({self.what})", daemon=True)
         self._thread.start()
         return self
 
@@ -99,7 +107,7 @@ class Shipper:
         Raises on a failure worth trying again."""
         import httpx
 
-        rows = central_outbox.pending(self.conn, self.cfg.batch)
+        rows = self.outbox.pending(self.conn, self.cfg.batch)
         if not rows:
             return 0
         if len(rows) < self.cfg.batch and self.cfg.linger_seconds > 0 and self.stuck is None:
@@ -122,7 +130,7 @@ class Shipper:
                               f"oldest unacknowledged row is {rows[0].seq}: shipping stops here (never skipped)")
                 raise Transient(self.stuck)
             self.stuck = None
-            n = central_outbox.acknowledge(self.conn, held, ack.haocp) if held >= rows[0].seq else 0
+            n = self.outbox.acknowledge(self.conn, held, ack.haocp) if held >= rows[0].seq else 0
             self.shipped += n
             if resp.status_code == 409 and n == 0:
                 raise Transient(f"HTTP 409: {ack.error}")
@@ -158,11 +166,11 @@ class Shipper:
         if time.monotonic() - self._warned >= 60 or self.failures == 1:
             self._warned = time.monotonic()
             try:
-                n, oldest = central_outbox.backlog(self.conn)
+                n, oldest = self.outbox.backlog(self.conn)
             except sqlite3.Error:
                 n, oldest = -1, None
-            log.warning("central: cannot ship to %s (%s); %d rows wait (oldest queued %s); trying again in %.1f s",
-                        c.url, why[:300], n, oldest, wait)
+            log.warning("central: cannot ship %s to %s (%s); %d rows wait (oldest queued %s); trying again in %.1f s",
+                        self.what, c.url, why[:300], n, oldest, wait)
         self._stop.wait(wait)
 
 

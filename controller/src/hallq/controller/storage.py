@@ -35,6 +35,8 @@ from .db import DatabaseInUse, DbLock, connect
 
 #: Answers to earlier requests are kept this long (a client repeats a request within seconds or minutes).
 REPLY_RETENTION = timedelta(days=2)
+#: Device events are kept this long (the last one of each device always: it is where a restart starts from).
+DEVICE_EVENT_RETENTION = timedelta(days=400)
 
 
 class StorageError(RuntimeError):
@@ -197,6 +199,38 @@ class Storage:
               r.staff_id, r.staff_name, r.call_id, r.case_id, r.item_code) for r in ratings],
         )
 
+    # -- device events and daily figures (migration 9) ------------------------------------------------------
+    def write_device_events(self, events: Iterable[Any]) -> int:
+        """Write :class:`~hallq.controller.devices.DeviceEvent` s in one transaction; returns how many."""
+        rows = [(e.at.date().isoformat(), e.at.isoformat(), e.device, e.role, e.window, int(e.listed), e.status,
+                 json.dumps(list(e.problems), ensure_ascii=False), e.change) for e in events]
+        if rows:
+            self._tx(lambda c: c.executemany(
+                "INSERT INTO device_events (day, at, device, role, window, listed, status, problems, change)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows))
+        return len(rows)
+
+    def last_device_events(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Each device's status and problems as its last recorded event left them."""
+        return {d: (st, tuple(json.loads(p))) for d, st, p in self.conn.execute(
+            "SELECT device, status, problems FROM device_events"
+            " WHERE id IN (SELECT max(id) FROM device_events GROUP BY device)")}
+
+    def days_without_figures(self, today: date) -> list[date]:
+        """The days before ``today`` with tickets or clerks' sessions whose figures are not recorded yet."""
+        d = today.isoformat()
+        return [date.fromisoformat(x) for (x,) in self.conn.execute(
+            "SELECT day FROM (SELECT DISTINCT day FROM tickets WHERE day < ?"
+            " UNION SELECT DISTINCT substr(started_at, 1, 10) FROM staff_sessions WHERE started_at < ?)"
+            " WHERE day NOT IN (SELECT day FROM daily_figures) ORDER BY day", (d, d))]
+
+    def write_daily_figures(self, figures: Any) -> None:
+        """Record a closed day's figures (a :class:`~hallq.shared.schemas.Stats`), once."""
+        from hallq.shared.schemas import encode
+
+        self._tx(lambda c: c.execute("INSERT OR IGNORE INTO daily_figures (day, at, figures) VALUES (?, ?, ?)",
+                                     (figures.date, figures.at.isoformat(), encode(figures).decode())))
+
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database (the app does this when no request waits)."""
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -211,6 +245,10 @@ class Storage:
             if c.execute("SELECT count(*) FROM replies").fetchone()[0] > keep:
                 c.execute("DELETE FROM replies WHERE (client, req) NOT IN "
                           "(SELECT client, req FROM replies ORDER BY at DESC LIMIT ?)", (keep,))
+            old = (now - DEVICE_EVENT_RETENTION).date().isoformat()
+            if c.execute("SELECT 1 FROM device_events WHERE day < ? LIMIT 1", (old,)).fetchone():
+                c.execute("DELETE FROM device_events WHERE day < ? AND id NOT IN ("
+                          "SELECT max(id) FROM device_events GROUP BY device)", (old,))
 
         before = self.conn.total_changes
         self._tx(run)

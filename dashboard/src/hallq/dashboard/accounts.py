@@ -1,5 +1,6 @@
 """The dashboard's own record (``dashboard.db``, SQLite): accounts, sessions, login failures, the audit log
-and the call-back notes of follow-ups. The controller's record is never written here.
+and the call-back notes of follow-ups (shipped to the city's centre through their own outbox:
+:mod:`.notes_outbox`). The controller's record is never written here.
 
 What it promises:
 
@@ -28,6 +29,10 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from hallq.shared.paths import ensure_parent
+from hallq.shared.redact import redact
+
+from . import notes_outbox
 
 ROLES = ("manager", "clerk", "viewer")
 NAME_RE = re.compile(r"^[a-z0-9_.-]{1,32}$")
@@ -103,14 +108,14 @@ class Accounts:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_parent(self.path, "the dashboard's accounts")
         new = not self.path.exists()
         self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         if new:
             os.chmod(self.path, 0o600)  # password hashes and session hashes: owner only
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(SCHEMA)
+        self._conn.executescript(SCHEMA + notes_outbox.SCHEMA)
         self._lock = threading.Lock()
         self._hasher = PasswordHasher()
         # verifying against this when the account does not exist costs the same time as a real check
@@ -286,6 +291,9 @@ class Accounts:
                     "SELECT id, at, user, role, address, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
 
     def add_note(self, followup_id: int, user: User, note: str, now: datetime) -> None:
+        """Keep a call-back note; a phone or ID number typed into it is kept masked (:mod:`hallq.shared.redact`):
+        the note is kept here and shipped to the city's centre."""
+        note = redact(note)
         self._tx(lambda c: c.execute("INSERT INTO followup_notes (followup_id, at, user, note) VALUES (?, ?, ?, ?)",
                                      (followup_id, now.isoformat(), user.display_name, note)))
 

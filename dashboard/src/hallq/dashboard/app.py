@@ -547,6 +547,17 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
             loader.loaders = [*loader.loaders, jinja2.FileSystemLoader(str(p.templates))]
     routes.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
 
+    app = Starlette(routes=routes, exception_handlers={HTTPException: error_handler(D)},
+                    lifespan=live_lifespan(dash))
+    app.add_middleware(SessionGuard, dash=dash)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the guard's answers carry them too
+    return app
+
+
+def error_handler(D: Any) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The answer to an :class:`HTTPException` of a dashboard ``D`` (anything with ``lang`` and ``render``, like
+    the city dashboard): the message as plain text to htmx and to event streams, else the error page."""
+
     async def on_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         tr = tr_for(D.lang(request))
@@ -555,25 +566,30 @@ def create_app(dash: Dashboard, *, extensions: list[Pages] | None = None, load_e
         return D.render(request, "error.html", status=exc.status_code, code=exc.status_code, detail=exc.detail,
                         title=tr("出错了", "Something is wrong"))
 
+    return on_error
+
+
+def live_lifespan(D: Any, every: float = TICK_S) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager]:
+    """The lifespan of a dashboard's app whose pages live on ``D.hub`` (a :class:`Hub`): the hub wakes its
+    waiters on the app's event loop, and every ``every`` seconds once anyway (clocks and "waited N min" move
+    on when no message comes)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
-        dash.hub.attach(asyncio.get_running_loop())
-        ticker = asyncio.create_task(_tick(dash))
+        D.hub.attach(asyncio.get_running_loop())
+        ticker = asyncio.create_task(_tick(D.hub, every))
         try:
             yield
         finally:
             ticker.cancel()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: on_error}, lifespan=lifespan)
-    app.add_middleware(SessionGuard, dash=dash)
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so the guard's answers carry them too
-    return app
+    return lifespan
 
 
-async def _tick(dash: Dashboard) -> None:
+async def _tick(hub: Hub, every: float) -> None:
     while True:
-        await asyncio.sleep(TICK_S)
-        dash.hub.bump_now()
+        await asyncio.sleep(every)
+        hub.bump_now()
 
 
 class SecurityHeaders:

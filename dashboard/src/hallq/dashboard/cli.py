@@ -164,3 +164,31 @@ def user_list(ctx: click.Context) -> None:
             click.echo(f"{u.name:<20} {u.role:<8} {u.display_name}{wins}")
     finally:
         acc.close()
+
+
+@command.command("central")
+@click.pass_context
+def central_command(ctx: click.Context) -> None:
+    """What of the follow-ups' notes waits to be shipped to the city's centre ([central] in the hall config)."""
+    import sqlite3
+
+    from . import notes_outbox
+
+    state = ctx.find_object(dict)["state"]
+    if not Path(state).is_file():
+        raise click.ClickException(f"{state}: no dashboard record there (--state)")
+    conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+    try:
+        try:
+            stream = notes_outbox.stream(conn)
+            waiting, oldest = notes_outbox.backlog(conn) if stream else (0, None)
+        except sqlite3.OperationalError:  # a dashboard record from before the notes were shipped
+            stream = None
+    finally:
+        conn.close()
+    if stream is None:
+        click.echo("未接入市级平台 the follow-ups' notes have never been shipped (no [central] yet)")
+    elif waiting == 0:
+        click.echo(f"stream {stream}: 已全部上报 every note is at the centre")
+    else:
+        click.echo(f"stream {stream}: 待上报 {waiting} notes waiting, the oldest queued {oldest} (UTC)")

@@ -13,6 +13,7 @@ from typing import Any
 
 from hallq.controller import followups as fu_mod
 from hallq.controller import report as day_report
+from hallq.shared.redact import redact
 from hallq.shared.schemas import LEVEL_NAMES_ZH, LEVELS
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -137,7 +138,7 @@ def history_routes(D: Any, require: Any) -> list[BaseRoute]:
     async def followup_note(request: Request) -> Response:
         fid = _fid(request)
         form = await D.form(request)
-        note = str(form.get("note") or "").strip()
+        note = redact(str(form.get("note") or "").strip())  # kept and audited masked (hallq.shared.redact)
         if not note or len(note) > 1000:
             return RedirectResponse("/followups?error=note", status_code=303)
         known = {r["id"] for r in await asyncio.to_thread(H.followups, True)}
@@ -152,7 +153,7 @@ def history_routes(D: Any, require: Any) -> list[BaseRoute]:
     async def followup_close(request: Request) -> Response:
         fid = _fid(request)
         form = await D.form(request)
-        action = str(form.get("action") or "").strip()
+        action = redact(str(form.get("action") or "").strip())  # kept and audited masked
         if not action or len(action) > 1000:
             return RedirectResponse(f"/followups?error=action#fu-{fid}", status_code=303)
         user = request.state.session.user

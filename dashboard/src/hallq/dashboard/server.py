@@ -99,6 +99,24 @@ def caller_identity(cfg: Any, broker: BrokerURL, window: int, callers: dict[int,
     return Identity(client_id, broker)
 
 
+def notes_shipper(cfg: Any, state: Path) -> Any:
+    """The shipper of the follow-ups' notes (``dashboard.db``'s outbox) when the hall has ``[central]``.
+
+    Credentials it cannot read do not stop the dashboard: it says so, and the notes wait in ``dashboard.db``
+    (the stream starts, with every note written so far, the first time the dashboard can ship)."""
+    if getattr(cfg, "central", None) is None:
+        return None
+    from hallq.controller.shipper import Shipper, ShipperError
+
+    from . import notes_outbox
+
+    try:
+        return Shipper(str(state), cfg.hall.id, cfg.central, outbox=notes_outbox, what="the follow-ups' notes")
+    except ShipperError as exc:
+        log.error("central: the follow-ups' notes are not shipped (they wait in %s): %s", state, exc)
+        return None
+
+
 @dataclass
 class Server:
     app: Starlette
@@ -106,6 +124,8 @@ class Server:
     accounts: Accounts
     client: HallClient
     callers: Callers
+    #: ships the follow-ups' notes of dashboard.db to the city's centre (``[central]``), else None
+    shipper: Any = None
 
     @classmethod
     def build(cls, *, config_path: str | Path, broker: BrokerURL, db: Path | None, state: Path,
@@ -155,9 +175,12 @@ class Server:
                          rules=alerts.Rules.of(cfg.alerts), broker=broker, db_path=db,
                          secure_cookies=secure_cookies, history=history, identities=identities)
         app = create_app(dash)
+        shipper = notes_shipper(cfg, state)
         live.start()
         client.start()
-        return cls(app, dash, accounts, client, callers)
+        if shipper is not None:
+            shipper.start()
+        return cls(app, dash, accounts, client, callers, shipper)
 
     def serve(self, host: str, port: int) -> None:
         import uvicorn
@@ -171,6 +194,8 @@ class Server:
             self.close()
 
     def close(self) -> None:
+        if self.shipper is not None:
+            self.shipper.stop()
         self.callers.stop()
         self.client.stop()
         self.accounts.close()

@@ -18,6 +18,7 @@ from hallq.provisioning.keyring import Keyring
 from hallq.provisioning.local import LocalBroker
 from hallq.shared.config import BrokerURL, ConfigError
 from hallq.shared.identity import load_identity
+from hallq.shared.topics import HallTopics
 
 #: The demo's own observers: they read the whole hall (the live view, the simulation's watcher).
 MONITORS = ("demo-view", "sim-observer")
@@ -43,6 +44,18 @@ def demo_devices(windows: list[int]) -> list[tuple[str, str, int | None, str | N
             (f"display-window-{first}", "display", first, "window"), (f"pad-{pad_window}", "pad", pad_window, None)]
     out += [(m, "monitor", None, None) for m in MONITORS]
     return out
+
+
+def demo_acl(hall: str, windows: list[int]) -> str:
+    """ACL lines for the demo's own topic: the simulated clerk at the real pad's window tells that pad which
+    button its citizen presses (``demo/pad/{n}/press``, ``hallq pad --demo-presses``). Appended to the
+    throwaway keyring's ACL only: a provisioned hall has no demo topics."""
+    first = windows[0]
+    pad_window = 1 if 1 in windows else first
+    press = HallTopics(hall).demo_press(pad_window)
+    return ("\n# Added by `hallq demo --secure`: the simulated citizen at the real pad's window says what it "
+            f"presses.\nuser sim-window-{pad_window}\ntopic write {press}\n"
+            f"user pad-{pad_window}\ntopic read {press}\n")
 
 
 def secure_hall_toml(text: str, cfg: HallFile, port: int) -> str:
@@ -96,6 +109,9 @@ def start(config_path: Path, cfg: HallFile, out: Path) -> SecureHall:
                          encoding="utf-8")
     kr = Keyring(folder / "keyring")
     kr.init(hall_toml)
+    acl = kr.path / "broker" / "acl"
+    acl.write_text(acl.read_text(encoding="utf-8") + demo_acl(cfg.hall.id, sorted(w.no for w in cfg.windows)),
+                   encoding="utf-8")
     identities = folder / "devices"
     identities.mkdir(mode=0o700)
     for device in kr.load().devices:

@@ -25,7 +25,7 @@ from hallq.shared.schemas import (
     decode,
 )
 from hallq.shared.topics import HallTopics, TopicError
-from hallq.shared.wording import wait_phrase
+from hallq.shared.wording import nobody_serves, wait_phrase
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -114,8 +114,13 @@ def render(p: HallPicture, now: datetime, footer: str = "") -> RenderableType:
     qt.add_column("等候", justify="right")
     qt.add_column("预计等候", justify="right")
     if queue:
+        statuses = {no: st.status for no, st in windows.items()}
+        wins = [(w.no, w.categories) for w in cfg.windows] if cfg else []
         for code, q in queue.categories.items():
-            est = wait_phrase(q.waiting, q.est_wait_min, tuple(q.est_wait_range) if q.est_wait_range else None)[0]
+            # as the hall screen says it: not 即到即办 outside the hours or with no window of it open
+            quiet = nobody_serves(cfg.hours, wins, statuses, code, now) if cfg else None
+            est = quiet[0] if quiet else wait_phrase(q.waiting, q.est_wait_min,
+                                                     tuple(q.est_wait_range) if q.est_wait_range else None)[0]
             qt.add_row(f"{code} {names.get(code, '')}", str(q.waiting), est,
                        style="bold" if q.waiting >= 10 else "")
 

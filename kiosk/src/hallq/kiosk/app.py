@@ -32,6 +32,7 @@ from .config import KioskConfig
 from .core import (
     CardRead,
     CheckPrinter,
+    CheckStaffPin,
     ConfigChanged,
     ControllerStatus,
     Link,
@@ -43,6 +44,7 @@ from .core import (
     ReaderStatus,
     SendTake,
     Settings,
+    StaffChecked,
     TakeAnswered,
     TakeRefused,
     TakeUnanswered,
@@ -51,6 +53,7 @@ from .core import (
 )
 from .idcard import IdNumber, identity, load_secret
 from .printer import TicketPrinter, TicketText
+from .staff import StaffPins
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,12 @@ class KioskApp:
             ticket_time_failed=_td(max(30.0, 3 * k.ticket_seconds)),
             error_time=_td(k.error_seconds),
             answer_timeout=_td(k.request_timeout_s + 3),
+            staff_priorities=tuple(dict.fromkeys(cfg.staff.priorities)) if cfg.staff else (),
+            staff_lock_after=cfg.staff.lock_after if cfg.staff else 5,
+            staff_lock=_td(60 * cfg.staff.lock_minutes) if cfg.staff else timedelta(minutes=5),
         )
+        #: the floor guides' PINs (a secret file); None: this kiosk confirms no priorities
+        self.staff_pins = StaffPins.load(cfg.staff.pins_file) if cfg.staff else None
         self.state = core.initial(settings, self.now())
         self.client = HallClient(broker or k.broker, k.hall, k.id)
         self.topics = self.client.topics
@@ -257,6 +265,16 @@ class KioskApp:
             self._printer_pool.submit(self._print, effect)
         elif isinstance(effect, PublishHealth):
             self._publish_health(effect)
+        elif isinstance(effect, CheckStaffPin):
+            self._net_pool.submit(self._check_staff_pin, effect.pin)
+
+    def _check_staff_pin(self, pin: str) -> None:
+        staff = self.staff_pins.check(pin) if self.staff_pins is not None else None
+        if staff is None:
+            log.warning("staff confirmation: a wrong PIN")
+        else:
+            log.info("staff confirmation by %s", staff)  # the PIN itself is never logged
+        self.events.put(StaffChecked(staff))
 
     def _check_printer_async(self) -> None:
         self._last_printer_check = time.monotonic()
@@ -273,7 +291,8 @@ class KioskApp:
 
     def _send_take(self, eff: SendTake) -> None:
         r = eff.request
-        log.info("take %s: category %s, channel %s, priority %s", r.req, r.category, r.channel, r.priority)
+        log.info("take %s: category %s, channel %s, priority %s%s", r.req, r.category, r.channel, r.priority,
+                 f" (confirmed by staff {self.state.staff_by})" if r.channel == "staff" and self.state.staff_by else "")
         try:
             reply = self.client.request("take", r, timeout=self.cfg.kiosk.request_timeout_s, resend_every=1.0)
         except RequestError as exc:

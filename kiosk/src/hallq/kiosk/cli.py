@@ -74,6 +74,32 @@ def command(ctx: click.Context, config_path: str | None, device_path: str | None
         raise
 
 
+@command.command("staff-pin")
+@click.option("--file", "path", required=True, type=click.Path(dir_okay=False),
+              help="The kiosk's staff PIN file ([staff] pins_file in kiosk.toml); made 0600 if new.")
+@click.option("--staff", "staff", required=True, help="The floor guide's staff id (工号).")
+def staff_pin(path: str, staff: str) -> None:
+    """Add (or replace) a floor guide's PIN for confirming priorities at the kiosk (asked twice, never echoed)."""
+    import os
+    from pathlib import Path
+
+    from .staff import line_for
+
+    pin = click.prompt("PIN (4-8 digits)", hide_input=True, confirmation_prompt=True)
+    try:
+        line = line_for(staff, pin)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    p = Path(path)
+    kept = [ln for ln in (p.read_text(encoding="utf-8").splitlines() if p.exists() else [])
+            if ln.strip() and not ln.startswith(f"{staff}:")]
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join([*kept, line]) + "\n")
+    click.echo(f"{p}: PIN of {staff} set ({len(kept) + 1} staff)")
+
+
 @command.command("test-print")
 @click.option("--printer", "url", required=True, help="usb:VID:PID, serial:/dev/ttyUSB0?baudrate=9600, tcp:HOST:9100, file:PATH")
 @click.option("--chinese", type=click.Choice(["raster", "gb18030"]), default="raster", show_default=True)

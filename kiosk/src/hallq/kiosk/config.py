@@ -31,6 +31,11 @@ width_px = 576                       # 576 for 80 mm paper, 384 for 58 mm
 
 [[readers]]
 url = "serial:/dev/ttyUSB0?baudrate=115200"   # GA 467; or evdev:/dev/input/by-id/...-event-kbd
+
+[staff]                              # optional: the floor guide (导引员) confirms priorities here
+priorities = ["military", "disabled", "pregnant", "elderly"]   # also list them under this kiosk's
+                                     # staff_priorities in hall.toml [[devices]], or the controller refuses them
+pins_file = "/etc/hallq/staff-pins"  # 0600; hallq kiosk staff-pin --file ... --staff ID adds a guide's PIN
 ```
 """
 
@@ -81,9 +86,17 @@ class ReaderSection(ConfigModel, kw_only=True):
     url: str
 
 
+class StaffSection(ConfigModel, kw_only=True):
+    priorities: Annotated[list[Literal["elderly", "disabled", "pregnant", "military"]], Meta(min_length=1)]
+    pins_file: str
+    lock_after: Annotated[int, Meta(ge=1, le=20)] = 5  # wrong PINs in a row lock the staff screen ...
+    lock_minutes: Annotated[float, Meta(gt=0, le=1440)] = 5.0  # ... this long
+
+
 class KioskConfig(ConfigModel, kw_only=True):
     kiosk: KioskSection
     printer: PrinterSection
+    staff: StaffSection | None = None
     screen: ScreenSection = msgspec.field(default_factory=ScreenSection)
     readers: list[ReaderSection] = []
 

@@ -14,7 +14,12 @@ Promises:
   date), and is forgotten when its request is answered, cancelled or the kiosk goes idle;
 - an event that does not fit the current screen changes nothing;
 - outside the hall's opening hours (``config.hours``, on the hall's clock that each :class:`Tick` carries) the
-  idle kiosk shows the closed screen with the next opening time, instead of a home screen that looks open.
+  idle kiosk shows the closed screen with the next opening time, instead of a home screen that looks open;
+- a priority that needs a document (``Settings.staff_priorities``: 军人, 残疾人, 孕妇, a senior without a card) is
+  asked for only after a staff member confirmed it on the ``staff`` screen with their PIN (checked by the app:
+  :class:`CheckStaffPin` -> :class:`StaffChecked`); the take then goes on the ``staff`` channel. The PIN is
+  forgotten as soon as it is handed over, the confirmation when its take is sent or the kiosk goes idle;
+  ``staff_lock_after`` wrong PINs in a row lock the staff screen for ``staff_lock``.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from hallq.shared.schemas import (
 
 from .idcard import CardIdentity, age_on
 
-ScreenName = Literal["home", "appointment", "taking", "ticket", "error", "attract", "closed"]
+ScreenName = Literal["home", "appointment", "staff", "taking", "ticket", "error", "attract", "closed"]
 ErrorKind = Literal[
     "closed",
     "quota_full",
@@ -53,6 +58,10 @@ ErrorKind = Literal[
     "not_today",
     "already_checked_in",
     "too_late",
+    "expired",
+    "busy",
+    "too_many",
+    "staff_locked",
     "refused",
 ]
 CODE_TO_ERROR: dict[str, ErrorKind] = {
@@ -66,6 +75,9 @@ CODE_TO_ERROR: dict[str, ErrorKind] = {
     "not_today": "not_today",
     "already_checked_in": "already_checked_in",
     "too_late": "too_late",
+    "expired": "expired",
+    "busy": "busy",
+    "too_many": "too_many",
 }
 APPOINTMENT_MIN, APPOINTMENT_MAX = 4, 16
 
@@ -84,6 +96,10 @@ class Settings:
     error_time: timedelta = timedelta(seconds=8)
     answer_timeout: timedelta = timedelta(seconds=8)  # a backstop: the app's request times out first
     printer_timeout: timedelta = timedelta(seconds=6)  # the status check before a request
+    #: priorities a staff member confirms at this kiosk ([staff] in kiosk.toml); empty: no staff screen
+    staff_priorities: tuple[str, ...] = ()
+    staff_lock_after: int = 5  # wrong PINs in a row ...
+    staff_lock: timedelta = timedelta(minutes=5)  # ... lock the staff screen this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +150,12 @@ class State:
     seq: int = 0
     opens_at: datetime | None = None  # on the closed screen: when the hall opens next (its wall-clock time)
     opens_in_days: int = 0  # 0: today, 1: tomorrow (on the hall's calendar)
+    staff_choice: str | None = None  # on the staff screen: the priority picked
+    staff_checking: bool = False  # a PIN was handed to the app; its answer is awaited
+    staff_wrong: int = 0  # wrong PINs in a row
+    staff_locked_until: datetime | None = None
+    staff_priority: str | None = None  # confirmed by staff: the next category tap takes it (channel staff)
+    staff_by: str | None = None  # who confirmed it (for the kiosk's log; never sent)
 
 
 def initial(settings: Settings, now: datetime) -> State:
@@ -223,6 +245,13 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffChecked:
+    """The app's answer to :class:`CheckStaffPin`: whose PIN it was, or None (wrong)."""
+
+    staff: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReaderStatus:
     name: str
     online: bool
@@ -231,7 +260,7 @@ class ReaderStatus:
 
 Event = (
     Press | CardRead | PrinterChecked | TakeAnswered | TakeRefused | TakeUnanswered | TicketPrinted | Tick
-    | ConfigChanged | QueueChanged | QuietChanged | ControllerStatus | Link | ReaderStatus
+    | ConfigChanged | QueueChanged | QuietChanged | ControllerStatus | Link | ReaderStatus | StaffChecked
 )
 
 
@@ -261,7 +290,14 @@ class PublishHealth:
     readers: tuple[ReaderHealth, ...]
 
 
-Effect = CheckPrinter | SendTake | PrintTicket | PublishHealth
+@dataclass(frozen=True, slots=True)
+class CheckStaffPin:
+    """Check ``pin`` against the kiosk's staff PINs (the app, off the screen's thread) -> :class:`StaffChecked`."""
+
+    pin: str = field(repr=False)
+
+
+Effect = CheckPrinter | SendTake | PrintTicket | PublishHealth | CheckStaffPin
 
 
 # -- helpers --------------------------------------------------------------------------------------------
@@ -282,6 +318,8 @@ def hall_name(state: State) -> str:
 def priority_of(state: State, now: datetime) -> str | None:
     if state.appointment_mode:
         return "appointment"
+    if state.staff_priority is not None:
+        return state.staff_priority
     if state.card is not None and age_on(state.card.birth_date, now.date()) >= state.settings.elderly_age:
         return "elderly"
     return None
@@ -290,12 +328,16 @@ def priority_of(state: State, now: datetime) -> str | None:
 def _home(state: State, now: datetime) -> State:
     """Home, forgetting any card, appointment and entry."""
     return replace(state, screen="home", since=now, card=None, appointment=None, appointment_mode=False,
-                   typing="", pending=None, failure=None, shown=None)
+                   typing="", pending=None, failure=None, shown=None, **_NO_STAFF)
+
+
+#: A staff confirmation forgotten (the lock and the count of wrong PINs stay).
+_NO_STAFF = {"staff_choice": None, "staff_checking": False, "staff_priority": None, "staff_by": None}
 
 
 def _fail(state: State, now: datetime, kind: ErrorKind, detail: str | None = None) -> State:
     return replace(state, screen="error", since=now, failure=Failure(kind, detail), pending=None, card=None,
-                   appointment=None, appointment_mode=False, typing="", shown=None)
+                   appointment=None, appointment_mode=False, typing="", shown=None, **_NO_STAFF)
 
 
 def _health(state: State) -> PublishHealth:
@@ -337,7 +379,8 @@ def handle(state: State, event: Event, now: datetime) -> tuple[State, list[Effec
         shown = replace(s, printed=event.ok, problem=None if event.ok else (event.problem or "printer"))
         return replace(state, shown=shown), ([] if event.ok else [CheckPrinter()])
     if isinstance(event, Tick):
-        return _tick(_hours(state, event.hall_now, now), now), []
+        # the timers first: a screen that times out into home during the break closes in the same tick
+        return _hours(_tick(state, now), event.hall_now, now), []
     if isinstance(event, ConfigChanged):
         return replace(state, hall=event.hall), []
     if isinstance(event, QueueChanged):
@@ -348,6 +391,8 @@ def handle(state: State, event: Event, now: datetime) -> tuple[State, list[Effec
         return replace(state, controller=event.status), []
     if isinstance(event, Link):
         return replace(state, link=event.up), []
+    if isinstance(event, StaffChecked):
+        return _staff_checked(state, event, now), []
     if isinstance(event, ReaderStatus):
         readers = [r for r in state.readers if r.name != event.name]
         readers.append(ReaderHealth(name=event.name, online=event.online, detail=event.detail))
@@ -359,7 +404,7 @@ def handle(state: State, event: Event, now: datetime) -> tuple[State, list[Effec
 def _press(state: State, ev: Press, now: datetime) -> tuple[State, list[Effect]]:
     a = ev.action
     scr = state.screen
-    if a == "language" and scr in ("home", "appointment", "error", "ticket", "attract", "closed"):
+    if a == "language" and scr in ("home", "appointment", "staff", "error", "ticket", "attract", "closed"):
         return replace(state, lang="en" if state.lang == "zh" else "zh"), []
     if scr == "closed":
         return state, []  # nothing to take until the hall opens
@@ -380,7 +425,13 @@ def _press(state: State, ev: Press, now: datetime) -> tuple[State, list[Effect]]
         if a == "cancel":
             return _home(state, now), []
         return state, []
+    if scr == "staff":
+        return _staff_press(state, ev, now)
     if scr == "home":
+        if a == "staff" and state.settings.staff_priorities and state.card is None and not state.appointment_mode:
+            if state.staff_locked_until is not None and now < state.staff_locked_until:
+                return _fail(state, now, "staff_locked"), []
+            return replace(state, screen="staff", since=now, typing="", **_NO_STAFF), []
         if a == "appointment":
             return replace(state, screen="appointment", since=now, typing="", appointment=None,
                            appointment_mode=False), []
@@ -403,6 +454,8 @@ def _take(state: State, code: str, now: datetime) -> tuple[State, list[Effect]]:
     card = state.card
     if state.appointment_mode:
         channel = "appointment"
+    elif state.staff_priority is not None:
+        channel = "staff"  # confirmed by a staff member on this kiosk (the controller checks the kiosk may)
     elif card is not None:
         channel = "idcard"
     else:
@@ -418,6 +471,39 @@ def _take(state: State, code: str, now: datetime) -> tuple[State, list[Effect]]:
     )
     pending = Pending(req, "printer", card.masked if card else None)
     return replace(state, screen="taking", since=now, pending=pending, seq=seq, failure=None), [CheckPrinter()]
+
+
+def _staff_press(state: State, ev: Press, now: datetime) -> tuple[State, list[Effect]]:
+    """The staff screen: pick the priority, type the PIN, confirm (or go back)."""
+    from .staff import PIN_MAX, PIN_MIN
+
+    a = ev.action
+    if a == "cancel":
+        return _home(state, now), []
+    if state.staff_checking:
+        return state, []  # the PIN is being checked
+    if a == "priority" and ev.arg in state.settings.staff_priorities:
+        return replace(state, staff_choice=ev.arg), []
+    if a == "key" and ev.arg is not None and len(ev.arg) == 1 and ev.arg.isdigit():
+        return (replace(state, typing=state.typing + ev.arg), []) if len(state.typing) < PIN_MAX else (state, [])
+    if a == "backspace":
+        return replace(state, typing=state.typing[:-1]), []
+    if a == "confirm" and state.staff_choice is not None and PIN_MIN <= len(state.typing) <= PIN_MAX:
+        return replace(state, typing="", staff_checking=True), [CheckStaffPin(state.typing)]
+    return state, []
+
+
+def _staff_checked(state: State, ev: StaffChecked, now: datetime) -> State:
+    if state.screen != "staff" or not state.staff_checking:
+        return state  # the screen was left meanwhile: nothing is confirmed
+    if ev.staff is None:
+        wrong = state.staff_wrong + 1
+        if wrong >= state.settings.staff_lock_after:
+            return replace(_fail(state, now, "staff_locked"), staff_wrong=0,
+                           staff_locked_until=now + state.settings.staff_lock)
+        return replace(state, staff_checking=False, staff_wrong=wrong)  # the screen says so, and how many are left
+    return replace(state, screen="home", since=now, last_input=now, staff_checking=False, staff_wrong=0,
+                   staff_priority=state.staff_choice, staff_by=ev.staff, staff_choice=None, failure=None)
 
 
 def _printer_checked(state: State, ev: PrinterChecked, now: datetime) -> tuple[State, list[Effect]]:
@@ -436,8 +522,8 @@ def _printer_checked(state: State, ev: PrinterChecked, now: datetime) -> tuple[S
 
 
 def _card(state: State, ev: CardRead, now: datetime) -> tuple[State, list[Effect]]:
-    if state.screen == "taking":
-        return state, []  # a request is under way: the card cannot change it
+    if state.screen in ("taking", "staff"):
+        return state, []  # a request is under way, or staff are at the kiosk: the card cannot change it
     state = replace(state, last_input=now)
     if ev.card is None:
         return _fail(state, now, "invalid_card", ev.problem), []
@@ -502,7 +588,8 @@ def _tick(state: State, now: datetime) -> State:
         if now - state.since >= s.answer_timeout:
             return _fail(state, now, "unreachable")
         return state
-    if scr == "appointment" or (scr == "home" and (state.card or state.appointment_mode)):
+    if scr in ("appointment", "staff") or (scr == "home" and (state.card or state.appointment_mode
+                                                              or state.staff_priority)):
         return _idle_home(state, now) if now - state.last_input >= s.idle_timeout else state
     if scr == "home" and now - max(state.last_input, state.since) >= s.attract_after:
         return replace(state, screen="attract", since=now, lang=s.language)

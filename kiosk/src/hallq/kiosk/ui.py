@@ -213,7 +213,7 @@ class KioskUI:
         pg, lang, u = self.pg, s.lang, self.px
         top = u(130) + u(30)
         m = u(40)
-        if s.card is not None or s.appointment_mode:
+        if s.card is not None or s.appointment_mode or s.staff_priority is not None:
             bh = u(150)
             pg.draw.rect(self.surface, BANNER, (m, top, self.w - 2 * m, bh), border_radius=u(18))
             parts = []
@@ -222,7 +222,9 @@ class KioskUI:
             if s.card is not None:
                 parts.append(t("card_read", lang) + " " + s.card.masked)
             prio = priority_of(s, now)
-            if prio:
+            if s.staff_priority is not None:
+                parts.append(t("staff_confirmed", lang) + " " + t(f"staff_{s.staff_priority}", lang))
+            elif prio:
                 parts.append(t(f"prio_{prio}", lang))
             self.text(" · ".join(parts), u(40), (m + u(30), top + u(22)), INK, True, max_w=self.w - u(420))
             self.text(t("choose_now", lang), u(34), (m + u(30), top + u(84)), MUTED)
@@ -232,8 +234,14 @@ class KioskUI:
         else:
             self.text(t("welcome", lang), u(44), (m, top), INK, True)
             top += u(80)
-        footer_top = self._footer_buttons(s, appointment=not (s.card or s.appointment_mode))
-        hint = s.card is None and not s.appointment_mode
+        plain = not (s.card or s.appointment_mode or s.staff_priority)
+        footer_top = self._footer_buttons(s, appointment=plain)
+        if plain and s.settings.staff_priorities:
+            bh = u(140)
+            x0 = u(40) + u(460) + u(30)
+            self.button((x0, footer_top, self.w - u(40) - u(300) - u(30) - x0, bh), t("staff_button", lang),
+                        Press("staff"), fill=CARD, color=AMBER, edge=CARD_EDGE, size=u(40))
+        hint = s.card is None and not s.appointment_mode and s.staff_priority is None
         bottom = footer_top - (u(80) if hint else u(30))
         cats = s.hall.categories if s.hall else []
         if not cats:
@@ -301,6 +309,66 @@ class KioskUI:
                     Press("language"), fill=CARD, color=ACCENT, edge=CARD_EDGE, size=u(44))
         if not self.portrait:
             self.text(t("or_swipe", lang), u(40), (m, top + u(200)), ACCENT, True)
+
+    def _draw_staff(self, s: State, now: datetime) -> None:
+        """The floor guide's screen: the priorities this kiosk may confirm, the PIN (dots only), the keypad."""
+        lang, u, pg = s.lang, self.px, self.pg
+        m = u(40)
+        top = u(130) + u(30)
+        self.text(t("staff_title", lang), u(56), (m, top), INK, True)
+        self.text(t("staff_hint", lang), u(32), (m, top + u(80)), MUTED, max_w=self.w - 2 * m)
+        prios = s.settings.staff_priorities
+        box_w = min(u(820), self.w - 2 * m)
+        gap = u(20)
+        if self.portrait:  # the priorities in a row, the PIN and keypad below
+            y = top + u(140)
+            bw = (self.w - 2 * m - (len(prios) - 1) * gap) // max(len(prios), 1)
+            rects = [(m + i * (bw + gap), y, bw, u(120)) for i in range(len(prios))]
+            kx, y = (self.w - box_w) // 2, y + u(150)
+        else:  # the priorities in a column on the left, the PIN and keypad on the right
+            kx, y = self.w - m - box_w, top + u(130)
+            bw = kx - 3 * m
+            rects = [(m, top + u(140) + i * (u(120) + gap), bw, u(120)) for i in range(len(prios))]
+        for p, rect in zip(prios, rects, strict=True):
+            chosen = s.staff_choice == p
+            self.button(rect, t(f"staff_{p}", lang), Press("priority", p),
+                        fill=AMBER if chosen else CARD, color=WHITE if chosen else AMBER, edge=CARD_EDGE, size=u(44))
+        pg.draw.rect(self.surface, CARD, (kx, y, box_w, u(110)), border_radius=u(16))
+        pg.draw.rect(self.surface, CARD_EDGE, (kx, y, box_w, u(110)), width=u(4), border_radius=u(16))
+        if s.staff_checking:
+            shown, color = t("staff_checking", lang), MUTED
+        elif s.typing:
+            shown, color = "● " * len(s.typing), INK
+        elif s.staff_wrong:
+            left = s.settings.staff_lock_after - s.staff_wrong
+            shown, color = t("staff_wrong", lang).format(left=left), WARN
+        else:
+            shown, color = t("staff_pin", lang), MUTED
+        self.text(shown.strip(), u(52), (kx + box_w // 2, y + u(55)), color, True, "center", box_w - u(20))
+        ready = s.staff_choice is not None and len(s.typing) >= 4 and not s.staff_checking
+        self._keypad(s, kx, y + u(110) + u(20), box_w, ready)
+        bh = u(140)
+        self.button((m, self.h - bh - u(30), u(360), bh), t("back_home", lang), Press("cancel"), fill=CARD,
+                    color=ACCENT, edge=CARD_EDGE, size=u(46))
+        self._lang_button(s)
+
+    def _keypad(self, s: State, kx: int, y0: int, box_w: int, ready: bool) -> None:
+        lang, u = s.lang, self.px
+        keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "back", "0", "ok"]
+        g = u(18)
+        room = self.h - u(140) - u(30) - u(30) - y0  # down to the bottom buttons
+        kw, kh = (box_w - 2 * g) // 3, min(u(150), (room - 3 * g) // 4)
+        for i, k in enumerate(keys):
+            r, c = divmod(i, 3)
+            rect = (kx + c * (kw + g), y0 + r * (kh + g), kw, kh)
+            if k == "back":
+                self.button(rect, t("backspace", lang), Press("backspace"), fill=CARD, color=INK,
+                            edge=CARD_EDGE, size=u(44))
+            elif k == "ok":
+                self.button(rect, t("confirm", lang), Press("confirm"), fill=OK if ready else CARD_EDGE,
+                            color=WHITE, size=u(48))
+            else:
+                self.button(rect, k, Press("key", k), fill=CARD, color=INK, edge=CARD_EDGE, size=u(70))
 
     def _draw_taking(self, s: State, now: datetime) -> None:
         u = self.px

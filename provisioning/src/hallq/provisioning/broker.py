@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from hallq.shared.identity import LOOK_SUFFIX
 from hallq.shared.topics import ACTIONS, HallTopics
 
 #: Iterations of PBKDF2-SHA512 in the ``$7$`` hashes: what Mosquitto 2.0's ``mosquitto_passwd`` writes. The
@@ -104,11 +105,20 @@ def acl_text(hall: str, accounts: list[Account]) -> str:
         lines.append(f"user {a.user}")
         lines.extend(f"topic {access} {topic}" for access, topic in role_rules(t, a))
         lines.append("")
+        if a.role == "controller":  # its look for another controller of the hall, before it serves
+            lines += [f"# controller {a.user}: its look for another controller (same password, nothing else)",
+                      f"user {a.user}{LOOK_SUFFIX}", f"topic read {t.controller_instance}", ""]
     return "\n".join(lines)
 
 
 def passwd_text(accounts: list[Account]) -> str:
-    return "".join(f"{a.user}:{a.password_hash}\n" for a in sorted(accounts, key=lambda a: a.user))
+    """One line per account; a controller's look user (``{user}-look``) shares its password's hash."""
+    lines = []
+    for a in sorted(accounts, key=lambda a: a.user):
+        lines.append(f"{a.user}:{a.password_hash}\n")
+        if a.role == "controller":
+            lines.append(f"{a.user}{LOOK_SUFFIX}:{a.password_hash}\n")
+    return "".join(lines)
 
 
 def conf_text(hall: str, port: int, folder: Path, *, bind: str | None = None) -> str:

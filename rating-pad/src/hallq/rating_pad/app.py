@@ -245,6 +245,10 @@ class PadApp:
                     log.error("rating %s: %s; sending it again later", rec["req"], exc)
                     self._stop.wait(resend)
                     continue
+                if exc.code in ("expired", "busy"):  # nothing was done: the controller was slow or busy
+                    log.info("rating %s: %s; sending it again", rec["req"], exc.code)
+                    self._stop.wait(resend)
+                    continue
                 log.warning("rating %s refused by the controller: %s", rec["req"], exc)
                 self.refused += 1
             else:

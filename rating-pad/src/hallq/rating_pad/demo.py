@@ -40,9 +40,7 @@ def participants(ctx: DemoContext) -> list[DemoProcess]:
     path = folder / f"pad-{window}.toml"
     path.write_text(config_text(ctx, window), encoding="utf-8")
     argv = [sys.executable, "-m", "hallq.shared.cli", "pad", "--config", str(path), *ctx.device_args(f"pad-{window}")]
-    if ctx.identities is not None:
-        # the secure broker's ACL has no demo topics: the simulated citizens cannot tell it what to press
-        return [DemoProcess(name=f"pad-{window}", argv=argv, replaces=(f"pad:{window}",))]
-    # the simulated citizen served at this window presses its button through the mock GPIO ("press:N")
+    # the simulated citizen served at this window presses its button through the mock GPIO ("press:N"); the
+    # secure demo's ACL lets that window's simulated clerk say so (hallq.demo.secure.demo_acl)
     return [DemoProcess(name=f"pad-{window}", argv=[*argv, "--demo-presses"],
                         replaces=(f"pad:{window}", f"press:{window}"))]

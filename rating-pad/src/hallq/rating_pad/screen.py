@@ -20,7 +20,7 @@ LEVEL_COLOURS = ((22, 128, 61), (76, 175, 80), (230, 160, 40), (232, 110, 50), (
 BACKGROUND = (244, 246, 248)
 INK = (30, 36, 44)
 MUTED = (120, 128, 138)
-STATUS_ZH = {"idle": "空闲", "serving": "办理中", "paused": "暂停服务", "closed": "已关闭"}
+STATUS_ZH = {"idle": "空闲", "serving": "正在办理", "paused": "暂停服务", "closed": "未开放"}  # docs/glossary.md
 
 
 class PadScreen:

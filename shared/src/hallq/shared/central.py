@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from .schemas import CaseKind, Level, Schema, TicketStatus
+from .schemas import CaseKind, Level, Schema, Stats, TicketStatus
 
 #: Where a hall posts its batches (HTTPS, ``Authorization: Bearer <the hall's token>``).
 INGEST_PATH = "/v1/ingest"
@@ -165,7 +165,48 @@ class HaocpRow(Row, tag="haocp", kw_only=True):
     created_at: datetime
 
 
-Record = TicketRow | CallRow | RatingRow | FollowUpRow | StaffSessionRow | HaocpRow
+class DeviceEventRow(Row, tag="device_event", kw_only=True):
+    """``device_events``: a device's status (online / offline / stopped) or its hardware problems changed, as the
+    controller saw it on the device's retained ``status`` and ``health`` topics. Key: id."""
+
+    id: Id
+    day: date  # the hall's local date of ``at``
+    at: datetime  # when the controller saw the change (the hall's time and offset)
+    device: Annotated[str, Meta(min_length=1, max_length=64)]  # the client id
+    role: Text
+    window: Window | None = None
+    listed: bool = True  # listed in hall.toml [[devices]]
+    status: Text  # online | offline | stopped | never_seen: the device's status after the change
+    #: what is wrong with its hardware after the change (``hallq.controller.devices.problems``): printer_offline,
+    #: paper_out, paper_near_end, reader_offline:<name>, modem_offline, sim_<state>, modem_<registration>, and
+    #: the device's own ``errors``; empty: nothing
+    problems: Annotated[list[Annotated[str, Meta(max_length=200)]], Meta(max_length=50)] = []
+    change: Literal["status", "health"]  # which of the two changed (both: status)
+
+
+class DailyFiguresRow(Row, tag="daily_figures", kw_only=True):
+    """``daily_figures``: a closed day's figures as the hall's own report has them (``hallq.controller.stats``:
+    per window, clerk, half hour and category), made once the day is over. Key: day."""
+
+    day: date
+    at: datetime  # when they were worked out
+    figures: Stats
+
+
+class FollowUpNoteRow(Row, tag="followup_note", kw_only=True):
+    """``followup_notes`` of the hall dashboard's own database (``dashboard.db``): a manager's call-back note on
+    a follow-up, shipped by the dashboard in a stream of its own. Key: id."""
+
+    id: Id
+    day: date  # the UTC date of ``at`` (the dashboard keeps notes' times in UTC)
+    followup_id: Id
+    at: datetime
+    user: Text  # the manager's display name
+    note: Annotated[str, Meta(min_length=1, max_length=2000)]
+
+
+Record = (TicketRow | CallRow | RatingRow | FollowUpRow | StaffSessionRow | HaocpRow | DeviceEventRow
+          | DailyFiguresRow | FollowUpNoteRow)
 
 #: Each kind's hall table and the columns that identify one row in it.
 KEYS: dict[type, tuple[str, tuple[str, ...]]] = {
@@ -175,6 +216,9 @@ KEYS: dict[type, tuple[str, tuple[str, ...]]] = {
     FollowUpRow: ("followups", ("id",)),
     StaffSessionRow: ("staff_sessions", ("id",)),
     HaocpRow: ("haocp_outbox", ("rating_id",)),
+    DeviceEventRow: ("device_events", ("id",)),
+    DailyFiguresRow: ("daily_figures", ("day",)),
+    FollowUpNoteRow: ("followup_notes", ("id",)),  # in dashboard.db
 }
 
 

@@ -30,6 +30,10 @@ from .topics import TopicError, check_client_id, check_hall_id
 #: Where a device's first boot installs its bundle.
 DEFAULT_PATH = Path("/etc/hallq/device.toml")
 ENV = "HALLQ_DEVICE"
+#: A controller's second broker user, the same password under ``{user}-look``, that may only read
+#: ``controller/instance``: a starting controller looks for another one of its hall under it, so on the
+#: provisioned broker (client id = user name) the look does not take the running controller's connection.
+LOOK_SUFFIX = "-look"
 ROLES = ("kiosk", "window", "pad", "display", "sms", "monitor", "controller", "dashboard")
 #: The roles that hold the hall's kiosk key (person keys of ID numbers and phone numbers).
 KEY_ROLES = ("kiosk", "sms")

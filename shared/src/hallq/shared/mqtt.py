@@ -19,7 +19,18 @@ What it promises:
   naming the broker and the reason (connection refused, no such host, TLS, not authorised, …);
 - a request is never queued while the link is down (:class:`LinkDown` at once), and a request given up on
   is taken out of paho's outgoing queue, so a reconnection never delivers a request its sender already
-  reported as failed (no ghost tickets).
+  reported as failed (no ghost tickets);
+- a request carries its deadline (``ttl_ms``: what is left of ``timeout`` minus
+  :data:`~hallq.shared.schemas.REPLY_MARGIN_S`, on every copy sent): the controller refuses it ``expired``
+  unless it applies it in time, and :meth:`HallClient.request` waits the margin longer, so a request it
+  reports as unanswered was never served (the controller may have been stalled, the broker slow, ...).
+
+The hall speaks MQTT 3.1.1 (the Pico pads' ``umqtt.simple`` and the demo's amqtt broker know no other), so the
+deadline is in the payload rather than in MQTT 5's Message Expiry Interval; every message carries the
+monotonic time it reached this process (:attr:`Message.received`), and every request copy the time it was sent
+on the sender's monotonic clock (``sent``): from the two the controller counts the deadline from the send, so
+that time spent in the broker or in the socket of a stalled controller counts too (MQTT 5's expiry would not
+see the latter: a message already in the controller's socket is out of the broker's hands).
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import itertools
 import logging
 import os
 import queue
+import secrets
 import socket
 import ssl
 import threading
@@ -39,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -46,11 +59,13 @@ from .config import BrokerURL
 from .schemas import (
     OFFLINE,
     ONLINE,
+    REPLY_MARGIN_S,
     REPLY_TYPES,
     STOPPED,
     ErrorReply,
     PayloadError,
     Schema,
+    Sent,
     decode,
     encode,
     peek_req,
@@ -71,6 +86,9 @@ class Message:
     topic: str
     payload: bytes
     retain: bool
+    #: ``time.monotonic()`` when paho's network thread read it off the socket (a request's deadline counts
+    #: from here: the time it then waits in this process's queues is the controller's, not the network's)
+    received: float = 0.0
 
 
 Handler = Callable[[Message], None]
@@ -253,11 +271,12 @@ class HallClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def stop(self, *, status: str = STOPPED, timeout: float = 2.0) -> None:
-        """Publish ``stopped`` (retained), disconnect cleanly and end the threads."""
+    def stop(self, *, status: str | None = STOPPED, timeout: float = 2.0) -> None:
+        """Publish ``stopped`` (retained; None: publish nothing), disconnect cleanly (so the Last Will is not
+        sent) and end the threads."""
         self._stopping = True
         self._watchdog = None
-        if self._connected.is_set():
+        if self._connected.is_set() and status is not None:
             try:
                 self._paho.publish(self.status_topic, status, qos=QOS, retain=True).wait_for_publish(timeout)
             except (RuntimeError, ValueError):  # not connected after all
@@ -353,20 +372,30 @@ class HallClient:
                 m.info._set_as_published()  # (wake anyone waiting on it)
         return dropped
 
-    def request(self, action: str, payload: Schema, *, timeout: float = 5.0, resend_every: float = 0) -> Schema:
+    def request(
+        self, action: str, payload: Schema, *, timeout: float = 5.0, resend_every: float = 0, deadline: bool = True
+    ) -> Schema:
         """Send a request and wait for its answer.
 
         Returns the action's reply type (``TakeReply``, ``WindowReply``, ``RateReply``); raises
         :class:`RequestError` for a refusal and :class:`RequestTimeout` when no answer comes in time.
         With ``resend_every`` the same request (same ``req``) is published again at that interval; the
         controller answers repeats with its first answer, so this cannot take effect twice.
+
+        With ``deadline`` every copy carries ``ttl_ms`` (:func:`request_ttl` of ``timeout``, less the time
+        gone since the first was sent): the controller applies it in that time or refuses it ``expired``, and
+        this waits :data:`~hallq.shared.schemas.REPLY_MARGIN_S` longer for the answer. So when this raises
+        :class:`RequestTimeout`, the request was not served: no ghost ticket of a kiosk that gave up.
         """
         req: str = payload.req  # type: ignore[attr-defined]
-        fut = self.request_async(action, payload)
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        ttl = request_ttl(timeout) if deadline else None
+        stamp = (lambda: _with_ttl(payload, ttl - (time.monotonic() - start))) if ttl is not None else (lambda: payload)
+        fut = self.request_async(action, stamp())
+        deadline_at = start + timeout
         try:
             while True:
-                left = deadline - time.monotonic()
+                left = deadline_at - time.monotonic()
                 if left <= 0:
                     raise RequestTimeout(action, req, timeout)
                 wait = min(left, resend_every) if resend_every > 0 else left
@@ -374,8 +403,11 @@ class HallClient:
                     raw = fut.result(wait)
                     break
                 except concurrent.futures.TimeoutError:
-                    if resend_every > 0 and deadline - time.monotonic() > 0 and self._net_up:
-                        self._publish_request(action, req, payload)
+                    # copies go on past the ttl (carrying 1 ms): the controller answers them only from its
+                    # cache, so an answer lost after the request was served still reaches us (a ticket issued
+                    # while the reply was lost is the citizen's), and a request never served stays unserved
+                    if resend_every > 0 and deadline_at - time.monotonic() > 0 and self._net_up:
+                        self._publish_request(action, req, stamp())
         finally:
             self.give_up(req)
         return parse_reply(action, raw)
@@ -466,7 +498,7 @@ class HallClient:
             return
         if self.prefilter is not None and not self.prefilter(topic):
             return
-        self._inbox.put(Message(topic, msg.payload, bool(msg.retain)))
+        self._inbox.put(Message(topic, msg.payload, bool(msg.retain), time.monotonic()))
 
     def bad_payload(self, topic: str, error: object) -> None:
         """Count a payload that could not be decoded; the first one on each topic is logged."""
@@ -525,6 +557,24 @@ class HallClient:
                     log.critical("%s: exiting with code %d so that the supervisor restarts it", why, EXIT_DEAD_LOOP)
                     self.on_fatal(why)
                     return
+
+
+def request_ttl(timeout: float) -> float:
+    """The deadline (seconds) a request waited for ``timeout`` seconds carries: the time left after the
+    :data:`~hallq.shared.schemas.REPLY_MARGIN_S` for the controller's commit and the answer's way back (at least
+    half of ``timeout``)."""
+    return max(timeout - REPLY_MARGIN_S, timeout / 2)
+
+
+#: This process's monotonic clock, as a request's ``sent.clock`` names it.
+SEND_CLOCK = secrets.token_hex(8)
+
+
+def _with_ttl(payload: Schema, seconds: float) -> Schema:
+    """``payload`` carrying ``ttl_ms`` = ``seconds`` (at least 1 ms) and the time it is sent (``sent``)."""
+    return msgspec.structs.replace(  # type: ignore[call-arg]
+        payload, ttl_ms=min(max(int(seconds * 1000), 1), 600_000),
+        sent=Sent(clock=SEND_CLOCK, ms=int(time.monotonic() * 1000)))
 
 
 def _exit_process(why: str) -> None:

@@ -46,6 +46,18 @@ PersonKey = Annotated[
 ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
 HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$", description="local time HH:MM")]
 DateStr = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", description="local date YYYY-MM-DD")]
+#: A request's deadline, relative (clocks of devices and controller are not in step; a Pi has no RTC).
+TtlMs = Annotated[
+    int,
+    Meta(
+        ge=1,
+        le=600_000,
+        description="milliseconds: the controller refuses the request `expired` (changing nothing) unless it "
+        "applies it within this time of its sending (estimated from `sent`; without it, of its receipt); the "
+        "sender waits 1.5 s (REPLY_MARGIN_S) longer for the answer, so a sender that gave up was refused or never "
+        "served. A resend carries what is left",
+    ),
+]
 
 Channel = Literal["touch", "idcard", "appointment", "sms", "qr", "staff"]  # qr: scan-to-take on a phone
 Priority = Literal["elderly", "disabled", "pregnant", "military", "appointment"]
@@ -68,6 +80,7 @@ ErrorCode = Literal[
     "not_ratable",
     "already_rated",
     "clock_unsynced",
+    "expired",  # not applied within the request's `ttl_ms`: nothing was done (its sender has given up by now)
     "busy",  # the client sent more requests than its role may (per second): send the same req again shortly
     "too_many",  # the client holds as many waiting tickets as its role may
     # appointments (预约签到)
@@ -101,10 +114,22 @@ class Schema(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_
 
 
 # -- requests --------------------------------------------------------------------------------------
+class Sent(Schema, kw_only=True):
+    """When a copy of a request was sent, on the sender's monotonic clock (``clock`` names that clock: a new
+    one each time the sender starts). The controller learns each sender's offset (the least receipt minus
+    ``ms`` it has seen lately) and counts ``ttl_ms`` from the send time so estimated: the time a copy waited in
+    the broker or in a stalled controller's socket counts against its deadline too."""
+
+    clock: Annotated[str, Meta(pattern=r"^[0-9a-f]{1,16}$")]
+    ms: Annotated[int, Meta(ge=0, le=2**53)]
+
+
 class TakeRequest(Schema, kw_only=True):
     """``take``: a kiosk asks for a number."""
 
     req: ReqId
+    ttl_ms: TtlMs | None = None  # the request's deadline, relative (see ``TtlMs``)
+    sent: Sent | None = None  # when this copy was sent, on the sender's clock (see ``Sent``)
     category: CategoryCode
     channel: Channel | None = None
     priority: Priority | None = None
@@ -143,6 +168,8 @@ class WindowRequest(Schema, kw_only=True):
     """``window``: a window's caller operates its window."""
 
     req: ReqId
+    ttl_ms: TtlMs | None = None  # the request's deadline, relative (see ``TtlMs``)
+    sent: Sent | None = None  # when this copy was sent, on the sender's clock (see ``Sent``)
     window: WindowNo
     op: WindowOp
     staff: Staff | None = None
@@ -166,6 +193,8 @@ class RateRequest(Schema, kw_only=True):
     """``rate``: a rating pad sends the citizen's rating of a service."""
 
     req: ReqId
+    ttl_ms: TtlMs | None = None  # the request's deadline, relative (see ``TtlMs``)
+    sent: Sent | None = None  # when this copy was sent, on the sender's clock (see ``Sent``)
     window: WindowNo
     ticket: TicketNumber
     level: Level
@@ -189,9 +218,15 @@ class CancelRequest(Schema, kw_only=True):
     ``person`` must be the person key the ticket was taken with: only its holder can cancel it."""
 
     req: ReqId
+    ttl_ms: TtlMs | None = None  # the request's deadline, relative (see ``TtlMs``)
+    sent: Sent | None = None  # when this copy was sent, on the sender's clock (see ``Sent``)
     ticket: TicketNumber
     person: PersonKey
 
+
+#: A sender waits this much longer than the ``ttl_ms`` it sent: time for the controller's commit and the answer's
+#: way back. Within it, "no answer" means "not served" (the controller refused it ``expired`` or never saw it).
+REPLY_MARGIN_S = 1.5
 
 REQUEST_TYPES: dict[str, type[Schema]] = {
     "take": TakeRequest, "window": WindowRequest, "rate": RateRequest, "cancel": CancelRequest,

@@ -61,6 +61,11 @@ def _prepare_sdl(mode: Mode) -> None:
         os.environ["SDL_AUDIODRIVER"] = os.environ.get("SDL_AUDIODRIVER", "dummy")
     elif mode == "fullscreen" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("SDL_VIDEODRIVER", "kmsdrm")
+    elif not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_RUNTIME_DIR")):
+        # No X display and no Wayland socket can exist (no runtime folder): only the console's KMS is left.
+        # Without this SDL's Wayland probe prints "error: XDG_RUNTIME_DIR is invalid..." before our one line.
+        os.environ.setdefault("SDL_VIDEODRIVER", "kmsdrm")
+    if os.environ.get("SDL_VIDEODRIVER") == "kmsdrm":
         # pygame draws into SDL's window surface, which SDL shows through a renderer of its own choosing: the
         # first one it knows that is not "software", i.e. "opengl" (desktop GL over EGL). On KMSDRM that
         # renderer cannot upload the surface (Mesa: GL_INVALID_OPERATION in glTexSubImage2D, "unsupported
@@ -126,17 +131,20 @@ def open_screen(
     import pygame.freetype
 
     hint = "run it on the device's screen or a desktop, or pass --headless to run without a screen"
+    nothing = ("no screen: SDL found no display (DISPLAY and WAYLAND_DISPLAY are not set, no KMS/DRM device)")
+    no_desktop = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     try:
         pygame.display.init()
     except pygame.error as exc:
+        if mode != "headless" and no_desktop:
+            raise ScreenUnavailable(f"{nothing}; {hint}") from None
         raise ScreenUnavailable(f"no screen: SDL cannot open one ({exc}); {hint}") from None
     driver = pygame.display.get_driver()
     asked = os.environ.get("SDL_VIDEODRIVER", "")
     if mode != "headless" and driver in INVISIBLE_DRIVERS and driver not in asked.split(","):
         # SDL found no display and fell back to drawing into memory: a screen that nobody sees.
         pygame.display.quit()
-        raise ScreenUnavailable(f"no screen: SDL found no display (DISPLAY and WAYLAND_DISPLAY are not set, no "
-                                f"KMS/DRM device) and would draw {driver}, where nobody sees it; {hint}")
+        raise ScreenUnavailable(f"{nothing} and would draw {driver}, where nobody sees it; {hint}")
     pygame.freetype.init()
     path, index = find_cjk_font(font_path, font_index)
     bold_path, bold_index = find_cjk_font(font_path, font_index, bold=True) if not font_path else (path, index)

@@ -3,10 +3,17 @@
 The ``queue`` topic gives, per category, how many wait and ``est_wait_min``: the minutes until a ticket
 taken now would be called. With nobody waiting that is 0 when a window is free, or the time until a busy
 window frees, so "0人 约2分钟" (nobody waiting, about 2 minutes) would read as a contradiction: with nobody
-waiting the words say that one is served at once, or when a window frees.
+waiting the words say that one is served at once, or when a window frees. And that holds only while a
+window is there to serve: outside the opening hours, or with no window of the category open, a screen
+says that instead (:func:`not_serving_phrase`), never "served at once".
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from .hours import is_open, next_opening
 
 
 def wait_phrase(waiting: int, est_min: int, est_range: tuple[int, int] | None = None) -> tuple[str, str]:
@@ -38,3 +45,30 @@ def wait_line(waiting: int, est_min: int, lang: str, est_range: tuple[int, int] 
     if lang == "en":
         return f"{waiting} waiting · {en}"
     return f"等候 {waiting} 人 · {zh}"
+
+
+def not_serving_phrase(opens_today: str | None, *, hall_open: bool) -> tuple[str, str]:
+    """What a category's wait reads when nobody can be served now: (Chinese, English).
+
+    ``hall_open`` False: outside the opening hours; ``opens_today`` is the ``HH:MM`` when numbers are
+    issued again today (None: not again today). ``hall_open`` True: within the hours, but no window of the
+    category is open (before the clerks sign in, all of them paused or closed)."""
+    if hall_open:
+        return "暂无窗口", "no window open"
+    if opens_today:
+        return f"{opens_today} 取号", f"from {opens_today}"
+    return "停止取号", "closed today"
+
+
+def nobody_serves(hours: Sequence[tuple[str, str]], windows: Sequence[tuple[int, Sequence[str]]],
+                  statuses: Mapping[int, str], code: str, local: datetime) -> tuple[str, str] | None:
+    """:func:`not_serving_phrase` for category ``code`` at ``local`` (the hall's wall-clock time), or None while
+    a window serves it: ``hours`` are the hall's opening hours, ``windows`` (number, categories; ``"*"`` for
+    all) its windows, ``statuses`` each window's ``WindowState.status`` (idle and serving ones serve)."""
+    if not is_open(hours, local):
+        opens = next_opening(hours, local)
+        today = f"{opens:%H:%M}" if opens is not None and opens.date() == local.date() else None
+        return not_serving_phrase(today, hall_open=False)
+    if any(statuses.get(no) in ("idle", "serving") and ("*" in cats or code in cats) for no, cats in windows):
+        return None
+    return not_serving_phrase(None, hall_open=True)

@@ -27,6 +27,7 @@ from datetime import date
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hallq.shared.paths import ensure_parent
 
 from .core import Tracked
 
@@ -112,7 +113,7 @@ class Store:
             raise ValueError("the hall's secret key must be at least 16 bytes")
         self._secret = secret
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_parent(self.path, "the SMS gateway's record")
             if not self.path.exists():
                 fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)

@@ -3,9 +3,9 @@ follow-ups across halls.
 
 It is the hall dashboard's stack and reuses its code by import, not by copy: accounts, sessions, lockout
 and the audit log (:class:`hallq.dashboard.accounts.Accounts`), the session guard, CSRF check, role check,
-security headers and sign-in routes (:mod:`hallq.dashboard.app`), the live mirror and live view of a hall
+security headers, sign-in routes, error page and live lifespan (:mod:`hallq.dashboard.app`), the live mirror and live view of a hall
 (:mod:`hallq.dashboard.live`, :mod:`hallq.dashboard.views`), its templates (sign-in, error, the live
-fragment, the figures' table macros) and static files (CSS, htmx). What is the city's own:
+fragment, the figures' table macros, the page frame ``_page.html``) and static files (CSS, htmx). What is the city's own:
 
 - :mod:`.live`: every hall's retained topics through one MQTT connection;
 - :mod:`.figures`: the daily roll-up and the cross-hall reports (PostgreSQL);
@@ -18,7 +18,6 @@ Reads go to ``report_dsn`` (a hot standby when there is one); the roll-up writes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 import logging
@@ -38,6 +37,8 @@ from hallq.dashboard.app import (
     SecurityHeaders,
     SessionGuard,
     account_routes,
+    error_handler,
+    live_lifespan,
     require,
     tr_for,
 )
@@ -49,7 +50,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -61,7 +62,6 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 HALL_DASH = Path(hall_app.__file__).parent
-TICK_S = 10.0
 #: The longest range a report may cover (a year and a bit: a yearly report, never a whole history).
 MAX_DAYS = 400
 KIND_NAMES = {"hall": ("按大厅", "By hall"), "category": ("按业务类别", "By category"),
@@ -259,14 +259,15 @@ def create_app(city: City) -> Starlette:
         def load() -> tuple:
             live_html = C.hall_fragment(lang, C.hub.version, hall)
             cats = figures.report(C.reader.conn_for_reports(), "category", today, today, [hall],
-                                  C.reader.category_names(C.live))
+                                  C.reader.category_names(C.live, [hall]))
             whole = figures.report(C.reader.conn_for_reports(), "hall", today, today, [hall])
             fus = C.reader.followups(C.clock.now(), hall=hall, status="open")
-            return live_html, cats, whole, fus
-        live_html, cats, whole, fus = await asyncio.to_thread(C.reader.run, load)
+            devices = C.reader.device_events(C.clock.now(), hall)
+            return live_html, cats, whole, fus, devices
+        live_html, cats, whole, fus, devices = await asyncio.to_thread(C.reader.run, load)
         return C.render(request, "hall.html", hall=hall, info=info, live_html=live_html, today=today, cats=cats,
-                        whole=whole[0] if whole else None, followups=fus, now=C.clock.now(),
-                        heard=C.live.heard(hall))
+                        whole=whole[0] if whole else None, followups=fus.rows, more=fus.next is not None,
+                        now=C.clock.now(), heard=C.live.heard(hall), devices=devices)
 
     @require("manager", "viewer")
     async def hall_events(request: Request) -> Response:
@@ -307,7 +308,8 @@ def create_app(city: City) -> Starlette:
 
     def _report(kind: str, start: date, end: date, halls: list[str] | None) -> tuple[list, Any, Any]:
         conn = C.reader.conn_for_reports()
-        rows = figures.report(conn, kind, start, end, halls, C.reader.category_names(C.live))
+        rows = figures.report(conn, kind, start, end, halls,
+                              C.reader.category_names(C.live, halls) if kind == "category" else None)
         whole = figures.report(conn, "hall", start, end, halls)
         total = figures.Row("total", None, "", "")
         for r in whole:
@@ -352,11 +354,19 @@ def create_app(city: City) -> Starlette:
         hall = request.query_params.get("hall") or None
         if hall is not None and hall not in C.reader.halls():
             raise HTTPException(400, f"no such hall: {hall[:40]!r} (没有这个大厅)")
+        after = request.query_params.get("after") or None
         now = C.clock.now()
-        rows = await asyncio.to_thread(C.reader.run, lambda: C.reader.followups(now, hall=hall, status=status))
-        counts = await asyncio.to_thread(C.reader.run, lambda: C.reader.followup_counts(now))
-        return C.render(request, "followups_city.html", rows=rows, fu_status=status, hall=hall, halls=C.reader.halls(),
-                        counts=counts, now=now)
+
+        def load() -> tuple:
+            try:
+                page = C.reader.followups(now, hall=hall, status=status, after=after)
+            except ValueError as exc:
+                raise HTTPException(400, f"{exc} (翻页参数不正确，请从第一页开始)") from None
+            return page, C.reader.followup_counts(now, hall)
+        page, counts = await asyncio.to_thread(C.reader.run, load)
+        return C.render(request, "followups_city.html", rows=page.rows, next=page.next, after=after,
+                        fu_status=status, hall=hall, halls=C.reader.halls(), counts=counts, now=now,
+                        page_size=data.PAGE)
 
     @require("manager")
     async def audit_page(request: Request) -> Response:
@@ -377,22 +387,7 @@ def create_app(city: City) -> Starlette:
         Mount("/static", app=StaticFiles(directory=str(HALL_DASH / "static")), name="static"),
     ]
 
-    async def on_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        tr = tr_for(C.lang(request))
-        if request.headers.get("hx-request") or request.url.path.startswith("/events/"):
-            return PlainTextResponse(exc.detail, status_code=exc.status_code)
-        return C.render(request, "error.html", status=exc.status_code, code=exc.status_code, detail=exc.detail,
-                        title=tr("出错了", "Something is wrong"))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> Any:
-        city.hub.attach(asyncio.get_running_loop())
-        ticker = asyncio.create_task(_tick(city))
-        try:
-            yield
-        finally:
-            ticker.cancel()
+    on_error = error_handler(C)
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
         log.warning("the report database is unreachable: %s", exc)
@@ -400,16 +395,10 @@ def create_app(city: City) -> Starlette:
                                                           "works without it (报表数据库暂时无法连接，实时页面不受影响)"))
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: on_error, data.Unavailable: on_unavailable},
-                    lifespan=lifespan)
+                    lifespan=live_lifespan(city))
     app.add_middleware(SessionGuard, dash=city)
     app.add_middleware(SecurityHeaders)
     return app
-
-
-async def _tick(city: City) -> None:
-    while True:
-        await asyncio.sleep(TICK_S)
-        city.hub.bump_now()
 
 
 def bi_for(lang: str) -> Callable[[str, str], Markup]:

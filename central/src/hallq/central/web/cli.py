@@ -28,8 +28,9 @@ DSN_HELP = ("A libpq connection string without a password (libpq reads it from ~
 @click.option("--name", default="市政务服务中心", show_default=True, help="The city's name on the pages.")
 @click.option("--name-en", default="City service centres", show_default=True, help="The English name.")
 @click.option("--timezone", default="Asia/Shanghai", show_default=True, help="The city's time zone.")
-@click.option("--rollup-every", default=300.0, show_default=True, type=float,
-              help="Seconds between roll-ups of newly received records (0: never; use `rollup`).")
+@click.option("--rollup-every", default=60.0, show_default=True, type=float,
+              help="Seconds between refreshes of the roll-up: the hall-days whose record changed since the last"
+                   " one (today's, and an old day a hall sends late); 0: never (use `rollup`).")
 @click.option("--secure-cookies", is_flag=True, help="Send cookies only over HTTPS (behind a TLS proxy).")
 @click.pass_context
 def command(ctx: click.Context, report_dsn: str | None, broker: str, listen: str, state: str,

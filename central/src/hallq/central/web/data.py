@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -15,6 +15,8 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 FOLLOWUP_STATUSES = ("open", "overdue", "closed")
+#: Follow-ups a page shows.
+PAGE = 100
 #: The halls' list is read again at most this often (seconds).
 HALLS_TTL = 30.0
 T = TypeVar("T")
@@ -48,7 +50,9 @@ class FollowUpRow:
     closed_at: datetime | None
     called_back_by: str | None
     action: str | None
-    days_left: int  # days until the due date (negative: overdue by that many days)
+    days_left: int  # days until the due date in the hall's own today (negative: overdue by that many days)
+    #: the hall dashboard's call-back notes on it, oldest first: (when, in the hall's time; who; the note)
+    notes: list[tuple[datetime, str, str]] = field(default_factory=list)
 
     @property
     def overdue(self) -> bool:
@@ -111,15 +115,20 @@ class Reader:
             self._halls, self._halls_at = found, time.monotonic()
         return found
 
-    def category_names(self, live: Any) -> dict[tuple[str, str], str]:
+    def category_names(self, live: Any, halls: list[str] | None = None) -> dict[tuple[str, str], str]:
         """(hall, category code) -> the category's name: from each hall's live config, else from the one the
-        city kept (``city_hall_configs``) while the hall is not heard from."""
+        city kept (``city_hall_configs``) while the hall is not heard from. ``halls``: only these (all when
+        None)."""
         out: dict[tuple[str, str], str] = {}
-        for hall, config in self.conn_for_reports().execute("SELECT hall, config FROM city_hall_configs"):
+        for hall, config in self.conn_for_reports().execute(
+                "SELECT hall, config FROM city_hall_configs WHERE %(h)s::text[] IS NULL OR hall = ANY(%(h)s)",
+                {"h": halls}):
             for c in (config or {}).get("categories", []):
                 if isinstance(c, dict) and isinstance(c.get("code"), str) and isinstance(c.get("name"), str):
                     out[(hall, c["code"])] = c["name"]
         for hall in live.halls():
+            if halls is not None and hall not in halls:
+                continue
             snap = live.snapshot(hall)
             if snap is not None and snap.config is not None:
                 for c in snap.config.categories:
@@ -133,36 +142,145 @@ class Reader:
         return row[0] if row else None
 
     # -- follow-ups ------------------------------------------------------------------------------------
+    def _todays(self, now: datetime, hall: str | None) -> dict[date, list[str]]:
+        """Each hall's "today" (its own time zone) -> the halls whose today it is (one or two groups in
+        practice: a city's halls share a time zone)."""
+        out: dict[date, list[str]] = {}
+        for h, info in self.halls().items():
+            if hall is None or h == hall:
+                out.setdefault(now.astimezone(info.tz).date(), []).append(h)
+        return out
+
+    def _due_cond(self, op: str, todays: dict[date, list[str]], args: dict[str, Any], every: bool) -> str:
+        """SQL: the follow-up's due day ``op`` its hall's today. ``every``: the groups cover every hall asked
+        for (then one group needs no hall test)."""
+        if not todays:
+            return "false"
+        if len(todays) == 1 and every:
+            args["t0"] = next(iter(todays))
+            return f"f.due {op} %(t0)s"
+        parts = []
+        for i, (today, halls) in enumerate(sorted(todays.items())):
+            args[f"t{i}"], args[f"h{i}"] = today, halls
+            parts.append(f"(f.hall = ANY(%(h{i})s) AND f.due {op} %(t{i})s)")
+        return "(" + " OR ".join(parts) + ")"
+
     def followups(self, now: datetime, *, hall: str | None = None, status: str = "open",
-                  limit: int = 500) -> list[FollowUpRow]:
-        """Follow-ups across halls: ``open`` (due first), ``overdue`` (open past their due day, in the hall's
-        own time zone) or ``closed`` (the latest first)."""
+                  limit: int = PAGE, after: str | None = None) -> FollowUpPage:
+        """One page of follow-ups across halls: ``open`` (due first), ``overdue`` (open past their due day, in
+        the hall's own time zone) or ``closed`` (the latest first). ``after``: the page's cursor (the last
+        line of the previous page, :attr:`FollowUpPage.next`); pages read by index, however deep."""
         if status not in FOLLOWUP_STATUSES:
             raise ValueError(status)
         halls = self.halls()
-        where = "f.closed_at IS NULL" if status in ("open", "overdue") else "f.closed_at IS NOT NULL"
+        todays = self._todays(now, hall)
+        args: dict[str, Any] = {"hall": hall, "limit": limit + 1}
+        where = ["f.closed_at IS NULL" if status in ("open", "overdue") else "f.closed_at IS NOT NULL"]
+        if hall is not None:
+            where.append("f.hall = %(hall)s")
         if status == "overdue":
-            where += " AND f.due < h.today"
-        order = "f.due, f.rated_at" if status != "closed" else "f.closed_at DESC"
-        # each hall's "today" once (its own time zone), not once per follow-up
-        sql = (f"WITH h AS MATERIALIZED (SELECT id, (%(now)s AT TIME ZONE timezone)::date AS today FROM halls)"
-               f" SELECT f.hall, f.id, f.ticket, f.window_no, f.level, f.rated_at, f.due, f.staff_name, f.case_id,"
-               f" f.item_code, f.closed_at, f.called_back_by, f.action, f.due - h.today"
-               f" FROM followups f JOIN h ON h.id = f.hall"
-               f" WHERE {where} AND (%(hall)s::text IS NULL OR f.hall = %(hall)s)"
-               f" ORDER BY {order} LIMIT %(limit)s")
-        rows = self.conn_for_reports().execute(sql, {"now": now, "hall": hall, "limit": limit}).fetchall()
+            where.append(self._due_cond("<", todays, args, every=True))
+        if status == "closed":
+            order = "f.closed_at DESC, f.hall DESC, f.id DESC"
+            keyset = "(f.closed_at, f.hall, f.id) < (%(k0)s, %(k1)s, %(k2)s)"
+        else:
+            order = "f.due, f.rated_at, f.hall, f.id"
+            keyset = "(f.due, f.rated_at, f.hall, f.id) > (%(k0)s, %(k1)s, %(k2)s, %(k3)s)"
+        if after:
+            for i, v in enumerate(_cursor(after, status)):
+                args[f"k{i}"] = v
+            where.append(keyset)
+        sql = (f"SELECT f.hall, f.id, f.ticket, f.window_no, f.level, f.rated_at, f.due, f.staff_name, f.case_id,"
+               f" f.item_code, f.closed_at, f.called_back_by, f.action FROM followups f"
+               f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s")
+        rows = self.conn_for_reports().execute(sql, args).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
         out = []
         for r in rows:
             info = halls.get(r[0])
             tz = info.tz if info else None
+            today = now.astimezone(tz).date() if tz else now.date()
             local = [v.astimezone(tz) if isinstance(v, datetime) and tz else v for v in r[1:]]
-            out.append(FollowUpRow(r[0], info.name if info else r[0], *local))
-        return out
+            out.append(FollowUpRow(r[0], info.name if info else r[0], *local, days_left=(r[6] - today).days))
+        self._attach_notes(out)
+        nxt = None
+        if more and rows:
+            last = rows[-1]
+            keys = ([last[10].isoformat(), last[0], str(last[1])] if status == "closed"
+                    else [last[6].isoformat(), last[5].isoformat(), last[0], str(last[1])])
+            nxt = "~".join(keys)
+        return FollowUpPage(out, nxt)
 
-    def followup_counts(self, now: datetime) -> dict[str, int]:
+    def _attach_notes(self, rows: list[FollowUpRow]) -> None:
+        """Each follow-up's notes (one query for the page, by the index on (hall, followup_id))."""
+        if not rows:
+            return
+        found = self.conn_for_reports().execute(
+            'SELECT n.hall, n.followup_id, n.at, n."user", n.note FROM followup_notes n'
+            " JOIN unnest(%s::text[], %s::bigint[]) AS k(hall, id) ON n.hall = k.hall AND n.followup_id = k.id"
+            " ORDER BY n.at, n.id", ([r.hall for r in rows], [r.id for r in rows])).fetchall()
+        by = {(r.hall, r.id): r for r in rows}
+        halls = self.halls()
+        for hall, fid, at, user, note in found:
+            info = halls.get(hall)
+            by[(hall, fid)].notes.append((at.astimezone(info.tz) if info else at, user, note))
+
+    def device_events(self, now: datetime, hall: str) -> list[DeviceDay]:
+        """A hall's devices that went offline or had a hardware problem today (its own time zone), as its
+        controller recorded them (``device_events``): per device, how often it went offline, and its last event."""
+        info = self.halls().get(hall)
+        tz = info.tz if info else None
+        today = now.astimezone(tz).date() if tz else now.date()
+        rows = self.conn_for_reports().execute(
+            "SELECT device, role, window_no, count(*) FILTER (WHERE status = 'offline' AND change = 'status'),"
+            " (array_agg(status ORDER BY at DESC, id DESC))[1], (array_agg(problems ORDER BY at DESC, id DESC))[1],"
+            " max(at) FROM device_events WHERE hall = %s AND day = %s GROUP BY device, role, window_no"
+            " HAVING count(*) FILTER (WHERE status = 'offline' OR problems <> '[]'::jsonb) > 0 ORDER BY device",
+            (hall, today)).fetchall()
+        return [DeviceDay(d, role, w, int(n), st, list(pr), at.astimezone(tz) if tz else at)
+                for d, role, w, n, st, pr, at in rows]
+
+    def followup_counts(self, now: datetime, hall: str | None = None) -> dict[str, int]:
+        """Open, overdue and due-today follow-ups (all halls or one): one pass over the open ones' index."""
+        todays = self._todays(now, hall)
+        args: dict[str, Any] = {"hall": hall}
+        over = self._due_cond("<", todays, args, every=True)
+        due_today = self._due_cond("=", todays, args, every=True)
         row = self.conn_for_reports().execute(
-            "WITH h AS MATERIALIZED (SELECT id, (%(now)s AT TIME ZONE timezone)::date AS today FROM halls)"
-            " SELECT count(*), count(*) FILTER (WHERE f.due < h.today), count(*) FILTER (WHERE f.due = h.today)"
-            " FROM followups f JOIN h ON h.id = f.hall WHERE f.closed_at IS NULL", {"now": now}).fetchone()
+            f"SELECT count(*), count(*) FILTER (WHERE {over}), count(*) FILTER (WHERE {due_today})"
+            f" FROM followups f WHERE f.closed_at IS NULL AND (%(hall)s::text IS NULL OR f.hall = %(hall)s)",
+            args).fetchone()
         return {"open": row[0], "overdue": row[1], "due_today": row[2]}
+
+
+@dataclass(frozen=True)
+class DeviceDay:
+    """One device's day as its controller recorded it: times it went offline, and how it is since its last event."""
+
+    device: str
+    role: str
+    window: int | None
+    offline_times: int
+    status: str  # after its last event today
+    problems: list[str]
+    last_at: datetime
+
+
+@dataclass
+class FollowUpPage:
+    rows: list[FollowUpRow]
+    next: str | None  # the cursor of the next page (None: this is the last)
+
+
+def _cursor(text: str, status: str) -> list[Any]:
+    """The keys of a page cursor (``after``), checked: a forged or stale one is refused, never run."""
+    parts = text.split("~")
+    try:
+        if status == "closed" and len(parts) == 3:
+            return [datetime.fromisoformat(parts[0]), parts[1], int(parts[2])]
+        if status != "closed" and len(parts) == 4:
+            return [date.fromisoformat(parts[0]), datetime.fromisoformat(parts[1]), parts[2], int(parts[3])]
+    except ValueError:
+        pass
+    raise ValueError(f"{text[:60]!r} is not a page of this list")

@@ -11,7 +11,8 @@ Where each rule lives
   its lane-based twin (:func:`~.dispatch.next_for`) and :func:`ahead_of`.
 - :mod:`.estimate`: the waiting-time model (:func:`wait_estimate`: minutes and the range shown on the ticket)
   and the learnt service times.
-- :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`).
+- :mod:`.views`: the retained payloads (:func:`queue_state`, :func:`window_state`, :func:`board`), and
+  :class:`QueueView` (how often the ``queue`` topic's estimates are worked out).
 - :mod:`.appointments`: bookings kept and the check-in rules (预约签到).
 - :mod:`.limits`: per-client limits (rate, open tickets, the gate), the bounded reply cache, and which
   channel vouches for a priority.
@@ -85,11 +86,13 @@ from .state import (
     WindowRec,
     new_state,
 )
-from .views import board, queue_state, window_state
+from .views import ESTIMATE_EVERY, PUBLISH_EVERY, QueueView, board, queue_estimates, queue_state, window_state
 
 __all__ = [
     "BOARD_SIZE",
+    "ESTIMATE_EVERY",
     "MAX_NUMBER",
+    "PUBLISH_EVERY",
     "SERVICE_PRIOR_MIN",
     "Booking",
     "BookingRec",
@@ -103,6 +106,7 @@ __all__ = [
     "HallState",
     "Malformed",
     "PauseRec",
+    "QueueView",
     "Rating",
     "Refused",
     "Request",
@@ -125,6 +129,7 @@ __all__ = [
     "new_state",
     "next_for",
     "pick_next",
+    "queue_estimates",
     "queue_state",
     "rank",
     "restore",

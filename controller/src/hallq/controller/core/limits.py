@@ -23,7 +23,8 @@ Rules (issue 9 §5), with the numbers from ``[limits]`` in ``hall.toml`` (:class
   (the birth date on it), ``appointment`` by a check-in, and the priorities that need a document
   (``military``, ``disabled``, ``pregnant``; ``elderly`` without a card) by a staff member: a take on the
   ``staff`` channel (from a kiosk whose ``staff_priorities`` in ``[[devices]]`` list the priority, or any
-  client of a hall without ``[[devices]]``), or a touch take from such a kiosk (one at the help desk).
+  client of a hall without ``[[devices]]``); such a kiosk asks a staff member's PIN before it sends one
+  (``[staff]`` in ``kiosk.toml``), and a touch take claims none.
   Phones (``sms``, ``qr``) vouch for nothing. The ticket keeps which channel vouched (``TicketRec.vouched``,
   the ``vouched`` column of ``tickets``).
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ..config import HallFile, RoleLimit
 from .state import CachedReply, HallState, Refused
@@ -135,12 +137,11 @@ def vouch(state: HallState, client: str, channel: str | None, priority: str | No
         return None
     if channel in VOUCHERS.get(priority, ()):
         return channel
-    if channel in ("staff", "touch", None):
-        if state.devices is None:
-            if channel == "staff":  # no inventory: no kiosk config to ask; a take by staff is taken at its word
-                return "staff"
-        elif priority in state.staff_priorities.get(client, ()):
-            return "staff"  # a kiosk where staff confirm this priority (导服台)
+    if channel == "staff":  # a staff member confirmed it on the kiosk (their PIN: hallq.kiosk.staff)
+        if state.devices is None:  # no inventory: no kiosk config to ask; a take by staff is taken at its word
+            return "staff"
+        if priority in state.staff_priorities.get(client, ()):
+            return "staff"  # a kiosk where staff confirm this priority (导引员 at the door, 导服台)
     how = {"appointment": "a check-in of a booking", "elderly": "the ID card or a staff member"}.get(
         priority, "a staff member who checks the document")
     raise Refused("not_allowed", f"a {channel or 'take'} request cannot claim priority {priority!r}: "
@@ -195,3 +196,37 @@ class Gate:
         if len(self.dropped) > SWEEP_AT:
             self.dropped.clear()
         return False
+
+
+#: A sender's clock offset is the least seen over the last one to two windows of this many seconds: a new
+#: least follows a drifting clock (50 ppm over 20 minutes is 60 ms) and a lost fast path is forgotten.
+OFFSET_WINDOW_S = 600.0
+
+
+class SenderClocks:
+    """How long a request copy took from its sender to this controller, beyond the quickest lately seen.
+
+    A request's ``sent`` is the sender's monotonic time (ms) and ``received`` the controller's (s); their
+    difference is the clocks' offset plus the copy's delay. The least difference seen lately from that clock
+    is the offset plus the quickest delay, so ``difference - least`` is how much longer this copy took: time in
+    the broker's queue, in a stalled controller's socket, in the controller's own queue. The deadline counts
+    from the send so estimated (never later than the true send: the quickest delay is not subtracted).
+    The first copy from a clock (a sender that just started) is taken as quick. Bounded: at most
+    :data:`SWEEP_AT` times 4 senders are remembered (a swarm of made-up ones clears them)."""
+
+    def __init__(self) -> None:
+        self.by: dict[str, list[Any]] = {}  # client -> [clock, least of the last window, least now, window start]
+
+    def delay(self, client: str, clock: str, sent_ms: int, received: float) -> float:
+        diff = received - sent_ms / 1000.0
+        e = self.by.get(client)
+        if e is None or e[0] != clock:
+            if len(self.by) >= 4 * SWEEP_AT:
+                self.by.clear()
+            self.by[client] = [clock, diff, diff, received]
+            return 0.0
+        if received - e[3] >= OFFSET_WINDOW_S:
+            e[1], e[2], e[3] = e[2], diff, received
+        elif diff < e[2]:
+            e[2] = diff
+        return max(0.0, diff - min(e[1], e[2]))

@@ -146,6 +146,9 @@ def restore(
 class Request:
     client: str
     payload: TakeRequest | WindowRequest | RateRequest | CancelRequest
+    #: The request's ``ttl_ms`` on the clock :func:`handle` is given: the time it reached the controller plus
+    #: its ttl (the app works it out). Past it the request is refused ``expired`` and changes nothing.
+    deadline: datetime | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -202,6 +205,16 @@ def handle(state: HallState, event: Event, now: datetime) -> tuple[HallState, Ef
         return state, fx
     p = event.payload
     cached = limits.cached(state, event.client, p.req)
+    if cached is None and event.deadline is not None and clock > event.deadline:
+        # its sender has given up (or is about to): applying it now would issue a number nobody is told of.
+        # A repeat of a req already applied got its first answer above, whatever its deadline: that number
+        # is the citizen's. Not kept (like ``busy``): every copy of one attempt carries what was left of the
+        # same deadline, so a later copy is refused too; a new attempt with the same req (a rating pad sends
+        # its journal again later) carries a new deadline and is served then.
+        late = (clock - event.deadline).total_seconds()
+        fx.reply = (event.client, _error(p.req, "expired", f"not served within the request's deadline (late by "
+                                         f"{late:.1f} s): nothing was done; send it again / 本次未办理，请重新操作"))
+        return state, fx
     if not limits.admit(state, event.client, clock, force=cached is not None):
         fx.reply = (event.client, _busy(state, event.client, p.req))  # not kept: a later repeat is handled then
         return state, fx

@@ -308,7 +308,8 @@ class HallState:
     followup_days: int = 5  # working days to settle a bad review
 
     def waiting_count(self, category: str) -> int:
-        n = sum(len(self.lanes[(category, cls)]) for cls in LANE_CLASSES)
+        lanes = self.lanes  # spelt out: the estimates ask this for every category at every take
+        n = len(lanes[(category, NORMAL)]) + len(lanes[(category, PRIORITY)]) + len(lanes[(category, APPOINTMENT)])
         if not self.transfers:
             return n
         return n + sum(1 for t in self.transfers if t.to_window is None and t.queue == category)

@@ -1,28 +1,113 @@
-"""The retained payloads the controller publishes: ``queue``, ``window/{n}/state`` and ``board``."""
+"""The retained payloads the controller publishes: ``queue``, ``window/{n}/state`` and ``board``.
+
+A :class:`QueueView` decides when the ``queue`` payload goes out (at once after a quiet spell, at most
+every :data:`PUBLISH_EVERY` under a flood of takes) and how often its estimates are worked out (one play
+of the dispatch order per category, 10-30 ms for a hall of 40 categories with long queues: at most every
+:data:`ESTIMATE_EVERY`). Its counts, order and oldest waits are always the state's.
+"""
 
 from __future__ import annotations
 
 import heapq
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from hallq.shared.schemas import Board, CalledTicket, CategoryQueue, LastService, QueueState, WindowState
 
 from .dispatch import APPOINTMENT, NORMAL, PRIORITY, rank
-from .estimate import wait_estimate
+from .estimate import Estimate, wait_estimate
 from .state import LANE_CLASSES, HallState
 
+#: The ``queue`` topic goes out at most this often (hall time): the first change after a quiet spell at
+#: once, the changes that follow within this time together, this long after it.
+PUBLISH_EVERY = timedelta(seconds=0.1)
+#: The ``queue`` topic's estimates are worked out at most this often (hall time): a change after a quiet
+#: spell is estimated at once; the payloads that follow within this time reuse those estimates, and one
+#: with fresh estimates follows by this time after them.
+ESTIMATE_EVERY = timedelta(seconds=1)
 
-def queue_state(state: HallState, now: datetime) -> QueueState:
-    """The ``queue`` payload: per category, how many wait and the estimate for a new normal ticket (one
-    play with mean services: it is made at every change; a take's own estimate samples, see :mod:`.estimate`)."""
+
+def queue_state(state: HallState, now: datetime, estimates: Mapping[str, Estimate] | None = None) -> QueueState:
+    """The ``queue`` payload: per category, how many wait, in which order, and the estimate for a new
+    normal ticket (one play with mean services; a take's own estimate samples, see :mod:`.estimate`).
+
+    ``estimates`` (per category, from :func:`queue_estimates`) are used as given; without them they are
+    worked out now."""
+    if estimates is None:
+        estimates = queue_estimates(state, now)
     cats = {}
     for c in state.cfg.categories:
         n = state.waiting_count(c.code)
-        e = wait_estimate(state, c.code, n, now, samples=1)  # one play: every change publishes it
+        e = estimates.get(c.code) or wait_estimate(state, c.code, n, now, samples=1)
         cats[c.code] = CategoryQueue(waiting=n, est_wait_min=e.minutes, est_wait_range=(e.low, e.high),
                                      order=queue_order(state, c.code),
                                      oldest_at=oldest_waiting(state, c.code) if n else None)
     return QueueState(at=now, categories=cats)
+
+
+def queue_estimates(state: HallState, now: datetime) -> dict[str, Estimate]:
+    """Per category, the estimate for a normal ticket taken ``now`` (one play: see :func:`queue_state`)."""
+    return {c.code: wait_estimate(state, c.code, state.waiting_count(c.code), now, samples=1)
+            for c in state.cfg.categories}
+
+
+class QueueView:
+    """When the ``queue`` topic goes out, and how often its estimates are worked out. Pure: the caller
+    passes the hall's time and publishes what it is given.
+
+    - :meth:`changed` (a batch changed a queue) gives the payload to publish now, or None when the last
+      one went out less than ``publish_every`` ago; then :meth:`due` says when to publish it.
+    - :meth:`payload` builds it. Counts, order and oldest waits are always the state's. The estimates are
+      worked out afresh when the last ones are ``every`` old or more (or were made from another state, or
+      at a later time than ``now``: a clock stepped back); otherwise the last ones are reused and the view
+      is :attr:`stale`, and :meth:`due` asks for the payload again by ``every`` after them.
+
+    So after any change the topic shows it (counts and order) within ``publish_every``, and estimates
+    worked out from that change on within ``every``."""
+
+    def __init__(self, every: timedelta = ESTIMATE_EVERY, publish_every: timedelta = PUBLISH_EVERY):
+        self.every = every
+        self.publish_every = publish_every
+        self.stale = False  # the last payload's estimates were made before the state it shows
+        self.pending = False  # a change is not published yet
+        self._estimates: dict[str, Estimate] | None = None
+        self._at: datetime | None = None
+        self._sent: datetime | None = None
+        self._of: HallState | None = None  # a restored state is another object: its estimates start afresh
+
+    def changed(self, state: HallState, now: datetime) -> QueueState | None:
+        """A queue changed: the payload to publish now, or None (publish :meth:`payload` at :meth:`due`)."""
+        sent = self._sent
+        if sent is not None and sent <= now < sent + self.publish_every:
+            self.pending = True
+            return None
+        return self.payload(state, now)
+
+    def payload(self, state: HallState, now: datetime) -> QueueState:
+        """The payload as of ``now`` (what goes out: it clears :attr:`pending`)."""
+        at = self._at
+        if (self._estimates is None or self._of is not state or at is None or now < at
+                or now - at >= self.every):
+            self._estimates, self._at, self._of = queue_estimates(state, now), now, state
+            self.stale = False
+        else:
+            self.stale = True
+        self._sent, self.pending = now, False
+        return queue_state(state, now, self._estimates)
+
+    @property
+    def estimated_at(self) -> datetime | None:
+        """When the estimates of the last payload were worked out."""
+        return self._at
+
+    def due(self) -> datetime | None:
+        """When :meth:`payload` must be published again (None: the topic is up to date)."""
+        times = []
+        if self.pending and self._sent is not None:
+            times.append(self._sent + self.publish_every)
+        if self.stale and self._at is not None:
+            times.append(self._at + self.every)
+        return min(times) if times else None
 
 
 def queue_order(state: HallState, category: str) -> list[str]:
@@ -31,9 +116,13 @@ def queue_order(state: HallState, category: str) -> list[str]:
     :func:`~.dispatch.ahead_of` (the SMS gateway's "three ahead" and the follow pages read it)."""
     guard = state.lead
     transfers = sorted((t for t in state.transfers if t.to_window is None and t.queue == category),
-                       key=lambda t: rank(t, guard))
-    lanes = [state.lanes.get((category, cls)) or () for cls in (NORMAL, PRIORITY, APPOINTMENT)]
-    return [t.number for t in heapq.merge(transfers, *lanes, key=lambda t: rank(t, guard))]
+                       key=lambda t: rank(t, guard)) if state.transfers else []
+    lanes = [lane for cls in (NORMAL, PRIORITY, APPOINTMENT) if (lane := state.lanes.get((category, cls)))]
+    if transfers:
+        lanes.insert(0, transfers)
+    if len(lanes) == 1:  # one lane is in its order already (most queues most of the day): no merge
+        return [t.number for t in lanes[0]]
+    return [t.number for t in heapq.merge(*lanes, key=lambda t: rank(t, guard))]
 
 
 def oldest_waiting(state: HallState, category: str) -> datetime | None:
