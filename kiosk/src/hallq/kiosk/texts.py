@@ -40,7 +40,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "prio_military": ("优先", "Priority"),
     "staff_button": ("优先办理（工作人员确认）", "Priority service (staff confirm)"),
     "staff_title": ("工作人员确认优先", "Staff: confirm a priority"),
-    "staff_hint": ("请工作人员核验证件，选择优先类别并输入工号密码",
+    "staff_hint": ("请工作人员核验证件，选择优先类别并输入本人密码",
                    "Staff: check the document, pick the priority and type your PIN"),
     "staff_pin": ("密码", "PIN"),
     "staff_checking": ("正在核对…", "Checking…"),
