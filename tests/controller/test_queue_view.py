@@ -1,17 +1,18 @@
 """When the ``queue`` topic goes out and how old its estimates may be (core.views.QueueView), and that the
-cheap ways of building it give what the plain ones give."""
+cheap ways of building it (and of a take's range) give what the plain ones give."""
 
 from __future__ import annotations
 
 import heapq
 import json
+import math
 import random
 from datetime import timedelta
 
 import pytest
-from controller_kit import Hall, number
+from controller_kit import Hall, at, number
 from hallq.controller import core
-from hallq.controller.core import views
+from hallq.controller.core import estimate, views
 from hallq.controller.core.dispatch import rank
 from hallq.controller.core.state import LANE_CLASSES
 
@@ -211,3 +212,36 @@ def test_the_running_controller_catches_the_queue_up_after_a_burst(system):
         timeout=5 + EVERY.total_seconds())
     assert json.loads(fresh.payload)["categories"]["B"]["order"] == [f"B{i:03d}" for i in range(1, n + 1)]
     assert last is not None
+
+
+def _plain_quantiles(state) -> tuple[float, float]:
+    errors = sorted((w - e) / (e + estimate.RANGE_SCALE_MIN) for e, w in state.wait_errors)
+    if len(errors) < estimate.RANGE_MIN_SAMPLES:
+        return estimate.RANGE_PRIOR
+    return tuple(errors[max(math.ceil(q * len(errors)) - 1, 0)] for q in estimate.RANGE_QUANTILES)
+
+
+def test_the_range_quantiles_are_worked_out_again_whenever_the_errors_change():
+    """The range's quantiles are kept between takes (estimate._range_quantiles): after every first call,
+    at midnight and for another state they are what working them out afresh gives."""
+    rnd = random.Random(7)
+    h = Hall().at("09:00")
+    other = Hall().at("09:00")
+    for w in (2, 3):
+        h.op(w, "open", client=f"caller-{w}")
+    seen = set()
+    for i in range(600):
+        h.later(rnd.random() * 2)
+        if rnd.random() < 0.55:
+            h.take(rnd.choice("BC"))
+        else:
+            w = rnd.choice((2, 3))
+            h.op(w, "next", client=f"caller-{w}")
+        if i % 50 == 0:
+            assert estimate._range_quantiles(other.state) == estimate.RANGE_PRIOR  # another state between
+        z = estimate._range_quantiles(h.state)
+        assert z == _plain_quantiles(h.state)
+        seen.add(z)
+    assert len(h.state.wait_errors) == h.state.wait_errors.maxlen and len(seen) > 20  # it did move
+    h.at(at("08:00", day=3)).tick()  # midnight clears the errors
+    assert estimate._range_quantiles(h.state) == estimate.RANGE_PRIOR == _plain_quantiles(h.state)

@@ -134,12 +134,7 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
     """
     raw = _raw(state, category, ahead, now, ticket, samples)
     minutes = max(0, math.ceil(raw - 1e-9))
-    errors = [(w - e) / (e + RANGE_SCALE_MIN) for e, w in state.wait_errors]
-    if len(errors) >= RANGE_MIN_SAMPLES:
-        errors.sort()
-        zlo, zhi = (_quantile(errors, q) for q in RANGE_QUANTILES)
-    else:
-        zlo, zhi = RANGE_PRIOR
+    zlo, zhi = _range_quantiles(state)
     scale = raw + RANGE_SCALE_MIN
     step = RANGE_STEP_MIN
     low = max(0, math.floor(min(raw + zlo * scale, minutes) / step) * step)
@@ -414,3 +409,30 @@ class _Play:
             taken[j] = True
             heapq.heappush(heap, (free + self.service_of(t, rng), no))
         return 0.0
+
+
+# -- how often the range's quantiles are worked out (perf: a flood of takes asks at every take) ------------
+#: The last quantiles worked out and what from: (the ``wait_errors`` deque, its length, its last pair, result).
+_RANGE_MEMO: list[Any] = [None]
+
+
+def _range_quantiles(state: HallState) -> tuple[float, float]:
+    """The :data:`RANGE_QUANTILES` of the recent relative errors ``(wait - raw) / (raw + 5)`` of
+    ``state.wait_errors`` (nearest rank), or :data:`RANGE_PRIOR` before :data:`RANGE_MIN_SAMPLES` of them.
+
+    Worked out again only when ``wait_errors`` changed (a first call appends a new pair, midnight clears
+    it, a restart makes another deque): the memo keeps the deque and its last pair themselves, so a
+    changed deque never looks the same. The same figures as working them out every time."""
+    pairs = state.wait_errors
+    last = pairs[-1] if pairs else None
+    memo = _RANGE_MEMO[0]
+    if memo is not None and memo[0] is pairs and memo[1] == len(pairs) and memo[2] is last:
+        return memo[3]  # type: ignore[no-any-return]
+    errors = [(w - e) / (e + RANGE_SCALE_MIN) for e, w in pairs]
+    if len(errors) >= RANGE_MIN_SAMPLES:
+        errors.sort()
+        z = (_quantile(errors, RANGE_QUANTILES[0]), _quantile(errors, RANGE_QUANTILES[1]))
+    else:
+        z = RANGE_PRIOR
+    _RANGE_MEMO[0] = (pairs, len(pairs), last, z)
+    return z
