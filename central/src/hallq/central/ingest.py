@@ -99,11 +99,9 @@ def _row_key(r: Record) -> tuple:
     return (type(r), _day(r), r.id)  # type: ignore[union-attr]
 
 
-def _value(v):
-    """A field as PostgreSQL takes it: structures (a device's problems, a day's figures) as jsonb."""
-    if isinstance(v, (list, dict, msgspec.Struct)):
-        return Jsonb(msgspec.to_builtins(v))
-    return v
+#: kind -> the positions of its fields held as jsonb
+_JSON_AT = {DeviceEventRow: (fields(DeviceEventRow).index("problems"),),
+            DailyFiguresRow: (fields(DailyFiguresRow).index("figures"),)}
 
 
 def rows_of(hall: str, stream: str, first: int, records: list[Record], haocp: str = "hall"
@@ -120,7 +118,9 @@ def rows_of(hall: str, stream: str, first: int, records: list[Record], haocp: st
                                              "pending" if haocp == "central" else "hall", stream, seq))
             continue
         _, names, _, _ = SPECS[kind]
-        values = [_value(getattr(r, n)) for n in names]
+        values = [getattr(r, n) for n in names]
+        for i in _JSON_AT.get(kind, ()):  # structures (a device's problems, a day's figures) as jsonb
+            values[i] = Jsonb(msgspec.to_builtins(values[i]))
         row = (hall, _day(r), *values, stream, seq) if kind is StaffSessionRow else (hall, *values, stream, seq)
         out.setdefault(kind, []).append(row)
     return out
