@@ -223,6 +223,10 @@ def _power_cuts(image: Path, work: Path, cuts: int) -> dict:
         results["lost"] = max(results["lost"], len(lost))
         if lost:
             (work / f"pc{i}-lost.json").write_text(json.dumps(lost))
+        # one line per cut, so that a run stopped early still tells what it finished
+        print(f"power cut {i + 1}/{cuts}: boot {results['boot_s'][-1]} s, {len(answered) - before} takes, "
+              f"answered {len(answered)}, lost {len(lost)}, integrity {ok}, e2fsck -p rc {fsck.returncode}, "
+              f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])}", file=sys.stderr, flush=True)
     # the card comes back after the last cut too
     port = free_port()
     vm = Qemu(disk_path, work / "vm-pc-last", hostfwd={port: guest}).start()

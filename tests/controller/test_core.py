@@ -434,6 +434,19 @@ def test_estimate_learns_service_times(hall):
     assert hall.state.service_min["A"] > core.SERVICE_PRIOR_MIN + 4
 
 
+def test_a_categorys_first_services_are_averaged_with_the_prior():
+    """The first ten services: their plain mean with the 6-minute prior (as one service); then the EWMA."""
+    st = core.new_state(Hall().cfg, at("09:00"))
+    for _ in range(3):
+        core.estimate.learn(st, "A", timedelta(minutes=15))
+    assert st.service_min["A"] == pytest.approx((6 + 3 * 15) / 4)
+    for _ in range(6):
+        core.estimate.learn(st, "A", timedelta(minutes=15))
+    assert st.service_min["A"] == pytest.approx((6 + 9 * 15) / 10)
+    core.estimate.learn(st, "A", timedelta(minutes=5))  # the tenth: weight 0.1 from now on
+    assert st.service_min["A"] == pytest.approx(14.1 + 0.1 * (5 - 14.1))
+
+
 def test_estimate_plays_dispatch_forward():
     h = Hall().at("09:00")
     h.op(1, "open")

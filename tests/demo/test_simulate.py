@@ -113,3 +113,26 @@ def test_percentile_is_the_nearest_rank_one_everywhere():
     assert percentile([float(x) for x in range(1, 11)], 90) == 9.0  # 9 of 10 values are at most 9
     assert percentile([float(x) for x in range(11)], 90) == 9.0
     assert percentile([0.0, 10.0], 50) == 0.0  # never interpolated: one of the values
+
+
+def test_the_controller_carries_the_day_before_over_midnight():
+    """``CorePolicy(after=...)``: the next day rolls over from the earlier day's core (as the controller at
+    midnight): numbering restarts, nothing waits, the measured services stay; requests of the new day are
+    answered anew (not from the earlier day's kept answers, which a repeated request id would get)."""
+    cfg = config.load(SAMPLE)
+    shape = shape_of(cfg)
+    span = (9 * 3600.0, 10 * 3600.0)
+    before = CorePolicy(cfg, date(2024, 6, 2))
+    run_day(shape, simulate_visits(shape, seed=5, span=span), before)  # (other booking codes than seed 4's)
+    learnt = {c: list(xs) for c, xs in before.state.service_recent.items()}
+    assert learnt
+    vs = simulate_visits(shape, seed=4, span=span)
+    ctl = CorePolicy(cfg, DAY, after=before.state)
+    r = run_day(shape, vs, ctl)
+    assert ctl.state.day == DAY and not ctl.refusals and len(r.tickets) == len(vs)
+    first = run_day(shape, vs, CorePolicy(cfg, DAY))
+    assert sorted(t.ticket for t in r.tickets) == sorted(t.ticket for t in first.tickets)  # numbering restarted
+    assert all(len(ctl.state.service_recent[c]) >= len(xs) for c, xs in learnt.items())
+    assert all(t.outcome in ("done", "noshow") for t in r.tickets)
+    with pytest.raises(ValueError):
+        CorePolicy(cfg, DAY, after=ctl.state)

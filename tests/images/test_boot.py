@@ -34,7 +34,9 @@ from imagekit import (
 
 pytestmark = pytest.mark.timeout(3600)
 
-BOOT_TIMEOUT = 900  # seconds from power-on to online: emulated arm64 (TCG) on a shared 2-core machine
+# seconds from power-on to online: emulated arm64 (TCG) on a shared 2-core machine (HALLQ_BOOT_TIMEOUT: more on a
+# machine busy with other work)
+BOOT_TIMEOUT = float(os.environ.get("HALLQ_BOOT_TIMEOUT", "900"))
 GiB = 1 << 30
 RESULTS = Path(os.environ.get("HALLQ_IMAGE_RESULTS", "images/out/boot-results.json"))
 KIOSK = '[[devices]]\nid = "kiosk-1"\nrole = "kiosk"\n'

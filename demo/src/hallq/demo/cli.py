@@ -78,8 +78,9 @@ def _with_bookings(config_path: Path, cfg: hall_config.HallFile, out: Path, csv_
     return copy
 
 
-#: Real seconds the controller gets to start before the simulated day begins.
-STARTUP_S = 3.0
+#: Real seconds between "go" (the controller is online, the devices started) and the day's clock moving: the
+#: simulated clients connect meanwhile. Until go every process's clock stands at the day's start.
+STARTUP_S = 1.0
 #: Simulated seconds between the clock's start and the first arrival.
 LEAD_S = 120.0
 
@@ -203,8 +204,12 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
     shape = shape_of(cfg)
     visits = simulate_visits(shape, Rates(load=load), seed=seed, span=span_s)
     first_s = span_s[0] if span_s else shape.hours[0][0]
+    # every process's clock stands at the day's start until the demo says go (once all of them are up): a
+    # busy machine that takes seconds to start them does not make the same seed a different day
+    go_file = out / ".clock-go"
+    go_file.unlink(missing_ok=True)
     clock = hclock.scaled(midnight + timedelta(seconds=max(0.0, first_s - LEAD_S)), speed, cfg.hall.timezone,
-                          anchor=time.time() + STARTUP_S)
+                          go_file=str(go_file))
     env = {hclock.ENV: clock.to_env()}
 
     secret_file = out / "hall.key"
@@ -283,16 +288,9 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
                             str(secure_hall.device_file("controller")))
             else:
                 ctl_args = ("--config", str(config_path.resolve()), "--broker", broker)
-            ctl = running.start("controller", _hallq("controller", *ctl_args, "--db", str(db), *upload),
-                                env, out / "logs" / "controller.log")
-            deadline = time.monotonic() + 30
-            while not live_online.wait(0.1):
-                if ctl.poll() is not None or time.monotonic() > deadline:
-                    tail = (out / "logs" / "controller.log").read_text(errors="replace")[-2000:]
-                    raise click.ClickException(f"the controller did not come online:\n{tail}")
-
-            replaces: set[str] = set()
             if not no_devices:
+                # the devices' preparation first (the dashboard's account: a process and an Argon2 hash, seconds
+                # on a busy machine): the clock must not run while it is done, or the day starts late
                 ctx = DemoContext(hall=cfg.hall.id, broker=broker, out_dir=out,
                                   headless=headless or not has_screen(),
                                   windows=tuple(sorted(shape.windows)), secret_file=secret_file, env=dict(env),
@@ -308,15 +306,25 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
                     if lost:
                         raise click.ClickException(f"--secure: no identity for the demo's {', '.join(lost)} "
                                                    "(hallq.demo.secure.demo_devices must list it)")
-                for p in started:
-                    running.start(p.name, p.argv, ctx.env, out / "logs" / f"{p.name}.log")
-                    replaces.update(p.replaces)
+            ctl = running.start("controller", _hallq("controller", *ctl_args, "--db", str(db), *upload),
+                                env, out / "logs" / "controller.log")
+            deadline = time.monotonic() + 30
+            while not live_online.wait(0.1):
+                if ctl.poll() is not None or time.monotonic() > deadline:
+                    tail = (out / "logs" / "controller.log").read_text(errors="replace")[-2000:]
+                    raise click.ClickException(f"the controller did not come online:\n{tail}")
+
+            replaces: set[str] = set()
+            for p in started:
+                running.start(p.name, p.argv, env, out / "logs" / f"{p.name}.log")
+                replaces.update(p.replaces)
 
             sim = SimHall(broker=broker, cfg=cfg, shape=shape, visits=visits, clock=clock, midnight=midnight,
                           replaces=replaces, secret=secret, seed=seed, stop=stop,
                           connect_as=secure_hall.connect_as if secure_hall else None,
                           until_s=min(span_s[1], max(b for _, b in shape.hours)) if span_s else None)
             result: list[Tally] = []
+            hclock.go(go_file, time.time() + STARTUP_S)  # the day begins (the simulated clients connect meanwhile)
             runner = threading.Thread(target=lambda: result.append(sim.run()), name="sim", daemon=True)
             runner.start()
             stack.callback(runner.join, 10)  # (callbacks run last first: halt, then join)

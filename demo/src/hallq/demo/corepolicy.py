@@ -35,13 +35,21 @@ class CorePolicy:
 
     name = "controller"
 
-    def __init__(self, cfg: HallFile, day: date):
+    def __init__(self, cfg: HallFile, day: date, after: core.HallState | None = None):
+        """``after``: the core as an earlier day left it (it rolls over at ``day``'s first request, as the
+        controller does at midnight, and keeps what it learnt: the measured services); None: a new hall."""
         self.tz = ZoneInfo(cfg.hall.timezone)
         self.midnight = datetime.combine(day, time(0), self.tz)
-        self.state = core.new_state(cfg, self.midnight)
+        if after is not None and after.day >= day:
+            raise ValueError(f"the earlier day {after.day} is not before {day}")
+        self.state = after if after is not None else core.new_state(cfg, self.midnight)
         self._req = itertools.count(1)
         self.refusals: dict[str, int] = {}
         self.ranges: dict[Hashable, tuple[int, int]] = {}  # ticket -> the range its take reply showed
+
+    def _next_req(self) -> str:
+        """A request id of its own (the day in it: the core answers a repeated id from its kept answers)."""
+        return f"{self.midnight:%Y%m%d}-r{next(self._req)}"
 
     def at(self, s: float) -> datetime:
         return self.midnight + timedelta(seconds=s)
@@ -60,7 +68,7 @@ class CorePolicy:
             return None
 
     def _window(self, window: int, now: float, op: str, **kw: object) -> bytes:
-        req = WindowRequest(req=f"r{next(self._req)}", window=window, op=op, **kw)  # type: ignore[arg-type]
+        req = WindowRequest(req=self._next_req(), window=window, op=op, **kw)  # type: ignore[arg-type]
         return self._send(f"window-{window}", req, now)
 
     def book(self, visits: list[Visit], now: float = 0.0) -> None:
@@ -90,7 +98,7 @@ class CorePolicy:
         person = None
         if visit.channel == "idcard":
             person = hashlib.sha256(f"bench-person-{visit.id}".encode()).hexdigest()
-        req = TakeRequest(req=f"r{next(self._req)}", category=visit.category,
+        req = TakeRequest(req=self._next_req(), category=visit.category,
                           channel=visit.channel, priority=visit.priority,  # type: ignore[arg-type]
                           person=person, appointment=visit.appointment)
         raw = self._send("kiosk-1", req, now)

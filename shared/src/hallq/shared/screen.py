@@ -34,6 +34,9 @@ class ScreenUnavailable(RuntimeError):
     """A screen was asked for and this machine has none that SDL can open."""
 
 
+#: The SDL renderer that shows pygame's window surface on KMSDRM (SDL_FRAMEBUFFER_ACCELERATION; see _prepare_sdl).
+KMSDRM_RENDERER = "opengles2"
+
 #: SDL's video drivers that draw into memory only: nothing is ever seen.
 INVISIBLE_DRIVERS = ("offscreen", "dummy", "evdev")
 
@@ -62,6 +65,13 @@ def _prepare_sdl(mode: Mode) -> None:
         # No X display and no Wayland socket can exist (no runtime folder): only the console's KMS is left.
         # Without this SDL's Wayland probe prints "error: XDG_RUNTIME_DIR is invalid..." before our one line.
         os.environ.setdefault("SDL_VIDEODRIVER", "kmsdrm")
+    if os.environ.get("SDL_VIDEODRIVER") == "kmsdrm":
+        # pygame draws into SDL's window surface, which SDL shows through a renderer of its own choosing: the
+        # first one it knows that is not "software", i.e. "opengl" (desktop GL over EGL). On KMSDRM that
+        # renderer cannot upload the surface (Mesa: GL_INVALID_OPERATION in glTexSubImage2D, "unsupported
+        # function called") and the screen stays black while SDL flips its empty buffers. OpenGL ES 2 is what
+        # KMS devices speak (the Pi's vc4/v3d, Mesa's software GL in a virtual machine): ask SDL for it.
+        os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", KMSDRM_RENDERER)
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 

@@ -102,8 +102,9 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
     - Service times are drawn from the category's latest :data:`SERVICE_KEPT` measured services (call to
       finish, so no-shows, recalls and transfers are in them; kept across midnight and rebuilt from the
       record on restart), a current service from those longer than it has lasted so far. Until a category
-      has :data:`SERVICE_MIN_SAMPLES` of them, its services take its mean (``s(c)``: an exponentially
-      weighted mean, weight 0.1 for the newest, clipped to 0.25–90 min, from a 6-minute prior; a current
+      has :data:`SERVICE_MIN_SAMPLES` of them, its services take its mean (``s(c)``: the mean of its first
+      ten services and a 6-minute prior, then an exponentially weighted mean, weight 0.1 for the newest;
+      services clipped to 0.25–90 min; see :func:`learn`; a current
       service ends at ``called_at + s(c)``, or a quarter service from now if that has passed).
     - The tickets that will pass this one come too: priority tickets at each category's rate of the last
       hour (:func:`priority_rates`, a Poisson stream), and today's booked appointments not yet checked in,
@@ -154,14 +155,20 @@ def observe(state: HallState, t: TicketRec, now: datetime) -> None:
 
 
 def learn(state: HallState, category: str, took: timedelta) -> None:
-    """Feed one measured service (call to finish) of ``category`` into its mean."""
+    """Feed one measured service (call to finish) of ``category`` into its mean: the plain mean of its
+    services so far and the prior (counted as one service) until it has ``1 / SERVICE_ALPHA`` of them, then
+    the exponentially weighted mean (an EWMA from the prior alone stays near the prior for the first
+    hour: a category whose services take 15 min was estimated at 10 after five of them)."""
     x = min(max(took.total_seconds() / 60, SERVICE_CLIP_MIN[0]), SERVICE_CLIP_MIN[1])
-    s = state.service_min.get(category, SERVICE_PRIOR_MIN)
-    state.service_min[category] = s + SERVICE_ALPHA * (x - s)
     kept = state.service_recent.get(category)
     if kept is None:
         kept = state.service_recent[category] = deque(maxlen=SERVICE_KEPT)
     kept.append(x)
+    s = state.service_min.get(category, SERVICE_PRIOR_MIN)
+    if len(kept) * SERVICE_ALPHA < 1:
+        state.service_min[category] = (SERVICE_PRIOR_MIN + sum(kept)) / (len(kept) + 1)
+    else:
+        state.service_min[category] = s + SERVICE_ALPHA * (x - s)
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
