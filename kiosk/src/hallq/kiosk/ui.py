@@ -261,7 +261,7 @@ class KioskUI:
             x = m + k * (cw + gap)
             y = top + r * (ch + gap)
             q = s.queue.get(c.code)
-            sub = wait_line(q.waiting, q.est_wait_min, lang, q.est_wait_range) if q else t("no_queue", lang)
+            sub = wait_line(q.waiting, q.est_wait_min, lang, q.est_wait_range, q.serving) if q else t("no_queue", lang)
             self.button((x, y, cw, ch), category_name(s, c.code), Press("category", c.code), fill=CARD, color=ACCENT,
                         edge=CARD_EDGE, size=u(64), sub=sub)
         if hint:

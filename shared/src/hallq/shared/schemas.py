@@ -366,6 +366,9 @@ class CategoryQueue(Schema, kw_only=True):
     #: index is how many are ahead of it); tickets transferred to one window are not in any queue's order.
     order: list[TicketNumber] = []
     oldest_at: datetime | None = None  # when the longest-waiting ticket of this queue was issued (or transferred)
+    #: False while no window that serves this category is open (signed in and not paused): nobody is called
+    #: until one opens, so a screen says so (暂无窗口) instead of a wait.
+    serving: bool = True
 
     def __post_init__(self) -> None:
         _check_range(self.est_wait_min, self.est_wait_range)
