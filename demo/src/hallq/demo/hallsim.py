@@ -210,7 +210,12 @@ class SimHall:
         return not self.stop.is_set()
 
     def pause_until(self, t_s: float) -> bool:
-        return self.pause(t_s - self.now_s())
+        """Wait until the day's clock reads ``t_s``; False when the demo is being stopped. The clock may still
+        stand at the day's start (until the demo's go): waiting the gap once would then act too early."""
+        while (left := t_s - self.now_s()) > 0:
+            if not self.pause(left):
+                return False
+        return not self.stop.is_set()
 
     # -- the day --------------------------------------------------------------------------------------
     def over(self) -> bool:
