@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -165,20 +166,7 @@ def test_nobody_waiting_never_reads_as_a_wait(tmp_path):
     s = core.initial(core.Settings(device="k", req_prefix="k"), T0)
     for ev in (ConfigChanged(HALL), QueueChanged(q), ControllerStatus("online")):
         s, _ = core.handle(s, ev, T0)
-    screen = open_screen((1920, 1080), "headless")
-    try:
-        ui = KioskUI(screen)
-        shown: list[str] = []
-        real = ui.text
-
-        def spy(text, *a, **kw):
-            shown.append(text)
-            return real(text, *a, **kw)
-
-        ui.text = spy
-        ui.draw(s, T0, "09:30")
-    finally:
-        screen.close()
+    shown = drawn_texts(s, T0)
     assert wait_line(0, 0, "zh") in shown and wait_line(0, 2, "zh") in shown and wait_line(3, 9, "zh") in shown
     assert not any("0 人" in x or "0人" in x for x in shown)
 
@@ -192,21 +180,7 @@ def test_a_category_no_window_serves_reads_no_window_open(tmp_path):
     s = core.initial(core.Settings(device="k", req_prefix="k"), T0)
     for ev in (ConfigChanged(HALL), QueueChanged(q), ControllerStatus("online")):
         s, _ = core.handle(s, ev, T0)
-    screen = open_screen((1920, 1080), "headless")
-    try:
-        ui = KioskUI(screen)
-        shown: list[str] = []
-        real = ui.text
-
-        def spy(text, *a, **kw):
-            shown.append(text)
-            return real(text, *a, **kw)
-
-        ui.text = spy
-        ui.draw(s, T0, "09:30")
-        screen.screenshot(tmp_path / "no-window.png")
-    finally:
-        screen.close()
+    shown = drawn_texts(s, T0, tmp_path / "no-window.png")
     assert "无人等候 · 暂无窗口" in shown and "等候 2 人 · 暂无窗口" in shown
     assert [x for x in shown if "即到即办" in x] == ["无人等候 · 即到即办"]  # only C, which a window serves
 
@@ -216,6 +190,15 @@ def test_a_hall_no_controller_publishes_is_named_on_the_home_screen(tmp_path):
 
     s = core.initial(core.Settings(device="k", req_prefix="k", hall="demo2"), T0)
     s, _ = core.handle(s, Link(True), T0)
+    shown = drawn_texts(s, T0)
+    assert any("正在连接" in x for x in shown) and not any("demo2" in x for x in shown)
+    shown = drawn_texts(s, T0 + NO_HALL_AFTER, tmp_path / "no-hall.png")
+    assert any("找不到大厅 demo2" in x for x in shown) and any("hall demo2 is not on this broker" in x for x in shown)
+    assert not any("正在连接" in x for x in shown)
+
+
+def drawn_texts(s: core.State, now: datetime, shot: Path | None = None) -> list[str]:
+    """Every text the kiosk draws for state ``s`` at ``now`` on a 1080p screen (saved to ``shot`` if given)."""
     screen = open_screen((1920, 1080), "headless")
     try:
         ui = KioskUI(screen)
@@ -227,12 +210,9 @@ def test_a_hall_no_controller_publishes_is_named_on_the_home_screen(tmp_path):
             return real(text, *a, **kw)
 
         ui.text = spy
-        ui.draw(s, T0, "09:30")
-        assert any("正在连接" in x for x in shown) and not any("demo2" in x for x in shown)
-        shown.clear()
-        ui.draw(s, T0 + NO_HALL_AFTER, "09:30")
-        screen.screenshot(tmp_path / "no-hall.png")
+        ui.draw(s, now, now.strftime("%H:%M"))
+        if shot is not None:
+            screen.screenshot(shot)
     finally:
         screen.close()
-    assert any("找不到大厅 demo2" in x for x in shown) and any("hall demo2 is not on this broker" in x for x in shown)
-    assert not any("正在连接" in x for x in shown)
+    return shown

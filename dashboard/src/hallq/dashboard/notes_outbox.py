@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
-from hallq.controller.central_outbox import Pending, backlog, pending
+from hallq.controller.central_outbox import Pending, backlog, pending, stream
 
 __all__ = ["SCHEMA", "Pending", "acknowledge", "backlog", "enable", "pending", "stream"]
 
@@ -43,11 +43,6 @@ CREATE TRIGGER IF NOT EXISTS central_followup_notes_insert AFTER INSERT ON follo
 WHEN (SELECT value FROM meta WHERE key = 'central_stream') IS NOT NULL
 BEGIN INSERT INTO central_outbox (kind, body) VALUES ('followup_note', {note_json('NEW')}); END;
 """
-
-
-def stream(conn: sqlite3.Connection) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'central_stream'").fetchone()
-    return row[0] if row else None
 
 
 def enable(conn: sqlite3.Connection) -> tuple[str, int]:

@@ -292,23 +292,7 @@ class KioskUI:
         pg.draw.rect(self.surface, CARD_EDGE, (kx, ky, box_w, u(130)), width=u(4), border_radius=u(16))
         shown = s.typing or t("code_placeholder", lang)
         self.text(shown, u(70), (kx + box_w // 2, ky + u(65)), INK if s.typing else MUTED, True, "center")
-        keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "back", "0", "ok"]
-        g = u(18)
-        y0 = ky + u(130) + u(24)
-        room = self.h - u(140) - u(30) - u(30) - y0  # down to the bottom buttons
-        kw, kh = (box_w - 2 * g) // 3, min(u(150), (room - 3 * g) // 4)
-        for i, k in enumerate(keys):
-            r, c = divmod(i, 3)
-            rect = (kx + c * (kw + g), y0 + r * (kh + g), kw, kh)
-            if k == "back":
-                self.button(rect, t("backspace", lang), Press("backspace"), fill=CARD, color=INK,
-                            edge=CARD_EDGE, size=u(44))
-            elif k == "ok":
-                ready = len(s.typing) >= 4
-                self.button(rect, t("confirm", lang), Press("confirm"), fill=OK if ready else CARD_EDGE,
-                            color=WHITE, size=u(48))
-            else:
-                self.button(rect, k, Press("key", k), fill=CARD, color=INK, edge=CARD_EDGE, size=u(70))
+        self._keypad(s, kx, ky + u(130) + u(24), box_w, ready=len(s.typing) >= 4)
         bh = u(140)
         self.button((m, self.h - bh - u(30), u(360), bh), t("back_home", lang), Press("cancel"), fill=CARD,
                     color=ACCENT, edge=CARD_EDGE, size=u(46))
