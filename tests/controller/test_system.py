@@ -41,7 +41,7 @@ def test_take_answers_and_refusals(system):
     q = json.loads(r.mon.wait_for("hallq/test/queue", lambda m: json.loads(m.payload)["categories"]["A"]["waiting"] == 2).payload)
     b = q["categories"]["B"]
     assert b["waiting"] == 0 and b["est_wait_range"][0] <= b["est_wait_min"] <= b["est_wait_range"][1]
-    assert set(b) == {"waiting", "est_wait_min", "est_wait_range"}
+    assert set(b) == {"waiting", "est_wait_min", "est_wait_range", "serving"} and b["serving"] is False  # no window open
     assert err(r.send("kiosk-1", "take", {"req": "t2", "category": "Z"})) == "unknown_category"
     person = "ab" * 16
     ok(r.send("kiosk-1", "take", {"req": "t3", "category": "B", "person": person}))
