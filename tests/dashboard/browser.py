@@ -50,8 +50,16 @@ class Browser:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def text(self, css: str) -> str:
-        els = self.finds(css)
-        return els[0].text if els else ""
+        """The element's text; read again when the live page swapped the element between finding and reading."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(50):
+            try:
+                els = self.finds(css)
+                return els[0].text if els else ""
+            except StaleElementReferenceException:
+                time.sleep(0.02)
+        raise AssertionError(f"{css} kept being replaced while its text was read")
 
     def wait(self, cond: Callable[[], object], timeout: float = 30.0, what: str = "a condition") -> object:
         deadline = time.monotonic() + timeout
