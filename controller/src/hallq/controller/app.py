@@ -32,6 +32,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -368,18 +369,18 @@ class Controller:
         The state in memory is ahead of the database after a failed write; the only safe way on is a
         restart that loads the last commit (the broker publishes ``offline`` for us: the Last Will).
         """
+        self._commit(self.storage.write, records, then="stopping without answering")
+
+    def _commit(self, write: Callable[[Any], None], rows: Any, then: str = "stopping") -> None:
+        """``write(rows)`` to the record, or end the process (exit 75) when the database refuses it."""
         try:
-            self.storage.write(records)
+            write(rows)
         except sqlite3.Error as exc:
-            log.critical("cannot commit to %s (%s): stopping without answering", self.storage.path, exc)
+            log.critical("cannot commit to %s (%s): %s", self.storage.path, exc, then)
             self._fatal(EXIT_STORAGE)
 
     def _write_device_events(self, events: list[devices.DeviceEvent]) -> None:
-        try:
-            self.storage.write_device_events(events)
-        except sqlite3.Error as exc:
-            log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
-            self._fatal(EXIT_STORAGE)
+        self._commit(self.storage.write_device_events, events)
 
     def _figures_of_a_closed_day(self) -> None:
         """Record the figures of one day that is over (the oldest first)."""
@@ -391,11 +392,7 @@ class Controller:
         except Exception:
             log.exception("the figures of %s failed", day)
             return
-        try:
-            self.storage.write_daily_figures(figures)
-        except sqlite3.Error as exc:
-            log.critical("cannot commit to %s (%s): stopping", self.storage.path, exc)
-            self._fatal(EXIT_STORAGE)
+        self._commit(self.storage.write_daily_figures, figures)
 
     def _event(self, msg: Message, now: datetime) -> core.Event | None:
         try:

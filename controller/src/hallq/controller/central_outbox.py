@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import schema
@@ -38,8 +39,9 @@ def stream(conn: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
-def enable(conn: sqlite3.Connection) -> tuple[str, int]:
-    """Make the stream if there is none, queueing everything the record already holds (one transaction).
+def open_stream(conn: sqlite3.Connection, queue_all: Callable[[sqlite3.Connection], object]) -> tuple[str, int]:
+    """Make the stream if there is none, with ``queue_all(conn)`` queueing everything already held, in the same
+    transaction (an outbox's own :func:`enable`: this one's, and the dashboard's notes outbox).
 
     Returns (stream, rows queued now: 0 when it already existed)."""
     conn.execute("BEGIN IMMEDIATE")
@@ -50,10 +52,7 @@ def enable(conn: sqlite3.Connection) -> tuple[str, int]:
             return found, 0
         sid = uuid.uuid4().hex
         before = conn.total_changes
-        for table, kind, cols, bools in schema.CENTRAL:
-            order = {"tickets": "day, number", "haocp_outbox": "rating_id", "daily_figures": "day"}.get(table, "id")
-            conn.execute(f"INSERT INTO central_outbox (kind, body) SELECT '{kind}', "
-                         f"{schema.central_row_json(kind, cols, bools, 't')} FROM {table} t ORDER BY {order}")
+        queue_all(conn)
         queued = conn.total_changes - before
         conn.execute("INSERT INTO meta (key, value) VALUES ('central_stream', ?)", (sid,))
     except BaseException:
@@ -61,6 +60,20 @@ def enable(conn: sqlite3.Connection) -> tuple[str, int]:
         raise
     conn.execute("COMMIT")
     return sid, queued
+
+
+def _queue_record(conn: sqlite3.Connection) -> None:
+    for table, kind, cols, bools in schema.CENTRAL:
+        order = {"tickets": "day, number", "haocp_outbox": "rating_id", "daily_figures": "day"}.get(table, "id")
+        conn.execute(f"INSERT INTO central_outbox (kind, body) SELECT '{kind}', "
+                     f"{schema.central_row_json(kind, cols, bools, 't')} FROM {table} t ORDER BY {order}")
+
+
+def enable(conn: sqlite3.Connection) -> tuple[str, int]:
+    """Make the stream if there is none, queueing everything the record already holds (one transaction).
+
+    Returns (stream, rows queued now: 0 when it already existed)."""
+    return open_stream(conn, _queue_record)
 
 
 def new_stream(conn: sqlite3.Connection) -> tuple[str, int]:

@@ -18,9 +18,8 @@ notes' times in UTC.
 from __future__ import annotations
 
 import sqlite3
-import uuid
 
-from hallq.controller.central_outbox import Pending, backlog, pending, stream
+from hallq.controller.central_outbox import Pending, backlog, open_stream, pending, stream
 
 __all__ = ["SCHEMA", "Pending", "acknowledge", "backlog", "enable", "pending", "stream"]
 
@@ -49,21 +48,9 @@ def enable(conn: sqlite3.Connection) -> tuple[str, int]:
     """Make the stream if there is none, queueing every note written so far (one transaction).
 
     Returns (stream, rows queued now: 0 when it already existed)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        found = stream(conn)
-        if found is not None:
-            conn.execute("COMMIT")
-            return found, 0
-        sid = uuid.uuid4().hex
-        n = conn.execute(f"INSERT INTO central_outbox (kind, body) SELECT 'followup_note', {note_json('n')}"
-                         " FROM followup_notes n ORDER BY id").rowcount
-        conn.execute("INSERT INTO meta (key, value) VALUES ('central_stream', ?)", (sid,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return sid, n
+    return open_stream(conn, lambda c: c.execute(
+        f"INSERT INTO central_outbox (kind, body) SELECT 'followup_note', {note_json('n')} FROM followup_notes n"
+        " ORDER BY id"))
 
 
 def acknowledge(conn: sqlite3.Connection, upto: int, haocp: str = "hall") -> int:
