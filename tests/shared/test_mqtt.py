@@ -14,7 +14,7 @@ from hallq.shared.mqtt import HallClient, RequestError, RequestTimeout
 from hallq.shared.schemas import Error, ErrorReply, TakeReply, TakeRequest, Ticket, decode, encode
 from hallq.shared.schemas import TakeRequest as TR
 from hallq.shared.topics import HallTopics
-from harness import Monitor
+from harness import CONNECT_S, Monitor
 from paho.mqtt.enums import CallbackAPIVersion
 
 T = HallTopics("test")
@@ -62,7 +62,7 @@ def port_of(broker) -> int:
 def test_request_gets_its_answer(any_broker):
     responder = Responder(port_of(any_broker))
     with HallClient(any_broker.url, "test", "kiosk-1") as client:
-        assert client.wait_connected(5)
+        assert client.wait_connected(CONNECT_S)
         reply = client.request("take", TakeRequest(req=client.new_req(), category="A"), timeout=5)
         assert isinstance(reply, TakeReply)
         assert reply.ticket.number == "A001"
@@ -72,7 +72,7 @@ def test_request_gets_its_answer(any_broker):
 def test_refusal_raises_request_error(any_broker):
     responder = Responder(port_of(any_broker), refuse=True)
     with HallClient(any_broker.url, "test", "kiosk-1") as client:
-        assert client.wait_connected(5)
+        assert client.wait_connected(CONNECT_S)
         with pytest.raises(RequestError) as info:
             client.request("take", TakeRequest(req=client.new_req(), category="A"), timeout=5)
         assert info.value.code == "closed"
@@ -81,7 +81,7 @@ def test_refusal_raises_request_error(any_broker):
 
 def test_request_times_out_cleanly_when_nobody_answers(any_broker):
     with HallClient(any_broker.url, "test", "kiosk-1") as client:
-        assert client.wait_connected(5)
+        assert client.wait_connected(CONNECT_S)
         t0 = time.monotonic()
         with pytest.raises(RequestTimeout, match="no answer"):
             client.request("take", TakeRequest(req="lonely-1", category="A"), timeout=0.3)
@@ -119,7 +119,7 @@ def test_sigkilled_client_leaves_offline(mosquitto):
         "import sys, time\n"
         "from hallq.shared.mqtt import HallClient\n"
         f"c = HallClient('{mosquitto.url}', 'test', 'doomed', keepalive=2).start()\n"
-        "c.wait_connected(5); print('up', flush=True); time.sleep(60)\n"
+        "c.wait_connected(15); print('up', flush=True); time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:
@@ -138,7 +138,7 @@ def test_reconnects_and_resubscribes_after_broker_restart(mosquitto):
     client = HallClient(mosquitto.url, "test", "display-1", min_reconnect_delay=0.1, max_reconnect_delay=0.5)
     client.subscribe(T.calls, lambda m: got.append(m.payload))
     client.start()
-    assert client.wait_connected(5)
+    assert client.wait_connected(CONNECT_S)
     mosquitto.kill()
     deadline = time.monotonic() + 5
     while client.connected and time.monotonic() < deadline:
@@ -165,7 +165,7 @@ def test_slow_handler_does_not_block_requests(mosquitto):
     client = HallClient(mosquitto.url, "test", "kiosk-1")
     client.subscribe(T.calls, lambda m: release.wait(10))
     client.start()
-    assert client.wait_connected(5)
+    assert client.wait_connected(CONNECT_S)
     mon = Monitor(mosquitto.url)
     mon.publish(T.calls, b"{}")
     time.sleep(0.1)
@@ -184,7 +184,7 @@ def test_handler_errors_are_counted_not_fatal(mosquitto):
     client.subscribe(T.calls, lambda m: 1 / 0)
     client.subscribe(T.calls, lambda m: got.append(m))
     client.start()
-    assert client.wait_connected(5)
+    assert client.wait_connected(CONNECT_S)
     mon = Monitor(mosquitto.url)
     mon.publish(T.calls, b"{}")
     mon.publish(T.calls, b"{}")
@@ -198,7 +198,7 @@ def test_handler_errors_are_counted_not_fatal(mosquitto):
 
 def test_a_clean_stop_is_not_logged_as_a_lost_broker(mosquitto, caplog):
     client = HallClient(mosquitto.url, "test", "kiosk-1").start()
-    assert client.wait_connected(5)
+    assert client.wait_connected(CONNECT_S)
     with caplog.at_level("WARNING", logger="hallq.shared.mqtt"):
         client.stop()
     assert "lost the broker" not in caplog.text

@@ -18,7 +18,7 @@ import pytest
 from hallq.shared.mqtt import EXIT_DEAD_LOOP, HallClient, LinkDown, RequestTimeout
 from hallq.shared.schemas import PayloadError, TakeReply, TakeRequest, decode, peek_req
 from hallq.shared.topics import HallTopics
-from harness import ROOT, Monitor, Mosquitto, free_port
+from harness import CONNECT_S, ROOT, Monitor, Mosquitto, free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,7 +79,7 @@ def live(mosquitto):
     client.subscribe(T.queue, lambda m: decode(m.payload, TakeRequest))  # a handler that lets PayloadError out
     client.subscribe(T.config, lambda m: got.append(m.payload))
     client.start()
-    assert client.wait_connected(5)
+    assert client.wait_connected(CONNECT_S)
     pub = Monitor(mosquitto.port, "nothing/#")
     yield client, pub, got
     client.stop()
@@ -127,7 +127,7 @@ logging.basicConfig(level=logging.INFO)
 from hallq.shared.mqtt import HallClient
 c = HallClient(sys.argv[1], "test", "victim-1")
 c.start()
-assert c.wait_connected(5)
+assert c.wait_connected(15)
 def boom(*a):
     raise RuntimeError("a bug on the network thread")
 c._paho.on_message = boom          # bypass every guard: the network thread itself dies
@@ -163,7 +163,7 @@ def test_no_request_is_sent_while_the_link_is_down_nor_later(tmp_path, caplog):
     client = HallClient(broker.url, "test", "kiosk-1", min_reconnect_delay=0.2, max_reconnect_delay=0.5)
     client.start()
     try:
-        assert client.wait_connected(5)
+        assert client.wait_connected(CONNECT_S)
         broker.kill()
         deadline = time.monotonic() + 10
         while client.connected and time.monotonic() < deadline:
@@ -191,7 +191,7 @@ def test_a_request_given_up_is_withdrawn_from_the_outgoing_queue(mosquitto):
     client = HallClient(mosquitto.url, "test", "kiosk-1", auto_online=False)
     client.start()
     try:
-        assert client.wait_connected(5)
+        assert client.wait_connected(CONNECT_S)
         c = client._paho
         deadline = time.monotonic() + 5
         while c._out_messages and time.monotonic() < deadline:  # nothing else in flight
