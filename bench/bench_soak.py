@@ -421,12 +421,12 @@ class Run:
             given[key] = who
         untold = [k for k in tickets if k not in given]
         untold_by = Counter(tickets[k][0] for k in untold)
-        # the devices' requests that timed out but were served: issued after the device gave up (the promise
+        # the devices' takes that timed out but were served: issued after the device gave up (the promise
         # broken the other way), or before it (the answer lost: e.g. the controller killed between its commit
         # and its answer, and back only after the device's time-out)
         after_gave_up, answer_lost, stepped = [], [], []
         for s in self.log.sent:
-            kept = replies.get((s.device, s.req)) if s.outcome == "timeout" else None
+            kept = replies.get((s.device, s.req)) if s.outcome == "timeout" and s.action == "take" else None
             if kept is None or not kept.get("ok") or "ticket" not in kept:
                 continue
             if 0.75 * self.d - TIMEOUT_S <= s.t0 <= 0.85 * self.d + TIMEOUT_S:
@@ -466,7 +466,7 @@ class Run:
             "issued_after_the_device_gave_up": len(after_gave_up),
             "issued_before_the_device_gave_up_answer_lost": len(answer_lost),
             "served_after_a_time_out_while_the_clock_was_stepped_back": len(stepped),
-            "given_up_examples": (after_gave_up + answer_lost)[:5],
+            "given_up_examples": (after_gave_up + answer_lost)[:10],
             "kiosk_take_latency_before_faults": quiet,
             "kiosk_take_latency_during_flood": flood,
             "p99_ratio_flood_vs_quiet": ratio,

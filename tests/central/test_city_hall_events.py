@@ -56,9 +56,9 @@ def test_notes_under_follow_ups_and_devices_offline_today(central_dsn, tmp_path)
         assert out.status == 200, out
     broker = Mosquitto(tmp_path / "broker").start()
     web = CityWeb(tmp_path / "web", central_dsn, broker.url)
-    web.user("boss", "manager")
-    web.start()
     try:
+        web.user("boss", "manager")
+        web.start()
         c = web.http("boss")
         for path in ("/followups", "/halls/H1"):
             page = c.get(path, headers={"accept": "text/html"})

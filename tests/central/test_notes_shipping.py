@@ -95,7 +95,12 @@ def test_followup_notes_ship_exactly_once_through_faults_and_a_killed_dashboard(
     centre = CentralServer(tmp_path, central_dsn, tls_dir).start()
     proxy = FaultProxy(centre.url, tls_dir, hang_s=2.0).start()
     toml = HALL_TOML + CENTRAL.format(url=proxy.url, creds=creds, ca=tls_dir / "ca.crt")
-    hall = WebHall(tmp_path / "hall", toml, history=_history)
+    try:
+        hall = WebHall(tmp_path / "hall", toml, history=_history)
+    except BaseException:  # nothing of the centre left running when the hall cannot start
+        proxy.stop()
+        centre.kill()
+        raise
     written: list[str] = []
     try:
         c = hall.http("boss")

@@ -74,6 +74,32 @@ def test_duplicate_person_waiting_in_category(hall):
     assert number(hall.take("A", person=p)) == "A002"
 
 
+def test_queue_says_which_categories_an_open_window_serves(hall):
+    """``CategoryQueue.serving``: a window signed in and not paused serves its categories; opening, closing,
+    pausing and resuming a window sends the ``queue`` topic again."""
+    def serving() -> dict[str, bool]:
+        return {c: q.serving for c, q in core.queue_state(hall.state, hall.now).categories.items()}
+
+    assert serving() == {"A": False, "B": False, "C": False}  # nobody signed in yet
+    hall.op(1, "open")
+    assert "queue" in hall.last.changed and serving() == {"A": True, "B": False, "C": False}
+    hall.op(2, "open")
+    assert serving() == {"A": True, "B": True, "C": False}
+    hall.op(2, "pause")
+    assert "queue" in hall.last.changed and serving()["B"] is False
+    hall.op(2, "resume")
+    assert "queue" in hall.last.changed and serving()["B"] is True
+    number(hall.take("C"))
+    hall.op(3, "open")
+    hall.op(3, "next")  # busy serving: it still serves its categories
+    assert serving() == {"A": True, "B": True, "C": True}
+    hall.op(1, "close")
+    hall.op(2, "close")
+    assert "queue" in hall.last.changed and serving() == {"A": True, "B": True, "C": True}  # window 3 takes all
+    hall.op(3, "close")
+    assert serving() == {"A": False, "B": False, "C": False}
+
+
 # -- idempotent requests ------------------------------------------------------------------------------------
 def test_same_req_gets_first_answer_and_changes_nothing(hall):
     payload = TakeRequest(req="same", category="A")

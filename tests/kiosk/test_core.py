@@ -321,3 +321,22 @@ def test_without_the_hall_clock_or_hours_nothing_closes():
     midnight = T0.replace(hour=0)
     s, _ = core.handle(s, Tick(midnight), T0)
     assert s.screen == "home"
+
+
+def test_a_hall_no_controller_publishes_is_named_after_a_grace_period():
+    """Issue 13: a kiosk set up for a hall that is not on its broker (hall = "demo2") said 正在连接服务中心…
+    forever. Connected for NO_HALL_AFTER without the hall's config or controller status, it names the hall."""
+    s = core.initial(core.Settings(device="k", req_prefix="k", hall="demo2"), T0)
+    assert core.no_hall(s, T0 + timedelta(minutes=5)) is None  # not connected: that is "unreachable"
+    s, _ = core.handle(s, core.Link(True), T0)
+    assert core.no_hall(s, T0 + core.NO_HALL_AFTER - timedelta(seconds=0.1)) is None
+    p = core.no_hall(s, T0 + core.NO_HALL_AFTER)
+    assert p is not None and p[1].startswith("hall demo2 is not on this broker") and "找不到大厅 demo2" in p[0]
+    again, _ = core.handle(s, core.Link(True), T0 + timedelta(seconds=30))  # a second "up" keeps the first time
+    assert core.no_hall(again, T0 + timedelta(seconds=30)) is not None
+    down, _ = core.handle(s, core.Link(False), T0 + timedelta(seconds=30))
+    assert core.no_hall(down, T0 + timedelta(minutes=5)) is None
+    heard, _ = core.handle(s, core.ControllerStatus("stopped"), T0 + timedelta(seconds=6))  # ran it once: known
+    assert core.no_hall(heard, T0 + timedelta(seconds=7)) is None
+    configured, _ = core.handle(s, core.ConfigChanged(HALL), T0 + timedelta(seconds=6))
+    assert core.no_hall(configured, T0 + timedelta(seconds=7)) is None

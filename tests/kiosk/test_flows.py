@@ -29,7 +29,7 @@ def write_config(tmp_path: Path, broker: str, secret: Path, readers: list[str], 
     reader_lines = "".join(f'\n[[readers]]\nurl = "{u}"\n' for u in readers)
     p.write_text(
         f'[kiosk]\nid = "kiosk-1"\nhall = "demo"\nbroker = "{broker}"\nsecret_key_file = "{secret}"\n'
-        'qr_url = "https://hall.example/q?n={number}"\nrequest_timeout_s = 3\n'
+        'qr_url = "https://hall.example/q?n={number}"\nrequest_timeout_s = 6\n'
         f'[screen]\nwidth = 1920\nheight = 1080\nmode = "headless"\n'
         f'[printer]\nurl = "file:{tmp_path / "unused.bin"}"\nchinese = "{chinese}"\n' + reader_lines,
         encoding="utf-8",

@@ -181,3 +181,58 @@ def test_nobody_waiting_never_reads_as_a_wait(tmp_path):
         screen.close()
     assert wait_line(0, 0, "zh") in shown and wait_line(0, 2, "zh") in shown and wait_line(3, 9, "zh") in shown
     assert not any("0 人" in x or "0人" in x for x in shown)
+
+
+def test_a_category_no_window_serves_reads_no_window_open(tmp_path):
+    """Within the hours but before the clerks sign in (the queue's ``serving`` False), the card says 暂无窗口,
+    never 即到即办."""
+    q = QueueState(at=T0, categories={"A": CategoryQueue(waiting=0, est_wait_min=0, serving=False),
+                                      "B": CategoryQueue(waiting=2, est_wait_min=0, serving=False),
+                                      "C": CategoryQueue(waiting=0, est_wait_min=0)})
+    s = core.initial(core.Settings(device="k", req_prefix="k"), T0)
+    for ev in (ConfigChanged(HALL), QueueChanged(q), ControllerStatus("online")):
+        s, _ = core.handle(s, ev, T0)
+    screen = open_screen((1920, 1080), "headless")
+    try:
+        ui = KioskUI(screen)
+        shown: list[str] = []
+        real = ui.text
+
+        def spy(text, *a, **kw):
+            shown.append(text)
+            return real(text, *a, **kw)
+
+        ui.text = spy
+        ui.draw(s, T0, "09:30")
+        screen.screenshot(tmp_path / "no-window.png")
+    finally:
+        screen.close()
+    assert "无人等候 · 暂无窗口" in shown and "等候 2 人 · 暂无窗口" in shown
+    assert [x for x in shown if "即到即办" in x] == ["无人等候 · 即到即办"]  # only C, which a window serves
+
+
+def test_a_hall_no_controller_publishes_is_named_on_the_home_screen(tmp_path):
+    from hallq.kiosk.core import NO_HALL_AFTER, Link
+
+    s = core.initial(core.Settings(device="k", req_prefix="k", hall="demo2"), T0)
+    s, _ = core.handle(s, Link(True), T0)
+    screen = open_screen((1920, 1080), "headless")
+    try:
+        ui = KioskUI(screen)
+        shown: list[str] = []
+        real = ui.text
+
+        def spy(text, *a, **kw):
+            shown.append(text)
+            return real(text, *a, **kw)
+
+        ui.text = spy
+        ui.draw(s, T0, "09:30")
+        assert any("正在连接" in x for x in shown) and not any("demo2" in x for x in shown)
+        shown.clear()
+        ui.draw(s, T0 + NO_HALL_AFTER, "09:30")
+        screen.screenshot(tmp_path / "no-hall.png")
+    finally:
+        screen.close()
+    assert any("找不到大厅 demo2" in x for x in shown) and any("hall demo2 is not on this broker" in x for x in shown)
+    assert not any("正在连接" in x for x in shown)

@@ -31,3 +31,12 @@ def test_a_range_reads_as_a_range():
     # a range from 0 reads "within": not "in about 0–5 minutes a window frees"
     assert wait_phrase(0, 2, (0, 5)) == ("约5分钟内有空窗口", "a window frees within about 5 min")
     assert wait_phrase(3, 4, (0, 10)) == ("约10分钟内", "within about 10 min")
+
+
+def test_a_category_no_open_window_serves_says_so_instead_of_a_wait():
+    """Before the clerks sign in (or with every window of the category paused) nobody is called: never
+    即到即办, never a wait."""
+    assert wait_line(0, 0, "zh", serving=False) == "无人等候 · 暂无窗口"
+    assert wait_line(3, 9, "zh", serving=False) == "等候 3 人 · 暂无窗口"
+    assert wait_line(0, 0, "en", serving=False) == "Nobody waiting · no window open"
+    assert wait_line(0, 0, "zh") == "无人等候 · 即到即办"

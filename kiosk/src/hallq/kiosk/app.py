@@ -91,10 +91,12 @@ class KioskApp:
             staff_priorities=tuple(dict.fromkeys(cfg.staff.priorities)) if cfg.staff else (),
             staff_lock_after=cfg.staff.lock_after if cfg.staff else 5,
             staff_lock=_td(60 * cfg.staff.lock_minutes) if cfg.staff else timedelta(minutes=5),
+            hall=k.hall,
         )
         #: the floor guides' PINs (a secret file); None: this kiosk confirms no priorities
         self.staff_pins = StaffPins.load(cfg.staff.pins_file) if cfg.staff else None
         self.state = core.initial(settings, self.now())
+        self._no_hall: tuple[str, str] | None = None  # what core.no_hall said last
         self.client = HallClient(broker or k.broker, k.hall, k.id)
         self.topics = self.client.topics
         if printer is None or isinstance(printer, Escpos):  # a python-escpos object (tests: Dummy) is wrapped
@@ -357,6 +359,18 @@ class KioskApp:
         for e in effects:
             self._do(e)
 
+    def _check_hall(self) -> None:
+        """Log, once per change, that the hall this kiosk was set up for is not on its broker (the home
+        screen says so too: :func:`.core.no_hall`)."""
+        found = core.no_hall(self.state, self.now())
+        if found == self._no_hall:
+            return
+        self._no_hall, self._dirty = found, True
+        if found is not None:
+            log.error("%s", found[1])
+        else:
+            log.info("hall %s is heard of now", self.state.settings.hall)
+
     def tap(self, pos: tuple[int, int]) -> None:
         """A touch at ``pos``, as the touch screen would send it (for tests, benchmarks and the demo)."""
         import pygame
@@ -398,6 +412,7 @@ class KioskApp:
         if mono - self._last_tick >= TICK:
             self._last_tick = mono
             self.feed(Tick(self.clock.now()))
+            self._check_hall()
         if mono - self._last_printer_check >= PRINTER_CHECK_EVERY and self.state.screen in ("home", "attract"):
             self._check_printer_async()
         if self.auto_tap and self.ui is not None:

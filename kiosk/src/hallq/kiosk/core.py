@@ -100,6 +100,7 @@ class Settings:
     staff_priorities: tuple[str, ...] = ()
     staff_lock_after: int = 5  # wrong PINs in a row ...
     staff_lock: timedelta = timedelta(minutes=5)  # ... lock the staff screen this long
+    hall: str = ""  # the hall this kiosk was set up for (named when no controller publishes it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,7 @@ class State:
     quiet: tuple[str, ...] = ()
     controller: str = "unknown"  # online, offline, stopped, unknown
     link: bool | None = None  # this kiosk's own link to the broker: None until the first news of it
+    link_since: datetime | None = None  # when that link last came up
     printer: PrinterHealth = field(default_factory=PrinterHealth)
     readers: tuple[ReaderHealth, ...] = ()
     card: CardIdentity | None = None
@@ -156,6 +158,23 @@ class State:
     staff_locked_until: datetime | None = None
     staff_priority: str | None = None  # confirmed by staff: the next category tap takes it (channel staff)
     staff_by: str | None = None  # who confirmed it (for the kiosk's log; never sent)
+
+
+#: Connected this long without the hall's retained ``config`` or controller status: no controller ever ran the
+#: hall on this broker (the kiosk's ``hall`` is wrong, or the controller is not running).
+NO_HALL_AFTER = timedelta(seconds=5)
+
+
+def no_hall(state: State, now: datetime) -> tuple[str, str] | None:
+    """What the home screen and the log say, in Chinese and English, when the hall this kiosk was set up for
+    has not been heard of within :data:`NO_HALL_AFTER` of connecting; else None."""
+    if (state.hall is None and state.link and state.controller == "unknown" and state.link_since is not None
+            and now - state.link_since >= NO_HALL_AFTER):
+        h = state.settings.hall
+        return (f"找不到大厅 {h}：没有控制器发布过它（控制器是否在运行？hall 是否写对？）",
+                f"hall {h} is not on this broker: no controller has published it "
+                f"(is its controller running, and is hall = \"{h}\" right?)")
+    return None
 
 
 def initial(settings: Settings, now: datetime) -> State:
@@ -390,7 +409,8 @@ def handle(state: State, event: Event, now: datetime) -> tuple[State, list[Effec
     if isinstance(event, ControllerStatus):
         return replace(state, controller=event.status), []
     if isinstance(event, Link):
-        return replace(state, link=event.up), []
+        since = (state.link_since if state.link else now) if event.up else None
+        return replace(state, link=event.up, link_since=since), []
     if isinstance(event, StaffChecked):
         return _staff_checked(state, event, now), []
     if isinstance(event, ReaderStatus):

@@ -14,7 +14,7 @@ from typing import Any
 
 from hallq.shared.wording import wait_line
 
-from .core import Press, State, category_name, hall_name, priority_of
+from .core import Press, State, category_name, hall_name, no_hall, priority_of
 from .texts import ERRORS, t
 
 BG = (244, 246, 250)
@@ -245,6 +245,13 @@ class KioskUI:
         bottom = footer_top - (u(80) if hint else u(30))
         cats = s.hall.categories if s.hall else []
         if not cats:
+            lost = no_hall(s, now)
+            if lost is not None:  # connected, but no controller runs this hall on the broker
+                self.text(lost[0], u(40), (self.w // 2, (top + bottom) // 2 - u(36)), WARN, True, "center",
+                          self.w - u(120))
+                self.text(lost[1], u(30), (self.w // 2, (top + bottom) // 2 + u(36)), MUTED, False, "center",
+                          self.w - u(120))
+                return
             self.text(t("waiting_config", lang), u(48), (self.w // 2, (top + bottom) // 2), MUTED, True, "center")
             return
         cols = 2 if self.portrait else 3
@@ -261,7 +268,7 @@ class KioskUI:
             x = m + k * (cw + gap)
             y = top + r * (ch + gap)
             q = s.queue.get(c.code)
-            sub = wait_line(q.waiting, q.est_wait_min, lang, q.est_wait_range) if q else t("no_queue", lang)
+            sub = wait_line(q.waiting, q.est_wait_min, lang, q.est_wait_range, q.serving) if q else t("no_queue", lang)
             self.button((x, y, cw, ch), category_name(s, c.code), Press("category", c.code), fill=CARD, color=ACCENT,
                         edge=CARD_EDGE, size=u(64), sub=sub)
         if hint:

@@ -20,10 +20,10 @@ What it promises:
 - a request is never queued while the link is down (:class:`LinkDown` at once), and a request given up on
   is taken out of paho's outgoing queue, so a reconnection never delivers a request its sender already
   reported as failed (no ghost tickets);
-- a request carries its deadline (``ttl_ms``: what is left of ``timeout`` minus
-  :data:`~hallq.shared.schemas.REPLY_MARGIN_S`, on every copy sent): the controller refuses it ``expired``
-  unless it applies it in time, and :meth:`HallClient.request` waits the margin longer, so a request it
-  reports as unanswered was never served (the controller may have been stalled, the broker slow, ...).
+- a request carries its deadline (``ttl_ms``: what is left of half its ``timeout``, on every copy sent,
+  :data:`~hallq.shared.schemas.REPLY_WAIT`): the controller refuses it ``expired`` unless it applies it in
+  time, and :meth:`HallClient.request` waits as long again, so a request it reports as unanswered was never
+  served (the controller may have been stalled, the broker slow, ...).
 
 The hall speaks MQTT 3.1.1 (the Pico pads' ``umqtt.simple`` and the demo's amqtt broker know no other), so the
 deadline is in the payload rather than in MQTT 5's Message Expiry Interval; every message carries the
@@ -59,8 +59,8 @@ from .config import BrokerURL
 from .schemas import (
     OFFLINE,
     ONLINE,
-    REPLY_MARGIN_S,
     REPLY_TYPES,
+    REPLY_WAIT,
     STOPPED,
     ErrorReply,
     PayloadError,
@@ -384,7 +384,7 @@ class HallClient:
 
         With ``deadline`` every copy carries ``ttl_ms`` (:func:`request_ttl` of ``timeout``, less the time
         gone since the first was sent): the controller applies it in that time or refuses it ``expired``, and
-        this waits :data:`~hallq.shared.schemas.REPLY_MARGIN_S` longer for the answer. So when this raises
+        this waits as long again for the answer (:data:`~hallq.shared.schemas.REPLY_WAIT`). So when this raises
         :class:`RequestTimeout`, the request was not served: no ghost ticket of a kiosk that gave up.
         """
         req: str = payload.req  # type: ignore[attr-defined]
@@ -560,10 +560,9 @@ class HallClient:
 
 
 def request_ttl(timeout: float) -> float:
-    """The deadline (seconds) a request waited for ``timeout`` seconds carries: the time left after the
-    :data:`~hallq.shared.schemas.REPLY_MARGIN_S` for the controller's commit and the answer's way back (at least
-    half of ``timeout``)."""
-    return max(timeout - REPLY_MARGIN_S, timeout / 2)
+    """The deadline (seconds) a request waited for ``timeout`` seconds carries: ``timeout /``
+    :data:`~hallq.shared.schemas.REPLY_WAIT`; the rest is for the controller's commit and the answer's way back."""
+    return timeout / REPLY_WAIT
 
 
 #: This process's monotonic clock, as a request's ``sent.clock`` names it.

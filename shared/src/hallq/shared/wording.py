@@ -37,9 +37,11 @@ def wait_phrase(waiting: int, est_min: int, est_range: tuple[int, int] | None = 
     return f"约{zh_m}分钟", f"about {en_m} min"
 
 
-def wait_line(waiting: int, est_min: int, lang: str, est_range: tuple[int, int] | None = None) -> str:
-    """The whole line a category shows on the kiosk: how many wait, and how long, in ``lang`` (zh or en)."""
-    zh, en = wait_phrase(waiting, est_min, est_range)
+def wait_line(waiting: int, est_min: int, lang: str, est_range: tuple[int, int] | None = None,
+              serving: bool = True) -> str:
+    """The whole line a category shows on the kiosk: how many wait, and how long, in ``lang`` (zh or en).
+    ``serving`` False (the queue's ``serving``: no window of the category open) says so instead of a wait."""
+    zh, en = wait_phrase(waiting, est_min, est_range) if serving else not_serving_phrase(None, hall_open=True)
     if waiting == 0:
         return f"无人等候 · {zh}" if lang != "en" else f"Nobody waiting · {en}"
     if lang == "en":

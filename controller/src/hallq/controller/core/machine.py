@@ -412,7 +412,7 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
             cur.call.staff_id, cur.call.staff_name = p.staff.id, p.staff.name
             fx.records.append(cur.call)
         fx.records += [w, w.session]
-        _window_changed(w, fx)
+        _window_changed(w, fx, queue=True)
         return WindowReply(req=p.req, ticket=_wt(cur))
 
     if op == "close":
@@ -424,7 +424,7 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         _end_pause(w, now, fx)
         w.staff, w.session, w.paused = None, None, False
         fx.records.append(w)
-        _window_changed(w, fx)
+        _window_changed(w, fx, queue=True)
         return WindowReply(req=p.req, ticket=_wt(cur))
 
     if op in ("next", "pause", "resume") and w.staff is None:
@@ -436,14 +436,14 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
             fx.records.append(w.pause)
         w.paused = True
         fx.records.append(w)
-        _window_changed(w, fx)
+        _window_changed(w, fx, queue=True)
         return WindowReply(req=p.req, ticket=_wt(cur))
 
     if op == "resume":
         _end_pause(w, now, fx)
         w.paused = False
         fx.records.append(w)
-        _window_changed(w, fx)
+        _window_changed(w, fx, queue=True)
         return WindowReply(req=p.req, ticket=_wt(cur))
 
     if op == "next":
@@ -565,8 +565,12 @@ def _finish(state: HallState, w: WindowRec, t: TicketRec, outcome: str, now: dat
     _window_changed(w, fx)
 
 
-def _window_changed(w: WindowRec, fx: Effects) -> None:
+def _window_changed(w: WindowRec, fx: Effects, queue: bool = False) -> None:
+    """``queue``: the window opened, closed, paused or resumed, which changes whether its categories are
+    served (``CategoryQueue.serving``) and their estimates, so the ``queue`` topic goes out again too."""
     fx.changed.add(w.no)
+    if queue:
+        fx.changed.add("queue")
 
 
 def _wt(t: TicketRec | None) -> WindowTicket | None:

@@ -36,12 +36,14 @@ def queue_state(state: HallState, now: datetime, estimates: Mapping[str, Estimat
     if estimates is None:
         estimates = queue_estimates(state, now)
     cats = {}
+    open_windows = [w.categories for w in state.windows.values() if w.status in ("idle", "serving")]
     for c in state.cfg.categories:
         n = state.waiting_count(c.code)
         e = estimates.get(c.code) or wait_estimate(state, c.code, n, now, samples=1)
         cats[c.code] = CategoryQueue(waiting=n, est_wait_min=e.minutes, est_wait_range=(e.low, e.high),
                                      order=queue_order(state, c.code),
-                                     oldest_at=oldest_waiting(state, c.code) if n else None)
+                                     oldest_at=oldest_waiting(state, c.code) if n else None,
+                                     serving=any(c.code in cs or "*" in cs for cs in open_windows))
     return QueueState(at=now, categories=cats)
 
 
