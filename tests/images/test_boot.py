@@ -163,13 +163,19 @@ def test_kiosk_image_reports_online_and_shows_its_home_screen(images, tmp_path):
 def test_display_image_boots_on_the_raspberry_pi_3_device_tree(images, tmp_path):
     """``-M raspi3b``: the Pi 3's own device tree (from the image's FAT), the card on the Pi's SD controller, the
     network on USB, the console on the mini UART (ttyS1): what only the Pi's device tree shows. QEMU emulates no
-    VideoCore display (the Pi's vc4), so the hall screen's picture is not part of this boot."""
+    VideoCore display (the Pi's vc4), so the hall screen's picture is not part of this boot.
+
+    QEMU 7.2 emulates the Pi's power-management reset register but not its watchdog's countdown: arming the
+    watchdog resets the board at once (seen: the first boot ended as soon as systemd armed it). So this boot runs
+    with systemd's runtime watchdog off (``systemd.watchdog_sec=off``); the test checks the image's setting, then
+    arms the watchdog by hand at the end and sees the board reset."""
     hall = provision_hall(tmp_path / "hall", port=free_port(), devices=DISPLAY)
     img = copy_image(images["display"], tmp_path / "display.img", size=2 * GiB)  # the Pi's SD: a power of two
     key, _ = ssh_key(tmp_path)
     hall.card("hall-screen", img, ssh_key=key.with_name(key.name + ".pub"))
     sshp = free_port()
-    vm = Qemu(img, tmp_path / "vm", machine="raspi3b", hostfwd={sshp: 22}).start()
+    vm = Qemu(img, tmp_path / "vm", machine="raspi3b", hostfwd={sshp: 22},
+              cmdline_extra="systemd.watchdog_sec=off").start()
     try:
         up = wait_ssh(sshp, key, BOOT_TIMEOUT, vm)
         assert "Raspberry Pi 3 Model B" in ssh(sshp, key, "tr -d '\\0' < /proc/device-tree/model")
@@ -177,13 +183,29 @@ def test_display_image_boots_on_the_raspberry_pi_3_device_tree(images, tmp_path)
         assert ssh(sshp, key, "findmnt -no SOURCE /").strip() == "/dev/mmcblk0p2"
         assert ssh(sshp, key, "hostname").strip() == "hall-screen"
         assert ssh(sshp, key, "test -e /boot/firmware/hallq && echo present || echo gone").strip() == "gone"
-        # the Pi's hardware watchdog, fed by systemd, resets a hung kernel
+        # the Pi's hardware watchdog (bcm2835_wdt from the Pi's device tree), which systemd feeds on a real Pi
         assert "BCM2835 Watchdog" in ssh(sshp, key, "cat /sys/class/watchdog/watchdog0/identity")
-        assert "RuntimeWatchdogUSec=15s" in ssh(sshp, key, "systemctl show -p RuntimeWatchdogUSec")
-        assert ssh(sshp, key, "cat /sys/class/net/eth0/operstate").strip() == "up"
+        assert "RuntimeWatchdogSec=15s" in ssh(sshp, key, "cat /etc/systemd/system.conf.d/hallq.conf")
+        # the Pi's network is eth0 (USB), with its address from DHCP (QEMU's user network hands out 10.0.2.15;
+        # a USB network adapter reports its operstate as "unknown", not "up")
+        assert "inet 10.0.2.15/" in ssh(sshp, key, "ip -4 -o addr show dev eth0")
         assert "ttyS1" in ssh(sshp, key, "cat /proc/cmdline")
         failed = ssh(sshp, key, "systemctl list-units --failed --plain --no-legend").strip()
         assert not failed, failed
-        record("display-raspi3b", boot_to_ssh_s=round(up, 1))
+        # for the report, not checked: QEMU has no VideoCore display, so the hall screen's app finds no screen here
+        record("display-raspi3b", boot_to_ssh_s=round(up, 1),
+               display_app=ssh(sshp, key, "systemctl is-active hallq-display; ls /dev/dri 2>&1 | head -3").split())
+        # armed, the watchdog resets the board (under QEMU at once; -no-reboot makes QEMU end instead)
+        arm = subprocess.Popen(["ssh", "-i", str(key), "-p", str(sshp), "-o", "StrictHostKeyChecking=no",
+                                "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                                "root@127.0.0.1", "exec 3>/dev/watchdog0; sleep 600"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            vm.proc.wait(300)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the board did not reset with its watchdog armed") from None
+        finally:
+            arm.kill()
+            arm.wait()
     finally:
         vm.stop()
