@@ -2,9 +2,9 @@
 
 Threads:
 
-- paho's network thread drops requests far beyond their client's rate (:class:`~.core.limits.Gate`), and it
-  and the :class:`~hallq.shared.mqtt.HallClient` dispatcher only hand raw request messages to a queue
-  (nothing there blocks);
+- paho's network thread drops requests far beyond their client's rate (:class:`~.core.limits.Gate`) and
+  hands the other raw request messages to the worker's queue itself (nothing there blocks; the
+  :class:`~hallq.shared.mqtt.HallClient` dispatcher runs the other handlers: instance, devices);
 - one worker thread owns the core's state and the database. It takes every message that is queued (up
   to :data:`MAX_BATCH`), decodes and handles them one by one, writes all their records in ONE transaction,
   and only after the commit publishes the answers, the ``calls`` messages and the retained topics that
@@ -188,7 +188,8 @@ class Controller:
                          self.cfg.hall.id, earlier.pid, earlier.host)
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
-        self.client.subscribe(self.topics.all_requests, self._on_request)
+        # on paho's network thread: the handler only queues the request for the worker (no dispatcher hop)
+        self.client.subscribe(self.topics.all_requests, self._on_request, inline=True)
         self.client.subscribe(self.topics.controller_instance, self._on_instance)
         self.devices.start()
         self.client.start()
@@ -234,7 +235,7 @@ class Controller:
         self.client.stop(status=None if displaced else STOPPED)
         self.storage.close()
 
-    # -- MQTT side (dispatcher thread: never block) -----------------------------------------------------
+    # -- MQTT side (dispatcher thread, and paho's network thread for requests: never block) ---------------
     def _on_request(self, msg: Message) -> None:
         self._inbox.put(msg)
 
