@@ -194,7 +194,7 @@ def test_display_image_boots_on_the_raspberry_pi_3_device_tree(images, tmp_path)
         assert not failed, failed
         # for the report, not checked: QEMU has no VideoCore display, so the hall screen's app finds no screen here
         record("display-raspi3b", boot_to_ssh_s=round(up, 1),
-               display_app=ssh(sshp, key, "systemctl is-active hallq-display; ls /dev/dri 2>&1 | head -3").split())
+               display_app=ssh(sshp, key, "systemctl is-active hallq-display; ls /dev/dri 2>&1 | head -3").splitlines())
         # armed, the watchdog resets the board (under QEMU at once; -no-reboot makes QEMU end instead)
         arm = subprocess.Popen(["ssh", "-i", str(key), "-p", str(sshp), "-o", "StrictHostKeyChecking=no",
                                 "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
