@@ -241,6 +241,34 @@ def test_handler_errors_are_counted_not_fatal(mosquitto):
     mon.close()
 
 
+def test_inline_handlers_run_on_the_network_thread_and_the_others_still_on_the_dispatcher(mosquitto):
+    where: dict[str, list[str]] = {"inline": [], "dispatcher": [], "late": []}
+    client = HallClient(mosquitto.url, "test", "controller-test")
+    client.subscribe(T.all_requests, lambda m: where["inline"].append(threading.current_thread().name), inline=True)
+    client.subscribe("hallq/test/req/#", lambda m: where["dispatcher"].append(threading.current_thread().name))
+    client.subscribe(T.calls, lambda m: 1 / 0, inline=True)  # a failing inline handler is counted, not fatal
+    client.start()
+    assert client.wait_connected(CONNECT_S)
+    mon = Monitor(mosquitto.url)
+    mon.publish(T.request("kiosk-1", "take"), b"{}")
+    mon.publish(T.calls, b"{}")
+
+    def wait(pred):
+        deadline = time.monotonic() + 5
+        while not pred() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return pred()
+
+    assert wait(lambda: where["inline"] and where["dispatcher"] and client.handler_errors == 1)
+    assert where["inline"] == [client._net_thread.name] and where["dispatcher"] == [client._dispatcher.name]
+    # a handler subscribed later is matched on the next message of a topic already seen (the memo is renewed)
+    client.subscribe(T.all_requests, lambda m: where["late"].append(m.topic))
+    mon.publish(T.request("kiosk-1", "take"), b"{}")
+    assert wait(lambda: len(where["inline"]) == 2 and len(where["dispatcher"]) == 2 and where["late"])
+    client.stop()
+    mon.close()
+
+
 def test_a_clean_stop_is_not_logged_as_a_lost_broker(mosquitto, caplog):
     client = HallClient(mosquitto.url, "test", "kiosk-1").start()
     assert client.wait_connected(CONNECT_S)

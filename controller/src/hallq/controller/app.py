@@ -4,8 +4,9 @@ Threads:
 
 - paho's network thread drops requests far beyond their client's rate (:class:`~.core.limits.Gate`; a listed
   device that floods is unsubscribed for a cool-off, so the broker drops its flood instead of queueing it in
-  front of everyone else's requests), and it and the :class:`~hallq.shared.mqtt.HallClient` dispatcher only
-  hand raw request messages to a queue (nothing there blocks);
+  front of everyone else's requests) and hands the other raw request messages to the worker's queue itself
+  (nothing there blocks; the :class:`~hallq.shared.mqtt.HallClient` dispatcher runs the other handlers:
+  instance, devices);
 - one worker thread owns the core's state and the database. It takes every message that is queued (up
   to :data:`MAX_BATCH`), decodes and handles them one by one, writes all their records in ONE transaction,
   and only after the commit publishes the answers, the ``calls`` messages and the retained topics that
@@ -189,11 +190,12 @@ class Controller:
                          self.cfg.hall.id, earlier.pid, earlier.host)
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
-        # a hall that lists its devices reads each one's requests on a subscription of its own, so that the
+        # on paho's network thread: the handler only queues the request for the worker (no dispatcher hop).
+        # A hall that lists its devices reads each one's requests on a subscription of its own, so that the
         # broker can be told to stop sending a flooding device's (see core.limits.Gate); other clients' requests
         # are not read at all (the broker's ACL keeps them off; on an open broker they would only hear
         # not_allowed). A hall without [[devices]] reads every client's on one wildcard.
-        self.client.subscribe(self.topics.all_requests, self._on_request, broker_filters=None
+        self.client.subscribe(self.topics.all_requests, self._on_request, inline=True, broker_filters=None
                               if self.cfg.devices is None else [self.topics.requests_of(d.id) for d in self.cfg.devices])
         self.client.subscribe(self.topics.controller_instance, self._on_instance)
         self.devices.start()
@@ -240,7 +242,7 @@ class Controller:
         self.client.stop(status=None if displaced else STOPPED)
         self.storage.close()
 
-    # -- MQTT side (dispatcher thread: never block) -----------------------------------------------------
+    # -- MQTT side (dispatcher thread, and paho's network thread for requests: never block) ---------------
     def _on_request(self, msg: Message) -> None:
         self._inbox.put(msg)
 

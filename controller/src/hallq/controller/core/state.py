@@ -279,6 +279,9 @@ class HallState:
     tickets: dict[str, TicketRec] = field(default_factory=dict)  # number -> today's ticket
     lanes: dict[tuple[str, str], deque[TicketRec]] = field(default_factory=dict)  # (category, lane class)
     transfers: list[TicketRec] = field(default_factory=list)  # waiting transferred tickets, in transfer order
+    #: per lane, how often a ticket left it or joined it elsewhere than at its tail (:func:`cut`): while this
+    #: stays the same a lane only grew at its tail, so the ``queue`` topic's order extends what it built before
+    lane_cuts: dict[tuple[str, str], int] = field(default_factory=dict)
     waiting_total: int = 0  # tickets in the lanes and transfers
     waiting_persons: set[tuple[str, str]] = field(default_factory=set)  # (category, person) waiting
     service_min: dict[str, float] = field(default_factory=dict)  # category -> EWMA of service minutes (see .estimate)
@@ -354,6 +357,7 @@ def enqueue(state: HallState, t: TicketRec) -> None:
         lane = state.lanes[(t.queue, cls)]
         if cls == APPOINTMENT and lane and (due_at(lane[-1]), lane[-1].seq) > (due_at(t), t.seq):
             lane.insert(bisect_right(lane, (due_at(t), t.seq), key=lambda x: (due_at(x), x.seq)), t)
+            cut(state, (t.queue, cls))
         else:
             lane.append(t)
     if t.person is not None:
@@ -366,11 +370,13 @@ def dequeue(state: HallState, t: TicketRec) -> None:
     if t.transferred_at is not None:
         state.transfers.remove(t)
     else:
-        lane = state.lanes[(t.queue, lane_class(t))]
+        key = (t.queue, lane_class(t))
+        lane = state.lanes[key]
         if lane and lane[0] is t:
             lane.popleft()
         else:
             lane.remove(t)
+        cut(state, key)
     if t.person is not None:
         state.waiting_persons.discard((t.category, t.person))
     n = state.open_by_client.get(t.client, 0) - 1
@@ -379,3 +385,7 @@ def dequeue(state: HallState, t: TicketRec) -> None:
     else:
         state.open_by_client.pop(t.client, None)
 
+
+def cut(state: HallState, key: tuple[str, str]) -> None:
+    """Count a change of lane ``key`` other than a ticket joining at its tail (see ``HallState.lane_cuts``)."""
+    state.lane_cuts[key] = state.lane_cuts.get(key, 0) + 1
