@@ -282,8 +282,10 @@ def test_the_views_kept_orders_are_the_merge_of_every_lane_after_any_change(seed
                 h.op(w, "open", client=f"caller-{w}")
         elif r < 0.5:
             person = f"{rnd.randrange(16**8):064x}" if rnd.random() < 0.3 else None
+            elderly = person is None and rnd.random() < 0.2  # (a priority lane: the queue is merged)
             reply = h.take(rnd.choice("BBC"), person=person, client="sms-1" if person else "kiosk-1",
-                           channel="sms" if person else None)
+                           channel="sms" if person else "idcard" if elderly else None,
+                           priority="elderly" if elderly else None)
             if person and reply.get("ok"):
                 persons[reply["ticket"]["number"]] = person
         elif r < 0.6 and booked:
@@ -303,6 +305,10 @@ def test_the_views_kept_orders_are_the_merge_of_every_lane_after_any_change(seed
             q = view.payload(h.state, h.now)
             for c in "ABC":
                 assert q.categories[c].order == _plain_order(h.state, c)
+        for c in "ABC":  # the counts kept as tickets go in and out: what the lanes and transfers hold
+            plain = sum(len(h.state.lanes[(c, cls)]) for cls in LANE_CLASSES)
+            plain += sum(1 for t in h.state.transfers if t.to_window is None and t.queue == c)
+            assert h.state.waiting_count(c) == plain
     assert checked.count(True) >= 3
 
 
@@ -319,3 +325,19 @@ def test_after_midnight_the_views_orders_start_again():
     for _ in range(3):
         h.take("C")
     assert view.payload(h.state, h.now).categories["C"].order == ["H001", "H002", "H003"] == _plain_order(h.state, "C")
+
+
+def test_the_priority_takes_are_kept_beside_the_recent_takes():
+    """``priority_recent`` is ``issues_recent``'s priority takes, in order, also once the oldest leave."""
+    from hallq.controller.core import state as core_state
+
+    h = Hall().at("09:00")
+    rnd = random.Random(5)
+    for i in range(1500):
+        core_state.note_issue(h.state, (h.now + timedelta(seconds=i), rnd.choice("ABC"), rnd.random() < 0.3))
+        if i % 97 == 0:
+            assert list(h.state.priority_recent) == [e for e in h.state.issues_recent if e[2]]
+    assert len(h.state.issues_recent) == h.state.issues_recent.maxlen
+    assert list(h.state.priority_recent) == [e for e in h.state.issues_recent if e[2]]
+    core_state.forget_issues(h.state)
+    assert not h.state.priority_recent

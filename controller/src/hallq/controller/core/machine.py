@@ -696,6 +696,7 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
         cut(state, key)
     state.transfers.clear()
     state.waiting_total = 0
+    state.waiting_in.clear()
     state.waiting_persons.clear()
     state.open_by_client.clear()
     state.board.clear()

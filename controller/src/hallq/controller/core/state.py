@@ -283,6 +283,8 @@ class HallState:
     #: stays the same a lane only grew at its tail, so the ``queue`` topic's order extends what it built before
     lane_cuts: dict[tuple[str, str], int] = field(default_factory=dict)
     waiting_total: int = 0  # tickets in the lanes and transfers
+    #: per category, the tickets waiting in its queue: its lanes and the transfers to it (:meth:`waiting_count`)
+    waiting_in: dict[str, int] = field(default_factory=dict)
     waiting_persons: set[tuple[str, str]] = field(default_factory=set)  # (category, person) waiting
     service_min: dict[str, float] = field(default_factory=dict)  # category -> EWMA of service minutes (see .estimate)
     priority_issued: dict[str, int] = field(default_factory=dict)  # category -> priority/appointment tickets today
@@ -290,6 +292,8 @@ class HallState:
     service_recent: dict[str, deque[float]] = field(default_factory=dict)
     #: today's latest takes (issued at, category, a priority ticket): recent arrival rates (see .estimate)
     issues_recent: deque[tuple[datetime, str, bool]] = field(default_factory=lambda: deque(maxlen=ISSUES_KEPT))
+    #: the priority takes among ``issues_recent``, in the same order (what the arrival rates read at every take)
+    priority_recent: deque[tuple[datetime, str, bool]] = field(default_factory=deque)
     # (estimate, realised wait) in minutes of today's latest first calls, for the estimate's range
     wait_errors: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=WAIT_ERRORS_KEPT))
     first_issue: datetime | None = None  # today's first ticket
@@ -311,11 +315,10 @@ class HallState:
     followup_days: int = 5  # working days to settle a bad review
 
     def waiting_count(self, category: str) -> int:
-        lanes = self.lanes  # spelt out: the estimates ask this for every category at every take
-        n = len(lanes[(category, NORMAL)]) + len(lanes[(category, PRIORITY)]) + len(lanes[(category, APPOINTMENT)])
-        if not self.transfers:
-            return n
-        return n + sum(1 for t in self.transfers if t.to_window is None and t.queue == category)
+        """The tickets waiting in ``category``'s queue: in its lanes, and transferred to it (not to a window).
+        Counted as they go in and out (:func:`enqueue`, :func:`dequeue`): the estimates ask for every category
+        at every take."""
+        return self.waiting_in.get(category, 0)
 
 
 
@@ -345,11 +348,30 @@ def count_issue(state: HallState, t: TicketRec) -> None:
         state.first_issue = t.issued_at
     if t.priority is not None:
         state.priority_issued[t.category] = state.priority_issued.get(t.category, 0) + 1
-    state.issues_recent.append((t.issued_at, t.category, t.priority is not None and t.priority != "appointment"))
+    note_issue(state, (t.issued_at, t.category, t.priority is not None and t.priority != "appointment"))
+
+
+def note_issue(state: HallState, entry: tuple[datetime, str, bool]) -> None:
+    """Add a take (issued at, category, a priority ticket) to ``issues_recent``, and to ``priority_recent``
+    when it is a priority one; the oldest leaves both."""
+    recent = state.issues_recent
+    if len(recent) == recent.maxlen and recent[0][2]:
+        state.priority_recent.popleft()
+    recent.append(entry)
+    if entry[2]:
+        state.priority_recent.append(entry)
+
+
+def forget_issues(state: HallState) -> None:
+    """Empty ``issues_recent`` (and so ``priority_recent``)."""
+    state.issues_recent.clear()
+    state.priority_recent.clear()
 
 
 def enqueue(state: HallState, t: TicketRec) -> None:
     state.waiting_total += 1
+    if t.transferred_at is None or t.to_window is None:
+        state.waiting_in[t.queue] = state.waiting_in.get(t.queue, 0) + 1
     if t.transferred_at is not None:
         state.transfers.append(t)
     else:
@@ -367,6 +389,8 @@ def enqueue(state: HallState, t: TicketRec) -> None:
 
 def dequeue(state: HallState, t: TicketRec) -> None:
     state.waiting_total -= 1
+    if t.transferred_at is None or t.to_window is None:
+        state.waiting_in[t.queue] -= 1
     if t.transferred_at is not None:
         state.transfers.remove(t)
     else:
