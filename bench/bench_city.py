@@ -319,6 +319,9 @@ def _run(cluster) -> dict:
             for kind in figures.KINDS:
                 pages.append((f"report by {kind}, {span} d", f"/reports?by={kind}&from={start}&to={LAST}"))
         pages.append(("report by clerk, 90 d, CSV", f"/reports.csv?by=clerk&from={first}&to={LAST}"))
+        last_page = -(-HALLS // 25)  # (the report by clerk shows 25 halls' clerks a page: the last page too)
+        pages.append((f"report by clerk, 30 d, page {last_page}", f"/reports?by=clerk&from={LAST - timedelta(days=29)}"
+                      f"&to={LAST}&page={last_page}"))
         for kind in ("clerk", "item", "category"):  # a range that starts and ends inside months and blocks
             pages.append((f"report by {kind}, 2026-09-03 … 2026-11-13", f"/reports?by={kind}&from=2026-09-03"
                           f"&to=2026-11-13"))

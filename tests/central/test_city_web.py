@@ -133,14 +133,16 @@ def test_all_halls_live_and_updating(city, browser):
     row = lambda h: b.find(f"tr[data-hall='{h}']")  # noqa: E731
     b.wait(lambda: "在线" in row("web").text, what="hall web online through the bridge")
     assert "无实时数据" in row("east").text and "无实时数据" in row("north").text
-    before = int(row("web").find_element("css selector", "td.waiting").text or 0)
+    # (read through wait: the live page may swap the row between finding it and reading it)
+    before = int(b.wait(lambda: row("web").find_element("css selector", "td.waiting").text or "0",
+                        what="the waiting count"))
     numbers = [_take(city, "A"), _take(city, "A"), _take(city, "B")]
     assert len(set(numbers)) == 3
     # the page changes by itself (SSE), no reload
     b.wait(lambda: row("web").find_element("css selector", "td.waiting").text == str(before + 3),
            what="the three new tickets on the city page")
     assert int(b.text("#city-waiting")) == before + 3
-    longest = row("web").find_element("css selector", "td.longest").text
+    longest = b.wait(lambda: row("web").find_element("css selector", "td.longest").text, what="the longest wait")
     assert longest != "" and int(longest) >= 0
     # a device of the hall goes offline: the city sees it
     city.hall_mon.publish("hallq/web/device/pad-3/status", "offline", retain=True)

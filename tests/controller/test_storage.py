@@ -280,3 +280,20 @@ def test_device_events_and_closed_days_figures_are_kept(stored):
     assert s.days_without_figures(t.date() + timedelta(days=1)) == []
     (body,), = s.conn.execute("SELECT figures FROM daily_figures").fetchall()
     assert decode(body, Stats) == f and f.hall.issued == 1
+
+
+def test_prune_keeps_exactly_the_newest_answers(tmp_path):
+    from datetime import timedelta
+
+    h = StoredHall(tmp_path / "hall.db", HALL_TOML + "\n[limits]\nreplies = 100\n").at("09:00")
+    s, t0 = h.storage, h.now
+    # answers of one batch share their time: ties at the bound are cut too, the newest kept
+    rows = [core.CachedReply(f"kiosk-{i % 3}", f"r{i:06d}", b"{}", t0 + timedelta(seconds=i // 7))
+            for i in range(250)]
+    s.write(rows)
+    assert s.prune(t0 + timedelta(minutes=1)) == 150
+    newest = sorted(rows, key=lambda r: (r.at, r.client, r.req))[-100:]
+    left = set(s.conn.execute("SELECT client, req FROM replies").fetchall())
+    assert left == {(r.client, r.req) for r in newest}
+    assert s.prune(t0 + timedelta(minutes=1)) == 0  # within the bound: nothing goes
+    h.storage.close()

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from hallq.dashboard import app as hall_app
@@ -64,6 +65,9 @@ HERE = Path(__file__).parent
 HALL_DASH = Path(hall_app.__file__).parent
 #: The longest range a report may cover (a year and a bit: a yearly report, never a whole history).
 MAX_DAYS = 400
+#: A report by clerk shows the clerks of this many halls a page (≈10 clerks a hall: a few hundred lines, read by
+#: those halls' index, whatever the city's size); its total line and its CSV are the whole selection's.
+CLERK_HALLS_PAGE = 25
 KIND_NAMES = {"hall": ("按大厅", "By hall"), "category": ("按业务类别", "By category"),
               "item": ("按事项", "By service item"), "clerk": ("按工作人员", "By clerk"),
               "half_hour": ("按半小时", "By half hour")}
@@ -260,13 +264,13 @@ def create_app(city: City) -> Starlette:
             live_html = C.hall_fragment(lang, C.hub.version, hall)
             cats = figures.report(C.reader.conn_for_reports(), "category", today, today, [hall],
                                   C.reader.category_names(C.live, [hall]))
-            whole = figures.report(C.reader.conn_for_reports(), "hall", today, today, [hall])
+            whole = figures.whole(C.reader.conn_for_reports(), today, today, [hall])
             fus = C.reader.followups(C.clock.now(), hall=hall, status="open")
             devices = C.reader.device_events(C.clock.now(), hall)
             return live_html, cats, whole, fus, devices
         live_html, cats, whole, fus, devices = await asyncio.to_thread(C.reader.run, load)
         return C.render(request, "hall.html", hall=hall, info=info, live_html=live_html, today=today, cats=cats,
-                        whole=whole[0] if whole else None, followups=fus.rows, more=fus.next is not None,
+                        whole=whole, followups=fus.rows, more=fus.next is not None,
                         now=C.clock.now(), heard=C.live.heard(hall), devices=devices)
 
     @require("manager", "viewer")
@@ -306,24 +310,44 @@ def create_app(city: City) -> Starlette:
                 raise HTTPException(400, f"no such hall: {bad[0][:40]!r} (没有这个大厅)")
         return kind, start, end, halls
 
-    def _report(kind: str, start: date, end: date, halls: list[str] | None) -> tuple[list, Any, Any]:
+    def _report(kind: str, start: date, end: date, halls: list[str] | None,
+                lines_of: list[str] | None = None) -> tuple[list, Any, Any]:
+        """The report's lines (of the halls ``lines_of`` when given: one page of them) and the total line of
+        the whole selection ``halls``."""
         conn = C.reader.conn_for_reports()
-        rows = figures.report(conn, kind, start, end, halls,
-                              C.reader.category_names(C.live, halls) if kind == "category" else None)
-        whole = figures.report(conn, "hall", start, end, halls)
-        total = figures.Row("total", None, "", "")
-        for r in whole:
-            total.add(r.counts, r.hist)
+        of = lines_of if lines_of is not None else halls
+        rows = figures.report(conn, kind, start, end, of,
+                              C.reader.category_names(C.live, of) if kind == "category" else None)
+        total = figures.whole(conn, start, end, halls)
         rolled = C.reader.rolled_at(start, end)
-        return rows, (total if whole else None), rolled
+        return rows, total, rolled
 
     @require("manager", "viewer")
     async def reports_page(request: Request) -> Response:
         kind, start, end, halls = _report_args(request)
-        rows, total, rolled = await asyncio.to_thread(C.reader.run, lambda: _report(kind, start, end, halls))
+        pager = None
+        lines_of = None
+        if kind == "clerk":  # the clerks of a page of halls (their index order); the CSV has every line
+            chosen = sorted(halls) if halls is not None else sorted(C.reader.halls())
+            pages = max(1, -(-len(chosen) // CLERK_HALLS_PAGE))
+            try:
+                page = int(request.query_params.get("page") or 1)
+            except ValueError:
+                page = 0
+            if not 1 <= page <= pages:
+                raise HTTPException(400, f"page is 1 to {pages} (页码不正确)")
+            lines_of = chosen[(page - 1) * CLERK_HALLS_PAGE:page * CLERK_HALLS_PAGE]
+            if pages > 1:
+                keep = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page"])
+                pager = {"page": page, "pages": pages, "first": (page - 1) * CLERK_HALLS_PAGE + 1,
+                         "last": (page - 1) * CLERK_HALLS_PAGE + len(lines_of), "halls": len(chosen),
+                         "base": f"/reports?{keep}&page="}
+        rows, total, rolled = await asyncio.to_thread(C.reader.run,
+                                                      lambda: _report(kind, start, end, halls, lines_of))
         return C.render(request, "reports.html", kind=kind, kinds=KIND_NAMES, start=start, end=end, rows=rows,
                         total=total, halls=C.reader.halls(), chosen=halls or [], rolled=rolled,
-                        query=request.url.query)
+                        query=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page"]),
+                        pager=pager)
 
     @require("manager", "viewer")
     async def reports_csv(request: Request) -> Response:
