@@ -331,7 +331,7 @@ def _run(cluster) -> dict:
         pages.append(("report by category, 30 d, hall b007", f"/reports?by=category&from={LAST - timedelta(days=29)}"
                       f"&to={LAST}&hall=b007"))
         print(f"\npages (HTTP through `hallq central web`, {REPS} times each after one warm-up), ms:")
-        print(f"  {'page':<55} {'p50':>7} {'p95':>7} {'max':>7}")
+        print(f"  {'page':<55} {'p50':>7} {'p95':>7} {'max':>7}  load (1 min)")
         all_ms = []
         worst = ("", 0.0)
         for name, path in pages:
@@ -346,9 +346,10 @@ def _run(cluster) -> dict:
             all_ms += ms
             p95 = percentile(ms, 95)
             worst = max(worst, (name, p95), key=lambda x: x[1])
-            print(f"  {name:<55} {percentile(ms, 50):7.0f} {p95:7.0f} {max(ms):7.0f}", flush=True)
+            load = Path("/proc/loadavg").read_text().split()[0]
+            print(f"  {name:<55} {percentile(ms, 50):7.0f} {p95:7.0f} {max(ms):7.0f}  {load}", flush=True)
             res.setdefault("pages_ms", {})[name] = {"p50": round(percentile(ms, 50)), "p95": round(p95),
-                                                    "max": round(max(ms))}
+                                                    "max": round(max(ms)), "load": float(load)}
         p95_all = percentile(all_ms, 95)
         res["all_pages_p95_ms"] = round(p95_all)
         res["target_p95_ms"] = 500
