@@ -18,6 +18,7 @@ than a week). Waits and services are exponential (means 9 and 6 minutes).
     BENCH_CITY_DIR=/tmp/city ...                 # the cluster lives there and is kept: generated when the folder
                                                  # is new, reused (migrated, pages timed again) when it exists
     BENCH_CITY_PAGES=0 ...                       # generate (and size) only, time no pages
+    BENCH_CITY_REFRESH=0 ...                     # do not time the refresh of today (reusing a cluster)
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ LAST = date(2026, 11, 27)  # a Friday: "today" of the benchmark
 #: A kept cluster's folder (generate into it when new, reuse it when it holds one) and whether to time the pages.
 CLUSTER_DIR = os.environ.get("BENCH_CITY_DIR") or None
 PAGES = os.environ.get("BENCH_CITY_PAGES", "1") != "0"
+#: Whether to time the refresh of today (BENCH_CITY_REFRESH=0: not again when only the pages are timed again).
+REFRESH = os.environ.get("BENCH_CITY_REFRESH", "1") != "0"
 SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "2GB", "checkpoint_timeout": "30min",
             "maintenance_work_mem": "512MB", "work_mem": "64MB", "synchronous_commit": "off",
             "effective_cache_size": "8GB"}
@@ -281,7 +284,8 @@ def _run(cluster) -> dict:
         conn.execute("VACUUM ANALYZE city_figures")
         conn.execute("VACUUM ANALYZE city_spans")
         conn.execute("VACUUM ANALYZE followups")
-    _refresh(conn, res)  # after the generation too
+    if REFRESH:
+        _refresh(conn, res)  # after the generation too
     hall_days = HALLS * DAYS
     if reuse:  # the record's size was measured when it was generated; the roll-up's only
         for t, (b, n) in _sizes(conn, ("city_figures", "city_spans")).items():
