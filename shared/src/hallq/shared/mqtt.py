@@ -220,7 +220,8 @@ class HallClient:
         self._inline_handlers: list[tuple[str, Handler]] = []  # run on paho's network thread (``inline``)
         #: topic -> (its inline handlers, its dispatcher handlers); cleared on every subscribe
         self._matches: dict[str, tuple[tuple[Handler, ...], tuple[Handler, ...]]] = {}
-        self._subscriptions: set[str] = set()
+        self._subscriptions: set[str] = set()  # asked of the broker (on every connection)
+        self._paused: set[str] = set()  # unsubscribed for now (:meth:`pause`)
         self._pending: dict[str, concurrent.futures.Future[bytes]] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -319,20 +320,57 @@ class HallClient:
         self.publish(self.status_topic, status, retain=True)
 
     # -- subscribing -------------------------------------------------------------------------------
-    def subscribe(self, topic_filter: str, handler: Handler, *, inline: bool = False) -> None:
+    def subscribe(self, topic_filter: str, handler: Handler, *, inline: bool = False,
+                  broker_filters: list[str] | None = None) -> None:
         """Call ``handler`` (on the dispatcher thread) for every message matching ``topic_filter``.
 
         ``inline``: call it on paho's network thread instead, as soon as the message is read (after
         :attr:`prefilter`). Only for a handler that never blocks and does next to nothing (puts the message
-        on a queue of its own): it holds up every other message and acknowledgement while it runs."""
+        on a queue of its own): it holds up every other message and acknowledgement while it runs.
+
+        ``broker_filters``: ask the broker for these filters instead of ``topic_filter`` (each narrower than
+        it, e.g. one per device), so that :meth:`pause` can stop one of them; the handler is still matched
+        against ``topic_filter`` alone (one match per message, however many filters)."""
+        filters = [topic_filter] if broker_filters is None else list(broker_filters)
         with self._lock:
             (self._inline_handlers if inline else self._handlers).append((topic_filter, handler))
             self._matches.clear()
-            new = topic_filter not in self._subscriptions
+            new = [f for f in filters if f not in self._subscriptions and f not in self._paused]
+            self._subscriptions.update(new)
+            send_now = bool(new) and self._net_up
+        if send_now:
+            self._paho.subscribe([(f, QOS) for f in new])
+
+    def pause(self, topic_filter: str) -> bool:
+        """Unsubscribe ``topic_filter`` at the broker, which then stops sending what matches it (messages it
+        has already queued for this client still come), until :meth:`resume`, across reconnections too.
+        Safe on any thread, paho's network thread included. False if it was not subscribed or is paused."""
+        with self._lock:
+            if topic_filter not in self._subscriptions:
+                return False
+            self._subscriptions.discard(topic_filter)
+            self._paused.add(topic_filter)
+            send_now = self._net_up
+        if send_now:
+            self._paho.unsubscribe(topic_filter)
+        return True
+
+    def resume(self, topic_filter: str) -> bool:
+        """Subscribe again a filter that :meth:`pause` stopped; False if it was not paused."""
+        with self._lock:
+            if topic_filter not in self._paused:
+                return False
+            self._paused.discard(topic_filter)
             self._subscriptions.add(topic_filter)
-            send_now = new and self._net_up
+            send_now = self._net_up
         if send_now:
             self._paho.subscribe(topic_filter, qos=QOS)
+        return True
+
+    @property
+    def paused(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._paused)
 
     # -- requests ----------------------------------------------------------------------------------
     def new_req(self) -> str:
