@@ -275,3 +275,83 @@ class ControllerInProcess:
         if self.app is not None:
             self.app.stop()
             self.app = None
+
+
+#: A device gone wrong, in a process of its own (a flood sent from the test's process would also starve the
+#: test's other clients of the GIL, which a flooding device on the hall's network does not): publishes requests
+#: on ``topic`` as fast as paho and the broker take them (QoS 1, at most 1000 unacknowledged) without waiting
+#: for answers, each ``body`` with its own ``req``, until SIGTERM; keeps the answers it gets on its reply topic
+#: and prints ``{"sent": n, "answers": {req: answer}}``.
+_FLOOD_SCRIPT = r"""
+import json, os, signal, ssl, sys, time
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+port, user, ca, topic, reply, body = sys.argv[1:7]
+body = json.loads(body)
+answers, stop = {}, []
+c = paho.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=paho.MQTTv311)
+if os.environ.get("FLOOD_PASSWORD"):
+    c.username_pw_set(user, os.environ["FLOOD_PASSWORD"])
+if ca:
+    c.tls_set(ca_certs=ca, cert_reqs=ssl.CERT_REQUIRED)
+c.max_inflight_messages_set(1000)
+def on_message(cl, u, m):
+    try:
+        r = json.loads(m.payload)
+        answers[r["req"]] = r
+    except (ValueError, KeyError, TypeError):
+        pass
+c.on_message = on_message
+ready = []
+c.on_subscribe = lambda *a: ready.append(1)
+c.connect("127.0.0.1", int(port))
+c.subscribe(reply, qos=1)
+c.loop_start()
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+while not ready and not stop:
+    time.sleep(0.01)
+n = 0
+while not stop:
+    c.publish(topic, json.dumps({**body, "req": f"fl{n}"}), qos=1)
+    n += 1
+    if n % 500 == 0:
+        while len(c._out_messages) > 1000 and not stop:
+            time.sleep(0.002)
+time.sleep(2.0)  # the last answers
+c.disconnect()
+c.loop_stop()
+print(json.dumps({"sent": n, "answers": answers}))
+"""
+
+
+class Flooder:
+    """Floods the hall ``hall`` as device ``device`` (its ``action`` requests, ``body`` each) from a process of its
+    own, until :meth:`stop`; on a provisioned broker with the device's password (passed in the environment)
+    and the hall's CA."""
+
+    def __init__(self, port: int, hall: str, device: str, action: str, body: dict, *, password: str = "",
+                 ca: str = ""):
+        import json
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _FLOOD_SCRIPT, str(port), device, ca, f"hallq/{hall}/req/{device}/{action}",
+             f"hallq/{hall}/reply/{device}", json.dumps(body)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "FLOOD_PASSWORD": password})
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> dict:
+        """Stop it: ``{"sent": how many requests, "answers": {req: the answer}}``."""
+        import json
+
+        self.proc.terminate()
+        try:
+            out, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        if not out.strip():
+            raise RuntimeError(f"the flooder said nothing: {err[-1000:]}")
+        return json.loads(out)

@@ -69,6 +69,10 @@ class Disk:
         subprocess.run(["mcopy", "-n", "-i", self.fat_spec(), f"::{name}", str(to)], check=True)
         return to
 
+    def fat_put(self, src: Path, name: str) -> None:
+        """Write ``src`` as ``name`` on the FAT (replacing it), as a technician edits a file on the card."""
+        subprocess.run(["mcopy", "-o", "-i", self.fat_spec(), str(src), f"::{name}"], check=True)
+
 
 def fs_label(dev: Path) -> str:
     return subprocess.run(["blkid", "-p", "-s", "LABEL", "-o", "value", str(dev)], capture_output=True,
@@ -119,6 +123,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: The emulated Pi 3's network interface: a MAC in the Raspberry Pi Foundation's range (B8:27:EB).
+PI_MAC = "b8:27:eb:12:34:56"
+
 #: The screen a kiosk or display image gets in QEMU (a person looks at its screendump; the tests check it).
 SCREEN_DEVICE = os.environ.get("HALLQ_QEMU_SCREEN", "virtio-gpu-pci")
 
@@ -167,7 +174,9 @@ class Qemu:
         else:  # raspi3b: the Pi 3's own device tree from the FAT, the card on the SD controller, USB network
             dtb = Disk(self.image).fat_get("bcm2837-rpi-3-b.dtb", self.work / "rpi3b.dtb")
             cmd += ["-dtb", str(dtb), "-drive", f"file={self.image},if=sd,format=raw,cache=writeback",
-                    "-netdev", net, "-device", "usb-net,netdev=n0",
+                    # the Pi 3's own Ethernet sits on USB too; with a MAC of the Pi's own range (not a locally
+                    # administered one) the kernel names it eth0 as on a Pi, not usb0
+                    "-netdev", net, "-device", f"usb-net,netdev=n0,mac={PI_MAC}",
                     "-serial", "null", "-serial", f"file:{self.console}"]
         if self.gpu:
             device = self.gpu if isinstance(self.gpu, str) else SCREEN_DEVICE
@@ -346,14 +355,33 @@ def provision_hall(where: Path, *, port: int, host: str = HOST_FROM_GUEST, devic
 
 
 # -- reaching a booted image
-def ssh(port: int, key: Path, command: str, timeout: float = 60) -> str:
+#: seconds one command over SSH may take: a loaded 2-core machine emulating arm64 (TCG) answers slowly
+SSH_TIMEOUT = float(os.environ.get("HALLQ_SSH_TIMEOUT", "240"))
+
+
+def ssh(port: int, key: Path, command: str, timeout: float = SSH_TIMEOUT) -> str:
     r = subprocess.run(["ssh", "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
-                        "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+                        "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=60",
                         "-o", "LogLevel=ERROR", "root@127.0.0.1", command],
                        capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise AssertionError(f"ssh {command!r}: {r.returncode} {r.stderr}")
     return r.stdout
+
+
+def wait_ssh(port: int, key: Path, timeout: float, vm: Qemu | None = None) -> float:
+    """Seconds until the guest answers over SSH (hostfwd to ``port``), failing at once when the guest dropped to
+    emergency mode or QEMU ended."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if vm is not None:
+            vm.check()
+        try:
+            ssh(port, key, "true")
+            return time.monotonic() - t0
+        except (AssertionError, subprocess.TimeoutExpired):
+            time.sleep(3)
+    raise AssertionError(f"no SSH on port {port} within {timeout} s")
 
 
 def wait_mqtt_status(url, topic: str, timeout: float, vm: Qemu | None = None) -> float:
@@ -396,3 +424,84 @@ def wait_mqtt_status(url, topic: str, timeout: float, vm: Qemu | None = None) ->
             return time.monotonic() - t0
         time.sleep(1)
     raise AssertionError(f"{topic} not online within {timeout} s")
+
+
+# -- what a booted screen shows
+def kiosk_home_reference(url, hall: str, size: tuple[int, int], to: Path) -> tuple[Path, dict[str, tuple]]:
+    """The kiosk's home screen as the kiosk's own code draws it (headless, here) for the hall's retained
+    config, queue and figures read from the broker ``url``; with its regions by name: the header and every
+    touch target (the category cards, appointment, language). Returns (the picture, {name: (x, y, w, h)})."""
+    import queue as queue_mod
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hallq.kiosk import core
+    from hallq.kiosk.ui import KioskUI
+    from hallq.shared.mqtt import HallClient
+    from hallq.shared.schemas import HallConfig, QueueState, Stats, decode
+    from hallq.shared.screen import open_screen
+    from hallq.shared.topics import HallTopics
+
+    t = HallTopics(hall)
+    got: queue_mod.Queue = queue_mod.Queue()
+    c = HallClient(url, hall, url.username)
+    for topic in (t.config, t.queue, t.stats, t.controller_status):
+        c.subscribe(topic, lambda m: got.put((m.topic, m.payload)))
+    retained: dict[str, bytes] = {}
+    with c:
+        assert c.wait_connected(30), "reaching the hall's broker for its retained config"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not {t.config, t.queue} <= retained.keys():
+            try:
+                topic, payload = got.get(timeout=1)
+            except queue_mod.Empty:
+                continue
+            retained[topic] = payload
+        try:
+            while True:
+                topic, payload = got.get(timeout=2)
+                retained[topic] = payload
+        except queue_mod.Empty:
+            pass
+    config = decode(retained[t.config], HallConfig)
+    now = datetime.now(ZoneInfo(config.timezone))
+    s = core.initial(core.Settings(device="reference", req_prefix="reference"), now)
+    events = [core.ConfigChanged(config), core.QueueChanged(decode(retained[t.queue], QueueState)), core.Link(True)]
+    if t.stats in retained:
+        events.append(core.QuietChanged(tuple(decode(retained[t.stats], Stats).quiet_half_hours)))
+    if t.controller_status in retained:
+        events.append(core.ControllerStatus(retained[t.controller_status].decode().strip()))
+    events.append(core.Tick(now))
+    for ev in events:
+        s, _ = core.handle(s, ev, now)
+    assert s.screen == "home", f"the reference kiosk is on {s.screen}, not home"
+    screen = open_screen(size, "headless")
+    try:
+        ui = KioskUI(screen)
+        ui.draw(s, now, now.strftime("%H:%M"))
+        regions = {"header": (0, 0, size[0], ui.px(130))}
+        for h in ui.hits:
+            if h.press.action != "wake":
+                regions[f"{h.press.action}:{h.press.arg}" if h.press.arg else h.press.action] = h.rect
+        screen.screenshot(to)
+    finally:
+        screen.close()
+    return to, regions
+
+
+def region_match(shot: Path, reference: Path, regions: dict[str, tuple], tolerance: int = 24) -> dict[str, float]:
+    """Per region, the share of its pixels within ``tolerance`` (each channel) of the reference picture."""
+    from PIL import Image, ImageChops
+
+    a = Image.open(shot).convert("RGB")
+    b = Image.open(reference).convert("RGB")
+    if a.size != b.size:
+        return {name: 0.0 for name in regions}
+    # per pixel the largest difference of its three channels, then 255 where it is within the tolerance
+    r, g, bl = ImageChops.difference(a, b).split()
+    near = ImageChops.lighter(ImageChops.lighter(r, g), bl).point(lambda v: 255 if v <= tolerance else 0)
+    out = {}
+    for name, (x, y, w, h) in regions.items():
+        inside = near.crop((x, y, x + w, y + h)).histogram()[255]
+        out[name] = round(inside / max(1, w * h), 3)
+    return out

@@ -517,12 +517,12 @@ def test_estimate_expects_priority_arrivals_ahead_of_normal_tickets():
     quiet = core.estimate_wait(h.state, "A", 2, h.now)
     h.state.first_issue = h.now - timedelta(hours=2)
     for i in range(30):  # a stream of priority tickets in the last hour
-        h.state.issues_recent.append((h.now - timedelta(minutes=i * 2), "A", True))
+        core_state.note_issue(h.state, (h.now - timedelta(minutes=i * 2), "A", True))
     assert core.estimate.priority_rates(h.state, h.now) == {"A": 0.5}
     assert core.estimate_wait(h.state, "A", 2, h.now) > quiet
-    h.state.issues_recent.clear()
+    core_state.forget_issues(h.state)
     for i in range(30):  # ... but two hours ago: not expected now
-        h.state.issues_recent.append((h.now - timedelta(minutes=120 + i), "A", True))
+        core_state.note_issue(h.state, (h.now - timedelta(minutes=120 + i), "A", True))
     assert core.estimate_wait(h.state, "A", 2, h.now) == quiet
 
 
@@ -635,7 +635,7 @@ def test_the_estimate_plays_an_appointment_at_its_slot():
     core_state.dequeue(h.state, t)
     t.slot_start = at("09:40")  # checked in for the 09:40 slot
     core_state.enqueue(h.state, t)
-    h.state.issues_recent.clear()  # no stream of priority tickets expected: the play alone
+    core_state.forget_issues(h.state)  # no stream of priority tickets expected: the play alone
     # 09:26 the window is free, A002 is not due yet (nor within 4 min): it takes A003
     assert h.take("A")["ticket"]["est_wait_min"] == 6
     # 09:32 the same: A004
@@ -656,7 +656,7 @@ def test_the_estimate_plays_a_window_kept_free_for_an_appointment():
     core_state.dequeue(h.state, t)
     t.slot_start = at("09:28")
     core_state.enqueue(h.state, t)
-    h.state.issues_recent.clear()
+    core_state.forget_issues(h.state)
     h.at("09:25")
     # 09:26 window 1 would take A003, but A002 is due at 09:28 and goes before it (09:28 + 5 - 15 < 09:25):
     # the window keeps itself free (dispatch rule 6), A002 09:28–09:34, then A003: 9 min from 09:25
@@ -677,9 +677,9 @@ def test_no_priority_arrivals_are_expected_after_the_hall_stops_issuing_numbers(
     h.state.first_issue = at("09:00")
 
     def stream_until(now):  # a priority ticket every 30 s in the hour before ``now``
-        h.state.issues_recent.clear()
+        core_state.forget_issues(h.state)
         for i in range(120):
-            h.state.issues_recent.append((now - timedelta(seconds=i * 30), "A", True))
+            core_state.note_issue(h.state, (now - timedelta(seconds=i * 30), "A", True))
 
     stream_until(h.now)
     late = core.estimate_wait(h.state, "A", 5, h.now)

@@ -246,3 +246,98 @@ def test_the_range_quantiles_are_worked_out_again_whenever_the_errors_change():
     assert len(h.state.wait_errors) == h.state.wait_errors.maxlen and len(seen) > 20  # it did move
     h.at(at("08:00", day=3)).tick()  # midnight clears the errors
     assert estimate._range_quantiles(h.state) == estimate.RANGE_PRIOR == _plain_quantiles(h.state)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_views_kept_orders_are_the_merge_of_every_lane_after_any_change(seed: int):
+    """QueueView extends each lane's numbers while the lane only grows at its tail: after takes, calls,
+    cancels, check-ins that go in before others (appointments by due time), transfers and midnight, every
+    payload's order is still the plain merge of the state."""
+    from datetime import date, time
+
+    from hallq.shared.schemas import CancelRequest
+
+    rnd = random.Random(seed)
+    h = Hall().at("08:00")
+    bookings = tuple(core.Booking(code=f"YY{i:04d}", category="A", day=date(2026, 3, 2),  # A: held in one lane
+                                  start=time(9 + i // 4, 15 * (i % 4)), end=time(9 + i // 4, 15 * (i % 4) + 14),
+                                  person=None, name="张*") for i in range(12))
+    core.handle(h.state, core.BookingsIn("bookings.csv", bookings), h.now)
+    h.at("09:00")
+    for w in (1, 2, 3):
+        h.op(w, "open", client=f"caller-{w}")
+    view = core.QueueView()
+    persons: dict[str, str] = {}
+    booked = list(bookings)
+    rnd.shuffle(booked)  # a later slot may check in first: its ticket goes in behind the earlier ones' tickets
+    checked: list[bool] = []
+    for step in range(300):
+        h.later(rnd.random() * 0.5)
+        r = rnd.random()
+        if step == 200:
+            view.payload(h.state, h.now)
+            h.at(at("09:00", day=3))  # midnight: every lane empties, numbering starts again
+            h.tick()
+            for w in (1, 2, 3):
+                h.op(w, "open", client=f"caller-{w}")
+        elif r < 0.5:
+            person = f"{rnd.randrange(16**8):064x}" if rnd.random() < 0.3 else None
+            elderly = person is None and rnd.random() < 0.2  # (a priority lane: the queue is merged)
+            reply = h.take(rnd.choice("BBC"), person=person, client="sms-1" if person else "kiosk-1",
+                           channel="sms" if person else "idcard" if elderly else None,
+                           priority="elderly" if elderly else None)
+            if person and reply.get("ok"):
+                persons[reply["ticket"]["number"]] = person
+        elif r < 0.6 and booked:
+            checked.append(h.take("A", channel="appointment", priority="appointment",
+                                  appointment=booked.pop().code)["ok"])
+        elif r < 0.75:
+            w = rnd.choice((2, 3))
+            h.op(w, "next", client=f"caller-{w}")
+        elif r < 0.85 and persons:
+            n = rnd.choice(sorted(persons))
+            h.send("sms-1", CancelRequest(req=h.req(), ticket=n, person=persons.pop(n)))
+        elif r < 0.95:
+            w = rnd.choice((2, 3))
+            if h.state.windows[w].current is not None:
+                h.op(w, "transfer", client=f"caller-{w}", to=rnd.choice(({"category": "B"}, {"category": "C"})))
+        if rnd.random() < 0.5:
+            q = view.payload(h.state, h.now)
+            for c in "ABC":
+                assert q.categories[c].order == _plain_order(h.state, c)
+        for c in "ABC":  # the counts kept as tickets go in and out: what the lanes and transfers hold
+            plain = sum(len(h.state.lanes[(c, cls)]) for cls in LANE_CLASSES)
+            plain += sum(1 for t in h.state.transfers if t.to_window is None and t.queue == c)
+            assert h.state.waiting_count(c) == plain
+    assert checked.count(True) >= 3
+
+
+def test_after_midnight_the_views_orders_start_again():
+    h = Hall().at("17:00")
+    view = core.QueueView()
+    for _ in range(3):
+        h.take("C")
+    h.op(3, "open")
+    h.op(3, "next")  # H001
+    assert view.payload(h.state, h.now).categories["C"].order == ["H002", "H003"]
+    h.at(at("09:00", day=3))
+    h.tick()  # yesterday's tickets expire, the lanes empty, numbers start again
+    for _ in range(3):
+        h.take("C")
+    assert view.payload(h.state, h.now).categories["C"].order == ["H001", "H002", "H003"] == _plain_order(h.state, "C")
+
+
+def test_the_priority_takes_are_kept_beside_the_recent_takes():
+    """``priority_recent`` is ``issues_recent``'s priority takes, in order, also once the oldest leave."""
+    from hallq.controller.core import state as core_state
+
+    h = Hall().at("09:00")
+    rnd = random.Random(5)
+    for i in range(1500):
+        core_state.note_issue(h.state, (h.now + timedelta(seconds=i), rnd.choice("ABC"), rnd.random() < 0.3))
+        if i % 97 == 0:
+            assert list(h.state.priority_recent) == [e for e in h.state.issues_recent if e[2]]
+    assert len(h.state.issues_recent) == h.state.issues_recent.maxlen
+    assert list(h.state.priority_recent) == [e for e in h.state.issues_recent if e[2]]
+    core_state.forget_issues(h.state)
+    assert not h.state.priority_recent

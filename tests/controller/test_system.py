@@ -6,6 +6,7 @@ import json
 import signal
 import time
 
+import pytest
 from controller_kit import HALL_TOML, ControllerProc, Requester
 
 CASE = {"id": "BJ-1", "item_code": "3301", "item_name": "社保卡申领", "kind": "instant"}
@@ -49,7 +50,11 @@ def test_take_answers_and_refusals(system):
     for i in range(3):
         ok(r.send("kiosk-1", "take", {"req": f"q{i}", "category": "A"}))
     assert err(r.send("kiosk-1", "take", {"req": "t5", "category": "A"})) == "quota_full"
-    assert err(r.send("stranger", "take", {"req": "t6", "category": "A"})) == "not_allowed"
+    # a client not in [[devices]]: the controller does not even read its requests (it subscribes per device)
+    n = len(r.mon.messages)
+    r.mon.publish("hallq/test/req/stranger/take", b'{"req": "t6", "category": "A"}')
+    with pytest.raises(TimeoutError):
+        r.wait_reply("stranger", "t6", 1.0, after=n)
     assert err(r.send("caller-1", "take", {"req": "t7", "category": "A"})) == "not_allowed"
     assert err(r.send("kiosk-1", "take", {"req": "t8", "category": "A", "priority": "vip"})) == "bad_request"
 

@@ -159,6 +159,51 @@ def test_reconnects_and_resubscribes_after_broker_restart(mosquitto):
     mon.close()
 
 
+def test_a_paused_filter_is_unsubscribed_at_the_broker_until_resumed_across_reconnections(mosquitto):
+    got: list[str] = []
+    cond = threading.Condition()
+
+    def on(m) -> None:
+        with cond:
+            got.append(m.topic)
+            cond.notify_all()
+
+    def heard(topic: str, timeout: float = 5.0) -> bool:
+        """Publish on ``topic`` until the client hears it (or ``timeout``)."""
+        n = len(got)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            mon.publish(topic, b"{}")
+            with cond:
+                if cond.wait_for(lambda: topic in got[n:], 0.2):
+                    return True
+        return False
+
+    a, b = T.requests_of("kiosk-1"), T.requests_of("kiosk-2")
+    client = HallClient(mosquitto.url, "test", "ctl", min_reconnect_delay=0.1, max_reconnect_delay=0.5)
+    client.subscribe(T.all_requests, on, broker_filters=[a, b])  # one handler, a broker filter per device
+    client.start()
+    assert client.wait_connected(CONNECT_S)
+    mon = Monitor(mosquitto.url)
+    try:
+        assert heard(T.request("kiosk-1", "take")) and heard(T.request("kiosk-2", "take"))
+        assert heard(T.request("kiosk-3", "take"), 1.0) is False  # no filter asks for it
+        assert client.pause(a) and not client.pause(a) and client.paused == {a}
+        assert heard(T.request("kiosk-1", "take"), 1.0) is False  # the broker no longer sends it
+        assert heard(T.request("kiosk-2", "take"))
+        mosquitto.kill()  # a reconnection subscribes what is not paused only
+        mon.close()
+        mosquitto.start()
+        mon = Monitor(mosquitto.url)
+        assert heard(T.request("kiosk-2", "take"), 15.0)
+        assert heard(T.request("kiosk-1", "take"), 1.0) is False
+        assert client.resume(a) and not client.resume(a) and client.paused == set()
+        assert heard(T.request("kiosk-1", "take"))
+    finally:
+        client.stop()
+        mon.close()
+
+
 def test_slow_handler_does_not_block_requests(mosquitto):
     responder = Responder(mosquitto.port)
     release = threading.Event()
@@ -192,6 +237,34 @@ def test_handler_errors_are_counted_not_fatal(mosquitto):
     while len(got) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(got) == 2 and client.handler_errors == 2
+    client.stop()
+    mon.close()
+
+
+def test_inline_handlers_run_on_the_network_thread_and_the_others_still_on_the_dispatcher(mosquitto):
+    where: dict[str, list[str]] = {"inline": [], "dispatcher": [], "late": []}
+    client = HallClient(mosquitto.url, "test", "controller-test")
+    client.subscribe(T.all_requests, lambda m: where["inline"].append(threading.current_thread().name), inline=True)
+    client.subscribe("hallq/test/req/#", lambda m: where["dispatcher"].append(threading.current_thread().name))
+    client.subscribe(T.calls, lambda m: 1 / 0, inline=True)  # a failing inline handler is counted, not fatal
+    client.start()
+    assert client.wait_connected(CONNECT_S)
+    mon = Monitor(mosquitto.url)
+    mon.publish(T.request("kiosk-1", "take"), b"{}")
+    mon.publish(T.calls, b"{}")
+
+    def wait(pred):
+        deadline = time.monotonic() + 5
+        while not pred() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return pred()
+
+    assert wait(lambda: where["inline"] and where["dispatcher"] and client.handler_errors == 1)
+    assert where["inline"] == [client._net_thread.name] and where["dispatcher"] == [client._dispatcher.name]
+    # a handler subscribed later is matched on the next message of a topic already seen (the memo is renewed)
+    client.subscribe(T.all_requests, lambda m: where["late"].append(m.topic))
+    mon.publish(T.request("kiosk-1", "take"), b"{}")
+    assert wait(lambda: len(where["inline"]) == 2 and len(where["dispatcher"]) == 2 and where["late"])
     client.stop()
     mon.close()
 

@@ -2,9 +2,11 @@
 
 Threads:
 
-- paho's network thread drops requests far beyond their client's rate (:class:`~.core.limits.Gate`), and it
-  and the :class:`~hallq.shared.mqtt.HallClient` dispatcher only hand raw request messages to a queue
-  (nothing there blocks);
+- paho's network thread drops requests far beyond their client's rate (:class:`~.core.limits.Gate`; a listed
+  device that floods is unsubscribed for a cool-off, so the broker drops its flood instead of queueing it in
+  front of everyone else's requests) and hands the other raw request messages to the worker's queue itself
+  (nothing there blocks; the :class:`~hallq.shared.mqtt.HallClient` dispatcher runs the other handlers:
+  instance, devices);
 - one worker thread owns the core's state and the database. It takes every message that is queued (up
   to :data:`MAX_BATCH`), decodes and handles them one by one, writes all their records in ONE transaction,
   and only after the commit publishes the answers, the ``calls`` messages and the retained topics that
@@ -188,7 +190,13 @@ class Controller:
                          self.cfg.hall.id, earlier.pid, earlier.host)
         self._worker = threading.Thread(target=self._work, name="controller", daemon=True)
         self._worker.start()
-        self.client.subscribe(self.topics.all_requests, self._on_request)
+        # on paho's network thread: the handler only queues the request for the worker (no dispatcher hop).
+        # A hall that lists its devices reads each one's requests on a subscription of its own, so that the
+        # broker can be told to stop sending a flooding device's (see core.limits.Gate); other clients' requests
+        # are not read at all (the broker's ACL keeps them off; on an open broker they would only hear
+        # not_allowed). A hall without [[devices]] reads every client's on one wildcard.
+        self.client.subscribe(self.topics.all_requests, self._on_request, inline=True, broker_filters=None
+                              if self.cfg.devices is None else [self.topics.requests_of(d.id) for d in self.cfg.devices])
         self.client.subscribe(self.topics.controller_instance, self._on_instance)
         self.devices.start()
         self.client.start()
@@ -234,7 +242,7 @@ class Controller:
         self.client.stop(status=None if displaced else STOPPED)
         self.storage.close()
 
-    # -- MQTT side (dispatcher thread: never block) -----------------------------------------------------
+    # -- MQTT side (dispatcher thread, and paho's network thread for requests: never block) ---------------
     def _on_request(self, msg: Message) -> None:
         self._inbox.put(msg)
 
@@ -244,14 +252,33 @@ class Controller:
         parts = topic.split("/")  # hallq/{hall}/req/{client}/{action}: the client, cheaply
         if len(parts) != 5 or parts[2] != "req":
             return True  # not a request (device status and health): the handlers see it
-        if self.gate.admit(parts[3], time.monotonic()):
+        now = time.monotonic()
+        if self.gate.admit(parts[3], now):
             return True
         self.gated += 1
+        cool = self.gate.silence(parts[3], now)
+        if cool is not None:
+            self._silence(parts[3], cool)
         if self.gated in (1, 100, 10_000) or self.gated % 1_000_000 == 0:
             log.warning("requests dropped unanswered, far beyond their client's rate ([limits]): %d so far, %s",
                         self.gated, ", ".join(f"{shorten(c, 64)} {n}" for c, n in
                                               sorted(self.gate.dropped.items(), key=lambda x: -x[1])[:5]))
         return False
+
+    def _silence(self, client: str, cool: float) -> None:
+        """Stop reading a flooding device's requests for ``cool`` seconds: the broker drops them meanwhile, so
+        they no longer queue in front of every other device's (on paho's network thread: never blocks)."""
+        self.client.pause(self.topics.requests_of(client))
+        # (a warning like this one is logged at most once a minute: hallq.shared.cli.BoundedLog)
+        log.warning("device %s floods the controller with requests (far beyond its [limits] rate): not "
+                    "reading them for %g s (the broker drops them meanwhile)", client, cool)
+        self.devices.flooding(client, True)
+
+    def _hear_again(self) -> None:
+        """Read the silenced devices whose cool-off is over again (the worker's housekeeping)."""
+        for client in self.gate.due(time.monotonic()):
+            self.client.resume(self.topics.requests_of(client))
+            self.devices.flooding(client, False)
 
     # -- worker -------------------------------------------------------------------------------------------
     def healthy(self) -> bool:
@@ -401,6 +428,11 @@ class Controller:
             self.malformed += 1
             self.client.bad_payload(msg.topic, exc)  # counted; logged once per topic
             return None
+        if r.client in self.gate.silenced:
+            # a flood's requests still queued here when the gate silenced their device: dropped unanswered
+            # like the rest of the flood (each would cost a take, and the tickets would be nobody's)
+            self.gated += 1
+            return None
         try:
             payload = decode(msg.payload, REQUEST_TYPES[r.action])
         except PayloadError as exc:
@@ -475,6 +507,8 @@ class Controller:
         return min(max(left, 0.0), 1.0)
 
     def _housekeeping(self) -> None:
+        if self.gate.silenced:
+            self._hear_again()
         now = self.clock.now()
         self._check_clock(now)
         due = self.queue_view.due()

@@ -40,6 +40,8 @@ from hallq.shared.topics import HallTopics, TopicError
 log = logging.getLogger(__name__)
 
 MAX_UNLISTED = 100
+#: The problem a device has while the controller does not read its requests: it flooded them.
+FLOODING = "flooding_requests"
 #: At most this many events a device a day go into the record.
 MAX_EVENTS_PER_DAY = 200
 
@@ -102,6 +104,8 @@ class _Entry:
     last_seen: datetime | None = None
     #: the status and problems of the last event recorded (None: none yet)
     recorded: tuple[str, tuple[str, ...]] | None = None
+    #: the controller stopped reading its requests for a while: it flooded them (core.limits.Gate)
+    flooding: bool = False
 
     def state(self) -> DeviceState:
         return DeviceState(id=self.id, role=self.role, window=self.window, status=self.status,  # type: ignore[arg-type]
@@ -133,7 +137,7 @@ class Registry:
         ``keep_status``: the status is only inferred (a health message before any status): the recorded one
         stands until the device's own status message says otherwise."""
         status = e.recorded[0] if keep_status and e.recorded is not None else e.status
-        now_is = (status, tuple(problems(e.health)))
+        now_is = (status, tuple(problems(e.health)) + ((FLOODING,) if e.flooding else ()))
         if now_is == e.recorded:
             return
         change = "status" if e.recorded is None or e.recorded[0] != status else "health"
@@ -190,6 +194,14 @@ class Registry:
         self._note(e, now, keep_status=inferred)
         return True
 
+    def flooding(self, client: str, on: bool, now: datetime) -> None:
+        """The controller stopped (``on``) or started again reading ``client``'s requests: an event (health)."""
+        e = self.entries.get(client)
+        if e is None or e.flooding == on:
+            return
+        e.flooding = on
+        self._note(e, now, keep_status=e.status == "never_seen")
+
     def snapshot(self, now: datetime) -> DeviceRegistry:
         ordered = sorted(self.entries.values(), key=lambda e: (not e.listed, e.role, e.window or 0, e.id))
         return DeviceRegistry(at=now, devices=[e.state() for e in ordered])
@@ -232,6 +244,14 @@ class Publisher:
             self.on_events(Events(events))
         if changed:
             self.publish_soon()
+
+    def flooding(self, client: str, on: bool) -> None:
+        """Record that the controller stopped (or started again) reading ``client``'s requests (any thread)."""
+        with self._lock:
+            self.registry.flooding(client, on, self.clock.now())
+            events = self.registry.take_events()
+        if events and self.on_events is not None:
+            self.on_events(Events(events))
 
     def publish_soon(self) -> None:
         with self._lock:

@@ -21,7 +21,9 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 class LocalBroker:
     """Mosquitto serving the hall of ``keyring`` on its ``[broker]`` port, from files in ``workdir``."""
 
-    def __init__(self, keyring: str | Path, workdir: str | Path):
+    def __init__(self, keyring: str | Path, workdir: str | Path, *, log_types: tuple[str, ...] = ()):
+        #: Mosquitto log types besides error, warning and notice (e.g. ``subscribe``, ``unsubscribe``)
+        self.log_types = log_types
         self.keyring = Keyring(keyring)
         self.workdir = Path(workdir)
         inv = self.keyring.inventory()
@@ -53,6 +55,7 @@ class LocalBroker:
         user = "user root\n" if os.geteuid() == 0 else ""
         self.conf.write_text(f"{user}persistence false\nlog_dest file {self.log}\n"
                              "log_type error\nlog_type warning\nlog_type notice\n"
+                             + "".join(f"log_type {t}\n" for t in self.log_types) +
                              f"include_dir {self.conf_d}\n")
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)

@@ -8,7 +8,9 @@ What it promises:
   the owner says so, after its retained state is out), ``stopped`` on a clean :meth:`HallClient.stop`;
 - TCP_NODELAY is set on its socket: small request/reply messages are not held back by Nagle's algorithm;
 - handlers run on one dispatcher thread, in arrival order, never on paho's network thread, so a slow
-  handler cannot stall acknowledgements or keepalives; a handler that raises is logged and counted;
+  handler cannot stall acknowledgements or keepalives; a handler that raises is logged and counted (a
+  handler that only hands the message on without blocking, like the controller's queue of requests, may ask
+  to run on the network thread instead: ``subscribe(..., inline=True)``, which spares a thread hop per message);
 - :meth:`HallClient.request` publishes a request with a ``req`` id, matches the controller's reply, and
   times out cleanly (:class:`RequestTimeout`) when nobody answers; a refusal raises :class:`RequestError`;
 - nothing that runs on paho's network thread can raise: a payload that cannot be decoded in any way (bad
@@ -79,6 +81,8 @@ QOS = 1
 
 #: Exit code when the client's threads died under the process (``EX_SOFTWARE`` of sysexits.h).
 EXIT_DEAD_LOOP = 70
+#: Which handlers match a topic is worked out once per topic and kept for this many topics (then forgotten).
+MATCHES_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +217,11 @@ class HallClient:
         self.on_fatal: Callable[[str], None] = on_fatal or _exit_process
 
         self._handlers: list[tuple[str, Handler]] = []
-        self._subscriptions: set[str] = set()
+        self._inline_handlers: list[tuple[str, Handler]] = []  # run on paho's network thread (``inline``)
+        #: topic -> (its inline handlers, its dispatcher handlers); cleared on every subscribe
+        self._matches: dict[str, tuple[tuple[Handler, ...], tuple[Handler, ...]]] = {}
+        self._subscriptions: set[str] = set()  # asked of the broker (on every connection)
+        self._paused: set[str] = set()  # unsubscribed for now (:meth:`pause`)
         self._pending: dict[str, concurrent.futures.Future[bytes]] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -312,15 +320,57 @@ class HallClient:
         self.publish(self.status_topic, status, retain=True)
 
     # -- subscribing -------------------------------------------------------------------------------
-    def subscribe(self, topic_filter: str, handler: Handler) -> None:
-        """Call ``handler`` (on the dispatcher thread) for every message matching ``topic_filter``."""
+    def subscribe(self, topic_filter: str, handler: Handler, *, inline: bool = False,
+                  broker_filters: list[str] | None = None) -> None:
+        """Call ``handler`` (on the dispatcher thread) for every message matching ``topic_filter``.
+
+        ``inline``: call it on paho's network thread instead, as soon as the message is read (after
+        :attr:`prefilter`). Only for a handler that never blocks and does next to nothing (puts the message
+        on a queue of its own): it holds up every other message and acknowledgement while it runs.
+
+        ``broker_filters``: ask the broker for these filters instead of ``topic_filter`` (each narrower than
+        it, e.g. one per device), so that :meth:`pause` can stop one of them; the handler is still matched
+        against ``topic_filter`` alone (one match per message, however many filters)."""
+        filters = [topic_filter] if broker_filters is None else list(broker_filters)
         with self._lock:
-            self._handlers.append((topic_filter, handler))
-            new = topic_filter not in self._subscriptions
+            (self._inline_handlers if inline else self._handlers).append((topic_filter, handler))
+            self._matches.clear()
+            new = [f for f in filters if f not in self._subscriptions and f not in self._paused]
+            self._subscriptions.update(new)
+            send_now = bool(new) and self._net_up
+        if send_now:
+            self._paho.subscribe([(f, QOS) for f in new])
+
+    def pause(self, topic_filter: str) -> bool:
+        """Unsubscribe ``topic_filter`` at the broker, which then stops sending what matches it (messages it
+        has already queued for this client still come), until :meth:`resume`, across reconnections too.
+        Safe on any thread, paho's network thread included. False if it was not subscribed or is paused."""
+        with self._lock:
+            if topic_filter not in self._subscriptions:
+                return False
+            self._subscriptions.discard(topic_filter)
+            self._paused.add(topic_filter)
+            send_now = self._net_up
+        if send_now:
+            self._paho.unsubscribe(topic_filter)
+        return True
+
+    def resume(self, topic_filter: str) -> bool:
+        """Subscribe again a filter that :meth:`pause` stopped; False if it was not paused."""
+        with self._lock:
+            if topic_filter not in self._paused:
+                return False
+            self._paused.discard(topic_filter)
             self._subscriptions.add(topic_filter)
-            send_now = new and self._net_up
+            send_now = self._net_up
         if send_now:
             self._paho.subscribe(topic_filter, qos=QOS)
+        return True
+
+    @property
+    def paused(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._paused)
 
     # -- requests ----------------------------------------------------------------------------------
     def new_req(self) -> str:
@@ -498,7 +548,24 @@ class HallClient:
             return
         if self.prefilter is not None and not self.prefilter(topic):
             return
-        self._inbox.put(Message(topic, msg.payload, bool(msg.retain), time.monotonic()))
+        inline, handlers = self._matching(topic)
+        m = Message(topic, msg.payload, bool(msg.retain), time.monotonic())
+        for h in inline:
+            self._run(h, m)
+        if handlers:
+            self._inbox.put(m)
+
+    def _matching(self, topic: str) -> tuple[tuple[Handler, ...], tuple[Handler, ...]]:
+        """The inline and the dispatcher handlers whose filters match ``topic`` (worked out once per topic)."""
+        m = self._matches.get(topic)
+        if m is None:
+            with self._lock:  # (a subscribe clears the memo under the same lock: never a stale entry kept)
+                m = (tuple(h for f, h in self._inline_handlers if paho.topic_matches_sub(f, topic)),
+                     tuple(h for f, h in self._handlers if paho.topic_matches_sub(f, topic)))
+                if len(self._matches) >= MATCHES_KEPT:  # a swarm of topics: start again
+                    self._matches.clear()
+                self._matches[topic] = m
+        return m
 
     def bad_payload(self, topic: str, error: object) -> None:
         """Count a payload that could not be decoded; the first one on each topic is logged."""
@@ -526,9 +593,7 @@ class HallClient:
             if item is _DISCONNECTED:
                 self._run(self.on_disconnected)
                 continue
-            with self._lock:
-                handlers = [h for f, h in self._handlers if paho.topic_matches_sub(f, item.topic)]
-            for h in handlers:
+            for h in self._matching(item.topic)[1]:
                 self._run(h, item)
 
     def _run(self, fn: Callable[..., None] | None, *args: Any) -> None:

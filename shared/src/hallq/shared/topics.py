@@ -74,6 +74,10 @@ class HallTopics:
         """The filter the controller subscribes to for every request."""
         return f"{self.root}/req/+/+"
 
+    def requests_of(self, client: str) -> str:
+        """The filter for every request of one client (the controller reads each listed device on its own)."""
+        return f"{self.root}/req/{check_client_id(client)}/+"
+
     def parse_request(self, topic: str) -> Request:
         """Take a request topic apart; raises :class:`TopicError` if it is not one of this hall's."""
         parts = topic.split("/")

@@ -15,6 +15,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 from .dispatch import HOLD, Waiting, callable_now, eligible, rank
@@ -192,13 +193,11 @@ def _raw(state: HallState, category: str, ahead: int, now: datetime, ticket: Wai
         return 0.0
     if state.waiting_total > SIMULATE_MAX_WAITING:
         k = 0.0
-        counts: dict[str, int] = {}
+        n = state.waiting_count(category)
+        waiting, zeros = state.waiting_in.get, repeat(0)  # (waiting_count, summed in C: the same integers)
         for w in servers:
             if category in w.categories:
-                for c in w.categories:
-                    if c not in counts:
-                        counts[c] = state.waiting_count(c)
-                k += (counts[category] + 1) / sum(counts[c] + 1 for c in w.categories)
+                k += (n + 1) / (sum(map(waiting, w.categories, zeros)) + len(w.categories))
         minutes = max((ahead + 0.5) * state.service_min.get(category, SERVICE_PRIOR_MIN) / k, due_in)
         if lane_class(new) == NORMAL and state.lead:
             horizon = min(minutes, state.lead.total_seconds() / 60, _open_for(state, now))
@@ -236,8 +235,8 @@ def priority_rates(state: HallState, now: datetime) -> dict[str, float]:
     open_min = (now - state.first_issue).total_seconds() / 60
     span = min(float(ARRIVAL_WINDOW_MIN), max(open_min, float(ARRIVAL_MIN_SPAN_MIN)))
     counts: dict[str, int] = {}
-    for at, c, prio in state.issues_recent:
-        if prio and since <= at <= now:
+    for at, c, _ in state.priority_recent:  # the priority takes of ``issues_recent``, in its order
+        if since <= at <= now:
             counts[c] = counts.get(c, 0) + 1
     return {c: n / span for c, n in counts.items()}
 

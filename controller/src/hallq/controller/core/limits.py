@@ -9,12 +9,15 @@ Rules (issue 9 §5), with the numbers from ``[limits]`` in ``hall.toml`` (:class
   The bucket refills on the clock as given (not the core's steady time): a clock stepped back refills
   nothing for a moment and then goes on, it does not freeze the hall's clients until it catches up.
 - **Gate.** Beyond twice its rate or burst, a client's requests are dropped unanswered before they are even
-  decoded (:class:`Gate`, on the app's MQTT thread): a flood costs a look-up per message, and every other
-  client's requests are not queued behind it.
+  decoded (:class:`Gate`, on the app's MQTT thread): a flood costs a look-up per message. A listed device
+  that goes on flooding is **silenced**: the controller unsubscribes its request topic for a cool-off (10 s,
+  doubling while it floods again, up to 5 min) and drops what of it is still queued, so its flood no longer
+  queues in the broker in front of every other device's requests (a device event ``flooding_requests``).
 - **Open tickets.** A taker (kiosk, sms, or any client of a hall without ``[[devices]]``) holds at most
   ``open_tickets`` waiting tickets; the next take is answered ``too_many``.
-- The role comes from ``[[devices]]``; a client not listed there is ``unlisted`` (every answer it gets
-  is ``not_allowed``); in a hall without ``[[devices]]`` every client is ``default``.
+- The role comes from ``[[devices]]``; a client not listed there is ``unlisted``: the controller of a hall
+  that lists its devices reads their request topics only, so it never hears one (the core would answer it
+  ``not_allowed``); in a hall without ``[[devices]]`` every client is ``default``.
 - **The reply cache is bounded.** Answers that changed something are kept (memory and record) for
   repeated ``req``s, at most ``replies`` of them (the oldest go first; the record keeps two days at most).
   Refusals that changed nothing are kept in memory only, at most ``refusals`` of them for
@@ -150,6 +153,15 @@ def vouch(state: HallState, client: str, channel: str | None, priority: str | No
 
 #: The gate (:class:`Gate`) lets a client through at up to this many times its role's rate and burst.
 GATE_FACTOR = 2.0
+#: A listed device whose requests the gate dropped this many times within :data:`SILENCE_WINDOW_S` is
+#: flooding: the controller stops reading its requests (unsubscribes its request topic) for a cool-off.
+SILENCE_DROPS = 50
+SILENCE_WINDOW_S = 1.0
+#: The first cool-off (seconds); it doubles, up to :data:`COOL_MAX_S`, while the device floods again within
+#: :data:`COOL_MEMORY_S` of being heard again, and starts over after that.
+COOL_S = 10.0
+COOL_MAX_S = 300.0
+COOL_MEMORY_S = 120.0
 
 
 class Gate:
@@ -159,7 +171,18 @@ class Gate:
     The core's buckets (:func:`admit`) answer ``busy`` up to that point; beyond it a flood costs the
     controller a dictionary look-up per message, so the requests of every other client are not queued behind
     it (the app calls this on the MQTT dispatcher thread, with a monotonic time in real seconds; ``speed``
-    is the hall clock's pace, above 1 for the demo's faster clock). ``dropped`` counts per client."""
+    is the hall clock's pace, above 1 for the demo's faster clock). ``dropped`` counts per client.
+
+    But a flood still reaches the controller: the broker queues it in front of the controller's one connection,
+    and the other devices' requests wait behind it there. So a device listed in ``[[devices]]`` (the controller
+    then reads each listed device's request topic on its own subscription) whose requests the gate drops
+    :data:`SILENCE_DROPS` times within :data:`SILENCE_WINDOW_S` is **silenced**: :meth:`admit` returns False
+    and :meth:`silence` then names the cool-off, and the app unsubscribes that device's request topic, so the
+    broker drops the flood instead of queueing it; :meth:`due` says when to read it again. A device that floods
+    again soon after gets twice the cool-off (up to :data:`COOL_MAX_S`). Honest devices never come near: they
+    send well under their rate, and the gate drops nothing of theirs. (On an open broker a device's topic is
+    anyone's, so a flood on a listed device's topic silences that device; the provisioned broker's ACL lets
+    only the device itself publish there.)"""
 
     def __init__(self, cfg: HallFile, speed: float = 1.0):
         self.cfg = cfg
@@ -167,6 +190,41 @@ class Gate:
         self.devices = None if cfg.devices is None else {d.id: d.role for d in cfg.devices}
         self.buckets: dict[str, list[float]] = {}  # client -> [tokens, at]
         self.dropped: dict[str, int] = {}
+        self._recent: dict[str, list[float]] = {}  # listed client -> [drops in this window, window start]
+        #: silenced devices: client -> (until when, its cool-off in seconds)
+        self.silenced: dict[str, tuple[float, float]] = {}
+        self._heard_again: dict[str, tuple[float, float]] = {}  # client -> (when, the cool-off it had)
+        self.silences = 0
+
+    def silence(self, client: str, now: float) -> float | None:
+        """After :meth:`admit` dropped ``client``'s request: the cool-off (seconds) if ``client`` is flooding and
+        not silenced yet (the caller stops reading it now), else None."""
+        if self.devices is None or client not in self.devices or client in self.silenced:
+            return None
+        r = self._recent.get(client)
+        if r is None or now - r[1] > SILENCE_WINDOW_S:
+            self._recent[client] = [1.0, now]
+            return None
+        r[0] += 1.0
+        if r[0] < SILENCE_DROPS:
+            return None
+        del self._recent[client]
+        cool = COOL_S
+        heard = self._heard_again.pop(client, None)
+        if heard is not None and now - heard[0] <= COOL_MEMORY_S:
+            cool = min(heard[1] * 2.0, COOL_MAX_S)
+        self.silenced[client] = (now + cool, cool)
+        self.silences += 1
+        return cool
+
+    def due(self, now: float) -> list[str]:
+        """The silenced devices whose cool-off is over (the caller reads them again); forgotten as silenced."""
+        # (called on another thread than silence(): list() copies the items in one step under the GIL)
+        out = [c for c, (until, _) in list(self.silenced.items()) if now >= until]
+        for c in out:
+            self._heard_again[c] = (now, self.silenced.pop(c)[1])
+            self.buckets[c] = [0.0, now]  # an empty bucket: a flood that goes on is seen again at once
+        return out
 
     def _limit(self, client: str) -> RoleLimit:
         role = "default" if self.devices is None else self.devices.get(client, "unlisted")

@@ -55,6 +55,7 @@ from .state import (
     UploadRec,
     WindowRec,
     count_issue,
+    cut,
     dequeue,
     due_at,
     enqueue,
@@ -690,10 +691,12 @@ def _rollover(state: HallState, now: datetime, fx: Effects) -> None:
     state.wait_errors.clear()
     state.first_issue = None
     state.tickets.clear()
-    for lane in state.lanes.values():
+    for key, lane in state.lanes.items():
         lane.clear()
+        cut(state, key)
     state.transfers.clear()
     state.waiting_total = 0
+    state.waiting_in.clear()
     state.waiting_persons.clear()
     state.open_by_client.clear()
     state.board.clear()

@@ -279,7 +279,12 @@ class HallState:
     tickets: dict[str, TicketRec] = field(default_factory=dict)  # number -> today's ticket
     lanes: dict[tuple[str, str], deque[TicketRec]] = field(default_factory=dict)  # (category, lane class)
     transfers: list[TicketRec] = field(default_factory=list)  # waiting transferred tickets, in transfer order
+    #: per lane, how often a ticket left it or joined it elsewhere than at its tail (:func:`cut`): while this
+    #: stays the same a lane only grew at its tail, so the ``queue`` topic's order extends what it built before
+    lane_cuts: dict[tuple[str, str], int] = field(default_factory=dict)
     waiting_total: int = 0  # tickets in the lanes and transfers
+    #: per category, the tickets waiting in its queue: its lanes and the transfers to it (:meth:`waiting_count`)
+    waiting_in: dict[str, int] = field(default_factory=dict)
     waiting_persons: set[tuple[str, str]] = field(default_factory=set)  # (category, person) waiting
     service_min: dict[str, float] = field(default_factory=dict)  # category -> EWMA of service minutes (see .estimate)
     priority_issued: dict[str, int] = field(default_factory=dict)  # category -> priority/appointment tickets today
@@ -287,6 +292,8 @@ class HallState:
     service_recent: dict[str, deque[float]] = field(default_factory=dict)
     #: today's latest takes (issued at, category, a priority ticket): recent arrival rates (see .estimate)
     issues_recent: deque[tuple[datetime, str, bool]] = field(default_factory=lambda: deque(maxlen=ISSUES_KEPT))
+    #: the priority takes among ``issues_recent``, in the same order (what the arrival rates read at every take)
+    priority_recent: deque[tuple[datetime, str, bool]] = field(default_factory=deque)
     # (estimate, realised wait) in minutes of today's latest first calls, for the estimate's range
     wait_errors: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=WAIT_ERRORS_KEPT))
     first_issue: datetime | None = None  # today's first ticket
@@ -308,11 +315,10 @@ class HallState:
     followup_days: int = 5  # working days to settle a bad review
 
     def waiting_count(self, category: str) -> int:
-        lanes = self.lanes  # spelt out: the estimates ask this for every category at every take
-        n = len(lanes[(category, NORMAL)]) + len(lanes[(category, PRIORITY)]) + len(lanes[(category, APPOINTMENT)])
-        if not self.transfers:
-            return n
-        return n + sum(1 for t in self.transfers if t.to_window is None and t.queue == category)
+        """The tickets waiting in ``category``'s queue: in its lanes, and transferred to it (not to a window).
+        Counted as they go in and out (:func:`enqueue`, :func:`dequeue`): the estimates ask for every category
+        at every take."""
+        return self.waiting_in.get(category, 0)
 
 
 
@@ -342,11 +348,30 @@ def count_issue(state: HallState, t: TicketRec) -> None:
         state.first_issue = t.issued_at
     if t.priority is not None:
         state.priority_issued[t.category] = state.priority_issued.get(t.category, 0) + 1
-    state.issues_recent.append((t.issued_at, t.category, t.priority is not None and t.priority != "appointment"))
+    note_issue(state, (t.issued_at, t.category, t.priority is not None and t.priority != "appointment"))
+
+
+def note_issue(state: HallState, entry: tuple[datetime, str, bool]) -> None:
+    """Add a take (issued at, category, a priority ticket) to ``issues_recent``, and to ``priority_recent``
+    when it is a priority one; the oldest leaves both."""
+    recent = state.issues_recent
+    if len(recent) == recent.maxlen and recent[0][2]:
+        state.priority_recent.popleft()
+    recent.append(entry)
+    if entry[2]:
+        state.priority_recent.append(entry)
+
+
+def forget_issues(state: HallState) -> None:
+    """Empty ``issues_recent`` (and so ``priority_recent``)."""
+    state.issues_recent.clear()
+    state.priority_recent.clear()
 
 
 def enqueue(state: HallState, t: TicketRec) -> None:
     state.waiting_total += 1
+    if t.transferred_at is None or t.to_window is None:
+        state.waiting_in[t.queue] = state.waiting_in.get(t.queue, 0) + 1
     if t.transferred_at is not None:
         state.transfers.append(t)
     else:
@@ -354,6 +379,7 @@ def enqueue(state: HallState, t: TicketRec) -> None:
         lane = state.lanes[(t.queue, cls)]
         if cls == APPOINTMENT and lane and (due_at(lane[-1]), lane[-1].seq) > (due_at(t), t.seq):
             lane.insert(bisect_right(lane, (due_at(t), t.seq), key=lambda x: (due_at(x), x.seq)), t)
+            cut(state, (t.queue, cls))
         else:
             lane.append(t)
     if t.person is not None:
@@ -363,14 +389,18 @@ def enqueue(state: HallState, t: TicketRec) -> None:
 
 def dequeue(state: HallState, t: TicketRec) -> None:
     state.waiting_total -= 1
+    if t.transferred_at is None or t.to_window is None:
+        state.waiting_in[t.queue] -= 1
     if t.transferred_at is not None:
         state.transfers.remove(t)
     else:
-        lane = state.lanes[(t.queue, lane_class(t))]
+        key = (t.queue, lane_class(t))
+        lane = state.lanes[key]
         if lane and lane[0] is t:
             lane.popleft()
         else:
             lane.remove(t)
+        cut(state, key)
     if t.person is not None:
         state.waiting_persons.discard((t.category, t.person))
     n = state.open_by_client.get(t.client, 0) - 1
@@ -379,3 +409,7 @@ def dequeue(state: HallState, t: TicketRec) -> None:
     else:
         state.open_by_client.pop(t.client, None)
 
+
+def cut(state: HallState, key: tuple[str, str]) -> None:
+    """Count a change of lane ``key`` other than a ticket joining at its tail (see ``HallState.lane_cuts``)."""
+    state.lane_cuts[key] = state.lane_cuts.get(key, 0) + 1

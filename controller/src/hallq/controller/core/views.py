@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from itertools import islice
 
 from hallq.shared.schemas import Board, CalledTicket, CategoryQueue, LastService, QueueState, WindowState
 
@@ -27,12 +28,17 @@ PUBLISH_EVERY = timedelta(seconds=0.1)
 ESTIMATE_EVERY = timedelta(seconds=1)
 
 
-def queue_state(state: HallState, now: datetime, estimates: Mapping[str, Estimate] | None = None) -> QueueState:
+#: A lane's numbers as :func:`queue_order` last listed them: lane -> (its cuts then, the lane, the numbers).
+Orders = dict[tuple[str, str], tuple[int, object, list[str]]]
+
+
+def queue_state(state: HallState, now: datetime, estimates: Mapping[str, Estimate] | None = None,
+                orders: Orders | None = None) -> QueueState:
     """The ``queue`` payload: per category, how many wait, in which order, and the estimate for a new
     normal ticket (one play with mean services; a take's own estimate samples, see :mod:`.estimate`).
 
     ``estimates`` (per category, from :func:`queue_estimates`) are used as given; without them they are
-    worked out now."""
+    worked out now. ``orders``: see :func:`queue_order`."""
     if estimates is None:
         estimates = queue_estimates(state, now)
     cats = {}
@@ -41,7 +47,7 @@ def queue_state(state: HallState, now: datetime, estimates: Mapping[str, Estimat
         n = state.waiting_count(c.code)
         e = estimates.get(c.code) or wait_estimate(state, c.code, n, now, samples=1)
         cats[c.code] = CategoryQueue(waiting=n, est_wait_min=e.minutes, est_wait_range=(e.low, e.high),
-                                     order=queue_order(state, c.code),
+                                     order=queue_order(state, c.code, orders),
                                      oldest_at=oldest_waiting(state, c.code) if n else None,
                                      serving=any(c.code in cs or "*" in cs for cs in open_windows))
     return QueueState(at=now, categories=cats)
@@ -76,6 +82,7 @@ class QueueView:
         self._at: datetime | None = None
         self._sent: datetime | None = None
         self._of: HallState | None = None  # a restored state is another object: its estimates start afresh
+        self._orders: Orders = {}  # each lane's numbers, extended while the lane only grows at its tail
 
     def changed(self, state: HallState, now: datetime) -> QueueState | None:
         """A queue changed: the payload to publish now, or None (publish :meth:`payload` at :meth:`due`)."""
@@ -90,12 +97,14 @@ class QueueView:
         at = self._at
         if (self._estimates is None or self._of is not state or at is None or now < at
                 or now - at >= self.every):
+            if self._of is not state:
+                self._orders = {}
             self._estimates, self._at, self._of = queue_estimates(state, now), now, state
             self.stale = False
         else:
             self.stale = True
         self._sent, self.pending = now, False
-        return queue_state(state, now, self._estimates)
+        return queue_state(state, now, self._estimates, self._orders)
 
     @property
     def estimated_at(self) -> datetime | None:
@@ -112,19 +121,46 @@ class QueueView:
         return min(times) if times else None
 
 
-def queue_order(state: HallState, category: str) -> list[str]:
+def queue_order(state: HallState, category: str, orders: Orders | None = None) -> list[str]:
     """The numbers waiting in ``category``'s queue in the order the rules call them as things stand: the
     transfers to the category, then its lanes merged by :func:`~.dispatch.rank`. A ticket's index is its
-    :func:`~.dispatch.ahead_of` (the SMS gateway's "three ahead" and the follow pages read it)."""
+    :func:`~.dispatch.ahead_of` (the SMS gateway's "three ahead" and the follow pages read it).
+
+    ``orders`` (kept by the caller between calls on the same state, e.g. :class:`QueueView`): a queue held in
+    one lane reuses the numbers listed last time, adding only the tickets that joined at its tail since
+    (``HallState.lane_cuts`` says when a lane changed otherwise): a flood of takes into thousands waiting
+    costs the new tickets, not every waiting one, ten times a second."""
     guard = state.lead
     transfers = sorted((t for t in state.transfers if t.to_window is None and t.queue == category),
                        key=lambda t: rank(t, guard)) if state.transfers else []
-    lanes = [lane for cls in (NORMAL, PRIORITY, APPOINTMENT) if (lane := state.lanes.get((category, cls)))]
+    keys = [key for cls in (NORMAL, PRIORITY, APPOINTMENT) if state.lanes.get(key := (category, cls))]
+    if not transfers and len(keys) == 1:  # one lane is in its order already (most queues most of the day)
+        return _lane_numbers(state, keys[0], orders)
+    lanes: list = [state.lanes[key] for key in keys]
     if transfers:
         lanes.insert(0, transfers)
-    if len(lanes) == 1:  # one lane is in its order already (most queues most of the day): no merge
+    if len(lanes) == 1:
         return [t.number for t in lanes[0]]
     return [t.number for t in heapq.merge(*lanes, key=lambda t: rank(t, guard))]
+
+
+def _lane_numbers(state: HallState, key: tuple[str, str], orders: Orders | None) -> list[str]:
+    lane = state.lanes[key]
+    if orders is None:
+        return [t.number for t in lane]
+    cuts = state.lane_cuts.get(key, 0)
+    kept = orders.get(key)
+    if kept is not None and kept[0] == cuts and kept[1] is lane and len(kept[2]) <= len(lane):
+        numbers = kept[2]
+        grew = len(lane) - len(numbers)
+        if not grew:
+            return numbers
+        # a new list (one handed out before is never changed: a payload already made keeps its order)
+        numbers = numbers + [t.number for t in islice(reversed(lane), grew)][::-1]
+    else:
+        numbers = [t.number for t in lane]
+    orders[key] = (cuts, lane, numbers)
+    return numbers
 
 
 def oldest_waiting(state: HallState, category: str) -> datetime | None:
