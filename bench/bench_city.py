@@ -18,6 +18,7 @@ than a week). Waits and services are exponential (means 9 and 6 minutes).
     BENCH_CITY_DIR=/tmp/city ...                 # the cluster lives there and is kept: generated when the folder
                                                  # is new, reused (migrated, pages timed again) when it exists
     BENCH_CITY_PAGES=0 ...                       # generate (and size) only, time no pages
+    BENCH_CITY_REFRESH=0 ...                     # do not time the refresh of today (reusing a cluster)
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ LAST = date(2026, 11, 27)  # a Friday: "today" of the benchmark
 #: A kept cluster's folder (generate into it when new, reuse it when it holds one) and whether to time the pages.
 CLUSTER_DIR = os.environ.get("BENCH_CITY_DIR") or None
 PAGES = os.environ.get("BENCH_CITY_PAGES", "1") != "0"
+#: Whether to time the refresh of today (BENCH_CITY_REFRESH=0: not again when only the pages are timed again).
+REFRESH = os.environ.get("BENCH_CITY_REFRESH", "1") != "0"
 SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "2GB", "checkpoint_timeout": "30min",
             "maintenance_work_mem": "512MB", "work_mem": "64MB", "synchronous_commit": "off",
             "effective_cache_size": "8GB"}
@@ -281,7 +284,8 @@ def _run(cluster) -> dict:
         conn.execute("VACUUM ANALYZE city_figures")
         conn.execute("VACUUM ANALYZE city_spans")
         conn.execute("VACUUM ANALYZE followups")
-    _refresh(conn, res)  # after the generation too
+    if REFRESH:
+        _refresh(conn, res)  # after the generation too
     hall_days = HALLS * DAYS
     if reuse:  # the record's size was measured when it was generated; the roll-up's only
         for t, (b, n) in _sizes(conn, ("city_figures", "city_spans")).items():
@@ -331,7 +335,7 @@ def _run(cluster) -> dict:
         pages.append(("report by category, 30 d, hall b007", f"/reports?by=category&from={LAST - timedelta(days=29)}"
                       f"&to={LAST}&hall=b007"))
         print(f"\npages (HTTP through `hallq central web`, {REPS} times each after one warm-up), ms:")
-        print(f"  {'page':<55} {'p50':>7} {'p95':>7} {'max':>7}")
+        print(f"  {'page':<55} {'p50':>7} {'p95':>7} {'max':>7}  load (1 min)")
         all_ms = []
         worst = ("", 0.0)
         for name, path in pages:
@@ -346,9 +350,10 @@ def _run(cluster) -> dict:
             all_ms += ms
             p95 = percentile(ms, 95)
             worst = max(worst, (name, p95), key=lambda x: x[1])
-            print(f"  {name:<55} {percentile(ms, 50):7.0f} {p95:7.0f} {max(ms):7.0f}", flush=True)
+            load = Path("/proc/loadavg").read_text().split()[0]
+            print(f"  {name:<55} {percentile(ms, 50):7.0f} {p95:7.0f} {max(ms):7.0f}  {load}", flush=True)
             res.setdefault("pages_ms", {})[name] = {"p50": round(percentile(ms, 50)), "p95": round(p95),
-                                                    "max": round(max(ms))}
+                                                    "max": round(max(ms)), "load": float(load)}
         p95_all = percentile(all_ms, 95)
         res["all_pages_p95_ms"] = round(p95_all)
         res["target_p95_ms"] = 500

@@ -1,9 +1,11 @@
 """A flood from one client: the controller's memory, its record and the other clients' latency (issue 9 §5).
 
-A Mosquitto of its own and the real controller process, with a hall that lists its devices. A hand-written
-client ``intruder`` (not in ``[[devices]]``) sends ``FLOOD`` takes as fast as the broker takes them (it does
-not wait for answers: the controller drops most unanswered); meanwhile the listed kiosk ``kiosk-1`` takes numbers at a real
-kiosk's pace and times each answer. Reported: the controller's RSS before and after the flood (``VmRSS`` of
+A Mosquitto of its own and the real controller process, with a hall that lists its devices. A kiosk gone
+wrong, ``intruder`` (listed as a kiosk: a client not listed is not even read, the controller subscribes to
+the listed devices' requests only), sends ``FLOOD`` takes as fast as the broker takes them (it does not wait
+for answers: the controller drops most unanswered, then unsubscribes its topic for a while, see
+``core.limits.Gate``); meanwhile the listed kiosk ``kiosk-1`` takes numbers at a real kiosk's pace and times
+each answer. Reported: the controller's RSS before and after the flood (``VmRSS`` of
 ``/proc/PID/status``; ``VmHWM``, the peak, too), the rows of the ``replies`` table, how the intruder was
 answered, and the kiosk's p99 during the flood against the same kiosk unloaded.
 
@@ -54,6 +56,10 @@ role = "kiosk"
 id = "caller-1"
 role = "window"
 window = 1
+
+[[devices]]
+id = "intruder"
+role = "kiosk"
 """
 
 

@@ -125,7 +125,11 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
     Measured on the benchmark's days (``bench/bench_controller_dispatch.py``), most of the error left is
     the spread of the services of the tickets ahead, which nobody knows at the take: with those services
     known in advance the same play is off by 1.1 / 1.7 / 2.2 min on average at loads 0.75 / 0.85 / 0.95,
-    against 2.4 / 3.6 / 4.4 without (the benchmark's what-if row).
+    against 2.4 / 3.6 / 4.4 without (the benchmark's what-if row). The model's own floor (the mean distance
+    of its plays from their median, what no figure from the same knowledge can beat if days go as the
+    plays do) is 1.7 / 2.6 / 3.2 min against an error of 2.2 / 3.3 / 4.0 (later measurements, with the day
+    before); 61 plays instead of 15, playing future transfers, or rounding otherwise moved the error by
+    0.1 min at most (``controller/README.md``).
 
     The range is the model's recent error (a split-conformal interval): for the last
     :data:`RANGE_WINDOW` tickets called today, the relative error ``(wait - raw) / (raw + 5)``;

@@ -153,12 +153,14 @@ def _lane_numbers(state: HallState, key: tuple[str, str], orders: Orders | None)
     if kept is not None and kept[0] == cuts and kept[1] is lane and len(kept[2]) <= len(lane):
         numbers = kept[2]
         grew = len(lane) - len(numbers)
-        if grew:
-            numbers += reversed([t.number for t in islice(reversed(lane), grew)])
+        if not grew:
+            return numbers
+        # a new list (one handed out before is never changed: a payload already made keeps its order)
+        numbers = numbers + [t.number for t in islice(reversed(lane), grew)][::-1]
     else:
         numbers = [t.number for t in lane]
-        orders[key] = (cuts, lane, numbers)
-    return list(numbers)  # a copy: the kept list grows on, a payload already made must not
+    orders[key] = (cuts, lane, numbers)
+    return numbers
 
 
 def oldest_waiting(state: HallState, category: str) -> datetime | None:
