@@ -277,10 +277,12 @@ def have_tools() -> list[str]:
 # -- provisioning bundles for the boot tests, written into an image's FAT as a technician's card would be
 
 
-def hall_toml_all_day() -> str:
-    """The sample hall, open all day (the tests run at any hour)."""
+def hall_toml_all_day(quotas: bool = True) -> str:
+    """The sample hall, open all day (the tests run at any hour); without its daily quotas when ``quotas`` is
+    false (a long run of takes would use them up: 650 tickets a day in the sample hall)."""
     text = (REPO / "controller/examples/hall.toml").read_text()
-    return re.sub(r"^hours = .*$", "", text, flags=re.M)
+    text = re.sub(r"^hours = .*$", "", text, flags=re.M)
+    return text if quotas else re.sub(r"^daily_quota = .*$", "", text, flags=re.M)
 
 
 def ssh_key(where: Path) -> tuple[Path, str]:
@@ -339,12 +341,13 @@ class ProvisionedHall:
         return LocalBroker(self.keyring, workdir)
 
 
-def provision_hall(where: Path, *, port: int, host: str = HOST_FROM_GUEST, devices: str = "") -> ProvisionedHall:
+def provision_hall(where: Path, *, port: int, host: str = HOST_FROM_GUEST, devices: str = "",
+                   quotas: bool = True) -> ProvisionedHall:
     """``hallq provision init`` for the sample hall (open all day) with the broker at ``host``:``port`` and
     ``devices`` (TOML ``[[devices]]`` tables); the controller and the dashboard are always made."""
     where.mkdir(parents=True, exist_ok=True)
     cfg = where / "hall.toml"
-    cfg.write_text(hall_toml_all_day() + f'\n[broker]\nhost = "{host}"\nport = {port}\n\n{devices}',
+    cfg.write_text(hall_toml_all_day(quotas) + f'\n[broker]\nhost = "{host}"\nport = {port}\n\n{devices}',
                    encoding="utf-8")
     keyring = where / "keyring"
     r = subprocess.run([HALLQ, "provision", "init", "--hall-config", str(cfg), "--keyring", str(keyring)],
