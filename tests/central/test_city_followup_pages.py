@@ -8,6 +8,7 @@ own process."""
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -61,6 +62,25 @@ def _walk(b: Browser, url: str) -> list[list[str]]:
                what="the next page")
 
 
+@contextmanager
+def _city_signed_in(tmp_path, dsn: str):
+    """The city web on its own broker with a viewer signed in in chromium; everything stopped afterwards."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    web = CityWeb(tmp_path / "web", dsn, broker.url)
+    b = None
+    try:
+        web.user("viewer", "viewer")
+        web.start()
+        b = Browser()
+        b.login(web.url, "viewer", PASSWORDS["viewer"])
+        yield web, b
+    finally:
+        if b is not None:
+            b.close()
+        web.stop()
+        broker.stop()
+
+
 @pytest.mark.timeout(300)
 def test_next_page_walks_every_follow_up_once_in_order(central_dsn, tmp_path):
     from hallq.central import db
@@ -82,15 +102,7 @@ def test_next_page_walks_every_follow_up_once_in_order(central_dsn, tmp_path):
         overdue = conn.execute("SELECT count(*) FROM followups WHERE closed_at IS NULL AND due < %s",
                                (today,)).fetchone()[0]
     assert len(open_order) == OPEN and len(closed_order) == CLOSED and 100 < overdue < OPEN
-    broker = Mosquitto(tmp_path / "broker").start()
-    web = CityWeb(tmp_path / "web", central_dsn, broker.url)
-    b = None
-    try:
-        web.user("viewer", "viewer")
-        web.start()
-        b = Browser()
-        b.login(web.url, "viewer", PASSWORDS["viewer"])
-
+    with _city_signed_in(tmp_path, central_dsn) as (web, b):
         pages = _walk(b, web.url + "/followups")
         assert [len(p) for p in pages] == [100, 100, 30]
         assert [r for p in pages for r in p] == open_order  # every open one once, nearest deadline first
@@ -110,11 +122,6 @@ def test_next_page_walks_every_follow_up_once_in_order(central_dsn, tmp_path):
         pages = _walk(b, web.url + "/followups?status=open&hall=H2")  # one hall's list keeps its hall
         assert [r for p in pages for r in p] == [r for r in open_order if r.startswith("H2/")]
         assert [len(p) for p in pages] == [100]
-    finally:
-        if b is not None:
-            b.close()
-        web.stop()
-        broker.stop()
 
 
 @pytest.mark.timeout(420)
@@ -139,17 +146,10 @@ def test_report_by_clerk_pages_by_hall_and_keeps_the_whole_total(central_dsn, tm
             seed(path, config.parse(HALL_TOML.replace('id = "web"', f'id = "{hall}"')), day, 1, 60, seed=s)
             from city_kit import hall_records
             Shipper(hall).send(conn, hall_records(path))
-    broker = Mosquitto(tmp_path / "broker").start()
-    web = CityWeb(tmp_path / "web", central_dsn, broker.url)
-    b = None
-    try:
-        web.user("viewer", "viewer")
-        web.start()
+    with _city_signed_in(tmp_path, central_dsn) as (web, b):
         c = web.http("viewer")
         from city_kit import wait_until
         wait_until(lambda: "h27" in c.get(f"/reports?by=hall&from={day}&to={day}").text, 60, "the roll-up")
-        b = Browser()
-        b.login(web.url, "viewer", PASSWORDS["viewer"])
         b.get(f"{web.url}/reports?by=clerk&from={day}&to={day}")
         first = [r.get_attribute("data-key") for r in b.finds("#report tbody tr[data-key]")]
         assert first and all(k.startswith("h01/") for k in first)
@@ -167,8 +167,3 @@ def test_report_by_clerk_pages_by_hall_and_keeps_the_whole_total(central_dsn, tm
         assert keys == {tuple(k.split("/")) for k in first + second}  # the CSV: every hall's clerks
         assert c.get(f"/reports?by=clerk&from={day}&to={day}&page=3").status_code == 400
         assert c.get(f"/reports?by=clerk&from={day}&to={day}&page=x").status_code == 400
-    finally:
-        if b is not None:
-            b.close()
-        web.stop()
-        broker.stop()
