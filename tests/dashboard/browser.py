@@ -49,6 +49,19 @@ class Browser:
     def finds(self, css: str) -> list:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
+    def click(self, css: str) -> None:
+        """Click the element; found again when the live page swapped it between finding and clicking (a stale
+        element is refused before any click reaches the page, so nothing is clicked twice)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(50):
+            try:
+                self.find(css).click()
+                return
+            except StaleElementReferenceException:
+                time.sleep(0.02)
+        raise AssertionError(f"{css} kept being replaced while it was clicked")
+
     def text(self, css: str) -> str:
         """The element's text; read again when the live page swapped the element between finding and reading."""
         from selenium.common.exceptions import StaleElementReferenceException

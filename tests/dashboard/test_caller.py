@@ -21,7 +21,7 @@ def test_clerk_calls_recalls_transfers_and_closes_with_a_case(web, browser):
     a1, a2, b1 = web.take("A"), web.take("A"), web.take("B")
     browser.login(web.url, "clerk", "clerk-password-1")
     assert browser.driver.current_url.endswith("/caller/3")  # her only window
-    browser.find(".op-open").click()
+    browser.click(".op-open")
     web.monitor.wait_for("hallq/web/window/3/state", lambda m: json.loads(m.payload).get("staff", {}).get("name") == "李娜")
     browser.wait(lambda: "已签到" in browser.text("#result"), what="signed in")
     # 叫号 by the keyboard, like a hardware caller's F1
@@ -33,29 +33,29 @@ def test_clerk_calls_recalls_transfers_and_closes_with_a_case(web, browser):
     reqs = web.monitor.on("hallq/web/req/+/window")
     assert reqs and all(m.topic == "hallq/web/req/web-caller-3/window" for m in reqs)
     # 重呼
-    browser.find(".op-recall").click()
+    browser.click(".op-recall")
     web.monitor.wait_for("hallq/web/calls", lambda m: json.loads(m.payload)["ticket"] == a1 and json.loads(m.payload).get("recall", 0) == 1)
     browser.wait(lambda: "已重呼" in browser.text("#result"), what="recalled")
     # 转号 to category B
-    browser.find(".op-transfer").click()
+    browser.click(".op-transfer")
     Select(browser.find("#transfer-dialog select[name=to_category]")).select_by_value("B")
-    browser.find("#transfer-dialog button[type=submit]").click()
+    browser.click("#transfer-dialog button[type=submit]")
     browser.wait(lambda: "已转号" in browser.text("#result"), what="transferred")
     web.monitor.wait_for("hallq/web/window/3/state", lambda m: json.loads(m.payload)["status"] == "idle")
     # next: a2 (A before the transferred one? the controller decides) — then done with a case
-    browser.find(".op-next").click()
+    browser.click(".op-next")
     browser.wait(lambda: browser.text("#current-ticket") not in ("", "—"), what="a ticket called")
     current = browser.text("#current-ticket")
     assert current in (a2, b1, a1)
-    browser.find(".op-done").click()
+    browser.click(".op-done")
     browser.find("#done-dialog input[name=case_id]").send_keys("BJ2026-0001")
     # a wrong form stays in the dialog with its message, and sends nothing
-    browser.find("#done-dialog button[type=submit]").click()
+    browser.click("#done-dialog button[type=submit]")
     browser.wait(lambda: "事项编码" in browser.text("#done-dialog .form-result"), what="the form's error")
     browser.find("#done-dialog input[name=item_code]").send_keys("11320312MB0001")
     browser.find("#done-dialog input[name=item_name]").send_keys("不动产登记")
     Select(browser.find("#done-dialog select[name=case_kind]")).select_by_value("promised")
-    browser.find("#done-dialog button[type=submit]").click()
+    browser.click("#done-dialog button[type=submit]")
     browser.wait(lambda: "已办结" in browser.text("#result"), what="done")
     assert not browser.driver.execute_script("return document.getElementById('done-dialog').open")
     web.monitor.wait_for("hallq/web/window/3/state",
@@ -66,7 +66,7 @@ def test_clerk_calls_recalls_transfers_and_closes_with_a_case(web, browser):
     assert row == (current, 3, "李娜", "BJ2026-0001", "11320312MB0001", "不动产登记", "promised")
     # nothing waits for a moment? then 叫号 says so in words
     while True:
-        browser.find(".op-next").click()
+        browser.click(".op-next")
         browser.wait(lambda: browser.finds("#result [data-ok]"), what="an answer")
         if "现在没有等候的号" in browser.text("#result"):
             break
@@ -75,7 +75,7 @@ def test_clerk_calls_recalls_transfers_and_closes_with_a_case(web, browser):
     browser.find("body").send_keys(Keys.F6)
     web.monitor.wait_for("hallq/web/window/3/state", lambda m: json.loads(m.payload)["status"] == "paused")
     browser.driver.execute_script("document.getElementById('result').innerHTML = ''")
-    browser.find(".op-next").click()
+    browser.click(".op-next")
     browser.wait(lambda: "窗口已暂停" in browser.text("#result"), what="the paused message")
     browser.find("body").send_keys(Keys.F6)
     web.monitor.wait_for("hallq/web/window/3/state", lambda m: json.loads(m.payload)["status"] == "idle")

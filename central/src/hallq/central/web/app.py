@@ -311,16 +311,15 @@ def create_app(city: City) -> Starlette:
         return kind, start, end, halls
 
     def _report(kind: str, start: date, end: date, halls: list[str] | None,
-                lines_of: list[str] | None = None) -> tuple[list, Any, Any]:
-        """The report's lines (of the halls ``lines_of`` when given: one page of them) and the total line of
-        the whole selection ``halls``."""
+                lines_of: list[str] | None = None, *, rolled: bool = True) -> tuple[list, Any, Any]:
+        """The report's lines (of the halls ``lines_of`` when given: one page of them), the total line of
+        the whole selection ``halls`` and (``rolled``: the page says it) when its days were rolled up."""
         conn = C.reader.conn_for_reports()
         of = lines_of if lines_of is not None else halls
         rows = figures.report(conn, kind, start, end, of,
                               C.reader.category_names(C.live, of) if kind == "category" else None)
         total = figures.whole(conn, start, end, halls)
-        rolled = C.reader.rolled_at(start, end)
-        return rows, total, rolled
+        return rows, total, C.reader.rolled_at(start, end) if rolled else None
 
     @require("manager", "viewer")
     async def reports_page(request: Request) -> Response:
@@ -352,7 +351,8 @@ def create_app(city: City) -> Starlette:
     @require("manager", "viewer")
     async def reports_csv(request: Request) -> Response:
         kind, start, end, halls = _report_args(request)
-        rows, total, _ = await asyncio.to_thread(C.reader.run, lambda: _report(kind, start, end, halls))
+        rows, total, _ = await asyncio.to_thread(C.reader.run,
+                                            lambda: _report(kind, start, end, halls, rolled=False))
         names = C.reader.halls()
         out = io.StringIO()
         w = csv.writer(out)

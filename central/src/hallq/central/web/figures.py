@@ -384,35 +384,38 @@ def _read(conn: Any, kind: str, start: date, end: date, halls: Sequence[str] | N
     known = sorted((names or {}).items())
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        if kind != "clerk" or (hl is not None and len(hl) <= FEW_HALLS):
-            # a few thousand rows read by index: starting parallel workers costs more than it saves (on 300
-            # halls x 90 days, 2 cores: report by hall 90 d 121-259 ms with 2 workers, 32-43 ms without; the
-            # whole city's clerks, ~50,000 rows, are faster with them)
-            conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        # a few thousand to ~50,000 rows read by index: starting parallel workers or compiling the 92 sums
+        # (JIT, chosen once the planner's cost passes jit_above_cost) costs more than it saves. Measured on 300
+        # halls x 90 days, 2 loaded cores: report by hall 90 d 121-259 ms with 2 workers, 32-43 ms without;
+        # the whole city's clerks over a mid-month range (~50,000 rows) 600-735 ms with workers and JIT,
+        # 414-535 without JIT, 273-531 without either (central/README.md, Sizing)
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        conn.execute("SET LOCAL jit = off")
         last = conn.execute("SELECT max(day) FROM city_figures").fetchone()[0]
         days, months, blocks = pieces(start, end, last)
         rows = conn.execute(sql, {"kind": kind, "days": days, "months": months, "blocks": blocks,
                                   "halls": hall_arg, "city": CITY, "nh": [h for (h, _), _ in known],
-                                  "nk": [k for (_, k), _ in known], "nn": [v for _, v in known]}).fetchall()
+                                  "nk": [k for (_, k), _ in known], "nn": [v for _, v in known]},
+                            binary=True).fetchall()  # (the histograms' arrays come back ~10 % sooner in binary)
     out: list[Row] = []
     names_ = COUNT_COLS[:-NBUCKETS]
     for hall, key, name, n, *vals in rows:
         if not n:  # (a total over days without any record)
             continue
+        counts = dict(zip(names_, vals[:-1], strict=True))
         if whole:
-            row = Row("total", None, "", "")
+            row = Row("total", None, "", "", counts, vals[-1])
         elif kind == "hall":
-            row = Row(kind, hall, hall, hall)
+            row = Row(kind, hall, hall, hall, counts, vals[-1])
         elif kind == "category":
-            row = Row(kind, None, key, name)
+            row = Row(kind, None, key, name, counts, vals[-1])
         elif kind in ("item", "clerk"):
-            row = Row(kind, hall, key, name or key)
+            row = Row(kind, hall, key, name or key, counts, vals[-1])
         else:
-            row = Row(kind, None, key, key)
-        row.counts = dict(zip(names_, vals[:-1], strict=True))
-        row.hist = vals[-1]
+            row = Row(kind, None, key, key, counts, vals[-1])
         out.append(row)
-    return sorted(out, key=lambda r: (r.hall or "", r.key, r.name))
+    out.sort(key=lambda r: (r.hall or "", r.key, r.name))
+    return out
 
 
 def total(rows: Iterable[Row], kind: str) -> Row | None:
