@@ -180,6 +180,38 @@ def appointment_waits(result: DayResult, early: bool | None = None) -> list[floa
     return out
 
 
+def appointment_first_free(result: DayResult, shape: HallShape) -> list[float]:
+    """For each called appointment ticket: minutes from when it became due (its slot's start or its arrival,
+    whichever is later) until the first window that may serve its category was free (0: one was idle),
+    from the day's record. No order of the waiting tickets calls it sooner than that; only a window left
+    idle before it is due does."""
+    every = tuple(c.code for c in shape.categories)
+    cats = {w: (every if "*" in cs else cs) for w, cs in shape.windows.items()}
+    busy: dict[int, list[tuple[float, float]]] = {w: [] for w in shape.windows}
+    for r in result.tickets:
+        v = r.visit
+        for k, (at, w) in enumerate(r.calls):
+            if k + 1 < len(r.calls):  # a transfer: the first window is free when it sends the citizen on
+                late = RECALL_AFTER_S if v.answers_after == 1 else 0.0
+                end = at + WALK_S + late + (v.transfer.after_s if v.transfer is not None else 0.0)
+            else:
+                end = r.finished_s if r.finished_s is not None else result.end_s
+            busy[w].append((at, end))
+    out = []
+    for r in result.tickets:
+        v = r.visit
+        if v.priority != "appointment" or r.first_call_s is None or v.slot is None:
+            continue
+        due = max(r.issued_s, v.slot[0])
+        free = []
+        for w, cs in cats.items():
+            if v.category in cs:
+                ends = [end for at, end in busy[w] if at < due < end]  # (a call at ``due`` found it free)
+                free.append(max(ends) - due if ends else 0.0)
+        out.append(min(free) / MIN)
+    return out
+
+
 def _p(xs: list[float], p: float) -> float | None:
     return round(percentile(xs, p), 2) if xs else None
 
@@ -233,27 +265,70 @@ def true_service_min(v: Visit, queue: str) -> float:
     return (WALK_S + (RECALL_AFTER_S if v.answers_after == 1 else 0.0) + work) / MIN
 
 
-def est_mae_services_known(cfg: config.HallFile, shape: HallShape, visits: list[Visit],
-                           before: HallState | None = None) -> float:
-    """What-if: the estimate's MAE on the same day if the controller knew, at each take, how long every
-    ticket already taken will be served (everything else as it is: the priority tickets and appointments
-    still to come are drawn as usual). The gap to ``est_mae`` is what the spread of service times costs
-    any estimate made at the take."""
+class _Arrival(estimate._NewTicket):
+    """A precedence ticket still to come in a what-if that knows it: its visit's key in ``by_number``."""
+
+    __slots__ = ("number",)
+
+
+def est_mae_known(cfg: config.HallFile, shape: HallShape, visits: list[Visit], before: HallState | None = None,
+                  know: frozenset[str] = frozenset({"current", "waiting"})) -> float:
+    """What-if: the estimate's MAE on the same day if the controller knew at each take what it cannot, the
+    rest drawn as usual. ``know`` holds any of: ``current``, how much longer each service under way lasts;
+    ``waiting``, how long each ticket already taken will be served; ``arrivals``, when each priority ticket
+    and appointment holder still to come arrives and how long they are served; ``transfers``, which
+    services send their ticket on, where to, and how long it is served there. The gap to ``est_mae`` is
+    what not knowing that costs any estimate made at the take; with all four known, nothing is drawn and
+    what is left is where the play differs from the hall (and the rounding up to whole minutes)."""
     by_number: dict[Hashable, Visit] = {}
     play = estimate._Play
-    plain_service_of, plain_left = play.service_of, play.left
-
-    def service_of(self, t, rng):  # type: ignore[no-untyped-def]
-        v = by_number.get(getattr(t, "number", None))
-        return true_service_min(v, t.queue) if v is not None else plain_service_of(self, t, rng)
-
-    def left(self, cur, rng):  # type: ignore[no-untyped-def]
-        v = by_number.get(cur.number)
-        if v is None:
-            return plain_left(self, cur, rng)
-        return max(true_service_min(v, cur.queue) - (self.now - cur.called_at).total_seconds() / MIN, 0.0)
-
+    plain_served, plain_current, plain_arrivals = play.served, play.current, play._arrivals
     ctl = CorePolicy(cfg, DAY, after=copy.deepcopy(before) if before is not None else None)
+
+    def then(v: Visit, queue: str) -> tuple[str | None, float]:
+        if "transfers" in know and v.transfer is not None and v.answers_after is not None and queue == v.category:
+            return v.transfer.category, (WALK_S + v.transfer.service_s) / MIN
+        return None, 0.0
+
+    def served(self, t, rng):  # type: ignore[no-untyped-def]
+        number = getattr(t, "number", None)
+        v = by_number.get(number)
+        if v is None or ("waiting" not in know and not isinstance(t, _Arrival)):
+            return plain_served(self, t, rng)
+        to, second = then(v, t.queue) if t.transferred_at is None else (None, 0.0)
+        return true_service_min(v, t.queue), to, second
+
+    def current(self, cur, rng):  # type: ignore[no-untyped-def]
+        v = by_number.get(cur.number)
+        if v is None or "current" not in know:
+            return plain_current(self, cur, rng)
+        left = max(true_service_min(v, cur.queue) - (self.now - cur.called_at).total_seconds() / MIN, 0.0)
+        return (left, *then(v, cur.queue)) if len(cur.calls) <= 1 else (left, None, 0.0)
+
+    def arrivals(self, rng):  # type: ignore[no-untyped-def]
+        now_s = (self.now - ctl.midnight).total_seconds()
+        coming = {b.code for b in self.coming}
+        served_here = {c for w in self.servers for c in w.categories}
+        out, later = [], {}
+        for v in visits:
+            t = (v.arrival_s - now_s) / MIN
+            if t <= 0 or t >= self.horizon or v.category not in served_here:
+                continue
+            if v.priority in PRIORITY_KINDS:
+                x = _Arrival(-v.id, self.now + timedelta(minutes=t), v.priority, v.category)
+                later[id(x)] = t
+            elif v.priority == "appointment" and v.appointment in coming and v.slot is not None:
+                x = _Arrival(-v.id, self.now + timedelta(minutes=t), "appointment", v.category,
+                             slot_start=ctl.midnight + timedelta(seconds=v.slot[0]))
+                later[id(x)] = (dispatch.due_at(x) - self.now).total_seconds() / MIN
+            else:
+                continue
+            x.number = ("coming", v.id)
+            by_number[x.number] = v
+            out.append(x)
+        out.sort(key=lambda t: dispatch.rank(t, self.guard))
+        return out, later
+
     ctl.book(visits)
     issue = ctl.issue
 
@@ -264,12 +339,21 @@ def est_mae_services_known(cfg: config.HallFile, shape: HallShape, visits: list[
         return got
 
     ctl.issue = issue_and_note  # type: ignore[method-assign]
-    play.service_of, play.left = service_of, left  # type: ignore[method-assign]
+    play.served, play.current = served, current  # type: ignore[method-assign]
+    if "arrivals" in know:
+        play._arrivals = arrivals  # type: ignore[method-assign]
     try:
         r = run_day(shape, visits, ctl)
     finally:
-        play.service_of, play.left = plain_service_of, plain_left  # type: ignore[method-assign]
+        play.served, play.current, play._arrivals = plain_served, plain_current, plain_arrivals  # type: ignore[method-assign]
     return estimate_figures(r, ctl.ranges)["est_mae"]
+
+
+def est_mae_services_known(cfg: config.HallFile, shape: HallShape, visits: list[Visit],
+                           before: HallState | None = None) -> float:
+    """What-if: the estimate's MAE if the controller knew, at each take, how long every ticket already taken
+    will be served (its service under way or to come; :func:`est_mae_known`)."""
+    return est_mae_known(cfg, shape, visits, before, frozenset({"current", "waiting"}))
 
 
 #: Plays per take for the estimate's own floor (``est_mae_floor``).
@@ -384,6 +468,11 @@ def one_day(cfg: config.HallFile, shape: HallShape, load: float, seed: int) -> d
         c["take_refused"] = dict(ctl.refusals)
     c["est_mae_first_day"] = estimate_figures(r1, first.ranges)["est_mae"]
     c["est_mae_services_known"] = est_mae_services_known(cfg, shape, visits, before)
+    c["est_mae_current_known"] = est_mae_known(cfg, shape, visits, before, frozenset({"current"}))
+    c["est_mae_waiting_known"] = est_mae_known(cfg, shape, visits, before, frozenset({"waiting"}))
+    c["est_mae_all_known"] = est_mae_known(cfg, shape, visits, before,
+                                           frozenset({"current", "waiting", "arrivals", "transfers"}))
+    c["appointment_p90_first_free"] = _p(appointment_first_free(r, shape), 90)
     c["est_mae_floor"] = est_mae_floor(cfg, shape, visits, before)
     c |= appointments_first(cfg, shape, visits, before)
     hold, dispatch.HOLD = dispatch.HOLD, timedelta(0)  # today's rules without held capacity (rule 6)
@@ -460,6 +549,7 @@ def table(load: float, s: dict) -> list[str]:
         row("appointment wait p90, from due (min)", "appointment_p90", "<= 3", "appointment_p90"),
         row("  came early: from slot start", "appointment_early_p90"),
         row("  came in the slot: from arrival", "appointment_in_slot_p90"),
+        row("  bound: first window of its category free", "appointment_p90_first_free"),
         row("  what-if: appointments strictly first", "appointment_p90_first"),
         row("    ... its priority wait p90 (min)", "priority_p90_first"),
         row("transferred: wait after it p90 (min)", "transfer_p90"),
@@ -471,7 +561,10 @@ def table(load: float, s: dict) -> list[str]:
         row("  ratio (no starvation)", "starvation", "<= 1.2", "starvation"),
         row("estimate MAE (min)", "est_mae", "<= 3", "est_mae"),
         row("  a new controller's first day", "est_mae_first_day"),
+        row("  what-if: services under way known", "est_mae_current_known"),
+        row("  what-if: waiting tickets' services known", "est_mae_waiting_known"),
         row("  what-if: services known at the take", "est_mae_services_known"),
+        row("  what-if: all that is drawn known", "est_mae_all_known"),
         row("  the model's own floor (its plays' MAD)", "est_mae_floor"),
         row("estimate bias (min)", "est_bias"),
         row("range coverage", "range_coverage", ">= 0.80", "range_coverage"),

@@ -739,3 +739,60 @@ def test_rating_time_from_the_pad(hall):
     hall.send("pad-1", RateRequest(req="p2", window=1, ticket="A002", level="basic", at=utc))
     r = next(x for x in hall.last.records if isinstance(x, core.Rating))
     assert r.at == at("09:10") and r.at.utcoffset() == timedelta(hours=8)
+
+
+def _same_services(h, category, minutes, to=None, n=15):
+    """``n`` measured services of ``category``, all of ``minutes`` (sent on to ``to``): plays draw no spread."""
+    for _ in range(n):
+        core.estimate.learn(h.state, category, timedelta(minutes=minutes), to)
+
+
+def test_the_estimate_keeps_no_window_free_for_a_holder_who_has_not_come():
+    h = Hall().at("09:22")
+    h.op(1, "open")
+    h.take("A")
+    h.op(1, "next")  # A001 from 09:22, 6 min (every measured A service): window 1 free at 09:28
+    _same_services(h, "A", 6.0)
+    h.state.service_min["A"] = 6.0
+    h.at("09:23")
+    h.take("A")  # A002
+    booking = (core.Booking("Y1", "A", h.now.date(), time(9, 30), time(10, 0)),)
+    core.handle(h.state, core.BookingsIn("bookings.csv", booking), h.now)
+    core_state.forget_issues(h.state)  # no priority tickets expected: the booked holder alone
+    h.at("09:25")
+    # the holder is expected at 09:30 (no check-ins today to learn from: at the slot's start). At 09:28 the
+    # window takes A002: rule 6 keeps a window free only for a holder who has checked in, and nobody has
+    # (keeping it free 09:28-09:30 for the holder, as the play did, gave 17). The holder is due from 09:30
+    # and goes before A003 (the test hall's guard is 15 min): A002 09:28-09:34, the holder 09:34-09:40,
+    # A003 at 09:40
+    assert h.take("A")["ticket"]["est_wait_min"] == 15
+
+
+def test_the_estimate_plays_the_transfers_the_services_make():
+    h = Hall().at("09:00")
+    h.op(2, "open")  # window 2 serves A and B
+    _same_services(h, "A", 2.0, to="B")  # every A service ends after 2 min with a transfer to B ...
+    _same_services(h, "B", 6.0)  # ... where services take 6 min
+    core_state.forget_issues(h.state)
+    h.take("A")
+    h.op(2, "next")  # A001 from 09:00
+    # A001 is expected to be sent on to B at 09:02, and a transfer goes first (rule 1): A001 at B
+    # 09:02-09:08, then B001 (without the transfer played: 2)
+    assert h.take("B")["ticket"]["est_wait_min"] == 8
+    assert list(h.state.service_to["B"]) == [None] * 15
+    assert list(h.state.service_to["A"]) == ["B"] * 15
+
+
+def test_a_transfer_is_measured_with_where_it_sent_the_ticket():
+    h = Hall().at("09:00")
+    h.op(1, "open")
+    h.take("A")
+    h.take("A")
+    h.op(1, "next")
+    h.later(3)
+    h.op(1, "transfer", to={"category": "B"})
+    h.op(1, "next")
+    h.later(5)
+    h.op(1, "done")
+    assert list(h.state.service_recent["A"]) == [3.0, 5.0]
+    assert list(h.state.service_to["A"]) == ["B", None]

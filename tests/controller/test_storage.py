@@ -297,3 +297,24 @@ def test_prune_keeps_exactly_the_newest_answers(tmp_path):
     assert left == {(r.client, r.req) for r in newest}
     assert s.prune(t0 + timedelta(minutes=1)) == 0  # within the bound: nothing goes
     h.storage.close()
+
+
+def test_a_restart_keeps_where_the_measured_transfers_sent_their_tickets(stored):
+    h = stored
+    h.take("A")
+    h.take("A")
+    h.op(2, "open")  # window 2 serves A and B
+    h.op(2, "next")  # A001
+    h.later(2)
+    h.op(2, "transfer", to={"category": "B"})
+    h.op(2, "next")  # A001 again, at B (a transfer goes first)
+    h.later(4)
+    h.op(2, "done")
+    h.op(2, "next")  # A002
+    h.later(3)
+    h.op(2, "transfer", to={"category": "C"})  # still waiting at C
+    before = {c: list(d) for c, d in h.state.service_to.items()}
+    assert before == {"A": ["B", "C"], "B": [None]}
+    h = h.restart()
+    assert {c: list(d) for c, d in h.state.service_to.items()} == before
+    assert {c: list(d) for c, d in h.state.service_recent.items()} == {"A": [2.0, 3.0], "B": [4.0]}

@@ -310,11 +310,15 @@ class Storage:
                 (_iso(now - REPLY_RETENTION), self.cfg.limits.replies))
         ]
         rated = [r[0] for r in c.execute("SELECT ticket FROM ratings WHERE day = ?", (d,))]
-        services = [
-            (q, datetime.fromisoformat(e) - datetime.fromisoformat(s))
-            for q, s, e in reversed(c.execute(
-                "SELECT queue, called_at, ended_at FROM calls WHERE ended_at IS NOT NULL AND outcome != 'expired'"
-                " ORDER BY id DESC LIMIT 500").fetchall())
+        services = [  # with where a transfer sent its ticket on: its next call's queue, or where it waits
+            (q, datetime.fromisoformat(e) - datetime.fromisoformat(s), to)
+            for q, s, e, to in reversed(c.execute(
+                "SELECT c.queue, c.called_at, c.ended_at, CASE WHEN c.outcome = 'transferred' THEN coalesce("
+                " (SELECT n.queue FROM calls n WHERE n.day = c.day AND n.number = c.number AND n.id > c.id"
+                "  ORDER BY n.id LIMIT 1),"
+                " (SELECT t.queue FROM tickets t WHERE t.day = c.day AND t.number = c.number)) END"
+                " FROM calls c WHERE c.ended_at IS NOT NULL AND c.outcome != 'expired'"
+                " ORDER BY c.id DESC LIMIT 500").fetchall())
         ]
         board = [
             Call(ticket=v.number, category=v.category, window=v.window,

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from itertools import repeat
 from typing import Any
 
-from .dispatch import HOLD, Waiting, callable_now, eligible, rank
+from . import dispatch
+from .dispatch import Waiting, callable_now, eligible, rank
 from .state import APPOINTMENT, NORMAL, BookingRec, HallState, TicketRec, WindowRec, due_at, lane_class
 
 #: Prior of the mean service time (minutes) before a category has any measured service.
@@ -98,8 +99,13 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
     - Then, like the real ``next``: the window that is free first takes the first ticket in dispatch order
       (:func:`~.dispatch.rank`) it may serve and that is due by then, and is busy for that ticket's
       service. Tickets of other categories compete for shared windows exactly as they will; a window
-      keeps itself free for an appointment due within :data:`~.dispatch.HOLD` (dispatch rule 6, each
-      appointment held for once). The wait is the moment the new ticket is taken.
+      keeps itself free for an appointment due within :data:`~.dispatch.HOLD` whose holder has checked in
+      by then (dispatch rule 6, each appointment held for once; never for a holder still to come, as the
+      hall cannot). The wait is the moment the new ticket is taken.
+    - A service may send its ticket on (a transfer): each measured service is kept with the category it
+      sent its ticket on to, if any, and a played service drawn from them does the same; the transferred
+      ticket then goes first at the windows of that category (dispatch rule 1), served as long as one of
+      that category's measured services that ended there.
     - Service times are drawn from the category's latest :data:`SERVICE_KEPT` measured services (call to
       finish, so no-shows, recalls and transfers are in them; kept across midnight and rebuilt from the
       record on restart), a current service from those longer than it has lasted so far. Until a category
@@ -159,8 +165,9 @@ def observe(state: HallState, t: TicketRec, now: datetime) -> None:
     state.wait_errors.append((e, max((now - t.issued_at).total_seconds() / 60, 0.0)))
 
 
-def learn(state: HallState, category: str, took: timedelta) -> None:
-    """Feed one measured service (call to finish) of ``category`` into its mean: the plain mean of its
+def learn(state: HallState, category: str, took: timedelta, to: str | None = None) -> None:
+    """Feed one measured service (call to finish) of ``category`` into its mean (``to``: the category a
+    transfer sent the ticket on to, kept beside it for the played days): the plain mean of its
     services so far and the prior (counted as one service) until it has ``1 / SERVICE_ALPHA`` of them, then
     the exponentially weighted mean (an EWMA from the prior alone stays near the prior for the first
     hour: a category whose services take 15 min was estimated at 10 after five of them)."""
@@ -169,6 +176,10 @@ def learn(state: HallState, category: str, took: timedelta) -> None:
     if kept is None:
         kept = state.service_recent[category] = deque(maxlen=SERVICE_KEPT)
     kept.append(x)
+    dest = state.service_to.get(category)
+    if dest is None or not (len(dest) == len(kept) - 1 or len(dest) == len(kept) == SERVICE_KEPT):
+        dest = state.service_to[category] = deque([None] * (len(kept) - 1), maxlen=SERVICE_KEPT)
+    dest.append(to)
     s = state.service_min.get(category, SERVICE_PRIOR_MIN)
     if len(kept) * SERVICE_ALPHA < 1:
         state.service_min[category] = (SERVICE_PRIOR_MIN + sum(kept)) / (len(kept) + 1)
@@ -283,6 +294,9 @@ class _Play:
         # appointments not due yet: skipped until the simulated time reaches their slot
         self.later = {id(t): (due_at(t) - now).total_seconds() / 60 for t in cands if not callable_now(t, now)}
         self.spread = {c: xs for c, xs in state.service_recent.items() if len(xs) >= SERVICE_MIN_SAMPLES}
+        self.dest = {c: d for c in self.spread if (d := state.service_to.get(c)) is not None
+                     and len(d) == len(self.spread[c]) and any(x is not None for x in d)}
+        self.finished: dict[str, list[float]] = {}
         due_in = max((due_at(new) - now).total_seconds() / 60, 0.0)
         self.horizon = min(self.guard.total_seconds() / 60 + due_in, _open_for(state, now))
         served = {c for w in servers for c in w.categories}
@@ -311,27 +325,49 @@ class _Play:
                 coming.append(b)
         return coming, offsets, (came + SHOW_PRIOR[0]) / (past + SHOW_PRIOR[1])
 
-    def service_of(self, t: Any, rng: random.Random | None) -> float:
-        """Minutes the window the play gives ``t`` is busy with it (the benchmark's what-if replaces this)."""
-        return self._service(t.queue, rng)
-
-    def _service(self, c: str, rng: random.Random | None) -> float:
+    def served(self, t: Any, rng: random.Random | None) -> tuple[float, str | None, float]:
+        """Minutes the window the play gives ``t`` is busy with it; the category the service then sends
+        ``t`` on to (a transfer; None: finished there) and how long ``t`` is served there: one of the
+        category's measured services, with where it sent its ticket (the benchmark's what-ifs replace this)."""
+        c = t.queue
         xs = self.spread.get(c) if rng is not None else None
         if xs is None:
-            return self.state.service_min.get(c, SERVICE_PRIOR_MIN)
-        return xs[int(rng.random() * len(xs))]  # type: ignore[union-attr]
+            return self.state.service_min.get(c, SERVICE_PRIOR_MIN), None, 0.0
+        i = int(rng.random() * len(xs))  # type: ignore[union-attr]
+        dest = self.dest.get(c)
+        to = dest[i] if dest is not None and t.transferred_at is None else None
+        return xs[i], to, (self.second(to, rng) if to is not None else 0.0)  # type: ignore[arg-type]
 
-    def left(self, cur: TicketRec, rng: random.Random | None) -> float:
-        """Minutes until the window serving ``cur`` is free."""
+    def current(self, cur: TicketRec, rng: random.Random | None) -> tuple[float, str | None, float]:
+        """Minutes until the window serving ``cur`` is free, as :meth:`served` for the service under way."""
         mean = self.state.service_min.get(cur.queue, SERVICE_PRIOR_MIN)
         elapsed = (self.now - cur.called_at).total_seconds() / 60  # type: ignore[operator]
         xs = self.spread.get(cur.queue) if rng is not None else None
         if xs is not None:
-            longer = [x for x in xs if x > elapsed]
+            dest = self.dest.get(cur.queue)
+            longer = [i for i, x in enumerate(xs) if x > elapsed]
             if longer:
-                return longer[int(rng.random() * len(longer))] - elapsed  # type: ignore[union-attr]
-            return 0.25 * mean
-        return mean - elapsed if elapsed < mean else 0.25 * mean
+                i = longer[int(rng.random() * len(longer))]  # type: ignore[union-attr]
+                again = dest is not None and len(cur.calls) <= 1  # a ticket served after a transfer stays
+                to = dest[i] if again else None  # type: ignore[index]
+                return xs[i] - elapsed, to, (self.second(to, rng) if to is not None else 0.0)  # type: ignore[arg-type]
+            return 0.25 * mean, None, 0.0
+        return (mean - elapsed if elapsed < mean else 0.25 * mean), None, 0.0
+
+    def second(self, c: str, rng: random.Random) -> float:
+        """Minutes a transferred ticket is served at ``c``: one of ``c``'s measured services that ended there."""
+        xs = self.finished.get(c)
+        if xs is None:
+            spread = self.spread.get(c)
+            dest = self.dest.get(c)
+            if spread is None:
+                xs = []
+            else:
+                xs = [x for k, x in enumerate(spread) if dest is None or dest[k] is None] or list(spread)
+            self.finished[c] = xs
+        if not xs:
+            return self.state.service_min.get(c, SERVICE_PRIOR_MIN)
+        return xs[int(rng.random() * len(xs))]
 
     def _arrivals(self, rng: random.Random) -> tuple[list[Any], dict[int, float]]:
         """One draw of the precedence tickets still to come, and the minutes until each may be called."""
@@ -368,28 +404,52 @@ class _Play:
         """Minutes from ``now`` until ``new`` is called in one played day."""
         state, new = self.state, self.new
         cands, later = self.cands, self.later
-        hold_min = HOLD.total_seconds() / 60
+        hold_min = dispatch.HOLD.total_seconds() / 60  # (read here: the benchmark's no-hold column sets it)
         if rng is not None and (self.rates or self.coming):
             extra, later2 = self._arrivals(rng)
             if extra:
                 cands = list(heapq.merge(cands, extra, key=lambda t: rank(t, self.guard)))
                 later = later | later2
+        # transfers the play makes (a service that sends its ticket on): (ready at, seq, ticket, its service)
+        moved: list[tuple[float, int, _NewTicket, float]] = []
+        resting: set[int] = set()  # windows with nothing left to call (until a transfer comes)
         heap: list[tuple[float, int]] = []
+
+        made = [0]
+
+        def transfer(at: float, to: str, then: float) -> None:
+            made[0] += 1
+            x = _NewTicket(made[0], self.now, None, to, transferred_at=self.now)
+            moved.append((at, made[0], x, then))
+            for no in [no for no in resting if eligible(x, no, state.windows[no].categories)]:
+                resting.discard(no)
+                heapq.heappush(heap, (at, no))
+
         for w in self.servers:
             cur = state.tickets.get(w.current) if (w.current and not self.fresh) else None
-            free = self.left(cur, rng) if cur is not None and cur.called_at is not None else 0.0
+            free, to, then = (self.current(cur, rng) if cur is not None and cur.called_at is not None
+                              else (0.0, None, 0.0))
             heap.append((free, w.no))
+            if to is not None:
+                transfer(free, to, then)
         heapq.heapify(heap)
         n = len(cands)
         taken = [False] * n
         pos = {w.no: 0 for w in self.servers}
-        # appointments not due yet, soonest first: a window keeps itself free for one due within HOLD
-        booked = sorted((later[id(t)], k) for k, t in enumerate(cands)
+        # appointments not due yet, soonest first, with the minute their holder checks in: a window keeps
+        # itself free for one due within HOLD whose holder has checked in by then (never for one still to come)
+        booked = sorted((later[id(t)], k, (t.issued_at - self.now).total_seconds() / 60) for k, t in enumerate(cands)
                         if id(t) in later and t.transferred_at is None and lane_class(t) == APPOINTMENT)
         covered: set[int] = set()
         while heap:
             free, no = heapq.heappop(heap)
             w = state.windows[no]
+            if moved:  # rule 1: a transfer that has come goes first, the oldest first
+                got = min((m for m in moved if m[0] <= free and eligible(m[2], no, w.categories)), default=None)
+                if got is not None:
+                    moved.remove(got)
+                    heapq.heappush(heap, (free + got[3], no))
+                    continue
             i = pos[no]
             while i < n and (taken[i] or not eligible(cands[i], no, w.categories)):
                 i += 1
@@ -399,16 +459,19 @@ class _Play:
                              or later.get(id(cands[j]), 0.0) > free):
                 j += 1
             if j == n:
-                if i < n:  # only tickets that may not be called yet: look again when the next one may
-                    nxt = min((later[id(cands[k])] for k in range(i, n)
-                               if not taken[k] and id(cands[k]) in later and eligible(cands[k], no, w.categories)),
-                              default=None)
-                    if nxt is not None:
-                        heapq.heappush(heap, (max(nxt, free), no))
+                # only tickets that may not be called yet (or none): look again when the next one may
+                nxt = min((later[id(cands[k])] for k in range(i, n)
+                           if not taken[k] and id(cands[k]) in later and eligible(cands[k], no, w.categories)),
+                          default=None)
+                nxt = min((m[0] for m in moved if eligible(m[2], no, w.categories)), default=nxt)
+                if nxt is not None:
+                    heapq.heappush(heap, (max(nxt, free), no))
+                else:
+                    resting.add(no)
                 continue
             t = cands[j]
             if booked and t.transferred_at is None and lane_class(t) != APPOINTMENT:
-                hold = next((k for due, k in booked if free < due <= free + hold_min and not taken[k]
+                hold = next((k for due, k, came in booked if came <= free < due <= free + hold_min and not taken[k]
                              and k not in covered and eligible(cands[k], no, w.categories)), None)
                 if hold is not None:  # dispatch rule 6: free at the appointment's due time
                     covered.add(hold)
@@ -417,7 +480,10 @@ class _Play:
             if t is new:
                 return free
             taken[j] = True
-            heapq.heappush(heap, (free + self.service_of(t, rng), no))
+            took, to, then = self.served(t, rng)
+            heapq.heappush(heap, (free + took, no))
+            if to is not None:
+                transfer(free + took, to, then)
         return 0.0
 
 

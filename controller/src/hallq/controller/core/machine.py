@@ -78,7 +78,7 @@ def restore(
     next_call_id: int,
     next_rating_id: int,
     next_session_id: int,
-    services: Iterable[tuple[str, timedelta]] = (),
+    services: Iterable[tuple[str, timedelta] | tuple[str, timedelta, str | None]] = (),
     board: Iterable[Call] = (),
     latest: datetime | None = None,
     clock_synced: bool = False,
@@ -88,8 +88,8 @@ def restore(
     """Rebuild the state from what the storage kept (``day`` is the day of the kept tickets).
 
     ``tickets`` and ``calls`` are that day's; the waiting ones go back into their lanes in issue order
-    (transfers in transfer order). ``services`` (category, service time), oldest first, are recent
-    measured services: they feed the service-time means again.
+    (transfers in transfer order). ``services`` (category, service time[, the category a transfer sent the
+    ticket on to]), oldest first, are recent measured services: they feed the service-time means again.
     If ``now`` is already a later day, the next :func:`handle` rolls over as at midnight.
     """
     st = new_state(cfg, datetime.combine(day, time(12), now.tzinfo))
@@ -115,9 +115,9 @@ def restore(
             st.windows[v.window].last = v
     for t in sorted((t for t in ts if t.first_called_at is not None), key=lambda t: t.first_called_at):
         observe(st, t, t.first_called_at)  # the range learns again from today's calls
-    for category, took in services:
+    for category, took, *to in services:
         if cfg.category(category) is not None:
-            learn(st, category, took)
+            learn(st, category, took, to[0] if to and to[0] and cfg.category(to[0]) is not None else None)
     for no, staff, paused, current, session in windows:
         w = st.windows.get(no)
         if w is not None:
@@ -501,7 +501,7 @@ def _window(state: HallState, client: str, p: WindowRequest, now: datetime, fx: 
         if p.to.window == w.no:
             raise Refused("bad_request", f"{cur.number} is already at window {w.no}")
         to_window, queue = p.to.window, cur.queue
-    _finish(state, w, cur, "transferred", now, fx)
+    _finish(state, w, cur, "transferred", now, fx, to=queue)
     cur.status = "transferred"
     cur.queue, cur.to_window, cur.transferred_at = queue, to_window, now
     cur.finished_at = None
@@ -552,13 +552,15 @@ def _announce(state: HallState, w: WindowRec, t: TicketRec, now: datetime, fx: E
     fx.changed.add("board")
 
 
-def _finish(state: HallState, w: WindowRec, t: TicketRec, outcome: str, now: datetime, fx: Effects) -> None:
+def _finish(state: HallState, w: WindowRec, t: TicketRec, outcome: str, now: datetime, fx: Effects,
+            to: str | None = None) -> None:
+    """``to``: the category a transfer sends the ticket on to."""
     t.status = outcome
     t.finished_at = now
     v = t.call
     if v is not None:
         v.outcome, v.ended_at = outcome, now
-        learn(state, v.queue, now - v.called_at)
+        learn(state, v.queue, now - v.called_at, to)
         fx.records.append(v)
         w.last = v
     w.current = None

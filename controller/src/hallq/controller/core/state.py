@@ -290,6 +290,8 @@ class HallState:
     priority_issued: dict[str, int] = field(default_factory=dict)  # category -> priority/appointment tickets today
     #: category -> its latest measured services (minutes), the spread the estimate samples from (see .estimate)
     service_recent: dict[str, deque[float]] = field(default_factory=dict)
+    #: category -> for each of ``service_recent``, the category the service sent its ticket on to (a transfer) or None
+    service_to: dict[str, deque[str | None]] = field(default_factory=dict)
     #: today's latest takes (issued at, category, a priority ticket): recent arrival rates (see .estimate)
     issues_recent: deque[tuple[datetime, str, bool]] = field(default_factory=lambda: deque(maxlen=ISSUES_KEPT))
     #: the priority takes among ``issues_recent``, in the same order (what the arrival rates read at every take)
