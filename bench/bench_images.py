@@ -201,7 +201,7 @@ def _power_cuts(image: Path, work: Path, cuts: int) -> dict:
                 c.wait_connected(30)
                 while not s.is_set():
                     try:
-                        r = c.request("take", TakeRequest(req=c.new_req(), category=rng.choice("ABC")), timeout=10)
+                        r = c.request("take", TakeRequest(req=c.new_req(), category=rng.choice("ABCDEF")), timeout=10)
                         answered.append((r.ticket.issued_at.astimezone(tz).date().isoformat(), r.ticket.number))
                     except (RequestTimeout, RequestError):
                         pass
