@@ -36,7 +36,11 @@ Figures per day, then averaged over the ten seeds (percentiles are nearest-rank,
   (the priority citizens take normal tickets), with the same policy; ``starvation`` is the ratio;
 - ``est_mae``: mean absolute error of ``est_wait_min`` against the realised wait (``est_mae_services_known``:
   the same if the controller knew at each take how long every ticket already taken will be served: a
-  what-if, not a controller, showing how much of the error is the spread of service times);
+  what-if, not a controller, showing how much of the error is the spread of service times; the other
+  what-ifs of :func:`est_mae_known` split it: the services under way known alone, the waiting tickets'
+  services alone, and everything the estimate draws known, which leaves where the play differs from the
+  hall); ``appointment_p90_first_free``: the p90 of the time from an appointment's due moment until the
+  first window of its category was free that day (a bound no order of the waiting tickets beats);
   ``range_coverage``: the
   share of realised waits inside ``est_wait_range``; ``range_width``: its mean width.
 

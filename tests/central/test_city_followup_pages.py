@@ -107,7 +107,7 @@ def test_next_page_walks_every_follow_up_once_in_order(central_dsn, tmp_path):
         assert [len(p) for p in pages] == [100, 100, 30]
         assert [r for p in pages for r in p] == open_order  # every open one once, nearest deadline first
         assert int(b.text("#fu-open")) == OPEN  # the counts are the whole list's on every page
-        b.find("#first-page").click()
+        b.click("#first-page")
         b.wait(lambda: not b.finds("#first-page"), what="the first page again")
         assert [r.get_attribute("data-followup") for r in b.finds("#followups tbody tr[data-followup]")] == pages[0]
 
@@ -156,7 +156,7 @@ def test_report_by_clerk_pages_by_hall_and_keeps_the_whole_total(central_dsn, tm
         assert "1–25" in b.text("#page-halls") and "30" in b.text("#page-halls")
         total = b.text("#report-total")
         assert not b.finds("#prev-page")
-        b.find("#next-page").click()
+        b.click("#next-page")
         b.wait(lambda: b.finds("#prev-page"), what="the second page")
         second = [r.get_attribute("data-key") for r in b.finds("#report tbody tr[data-key]")]
         assert second and all(k.startswith("h27/") for k in second)

@@ -224,6 +224,33 @@ def test_pieces_cover_each_day_once():
     assert figures.pieces(date(2026, 12, 1), date(2026, 12, 5), last) == ([], [], [])
 
 
+def test_p90_is_the_nearest_rank_buckets_edge():
+    """``p90_minutes`` (a table of each bucket's reading, looked up by bisecting the running counts) equals the
+    rule written out: sort every wait's bucket, take the ceil(0.9 n)-th, read its upper edge in minutes (the
+    open last bucket: its lower edge) — on histograms of every shape, none to all in the last bucket."""
+    import random
+
+    from hallq.central.web import figures
+
+    def rule(hist):
+        waits = sorted(b for b, n in enumerate(hist) for _ in range(n))
+        if not waits:
+            return None
+        b = waits[-(-9 * len(waits) // 10) - 1]
+        edge = figures.EDGES[b] if b < figures.NBUCKETS - 1 else figures.EDGES[b - 1]
+        return round(edge / 60, 1)
+
+    rnd = random.Random(15)
+    hists = [[0] * figures.NBUCKETS, [0] * (figures.NBUCKETS - 1) + [3], [1] + [0] * (figures.NBUCKETS - 1)]
+    for _ in range(3000):
+        h = [0] * figures.NBUCKETS
+        for _ in range(rnd.choice((1, 2, 9, 10, 11, 50, 400))):
+            h[min(int(rnd.expovariate(1 / rnd.choice((3, 15, 40)))), figures.NBUCKETS - 1)] += 1
+        hists.append(h)
+    assert [figures.p90_minutes(h) for h in hists] == [rule(h) for h in hists]
+    assert figures.p90_minutes(hists[1]) == 240.0 and figures.p90_minutes(hists[2]) == 1.0
+
+
 def test_followup_pages_walk_the_whole_list_in_order(city, central_dsn):
     """The follow-up list pages by cursor (keyset): walking every page gives each follow-up exactly once, in
     the list's order; the counts agree with the rows; a forged cursor is refused."""

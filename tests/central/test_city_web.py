@@ -162,7 +162,7 @@ def test_drill_into_a_hall_shows_the_halls_own_page(city, browser):
     b = browser
     b.login(city.web.url, "boss", "boss-password-1")
     b.wait(lambda: b.finds("tr[data-hall='web'] a"), what="the hall list")
-    b.find("tr[data-hall='web'] a").click()
+    b.click("tr[data-hall='web'] a")
     b.wait(lambda: b.driver.current_url.endswith("/halls/web"), what="the hall page")
     # the hall dashboard's own live fragment: its windows and categories tables
     b.wait(lambda: b.finds("#windows tr[data-window='3']"), what="the hall's windows")

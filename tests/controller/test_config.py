@@ -18,7 +18,7 @@ def test_example_hall_loads():
     cfg = config.load(EXAMPLE)
     assert len(cfg.categories) == 6 and len(cfg.windows) == 8
     assert cfg.window(7).categories == [c.code for c in cfg.categories]  # 综合窗口: "*"
-    assert cfg.dispatch.priority_lead_min == 60
+    assert cfg.dispatch.priority_lead_min == 90
     pub = msgspec.json.decode(encode(cfg.public()), type=HallConfig)
     assert pub.hall == "demo" and pub.hours == [("09:00", "12:00"), ("14:00", "18:00")]
     assert pub.categories[0].prefix == "A" and pub.notices
@@ -26,7 +26,7 @@ def test_example_hall_loads():
 
 def test_defaults():
     cfg = config.parse(HALL_TOML.replace("[dispatch]\npriority_lead_min = 15\n", ""))
-    assert cfg.hall.timezone == "Asia/Shanghai" and cfg.dispatch.priority_lead_min == 60
+    assert cfg.hall.timezone == "Asia/Shanghai" and cfg.dispatch.priority_lead_min == 90
     assert cfg.devices is None and cfg.category("C").ticket_prefix == "H"
 
 

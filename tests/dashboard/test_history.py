@@ -71,10 +71,10 @@ def test_manager_closes_a_follow_up_with_a_note(web, browser):
     fid = row.get_attribute("data-followup")
     assert number in row.text
     browser.find(f"form[action='/followups/{fid}/note'] input[name=note]").send_keys("已电话联系市民，解释办理流程")
-    browser.find(f"form[action='/followups/{fid}/note'] button").click()
+    browser.click(f"form[action='/followups/{fid}/note'] button")
     browser.wait(lambda: "已电话联系市民" in browser.text(".fu-detail"), what="the note")
     browser.find(f"form[action='/followups/{fid}/close'] input[name=action]").send_keys("窗口人员已整改，市民表示满意")
-    browser.find(f"form[action='/followups/{fid}/close'] button").click()
+    browser.click(f"form[action='/followups/{fid}/close'] button")
     try:
         browser.wait(lambda: "已办结该回访" in browser.text(".result"), what="closed")
     except AssertionError:

@@ -24,7 +24,7 @@ def test_scan_to_take_then_the_page_follows_the_call(phone_hall, phone_browser):
     b.get(phone_hall.url + "/m/q")
     assert "扫码取号" in b.text("h1") and "社保医保" in b.text(".cats")
     b.find("input[name=phone]").send_keys("138 0013 8000")
-    b.find("button.cat[value=A]").click()
+    b.click("button.cat[value=A]")
     b.wait(lambda: "/m/f/" in b.driver.current_url, what="the follow page")
     number = b.text("#number")
     assert re.fullmatch(r"A\d{3}", number) and number != first
@@ -47,10 +47,10 @@ def test_scan_to_take_then_the_page_follows_the_call(phone_hall, phone_browser):
 def test_one_ticket_per_category_per_phone_and_forged_forms(phone_hall, phone_browser):
     b = phone_browser
     b.get(phone_hall.url + "/m/q")
-    b.find("button.cat[value=B]").click()
+    b.click("button.cat[value=B]")
     b.wait(lambda: "/m/f/" in b.driver.current_url, what="the follow page")
     b.get(phone_hall.url + "/m/q")
-    b.find("button.cat[value=B]").click()  # the same browser again
+    b.click("button.cat[value=B]")  # the same browser again
     b.wait(lambda: b.finds(".error"), what="the refusal")
     assert "您已取过这项业务的号" in b.text(".error")
     with phone_hall.http() as h:

@@ -21,7 +21,7 @@ name = "1号窗口"
 categories = ["A", "B"]  # or ["*"]: a comprehensive window (综合窗口) serves every category
 
 [dispatch]
-priority_lead_min = 60   # optional, this default: the guard of the dispatch policy (core/dispatch.py)
+priority_lead_min = 90   # optional, this default: the guard of the dispatch policy (core/dispatch.py)
 
 [haocp]                  # optional: the province's 好差评 system and the follow-up of bad reviews
 url = "https://..."      # omitted = no upload
@@ -135,7 +135,7 @@ class WindowSection(ConfigModel, kw_only=True):
 
 
 class DispatchSection(ConfigModel, kw_only=True):
-    priority_lead_min: Annotated[int, Meta(ge=0, le=480)] = 60
+    priority_lead_min: Annotated[int, Meta(ge=0, le=480)] = 90
 
 
 DateStr = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]

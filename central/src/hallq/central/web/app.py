@@ -351,22 +351,27 @@ def create_app(city: City) -> Starlette:
     @require("manager", "viewer")
     async def reports_csv(request: Request) -> Response:
         kind, start, end, halls = _report_args(request)
-        rows, total, _ = await asyncio.to_thread(C.reader.run,
-                                            lambda: _report(kind, start, end, halls, rolled=False))
-        names = C.reader.halls()
-        out = io.StringIO()
-        w = csv.writer(out)
-        w.writerow(CSV_HEADER)
-        for r in [*rows, *([total] if total is not None else [])]:
-            f = r.figures
-            hall = r.hall or ""
-            name = (names[hall].name if hall in names else hall) if r.kind == "hall" else r.name
-            w.writerow([start, end, r.kind, hall, r.key, name, f.issued, f.called, f.served, f.noshow,
-                        f.transferred, _blank(f.wait_mean_min), _blank(f.wait_p90_min), _blank(f.service_mean_min),
-                        *(f.ratings.get(lv, 0) for lv in LEVELS), _blank(f.satisfaction)])
+
+        def make() -> bytes:  # (read and written off the event loop: the live pages go on meanwhile)
+            rows, total, _ = _report(kind, start, end, halls, rolled=False)
+            names = C.reader.halls()
+            out = io.StringIO()
+            w = csv.writer(out)
+            w.writerow(CSV_HEADER)
+            first, last = str(start), str(end)
+            for r in [*rows, *([total] if total is not None else [])]:
+                f = r.figures
+                hall = r.hall or ""
+                name = (names[hall].name if hall in names else hall) if r.kind == "hall" else r.name
+                w.writerow([first, last, r.kind, hall, r.key, name, f.issued, f.called, f.served, f.noshow,
+                            f.transferred, _blank(f.wait_mean_min), _blank(f.wait_p90_min),
+                            _blank(f.service_mean_min), *[f.ratings.get(lv, 0) for lv in LEVELS],
+                            _blank(f.satisfaction)])
+            return out.getvalue().encode("utf-8-sig")
+        body = await asyncio.to_thread(C.reader.run, make)
         fname = f"city-{kind}-{start}-{end}.csv"
         C.audit(request, "report.csv", kind=kind, start=str(start), end=str(end))
-        return Response(out.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
+        return Response(body, media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="{fname}"'})
 
     # -- follow-ups --------------------------------------------------------------------------------------

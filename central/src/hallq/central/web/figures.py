@@ -264,7 +264,7 @@ class Row:
     @property
     def figures(self) -> Figures:
         c = self.counts
-        ratings = {lv: int(c.get(f"r_{lv}", 0)) for lv in LEVELS if c.get(f"r_{lv}", 0)}
+        ratings = {lv: int(n) for lv, col in _LEVEL_COLS if (n := c.get(col, 0))}
         rated = sum(ratings.values())
         good = ratings.get("very_satisfied", 0) + ratings.get("satisfied", 0)
         wn, sn = int(c.get("wait_n", 0)), int(c.get("service_n", 0))
@@ -286,9 +286,13 @@ def p90_minutes(hist: Sequence[int]) -> float | None:
     n = running[-1] if running else 0
     if n == 0:
         return None
-    i = bisect_left(running, max(math.ceil(0.9 * n), 1))  # the first bucket whose running count reaches the rank
-    edge = EDGES[i] if math.isfinite(EDGES[i]) else EDGES[i - 1]
-    return round(edge / 60, 1)
+    # the first bucket whose running count reaches the rank
+    return _P90_MIN[bisect_left(running, max(math.ceil(0.9 * n), 1))]
+
+
+#: Each bucket's P90 reading in minutes: its upper edge; the open last bucket's lower edge.
+_P90_MIN = tuple(round((e if math.isfinite(e) else EDGES[i - 1]) / 60, 1) for i, e in enumerate(EDGES))
+_LEVEL_COLS = tuple(zip(LEVELS, LEVEL_COLS, strict=True))
 
 
 def pieces(start: date, end: date, last: date | None) -> tuple[list[date], list[date], list[date]]:

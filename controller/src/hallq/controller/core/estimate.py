@@ -128,14 +128,17 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
     - Clerks serve every number taken before a break or closing time, so the estimate does not add the
       lunch break. ``minutes`` is the figure rounded up.
 
-    Measured on the benchmark's days (``bench/bench_controller_dispatch.py``), most of the error left is
-    the spread of the services of the tickets ahead, which nobody knows at the take: with those services
-    known in advance the same play is off by 1.1 / 1.7 / 2.2 min on average at loads 0.75 / 0.85 / 0.95,
-    against 2.4 / 3.6 / 4.4 without (the benchmark's what-if row). The model's own floor (the mean distance
-    of its plays from their median, what no figure from the same knowledge can beat if days go as the
-    plays do) is 1.7 / 2.6 / 3.2 min against an error of 2.2 / 3.3 / 4.0 (later measurements, with the day
-    before); 61 plays instead of 15, playing future transfers, or rounding otherwise moved the error by
-    0.1 min at most (``controller/README.md``).
+    Measured on the benchmark's days (``bench/bench_controller_dispatch.py``, loads 0.75 / 0.85 / 0.95),
+    the error (2.2 / 3.3 / 4.0 min) is mostly what nobody knows at the take. Its largest single part is
+    how much longer the services under way will last: knowing that alone takes the error to 1.5 / 2.5 /
+    3.1; knowing the services of the tickets waiting instead, to 1.9 / 2.8 / 3.3; both, 1.0 / 1.8 / 2.2;
+    and knowing also the priority tickets and holders still to come and the transfers, 0.6 / 0.9 / 1.1
+    (what is left: where the play still differs from the hall, and the rounding up). The model's own
+    floor (the mean distance of its plays from their median: what no figure from the same knowledge beats
+    if days go as the plays do) is 1.7 / 2.6 / 3.2. Keeping windows free only for holders who have
+    checked in, and playing the transfers, made the play match the hall better (with everything else
+    known, its unrounded error at 0.85 went from 0.82 to 0.46 min in a trial) but moved the estimate's
+    error by 0.05 min at most: the spread of the services dominates (``controller/README.md``).
 
     The range is the model's recent error (a split-conformal interval): for the last
     :data:`RANGE_WINDOW` tickets called today, the relative error ``(wait - raw) / (raw + 5)``;
