@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import sys
 from datetime import date, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,9 @@ def test_a_week_offline_then_catching_up_while_the_hall_works(central_dsn, tmp_p
         hall_day(h, monday + timedelta(days=7), 120, rng, after_each=watch)
         draining = [n for _, n in seen if n > 0]
         assert len(draining) >= 10, "the catching-up overlapped the hall's own work"
-        assert draining[-1] < draining[0]
+        # the hall's work only adds rows: a fall proves the centre took some while the hall served (on a busy
+        # machine the day may still add rows faster than they ship, so the day's end is not compared)
+        assert any(b < a for a, b in pairwise(draining)), draining
         wait_until(lambda: outbox_left(db) == 0, 180, "the week's backlog to be shipped")
         hall, centre_rows = hall_rows(db), central_rows(central_dsn, "test")
         for table in hall:
