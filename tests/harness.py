@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # How long a test lets a client take to connect: the embedded broker runs in the test's own process, and on
 # a loaded 2-core CI machine its CONNACK has been seen to take more than 5 s.
 CONNECT_S = 20.0
+# How long the contract tests wait for a request's answer. Their speed is not what they prove (bench/ measures
+# it); the embedded broker runs inside the test process, sharing its interpreter with every thread the suite
+# has running, and once in a whole CI run it took over 5 s to pass an answer on.
+ANSWER_S = 20.0
 
 
 def free_port() -> int:

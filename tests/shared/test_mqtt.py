@@ -16,7 +16,7 @@ from hallq.shared.mqtt import HallClient, RequestError, RequestTimeout
 from hallq.shared.schemas import Error, ErrorReply, TakeReply, TakeRequest, Ticket, decode, encode
 from hallq.shared.schemas import TakeRequest as TR
 from hallq.shared.topics import HallTopics
-from harness import CONNECT_S, Monitor
+from harness import ANSWER_S, CONNECT_S, Monitor
 from paho.mqtt.enums import CallbackAPIVersion
 
 T = HallTopics("test")
@@ -65,7 +65,7 @@ def test_request_gets_its_answer(any_broker):
     responder = Responder(port_of(any_broker))
     with HallClient(any_broker.url, "test", "kiosk-1") as client:
         assert client.wait_connected(CONNECT_S)
-        reply = client.request("take", TakeRequest(req=client.new_req(), category="A"), timeout=5)
+        reply = client.request("take", TakeRequest(req=client.new_req(), category="A"), timeout=ANSWER_S)
         assert isinstance(reply, TakeReply)
         assert reply.ticket.number == "A001"
     responder.close()
@@ -76,7 +76,7 @@ def test_refusal_raises_request_error(any_broker):
     with HallClient(any_broker.url, "test", "kiosk-1") as client:
         assert client.wait_connected(CONNECT_S)
         with pytest.raises(RequestError) as info:
-            client.request("take", TakeRequest(req=client.new_req(), category="A"), timeout=5)
+            client.request("take", TakeRequest(req=client.new_req(), category="A"), timeout=ANSWER_S)
         assert info.value.code == "closed"
     responder.close()
 
