@@ -466,7 +466,9 @@ class _Play:
                 nxt = min((later[id(cands[k])] for k in range(i, n)
                            if not taken[k] and id(cands[k]) in later and eligible(cands[k], no, w.categories)),
                           default=None)
-                nxt = min((m[0] for m in moved if eligible(m[2], no, w.categories)), default=nxt)
+                came = min((m[0] for m in moved if eligible(m[2], no, w.categories)), default=None)
+                if came is not None and (nxt is None or came < nxt):  # whichever may be called first
+                    nxt = came
                 if nxt is not None:
                     heapq.heappush(heap, (max(nxt, free), no))
                 else:
