@@ -44,6 +44,10 @@ from .hardware import GpioPad
 log = logging.getLogger(__name__)
 
 TICK_S = 0.02
+#: ``hallq demo``'s finger: how long its citizen reads the invitation before pressing, and holds the button
+#: (past the debounce time). Real seconds; the press is made only while the pad invites that citizen's case.
+DEMO_READ_S = 0.15
+DEMO_HOLD_S = 0.15
 
 
 def monotonic_ms() -> int:
@@ -66,6 +70,10 @@ class PadApp:
         self.client.subscribe(self.topics.window_state(cfg.pad.window), self._on_window_state)
         #: ``hallq demo`` only: the simulated citizens' choices by ticket, pressed on the mock pins when asked
         self._presses: dict[str, str] = {}
+        self._invited_at = 0.0  # monotonic time the current invitation showed (demo finger)
+        self._finger_on: str | None = None  # the ticket whose invitation the demo finger is watching
+        self._release: tuple[Any, float] | None = None  # the demo finger's button to let go, and when
+        self._direct: int | None = None  # the thread of the demo finger driving a mock pin: its edge is stepped
         if demo_presses:
             from gpiozero.pins.mock import MockFactory
 
@@ -96,22 +104,60 @@ class PadApp:
         except PayloadError as exc:
             log.warning("ignored a demo press that does not fit the contract: %s", exc)
             return
+        log.info("demo: the citizen of %s will press %s", p.ticket, p.level)
         with self._journal_lock:
             self._presses[p.ticket] = p.level
             while len(self._presses) > 50:
-                del self._presses[next(iter(self._presses))]
+                gone = next(iter(self._presses))
+                log.warning("demo: the citizen of %s never got to press %s: the pad did not invite it",
+                            gone, self._presses.pop(gone))
 
-    def _press_mock(self, level: str) -> None:
-        """Press and release the button of ``level`` on the mock pins, as a finger would (demo only)."""
-        pin = self.gpio.factory.pin(self.cfg.gpio.buttons[padcore.LEVELS.index(level)])
+    def _demo_finger(self) -> None:
+        """``hallq demo``'s finger (pad loop only): press the button a simulated citizen chose, on the mock pins,
+        only while the pad invites that citizen's case, and let go after :data:`DEMO_HOLD_S`. The state is
+        read and the press stepped on this thread, so a window state that arrives meanwhile cannot slip in
+        between and have the press charged to the next case."""
+        now = time.monotonic()
+        if self._release is not None:
+            up, at = self._release
+            if now >= at:
+                self._release = None
+                self._drive(up)
+            return
+        showing = self.state["invite"]["ticket"] if self.state["mode"] == "invite" else None
+        if self._finger_on is not None and self._finger_on != showing:
+            with self._journal_lock:
+                level = self._presses.pop(self._finger_on, None)
+            if level is not None:
+                log.warning("demo: the citizen of %s did not press %s in time: the pad %s", self._finger_on,
+                            level, f"invites {showing} now" if showing else "no longer invites it")
+        self._finger_on = showing
+        if showing is None or now - self._invited_at < DEMO_READ_S:
+            return
+        with self._journal_lock:
+            level = self._presses.pop(showing, None)
+        if level is None:
+            return
+        i = padcore.LEVELS.index(level)
+        log.info("demo: the citizen of %s presses %s (button %d)", showing, padcore.LEVEL_NAMES_ZH[i], i)
+        pin = self.gpio.factory.pin(self.cfg.gpio.buttons[i])
         down, up = (pin.drive_low, pin.drive_high) if self.cfg.gpio.pull_up else (pin.drive_high, pin.drive_low)
-        time.sleep(0.3)  # the citizen reads the invitation
-        down()
-        time.sleep(0.15)  # held past the debounce time
-        up()
+        self._drive(down)
+        self._release = (up, now + DEMO_HOLD_S)
+
+    def _drive(self, level: Any) -> None:
+        self._direct = threading.get_ident()
+        try:
+            level()  # gpiozero's mock pin calls the button's callback, so _on_edge, on this thread
+        finally:
+            self._direct = None
 
     def _on_edge(self, index: int, down: bool) -> None:
-        self.events.put(["down" if down else "up", index])
+        event = ["down" if down else "up", index]
+        if self._direct == threading.get_ident():  # the demo finger, on the pad loop: stepped in the state it saw
+            self.step(event)
+        else:
+            self.events.put(event)
 
     # -- the pad loop --------------------------------------------------------------------------------------
     def step(self, event: list[Any]) -> list[list[Any]]:
@@ -137,11 +183,10 @@ class PadApp:
             log.info("pad shows: %s", " / ".join(padcore.screen_text(effect)))
             if self.screen is not None:
                 self.screen.apply(effect)
-            if effect[1] == "invite" and self.demo_presses:
-                with self._journal_lock:
-                    level = self._presses.pop(effect[2]["ticket"], None)
-                if level is not None:
-                    threading.Thread(target=self._press_mock, args=(level,), name="demo-press", daemon=True).start()
+            if effect[1] == "invite":
+                self._invited_at = time.monotonic()
+        elif kind == "ignored":
+            log.info("pad ignored %s", effect[1])
         elif kind == "error":
             log.warning("pad ignored an event: %s", effect[1])
 
@@ -189,6 +234,8 @@ class PadApp:
                 except queue.Empty:
                     event = None
             self.step(["tick"])
+            if self.demo_presses:
+                self._demo_finger()
             if self.screen is not None:
                 for ev in self.screen.poll():
                     if ev[0] == "quit":
