@@ -64,6 +64,9 @@ def test_the_finger_presses_only_while_its_case_is_invited(tmp_path, caplog):
         app._demo_finger()  # lets go
         assert not app.gpio.buttons[3].is_pressed
         assert "the citizen of A001 did not press very_satisfied in time: the pad invites A002 now" in caplog.text
+        told(app, "A001", "satisfied")  # too late: A001's invitation is over, nothing is kept to press
+        assert "the citizen of A001 was told to press satisfied after the pad's invitation for it ended" in caplog.text
+        assert app._presses == {}
         # a press during the thank-you: ignored, and the log says so (not a warning: citizens do this)
         caplog.clear()
         app.gpio.factory.pin(app.cfg.gpio.buttons[0]).drive_low()

@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import CancelledError
 from datetime import datetime
 from typing import Any
@@ -46,7 +47,9 @@ log = logging.getLogger(__name__)
 TICK_S = 0.02
 #: ``hallq demo``'s finger: how long its citizen reads the invitation before pressing, and holds the button
 #: (past the debounce time). Real seconds; the press is made only while the pad invites that citizen's case.
-DEMO_READ_S = 0.15
+#: Short: at --speed 900 the next service can end 0.2 s after the invitation (the invitation still shows
+#: for a frame or two, 20 fps).
+DEMO_READ_S = 0.1
 DEMO_HOLD_S = 0.15
 
 
@@ -71,7 +74,8 @@ class PadApp:
         #: ``hallq demo`` only: the simulated citizens' choices by ticket, pressed on the mock pins when asked
         self._presses: dict[str, str] = {}
         self._invited_at = 0.0  # monotonic time the current invitation showed (demo finger)
-        self._finger_on: str | None = None  # the ticket whose invitation the demo finger is watching
+        self._finger_on: str | None = None  # the ticket the pad invites a rating for, as the demo finger saw it
+        self._invited: deque[str] = deque(maxlen=50)  # tickets the pad invited (demo finger)
         self._release: tuple[Any, float] | None = None  # the demo finger's button to let go, and when
         self._direct: int | None = None  # the thread of the demo finger driving a mock pin: its edge is stepped
         if demo_presses:
@@ -105,6 +109,10 @@ class PadApp:
             log.warning("ignored a demo press that does not fit the contract: %s", exc)
             return
         log.info("demo: the citizen of %s will press %s", p.ticket, p.level)
+        if p.ticket in self._invited and p.ticket != self._finger_on:
+            log.warning("demo: the citizen of %s was told to press %s after the pad's invitation for it ended",
+                        p.ticket, p.level)
+            return
         with self._journal_lock:
             self._presses[p.ticket] = p.level
             while len(self._presses) > 50:
@@ -125,13 +133,6 @@ class PadApp:
                 self._drive(up)
             return
         showing = self.state["invite"]["ticket"] if self.state["mode"] == "invite" else None
-        if self._finger_on is not None and self._finger_on != showing:
-            with self._journal_lock:
-                level = self._presses.pop(self._finger_on, None)
-            if level is not None:
-                log.warning("demo: the citizen of %s did not press %s in time: the pad %s", self._finger_on,
-                            level, f"invites {showing} now" if showing else "no longer invites it")
-        self._finger_on = showing
         if showing is None or now - self._invited_at < DEMO_READ_S:
             return
         with self._journal_lock:
@@ -144,6 +145,21 @@ class PadApp:
         down, up = (pin.drive_low, pin.drive_high) if self.cfg.gpio.pull_up else (pin.drive_high, pin.drive_low)
         self._drive(down)
         self._release = (up, now + DEMO_HOLD_S)
+
+    def _shows(self, showing: str | None) -> None:
+        """The pad shows the invitation of ``showing`` (or no invitation): a citizen whose invitation ended
+        before the demo finger pressed is said in the log (the next service ended first, or it timed out)."""
+        gone = self._finger_on
+        self._finger_on = showing
+        if showing is not None:
+            self._invited.append(showing)
+        if gone is None or gone == showing:
+            return
+        with self._journal_lock:
+            level = self._presses.pop(gone, None)
+        if level is not None:
+            log.warning("demo: the citizen of %s did not press %s in time: the pad %s", gone, level,
+                        f"invites {showing} now" if showing else "no longer invites it")
 
     def _drive(self, level: Any) -> None:
         self._direct = threading.get_ident()
@@ -185,6 +201,8 @@ class PadApp:
                 self.screen.apply(effect)
             if effect[1] == "invite":
                 self._invited_at = time.monotonic()
+            if self.demo_presses:
+                self._shows(effect[2]["ticket"] if effect[1] == "invite" else None)
         elif kind == "ignored":
             log.info("pad ignored %s", effect[1])
         elif kind == "error":
