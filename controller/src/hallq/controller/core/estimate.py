@@ -140,6 +140,15 @@ def wait_estimate(state: HallState, category: str, ahead: int, now: datetime, ti
     known, its unrounded error at 0.85 went from 0.82 to 0.46 min in a trial) but moved the estimate's
     error by 0.05 min at most: the spread of the services dominates (``controller/README.md``).
 
+    The number of plays (:data:`SAMPLES`) is not what holds the error up. Measured on the same days (mean
+    of seeds 1–10; 2026-12-01, main 6ca2a2a, load average 2.9–4.9), the error at 15 / 31 / 45 / 61 plays:
+    2.24 / 2.18 / 2.17 / 2.16 at 0.75, 3.30 / 3.24 / 3.22 / 3.20 at 0.85, 3.98 / 3.89 / 3.86 / 3.85 at
+    0.95; on the held-out seeds 11–30, 15 -> 31 plays: 2.51 -> 2.46, 3.43 -> 3.38, 4.37 -> 4.35. A take's
+    estimate costs twice or four times as much (p95 at 0.75 / 0.85 / 0.95: 2.7 / 3.9 / 4.5 ms with 15,
+    5.6 / 8.4 / 9.4 with 31, 10.9 / 16.2 / 19.8 with 61; p99 at 0.95 11.8 / 15.4 / 45.1 ms; a Raspberry
+    Pi takes several times that, for every take and every take of a burst, out of the kiosk's tap-to-number
+    p95 of 150 ms). 0.03–0.1 min less meets no target, so the estimate keeps 15 plays.
+
     The range is the model's recent error (a split-conformal interval): for the last
     :data:`RANGE_WINDOW` tickets called today, the relative error ``(wait - raw) / (raw + 5)``;
     its 10th and 90th percentiles, applied to this ``raw``, give the range, widened to whole
