@@ -21,13 +21,17 @@ Effects
   ["show", "idle", {"window", "clerk", "status"}]
   ["rate", {"window", "ticket", "level", "called_at"}]   keep and send this rating (the adapter journals it;
                                              called_at names the service rated)
+  ["ignored", text]                         a press that rates nothing (nothing to rate, the thank-you
+                                             shows, or the button went down before this invitation)
   ["error", text]                           a bad event, ignored; the state is unchanged
 
 What it promises
   - When the window stops serving ticket X (it goes idle, pauses, closes or calls the next ticket), it
     invites a rating for X, once per service (a service is the ticket number and its call time).
   - One press of one button during an invitation gives one ``rate`` and a thank-you; presses outside an
-    invitation, during the thank-you, or of a button held down do nothing.
+    invitation, during the thank-you, or of a button held down rate nothing (a press says ``ignored``).
+  - A press counts for the invitation that showed when its button went down: a press that went down during
+    the thank-you or before the invitation (and settled after it came) is never charged to the next case.
   - A button's level counts only after it has been steady for ``debounce_ms``; a press is the moment the
     steady level goes down, so a held button never repeats.
   - The invitation ends after ``invite_ms``, the thank-you after ``thanks_ms``.
@@ -56,7 +60,8 @@ def new_state(window, settings=None):
         "clerk": None,  # the name of the clerk signed in, as last seen
         "invite": None,  # {"window", "clerk", "ticket"} while inviting or thanking
         "seen": [],  # services already invited, newest last
-        "buttons": [[False, False, None] for _ in range(5)],  # [raw down, steady down, ms of last change]
+        # [raw down, steady down, ms of last change, the service invited when the raw level last went down]
+        "buttons": [[False, False, None, None] for _ in range(5)],
     }
     for key in DEFAULTS:
         value = DEFAULTS[key]
@@ -184,7 +189,7 @@ def _tick(state, now):
         effects.append(["leds", "off"])
         effects.append(["show", "idle", _idle_info(s)])
     for i in range(5):
-        raw, steady, changed = s["buttons"][i]
+        raw, steady, changed = s["buttons"][i][:3]
         if raw != steady and _settled(s, changed, now):
             s, more = _settle(s, i, raw, now)
             effects.extend(more)
@@ -200,15 +205,24 @@ def _settled(state, changed, now):
     return changed is None or now - changed >= state["debounce_ms"]
 
 
+def _invited(state):
+    """The service the pad invites a rating for now ([ticket, called_at]), or None."""
+    if state["mode"] != "invite":
+        return None
+    return [state["invite"]["ticket"], state["invite"].get("called_at")]
+
+
 def _edge(state, i, down, now):
-    raw, steady, changed = state["buttons"][i]
+    raw, steady, changed, went_down = state["buttons"][i]
+    if down and not raw:
+        went_down = _invited(state)  # what the finger saw when it went down
     if down == steady:
         if raw == down:
             return state, []  # a repeat of the level it already has: a held button does not repeat
-        return _set_button(state, i, [down, steady, changed]), []  # bounced back before it settled
+        return _set_button(state, i, [down, steady, changed, went_down]), []  # bounced back before it settled
     if not _settled(state, changed, now):
-        return _set_button(state, i, [down, steady, changed]), []  # bounce: wait for it to settle
-    return _settle(state, i, down, now)
+        return _set_button(state, i, [down, steady, changed, went_down]), []  # bounce: wait for it to settle
+    return _settle(_set_button(state, i, [down, steady, changed, went_down]), i, down, now)
 
 
 def _set_button(state, i, value):
@@ -220,15 +234,21 @@ def _set_button(state, i, value):
 
 
 def _settle(state, i, down, now):
-    s = _set_button(state, i, [down, down, now])
+    went_down = state["buttons"][i][3]
+    s = _set_button(state, i, [down, down, now, went_down])
     if not down:
         return s, []
-    return _press(s, i, now)
+    return _press(s, i, went_down, now)
 
 
-def _press(state, i, now):
-    if state["mode"] != "invite":
-        return state, []
+def _press(state, i, went_down, now):
+    what = "a press of " + LEVEL_NAMES_ZH[i] + " (button " + str(i) + ")"
+    if state["mode"] == "idle":
+        return state, [["ignored", what + ": nothing to rate"]]
+    if state["mode"] == "thanks":
+        return state, [["ignored", what + ": the thank-you for " + state["invite"]["ticket"] + " shows"]]
+    if went_down != _invited(state):
+        return state, [["ignored", what + ": it went down before the invitation for " + state["invite"]["ticket"]]]
     inv = state["invite"]
     level = LEVELS[i]
     s = dict(state)

@@ -140,6 +140,8 @@ class PicoPad:
             self.journal.add(effect[1], self.iso_now(), self.stamp())
         elif kind == "show":
             print("pad:", " / ".join(padcore.screen_text(effect)))
+        elif kind == "ignored":
+            print("pad:", effect[1], "(ignored)")
         elif kind == "error":
             print("pad: ignored:", effect[1])
 

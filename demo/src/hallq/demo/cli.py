@@ -85,6 +85,29 @@ STARTUP_S = 1.0
 LEAD_S = 120.0
 
 
+#: Real seconds the day waits for a device that takes over part of the simulated hall (the real pad) to come
+#: online; then it begins without it, saying so.
+DEVICE_ONLINE_S = 60.0
+
+
+def _wait_online(names: list[str], online: set[str], running: Running) -> None:
+    """Hold the day's clock until every device that replaces part of the simulated hall is online (its MQTT
+    status, published once it has subscribed). The simulated citizens at the real pad's window are told to
+    press it only after their service ends: a pad that came up seconds after the day began never saw the
+    first services end there, and those citizens' presses were lost (2 of 47 in a `make demo` at load ~10)."""
+    deadline = time.monotonic() + DEVICE_ONLINE_S
+    waiting = [n for n in names if n not in online]
+    while waiting:
+        ended = [n for n in waiting if running.ended(n)]
+        if ended or time.monotonic() > deadline:
+            why = "ended" if ended else f"is not online after {DEVICE_ONLINE_S:g} s"
+            click.echo(f"demo: {', '.join(ended or waiting)} {why}; the day begins without waiting for it "
+                       "(see its log in the output folder's logs/)", err=True)
+            return
+        time.sleep(0.05)
+        waiting = [n for n in waiting if n not in online]
+
+
 def parse_span(text: str | None) -> tuple[float, float] | None:
     """``"09:00-10:30"`` -> seconds since midnight; None stays None."""
     if not text:
@@ -143,6 +166,10 @@ class Running:
                                  stdin=subprocess.DEVNULL, start_new_session=True)
         self.procs.append((name, p))
         return p
+
+    def ended(self, name: str) -> bool:
+        """The process ``name`` has ended (or was never started)."""
+        return all(p.poll() is not None for n, p in self.procs if n == name)
 
     def stop(self, name: str | None = None, timeout: float = 10.0) -> None:
         """SIGTERM (then SIGKILL after ``timeout``) one process by name, or all in reverse start order."""
@@ -266,11 +293,17 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
                                  "demo-view", auto_online=False)
             picture = HallPicture(watcher.topics)
             live_online = threading.Event()
+            devices_online: set[str] = set()  # devices that said online on this run (not a retained leftover)
+            device_prefix = watcher.topics.device_status("x")[:-len("x/status")]
 
             def feed(msg: Message) -> None:
                 picture.feed(msg)
-                if msg.topic == watcher.topics.controller_status and not msg.retain and msg.payload == ONLINE.encode():
+                if msg.retain or msg.payload != ONLINE.encode():
+                    return
+                if msg.topic == watcher.topics.controller_status:
                     live_online.set()
+                elif msg.topic.startswith(device_prefix) and msg.topic.endswith("/status"):
+                    devices_online.add(msg.topic[len(device_prefix):-len("/status")])
 
             watcher.subscribe(watcher.topics.everything, feed)
             watcher.start()
@@ -318,6 +351,7 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
             for p in started:
                 running.start(p.name, p.argv, env, out / "logs" / f"{p.name}.log")
                 replaces.update(p.replaces)
+            _wait_online([p.name for p in started if p.replaces], devices_online, running)
 
             sim = SimHall(broker=broker, cfg=cfg, shape=shape, visits=visits, clock=clock, midnight=midnight,
                           replaces=replaces, secret=secret, seed=seed, stop=stop,
@@ -444,6 +478,46 @@ def day_figures(db: Path, day: date, now: datetime) -> dict | None:
         conn.close()
 
 
+def pad_check(db: Path, day: date, asked: dict[str, str], pads: list[str]) -> dict:
+    """The presses the simulated citizens were asked to make on the real pads, against the ratings the
+    controller stored from those pads: each asked press should be exactly one stored rating of the case it
+    was for, at the level pressed. ``lost``: asked, nothing stored; ``other_level``: stored at another level
+    (a press charged to the wrong case); ``unasked``: a real pad's rating nobody pressed for."""
+    from hallq.controller.db import connect
+
+    stored: dict[str, str] = {}
+    if pads:
+        conn = connect(db, readonly=True)
+        try:
+            marks = ",".join("?" * len(pads))
+            rows = conn.execute(f"SELECT ticket, level FROM ratings WHERE day = ? AND client IN ({marks})",
+                                (day.isoformat(), *pads)).fetchall()
+        finally:
+            conn.close()
+        stored = {t: lv for t, lv in rows}
+    return {
+        "asked": len(asked),
+        "stored": len(stored),
+        "rated_as_asked": sum(1 for t, lv in asked.items() if stored.get(t) == lv),
+        "lost": sorted(t for t in asked if t not in stored),
+        "other_level": sorted([t, lv, stored[t]] for t, lv in asked.items() if t in stored and stored[t] != lv),
+        "unasked": sorted(t for t in stored if t not in asked),
+    }
+
+
+def pad_lines(check: dict, pads: list[str]) -> list[str]:
+    """The report's lines on the real pad's presses: a loss shows, with the tickets and where to look."""
+    lines = [f"真实评价器 the real pad ({', '.join(pads)}): 按键 presses asked {check['asked']}, "
+             f"评价 ratings stored {check['stored']}, as pressed {check['rated_as_asked']}."]
+    faults = [(k, check[k]) for k in ("lost", "other_level", "unasked") if check[k]]
+    for key, items in faults:
+        what = {"lost": "丢失 lost (asked, not stored)", "other_level": "错记 stored at another level",
+                "unasked": "多出 stored, nobody pressed"}[key]
+        lines.append(f"  {what}: {len(items)}: {', '.join(map(str, items[:20]))}"
+                     f"{' …' if len(items) > 20 else ''} (see logs/{pads[0]}.log)")
+    return lines
+
+
 MARKER = ".hallq-demo"
 
 
@@ -493,6 +567,8 @@ def _report(db: Path, day: date, tally: Tally | None, devices: list[str], env: d
             f"办结 {h['served']} = {t['served']} + {h['served'] - t['served']}; "
             f"评价 {rated} = 模拟评价器 {t['rated']} virtual pads + {rated - t['rated']} 真实评价器 on the real pad "
             f"({', '.join(pads) or 'none'}; {t['pad_presses']} presses asked).")
+        if pads:
+            lines.extend(pad_lines(pad_check(db, day, tally.pad_asked, pads), pads))
         wait = f"{t['wait_mean_min']}/{t['wait_p90_min']}" if t["wait_mean_min"] is not None else "-"
         lines.append(f"模拟市民 the simulated citizens alone: {t['visits']} in the model, {t['arrived']} came, "
                      f"{t['noshow']} no-shows, {t['transferred']} transfers, 等候(平均/P90) {wait} min "
@@ -517,6 +593,7 @@ def _write_json(path: Path, db: Path, hall: str, day: date, speed: float, seed: 
         "devices": devices,
         "simulated": tally.as_dict(),
         "controller": stats,
+        "pad": pad_check(db, day, tally.pad_asked, [d for d in devices if d.startswith("pad")]),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -86,6 +86,7 @@ class Tally:
     foreign_served: int = 0  # tickets the simulation did not issue, served by simulated clerks
     rated: Counter = field(default_factory=Counter)  # accepted ratings by level (virtual pads)
     pad_presses: Counter = field(default_factory=Counter)  # presses asked of the demo's real pad, by level
+    pad_asked: dict = field(default_factory=dict)  # ticket -> level: the presses asked of the real pad
     rate_refused: Counter = field(default_factory=Counter)
     timeouts: int = 0
     errors: Counter = field(default_factory=Counter)  # other refusals of window operations
@@ -111,6 +112,7 @@ class Tally:
             "rated": rated,
             "ratings": dict(self.rated),
             "pad_presses": sum(self.pad_presses.values()),
+            "pad_asked": dict(self.pad_asked),
             "rate_refused": dict(self.rate_refused),
             "satisfaction": round(good / rated, 4) if rated else None,
             "wait_mean_min": round(sum(waits) / len(waits) / MIN, 2) if waits else None,
@@ -477,6 +479,7 @@ class SimHall:
                 self.tally.served += 1
             if level is not None and real_pad:
                 self.tally.pad_presses[level] += 1
+                self.tally.pad_asked[number] = level
         if pad is not None and level is not None:
             self._rate(pad, window, number, level)
 

@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import CancelledError
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,12 @@ from .hardware import GpioPad
 log = logging.getLogger(__name__)
 
 TICK_S = 0.02
+#: ``hallq demo``'s finger: how long its citizen reads the invitation before pressing, and holds the button
+#: (past the debounce time). Real seconds; the press is made only while the pad invites that citizen's case.
+#: Short: at --speed 900 the next service can end 0.2 s after the invitation (the invitation still shows
+#: for a frame or two, 20 fps).
+DEMO_READ_S = 0.1
+DEMO_HOLD_S = 0.15
 
 
 def monotonic_ms() -> int:
@@ -66,6 +73,11 @@ class PadApp:
         self.client.subscribe(self.topics.window_state(cfg.pad.window), self._on_window_state)
         #: ``hallq demo`` only: the simulated citizens' choices by ticket, pressed on the mock pins when asked
         self._presses: dict[str, str] = {}
+        self._invited_at = 0.0  # monotonic time the current invitation showed (demo finger)
+        self._finger_on: str | None = None  # the ticket the pad invites a rating for, as the demo finger saw it
+        self._invited: deque[str] = deque(maxlen=50)  # tickets the pad invited (demo finger)
+        self._release: tuple[Any, float] | None = None  # the demo finger's button to let go, and when
+        self._direct: int | None = None  # the thread of the demo finger driving a mock pin: its edge is stepped
         if demo_presses:
             from gpiozero.pins.mock import MockFactory
 
@@ -96,22 +108,72 @@ class PadApp:
         except PayloadError as exc:
             log.warning("ignored a demo press that does not fit the contract: %s", exc)
             return
+        log.info("demo: the citizen of %s will press %s", p.ticket, p.level)
+        if p.ticket in self._invited and p.ticket != self._finger_on:
+            log.warning("demo: the citizen of %s was told to press %s after the pad's invitation for it ended",
+                        p.ticket, p.level)
+            return
         with self._journal_lock:
             self._presses[p.ticket] = p.level
             while len(self._presses) > 50:
-                del self._presses[next(iter(self._presses))]
+                gone = next(iter(self._presses))
+                log.warning("demo: the citizen of %s never got to press %s: the pad did not invite it",
+                            gone, self._presses.pop(gone))
 
-    def _press_mock(self, level: str) -> None:
-        """Press and release the button of ``level`` on the mock pins, as a finger would (demo only)."""
-        pin = self.gpio.factory.pin(self.cfg.gpio.buttons[padcore.LEVELS.index(level)])
+    def _demo_finger(self) -> None:
+        """``hallq demo``'s finger (pad loop only): press the button a simulated citizen chose, on the mock pins,
+        only while the pad invites that citizen's case, and let go after :data:`DEMO_HOLD_S`. The state is
+        read and the press stepped on this thread, so a window state that arrives meanwhile cannot slip in
+        between and have the press charged to the next case."""
+        now = time.monotonic()
+        if self._release is not None:
+            up, at = self._release
+            if now >= at:
+                self._release = None
+                self._drive(up)
+            return
+        showing = self.state["invite"]["ticket"] if self.state["mode"] == "invite" else None
+        if showing is None or now - self._invited_at < DEMO_READ_S:
+            return
+        with self._journal_lock:
+            level = self._presses.pop(showing, None)
+        if level is None:
+            return
+        i = padcore.LEVELS.index(level)
+        log.info("demo: the citizen of %s presses %s (button %d)", showing, padcore.LEVEL_NAMES_ZH[i], i)
+        pin = self.gpio.factory.pin(self.cfg.gpio.buttons[i])
         down, up = (pin.drive_low, pin.drive_high) if self.cfg.gpio.pull_up else (pin.drive_high, pin.drive_low)
-        time.sleep(0.3)  # the citizen reads the invitation
-        down()
-        time.sleep(0.15)  # held past the debounce time
-        up()
+        self._drive(down)
+        self._release = (up, now + DEMO_HOLD_S)
+
+    def _shows(self, showing: str | None) -> None:
+        """The pad shows the invitation of ``showing`` (or no invitation): a citizen whose invitation ended
+        before the demo finger pressed is said in the log (the next service ended first, or it timed out)."""
+        gone = self._finger_on
+        self._finger_on = showing
+        if showing is not None:
+            self._invited.append(showing)
+        if gone is None or gone == showing:
+            return
+        with self._journal_lock:
+            level = self._presses.pop(gone, None)
+        if level is not None:
+            log.warning("demo: the citizen of %s did not press %s in time: the pad %s", gone, level,
+                        f"invites {showing} now" if showing else "no longer invites it")
+
+    def _drive(self, level: Any) -> None:
+        self._direct = threading.get_ident()
+        try:
+            level()  # gpiozero's mock pin calls the button's callback, so _on_edge, on this thread
+        finally:
+            self._direct = None
 
     def _on_edge(self, index: int, down: bool) -> None:
-        self.events.put(["down" if down else "up", index])
+        event = ["down" if down else "up", index]
+        if self._direct == threading.get_ident():  # the demo finger, on the pad loop: stepped in the state it saw
+            self.step(event)
+        else:
+            self.events.put(event)
 
     # -- the pad loop --------------------------------------------------------------------------------------
     def step(self, event: list[Any]) -> list[list[Any]]:
@@ -137,11 +199,12 @@ class PadApp:
             log.info("pad shows: %s", " / ".join(padcore.screen_text(effect)))
             if self.screen is not None:
                 self.screen.apply(effect)
-            if effect[1] == "invite" and self.demo_presses:
-                with self._journal_lock:
-                    level = self._presses.pop(effect[2]["ticket"], None)
-                if level is not None:
-                    threading.Thread(target=self._press_mock, args=(level,), name="demo-press", daemon=True).start()
+            if effect[1] == "invite":
+                self._invited_at = time.monotonic()
+            if self.demo_presses:
+                self._shows(effect[2]["ticket"] if effect[1] == "invite" else None)
+        elif kind == "ignored":
+            log.info("pad ignored %s", effect[1])
         elif kind == "error":
             log.warning("pad ignored an event: %s", effect[1])
 
@@ -189,6 +252,8 @@ class PadApp:
                 except queue.Empty:
                     event = None
             self.step(["tick"])
+            if self.demo_presses:
+                self._demo_finger()
             if self.screen is not None:
                 for ev in self.screen.poll():
                     if ev[0] == "quit":
