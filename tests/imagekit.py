@@ -161,6 +161,8 @@ class Qemu:
         cmdline = re.sub(r"console=\S+", f"console={console},115200", cmdline)
         # the test reads the console: show systemd's progress there
         cmdline = cmdline.replace(" quiet", "").replace("systemd.show_status=false", "systemd.show_status=true")
+        # ... and the kernel's own messages (devices found, errors, hung tasks): what tells a stuck boot's cause
+        cmdline = re.sub(r"loglevel=\d", "loglevel=7", cmdline)
         fwd = ",".join(f"hostfwd=tcp:127.0.0.1:{h}-:{g}" for h, g in self.hostfwd.items())
         net = "user,id=n0" + (f",{fwd}" if fwd else "")
         cmd = ["qemu-system-aarch64", "-M", self.machine, "-m", str(self.memory),
@@ -206,6 +208,30 @@ class Qemu:
                 return rx.search(self.log())
             time.sleep(0.5)
         return None
+
+    def quiet_for(self) -> float:
+        """Seconds since the guest last wrote to its console (since power-on if it never did)."""
+        try:
+            last = self.console.stat().st_mtime
+        except FileNotFoundError:
+            return time.monotonic() - self.started
+        return min(time.time() - last, time.monotonic() - self.started)
+
+    def report(self, tail: int = 6000) -> str:
+        """What a failed boot leaves for the reader: the console's last lines (with how long ago it last
+        grew) and what QEMU itself printed."""
+        try:
+            quiet = f"{time.time() - self.console.stat().st_mtime:.0f} s"
+        except FileNotFoundError:
+            quiet = "never written"
+        try:
+            qemu = (self.work / "qemu.out").read_text(errors="replace")[-2000:]
+        except FileNotFoundError:
+            qemu = ""
+        alive = "running" if self.proc is not None and self.proc.poll() is None else "ended"
+        return (f"QEMU {alive}, {time.monotonic() - self.started:.0f} s after power-on; the console last grew "
+                f"{quiet} ago; QEMU printed: {qemu.strip() or '(nothing)'}\n--- console (last {tail} chars) ---\n"
+                f"{self.log()[-tail:]}")
 
     def check(self) -> None:
         """Raise when the guest cannot come up any more (emergency mode, a kernel panic, QEMU gone)."""
@@ -382,19 +408,32 @@ def ssh(port: int, key: Path, command: str, timeout: float = SSH_TIMEOUT) -> str
     return r.stdout
 
 
-def wait_ssh(port: int, key: Path, timeout: float, vm: Qemu | None = None) -> float:
+class BootStalled(AssertionError):
+    """The guest stopped making progress: no SSH, and its console has not grown for a long time."""
+
+
+def wait_ssh(port: int, key: Path, timeout: float, vm: Qemu | None = None, stall: float | None = None) -> float:
     """Seconds until the guest answers over SSH (hostfwd to ``port``), failing at once when the guest dropped to
-    emergency mode or QEMU ended."""
+    emergency mode or QEMU ended; with ``stall``, raising :class:`BootStalled` when SSH still does not answer
+    ``stall`` seconds after the guest's console last grew, or after its login prompt appeared (booted, but
+    unreachable)."""
     t0 = time.monotonic()
+    prompt_at = None
     while time.monotonic() - t0 < timeout:
         if vm is not None:
             vm.check()
+            if prompt_at is None and re.search(r"\S+ login: ", vm.log()):
+                prompt_at = time.monotonic()
+            if stall is not None and vm.quiet_for() > stall:
+                raise BootStalled(f"no SSH on port {port} and no console output for {stall:.0f} s\n{vm.report()}")
+            if stall is not None and prompt_at is not None and time.monotonic() - prompt_at > stall:
+                raise BootStalled(f"no SSH on port {port} {stall:.0f} s after the login prompt\n{vm.report()}")
         try:
             ssh(port, key, "true")
             return time.monotonic() - t0
         except (AssertionError, subprocess.TimeoutExpired):
             time.sleep(3)
-    raise AssertionError(f"no SSH on port {port} within {timeout} s")
+    raise AssertionError(f"no SSH on port {port} within {timeout} s" + (f"\n{vm.report()}" if vm is not None else ""))
 
 
 def wait_mqtt_status(url, topic: str, timeout: float, vm: Qemu | None = None) -> float:
@@ -436,7 +475,7 @@ def wait_mqtt_status(url, topic: str, timeout: float, vm: Qemu | None = None) ->
         if online():
             return time.monotonic() - t0
         time.sleep(1)
-    raise AssertionError(f"{topic} not online within {timeout} s")
+    raise AssertionError(f"{topic} not online within {timeout} s" + (f"\n{vm.report()}" if vm is not None else ""))
 
 
 # -- what a booted screen shows

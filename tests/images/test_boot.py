@@ -17,11 +17,13 @@ import json
 import os
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 from imagekit import (
     HALLQ,
+    BootStalled,
     Disk,
     Ext4,
     Qemu,
@@ -42,6 +44,8 @@ pytestmark = pytest.mark.timeout(3600)
 # seconds from power-on to online: emulated arm64 (TCG) on a shared 2-core machine (HALLQ_BOOT_TIMEOUT: more on a
 # machine busy with other work)
 BOOT_TIMEOUT = float(os.environ.get("HALLQ_BOOT_TIMEOUT", "900"))
+# seconds without SSH and without a line on the console after which a boot counts as stalled (the Pi 3 boot)
+BOOT_STALL = float(os.environ.get("HALLQ_BOOT_STALL", "300"))
 # seconds from online to the home screen drawn (Mesa's software GL under TCG: 14 s at load 10)
 SCREEN_TIMEOUT = float(os.environ.get("HALLQ_SCREEN_TIMEOUT", "600"))
 GiB = 1 << 30
@@ -168,16 +172,36 @@ def test_display_image_boots_on_the_raspberry_pi_3_device_tree(images, tmp_path)
     QEMU 7.2 emulates the Pi's power-management reset register but not its watchdog's countdown: arming the
     watchdog resets the board at once (seen: the first boot ended as soon as systemd armed it). So this boot runs
     with systemd's runtime watchdog off (``systemd.watchdog_sec=off``); the test checks the image's setting, then
-    arms the watchdog by hand at the end and sees the board reset."""
+    arms the watchdog by hand at the end and sees the board reset.
+
+    QEMU's emulated Pi 3 once stopped making progress in CI (no SSH within 900 s; here 78-137 s). A boot whose
+    console stays silent for :data:`BOOT_STALL` seconds without SSH is stopped with its console kept, and the
+    same card (a copy taken before the first power-on) boots once more: the test still fails if that one
+    stalls too, and the stalled boot's console is reported either way (a warning, and the boot figures)."""
     hall = provision_hall(tmp_path / "hall", port=free_port(), devices=DISPLAY)
     img = copy_image(images["display"], tmp_path / "display.img", size=2 * GiB)  # the Pi's SD: a power of two
     key, _ = ssh_key(tmp_path)
     hall.card("hall-screen", img, ssh_key=key.with_name(key.name + ".pub"))
-    sshp = free_port()
-    vm = Qemu(img, tmp_path / "vm", machine="raspi3b", hostfwd={sshp: 22},
-              cmdline_extra="systemd.watchdog_sec=off").start()
+    spare = copy_image(img, tmp_path / "display-spare.img")  # the same card, never powered on
+    stalled: list[str] = []
+    for card in (img, spare):
+        sshp = free_port()
+        vm = Qemu(card, tmp_path / f"vm{len(stalled)}", machine="raspi3b", hostfwd={sshp: 22},
+                  cmdline_extra="systemd.watchdog_sec=off").start()
+        try:
+            up = wait_ssh(sshp, key, BOOT_TIMEOUT, vm, stall=BOOT_STALL)
+            break
+        except BootStalled as exc:
+            vm.stop()
+            stalled.append(str(exc))
+            record("display-raspi3b", stalled_boots=[s[-3000:] for s in stalled])
+            if card is spare:
+                raise AssertionError("the Pi 3 boot stalled twice:\n\n" + "\n\n".join(stalled)) from None
+            warnings.warn(f"the Pi 3 boot stalled; booting the same card once more: {exc}", stacklevel=1)
+        except BaseException:
+            vm.stop()
+            raise
     try:
-        up = wait_ssh(sshp, key, BOOT_TIMEOUT, vm)
         assert "Raspberry Pi 3 Model B" in ssh(sshp, key, "tr -d '\\0' < /proc/device-tree/model")
         assert ssh(sshp, key, "findmnt -no OPTIONS /").split(",")[0] == "ro"
         assert ssh(sshp, key, "findmnt -no SOURCE /").strip() == "/dev/mmcblk0p2"
@@ -193,7 +217,7 @@ def test_display_image_boots_on_the_raspberry_pi_3_device_tree(images, tmp_path)
         failed = ssh(sshp, key, "systemctl list-units --failed --plain --no-legend").strip()
         assert not failed, failed
         # for the report, not checked: QEMU has no VideoCore display, so the hall screen's app finds no screen here
-        record("display-raspi3b", boot_to_ssh_s=round(up, 1),
+        record("display-raspi3b", boot_to_ssh_s=round(up, 1), stalled_boots=[s[-3000:] for s in stalled],
                display_app=ssh(sshp, key, "systemctl is-active hallq-display; ls /dev/dri 2>&1 | head -3").splitlines())
         # armed, the watchdog resets the board (under QEMU at once; -no-reboot makes QEMU end instead)
         arm = subprocess.Popen(["ssh", "-i", str(key), "-p", str(sshp), "-o", "StrictHostKeyChecking=no",

@@ -68,9 +68,30 @@ Why these rules (measured with ``bench/bench_controller_dispatch.py``: the simul
   holders alone 5.2 / 6.0 / 6.4 -> 1.7 / 3.2 / 4.4) with the priority p90 still <= 5; 8 minutes pushed the
   priority p90 over 5 at load 0.95 (5.3). Holding only for an appointment that will go before the ticket
   the window would start (by rules 2–5) looks tidier but measured worse (4.8 -> 5.1 at 0.85): while one
-  window keeps itself free, another takes that ticket, and the appointment gets the kept window. Holders who come within their slot still wait for the first
-  window to free (p90 5–6 min): holding a window for a citizen who may come any time in half an hour
-  costs far more capacity than these days have to spare, so the 3-minute target is not met.
+  window keeps itself free, another takes that ticket, and the appointment gets the kept window.
+- Holders who come within their slot still wait for the first window to free: p90 5.1 / 5.6 / 5.7 min
+  from their arrival, so the appointments' 3-minute target is missed (3.9 / 4.7 / 4.9). Of the holders
+  within their slot who waited over 3 min (38 of 154, 46 of 176, 62 of 192 on seeds 1–10), 19 / 35 / 39
+  found no window of their category free within 3 min; the others lost it to older priority or
+  appointment tickets, to priority tickets that came up to 5 min after them (the yield), or to transfers.
+  Tried on 2026-12-01, none kept (appointments' p90 at 0.75 / 0.85 / 0.95; seeds 1–10 unless said):
+  - No yield for a holder who came within the slot (the yield is there for the burst of early holders
+    at the slot's start): 3.93 / 4.73 / 4.95 -> 3.55 / 4.54 / 4.84, but on the held-out seeds 11–30
+    4.99 / 4.92 / 5.37 -> 4.63 / 4.54 / 5.39, and the priority p90 at 0.95 4.92 -> 5.17 (over 5).
+  - Keeping a window free for a holder likely to come: a window that would start a normal ticket calls
+    nothing while a booking of its categories whose slot has started, not checked in, comes within 4 min
+    with a probability of at least θ (from today's show rate and today's check-in times against their
+    slots; from ten check-ins on) and no other idle window may serve it. θ 0.5: 3.70 / 4.91 / 4.30
+    (held-out 4.74 / 4.33 / 5.24, with the priority p90 at 0.95 at 5.18: over 5); θ 0.3: 3.57 / 4.52 /
+    4.89 with p90 / FIFO at 0.75 at 0.701 (over 0.7). Nowhere near 3.
+  - Even knowing 4 min ahead when each of them comes (the benchmark's what-if ``arrivals known 4 min
+    ahead``; rule 6 then holds a window for them as for a holder who came early): 1.97 / 3.55 / 4.02,
+    with the priority p90 at 0.85 at 5.19 (over 5) and p90 / FIFO at 0.75 at 0.732 (over 0.7); held-out
+    3.36 / 2.97 / 3.50, with the priority p90 at 0.95 at 5.34 and p90 / FIFO at 0.75 at 0.853 (0.822
+    without). A rule that keeps a window free as long for holders still to come, without knowing when
+    they come, holds in vain or too late where this one holds in time. Even with that foresight the
+    3 minutes hold only at 0.75 on seeds 1–10 and at 0.85 on seeds 11–30, never at 0.95, and both sets
+    of days then miss the priority or the FIFO target.
 - Across categories, the longest-waiting normal ticket: preferring short services or the categories with
   fewer windows gave no gain beyond the seed-to-seed noise on these days, and a key that depends only on
   the ticket keeps the order predictable for the hall and for the estimate (:mod:`.estimate`), which
