@@ -365,6 +365,9 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
             stack.callback(sim.halt)
             _watch(runner, sim, picture, clock, headless, speed, seed, len(started), ctl)
             tally = result[0] if result else sim.tally
+            pads = [p.name for p in started if p.name.startswith("pad")]
+            if pads and tally.pad_asked:  # the day's last press may still be on its way: not cut off
+                _await_pad_ratings(db, today, tally.pad_asked, pads)
     except (KeyboardInterrupt, Stop):
         interrupted = True
         stop.set()
@@ -503,6 +506,18 @@ def pad_check(db: Path, day: date, asked: dict[str, str], pads: list[str]) -> di
         "other_level": sorted([t, lv, stored[t]] for t, lv in asked.items() if t in stored and stored[t] != lv),
         "unasked": sorted(t for t in stored if t not in asked),
     }
+
+
+#: Real seconds the demo waits, at the day's end, for the real pad's last ratings to be stored.
+PAD_SETTLE_S = 10.0
+
+
+def _await_pad_ratings(db: Path, day: date, asked: dict[str, str], pads: list[str]) -> None:
+    """Before the devices are stopped: wait until every press asked of the real pads is stored (a citizen
+    served just before the day's end presses, and the pad sends, a moment after the simulation is over)."""
+    deadline = time.monotonic() + PAD_SETTLE_S
+    while pad_check(db, day, asked, pads)["lost"] and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def pad_lines(check: dict, pads: list[str]) -> list[str]:
