@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 from harness import ControllerInProcess, free_port
+
+
+def wait_until(fn, timeout: float = 10.0, what: str = "condition"):
+    """Poll ``fn`` until it returns something true (and return that), or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
 
 HALL_TOML = """
 [hall]

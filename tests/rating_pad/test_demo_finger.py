@@ -19,16 +19,7 @@ from hallq.rating_pad.app import PadApp
 from hallq.rating_pad.config import load
 from hallq.shared.mqtt import Message
 from hallq.shared.schemas import Case, DemoPress, Staff, TakeRequest, encode
-from padkit import pad_toml
-
-
-def wait_until(fn, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if fn():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+from padkit import pad_toml, wait_until
 
 
 def ws(ticket: str | None, called_at: str = "2026-11-23T09:00:00+08:00") -> dict:
@@ -99,7 +90,7 @@ def test_quick_services_on_the_real_pad_are_each_rated_at_their_own_level(mosqui
         clerk.op("open", staff=Staff(id="s07", name="李娜"))
         for _ in range(3):
             clerk.kiosk.request("take", TakeRequest(req=clerk.kiosk.new_req(), category="A"), timeout=10)
-        wait_until(lambda: app.state["clerk"] == "李娜", what="the pad to see the window open")
+        wait_until(lambda: app.state["clerk"] == "李娜", timeout=15, what="the pad to see the window open")
         chosen = {}
 
         def serve(level: str, then_wait: float) -> None:
@@ -121,7 +112,7 @@ def test_quick_services_on_the_real_pad_are_each_rated_at_their_own_level(mosqui
                 return dict(conn.execute("SELECT ticket, level FROM ratings"))
 
         a, b, d = chosen
-        wait_until(lambda: {b, d} <= set(stored()) and not app.pending, what="the ratings of the last two")
+        wait_until(lambda: {b, d} <= set(stored()) and not app.pending, timeout=15, what="the ratings of the last two")
         time.sleep(0.5)
         got = stored()
         assert {t: lv for t, lv in got.items() if lv != chosen[t]} == {}, (got, chosen)

@@ -16,19 +16,9 @@ from hallq.rating_pad.app import PadApp
 from hallq.rating_pad.config import ConfigError, GpioSection, load, parse
 from hallq.rating_pad.hardware import GpioPad
 from hallq.shared.schemas import DeviceHealth, decode
-from padkit import pad_toml
+from padkit import pad_toml, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(fn, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def press(factory: MockFactory, pin: str, hold: float = 0.03) -> None:

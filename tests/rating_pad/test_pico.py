@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from padkit import wait_until
 
 HERE = Path(__file__).resolve().parent
 FIRMWARE = HERE.parents[1] / "rating-pad" / "firmware"
@@ -53,15 +54,6 @@ def picopad(monkeypatch, tmp_path):
     yield module
     for name in FAKES:
         sys.modules.pop(name, None)
-
-
-def wait_until(fn, timeout: float = 10.0, what: str = "condition"):
-    deadline = _time.monotonic() + timeout
-    while _time.monotonic() < deadline:
-        if fn():
-            return
-        _time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def retained(mosquitto, topic: str):

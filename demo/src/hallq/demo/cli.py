@@ -47,6 +47,7 @@ from hallq.shared.config import ConfigError
 from hallq.shared.demo import DemoContext, DemoProcess, participants
 from hallq.shared.mqtt import HallClient, Message
 from hallq.shared.schemas import ONLINE, to_builtins
+from hallq.shared.topics import TopicError
 
 from .hall import shape_of
 from .hallsim import SimHall, Tally
@@ -294,7 +295,6 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
             picture = HallPicture(watcher.topics)
             live_online = threading.Event()
             devices_online: set[str] = set()  # devices that said online on this run (not a retained leftover)
-            device_prefix = watcher.topics.device_status("x")[:-len("x/status")]
 
             def feed(msg: Message) -> None:
                 picture.feed(msg)
@@ -302,8 +302,13 @@ def command(broker: str | None, config_path: Path, speed: float, seed: int, load
                     return
                 if msg.topic == watcher.topics.controller_status:
                     live_online.set()
-                elif msg.topic.startswith(device_prefix) and msg.topic.endswith("/status"):
-                    devices_online.add(msg.topic[len(device_prefix):-len("/status")])
+                else:
+                    try:
+                        client, kind = watcher.topics.parse_device_topic(msg.topic)
+                    except TopicError:
+                        return
+                    if kind == "status":
+                        devices_online.add(client)
 
             watcher.subscribe(watcher.topics.everything, feed)
             watcher.start()
